@@ -1,0 +1,70 @@
+"""Configuration from one place: the environment (``GAMEDAY_*``), overridable by CLI flags.
+
+Secrets (a database password inside ``GAMEDAY_DATABASE_URL``) are read here, on the worker or CLI side,
+and never put into workflow inputs, so they never reach Temporal history.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_TASK_QUEUE = "gameday"
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_UI_PORT = 8233
+
+
+def default_data_dir() -> Path:
+    """``$GAMEDAY_DATA_DIR``, else ``$XDG_DATA_HOME/gameday``, else ``~/.local/share/gameday``."""
+    if explicit := os.environ.get("GAMEDAY_DATA_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gameday"
+
+
+@dataclass(frozen=True)
+class GamedayConfig:
+    """Where Temporal and the results database are.
+
+    Attributes:
+        temporal_address: host:port of the Temporal frontend (``GAMEDAY_TEMPORAL_ADDRESS``).
+        namespace: Temporal namespace (``GAMEDAY_NAMESPACE``).
+        task_queue: task queue of the workers (``GAMEDAY_TASK_QUEUE``); one per environment.
+        data_dir: where the SQLite results file and the dev server's database live (``GAMEDAY_DATA_DIR``).
+        database_url: SQLAlchemy URL of the results database (``GAMEDAY_DATABASE_URL``);
+            SQLite in ``data_dir`` by default.
+        ui_url: base URL of the Temporal Web UI for links (``GAMEDAY_UI_URL``).
+    """
+
+    temporal_address: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    task_queue: str = DEFAULT_TASK_QUEUE
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str = ""
+    ui_url: str = f"http://127.0.0.1:{DEFAULT_UI_PORT}"
+
+    @classmethod
+    def from_env(cls) -> GamedayConfig:
+        env = os.environ
+        data_dir = default_data_dir()
+        return cls(
+            temporal_address=env.get("GAMEDAY_TEMPORAL_ADDRESS", DEFAULT_ADDRESS),
+            namespace=env.get("GAMEDAY_NAMESPACE", DEFAULT_NAMESPACE),
+            task_queue=env.get("GAMEDAY_TASK_QUEUE", DEFAULT_TASK_QUEUE),
+            data_dir=data_dir,
+            database_url=env.get("GAMEDAY_DATABASE_URL", ""),
+            ui_url=env.get("GAMEDAY_UI_URL", f"http://127.0.0.1:{DEFAULT_UI_PORT}"),
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'gameday.db'}"
+
+    def with_overrides(self, **changes: object) -> GamedayConfig:
+        """A copy with the non-``None`` values replaced (CLI flags win over the environment)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    def workflow_url(self, run_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/namespaces/{self.namespace}/workflows/{run_id}"

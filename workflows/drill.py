@@ -1,0 +1,386 @@
+"""The drill file as a validated model: what a drill may touch, what it checks, what it breaks.
+
+The keys are a contract with users' files (see docs/DRILL_FORMAT.md): new keys may be added, none renamed.
+Every model forbids unknown keys so a typo is an error, never a silently ignored setting. The loader
+(``workflows.loader``) turns YAML into a :class:`Drill` and reports problems with file, line and field.
+
+Adding a fault kind: a target model below, its action models, a line in ``Target`` and
+``ACTIONS_BY_KIND``, and the module in ``activities/faults/``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from workflows.units import Duration, Percent
+
+DEFAULT_MAX_DURATION = timedelta(minutes=15)
+"""A drill without ``max_duration`` is capped at 15 minutes: rollback is forced then."""
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class Strict(BaseModel):
+    """Base of every drill-file model: unknown keys are errors; values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- targets: the only things a drill may touch ---------------------------------------------------------
+
+
+class ProcessTarget(Strict):
+    """A local process, found by ``pid`` or by a ``pidfile`` read at the moment of the fault."""
+
+    pid: int | None = Field(default=None, gt=1)
+    pidfile: str | None = None
+    restart: str | None = None
+    """Shell command that starts the process again; the revert of ``kill``."""
+
+    @model_validator(mode="after")
+    def _one_locator(self) -> ProcessTarget:
+        if (self.pid is None) == (self.pidfile is None):
+            raise ValueError("a process target needs exactly one of 'pid' or 'pidfile'")
+        return self
+
+
+class CommandTarget(Strict):
+    """The local shell: faults run a command and revert with another."""
+
+    cwd: str | None = None
+    shell: str = "/bin/sh"
+
+
+class HttpTarget(Strict):
+    """An HTTP service; faults call paths under ``base_url`` only."""
+
+    base_url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class DockerTarget(Strict):
+    """A Docker container by name (fault actions arrive with the Docker provider)."""
+
+    container: str
+
+
+class ProxyTarget(Strict):
+    """A TCP fault proxy between ``listen`` and ``upstream`` (fault actions arrive with the proxy provider)."""
+
+    listen: str
+    upstream: str
+
+
+class TargetKind(StrEnum):
+    PROCESS = "process"
+    COMMAND = "command"
+    HTTP = "http"
+    DOCKER = "docker"
+    PROXY = "proxy"
+
+
+class Target(Strict):
+    """Exactly one kind key: ``{process: {...}}``, ``{command: {}}``, ``{http: {...}}``…"""
+
+    process: ProcessTarget | None = None
+    command: CommandTarget | None = None
+    http: HttpTarget | None = None
+    docker: DockerTarget | None = None
+    proxy: ProxyTarget | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Target:
+        kinds = [k for k in TargetKind if getattr(self, k.value) is not None]
+        if len(kinds) != 1:
+            names = ", ".join(k.value for k in TargetKind)
+            raise ValueError(f"a target needs exactly one kind key, one of: {names}")
+        return self
+
+    @property
+    def kind(self) -> TargetKind:
+        return next(k for k in TargetKind if getattr(self, k.value) is not None)
+
+
+# --- faults: each action with its own revert ------------------------------------------------------------
+
+
+class FaultBase(Strict):
+    target: str
+    """Name of a key under ``targets``."""
+    duration: Duration | None = None
+    """Revert this fault early, this long after it was applied (otherwise: at rollback)."""
+    name: str | None = None
+    """A label for logs and reports; defaults to ``<action> <target>``."""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.action_name} {self.target}"
+
+    @property
+    def action_name(self) -> str:
+        return str(getattr(self, "action"))
+
+
+class PauseFault(FaultBase):
+    """Freeze the target (process: SIGSTOP; revert SIGCONT)."""
+
+    action: Literal["pause"]
+
+
+class KillFault(FaultBase):
+    """Kill the target with ``signal``; revert runs the target's ``restart`` command if it is not running."""
+
+    action: Literal["kill"]
+    signal: str = "SIGKILL"
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        import signal as _signal
+
+        name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
+        if not hasattr(_signal, name):
+            raise ValueError(f"unknown signal {value!r}; expected a name like SIGTERM or SIGKILL")
+        return name
+
+
+class RunFault(FaultBase):
+    """Run a shell command on a ``command`` target; ``revert`` undoes it and must be safe to run twice."""
+
+    action: Literal["run"]
+    run: str
+    revert: str
+    timeout: Duration = timedelta(seconds=30)
+
+
+class HttpRequest(Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str = "/"
+    json_body: dict[str, object] | list[object] | None = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout: Duration = timedelta(seconds=10)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("expected a path under the target's base_url, not a full URL")
+        return value if value.startswith("/") else "/" + value
+
+
+class CallFault(FaultBase):
+    """Call an endpoint of an ``http`` target; ``revert`` is the request that undoes it."""
+
+    action: Literal["call"]
+    request: HttpRequest
+    revert: HttpRequest
+
+
+Fault = Annotated[PauseFault | KillFault | RunFault | CallFault, Field(discriminator="action")]
+
+ACTIONS_BY_KIND: dict[TargetKind, frozenset[str]] = {
+    TargetKind.PROCESS: frozenset({"pause", "kill"}),
+    TargetKind.COMMAND: frozenset({"run"}),
+    TargetKind.HTTP: frozenset({"call"}),
+    TargetKind.DOCKER: frozenset(),
+    TargetKind.PROXY: frozenset(),
+}
+
+
+# --- probes: the steady-state hypothesis ----------------------------------------------------------------
+
+
+class HttpProbe(Strict):
+    url: str
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    status: int | list[int] = 200
+    body_contains: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = timedelta(seconds=2)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @property
+    def statuses(self) -> list[int]:
+        return [self.status] if isinstance(self.status, int) else list(self.status)
+
+
+class TcpProbe(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(gt=0, lt=65536)
+    timeout: Duration = timedelta(seconds=2)
+
+
+class CommandProbe(Strict):
+    run: str
+    exit_code: int = 0
+    stdout_contains: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
+class Tolerance(Strict):
+    """What a probe's samples must satisfy. Without a tolerance every sample must succeed."""
+
+    error_rate: Percent = 0.0
+    latency_p95: Duration | None = None
+    latency_max: Duration | None = None
+
+
+class ProbeKind(StrEnum):
+    HTTP = "http"
+    TCP = "tcp"
+    COMMAND = "command"
+
+
+class Probe(Strict):
+    name: str
+    http: HttpProbe | None = None
+    tcp: TcpProbe | None = None
+    command: CommandProbe | None = None
+    samples: int = Field(default=1, ge=1, le=10_000)
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Probe:
+        kinds = [k for k in ProbeKind if getattr(self, k.value) is not None]
+        if len(kinds) != 1:
+            names = ", ".join(k.value for k in ProbeKind)
+            raise ValueError(f"a probe needs exactly one kind key, one of: {names}")
+        return self
+
+    @property
+    def kind(self) -> ProbeKind:
+        return next(k for k in ProbeKind if getattr(self, k.value) is not None)
+
+
+# --- observation and recovery ---------------------------------------------------------------------------
+
+
+class Observe(Strict):
+    duration: Duration = timedelta(seconds=30)
+    """How long the faults are held while the hypothesis probes run."""
+    interval: Duration = timedelta(seconds=1)
+    """How often each hypothesis probe runs during observation."""
+
+    @field_validator("interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=10):
+            raise ValueError("expected an interval of at least 10ms")
+        return value
+
+
+class Recovery(Strict):
+    within: Duration = timedelta(seconds=60)
+    """After rollback, the hypothesis must hold again within this window."""
+    interval: Duration = timedelta(milliseconds=500)
+    """How often the hypothesis is checked while waiting for recovery."""
+
+
+class Drill(Strict):
+    """A whole drill file. See docs/DRILL_FORMAT.md for every key."""
+
+    version: Literal[1] = 1
+    name: str
+    description: str = ""
+    team: str = ""
+    max_duration: Duration = DEFAULT_MAX_DURATION
+    targets: dict[str, Target] = Field(default_factory=dict)
+    hypothesis: list[Probe] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
+    observe: Observe = Field(default_factory=Observe)
+    recovery: Recovery = Field(default_factory=Recovery)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_id(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                "expected 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("max_duration")
+    @classmethod
+    def _positive_cap(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a positive duration")
+        return value
+
+    def cross_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems that need the whole drill to see: each as (field path, message)."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, fault in enumerate(self.faults):
+            target = self.targets.get(fault.target)
+            if target is None:
+                declared = ", ".join(sorted(self.targets)) or "none"
+                problems.append(
+                    (
+                        ("faults", i, "target"),
+                        f"unknown target {fault.target!r}; declared targets: {declared}",
+                    )
+                )
+                continue
+            allowed = ACTIONS_BY_KIND[target.kind]
+            if fault.action_name not in allowed:
+                choice = ", ".join(sorted(allowed)) or "none yet in this version"
+                problems.append(
+                    (
+                        ("faults", i, "action"),
+                        f"action {fault.action_name!r} does not apply to {target.kind.value} target "
+                        f"{fault.target!r}; expected one of: {choice}",
+                    )
+                )
+            if fault.action_name == "kill" and target.process is not None and not target.process.restart:
+                problems.append(
+                    (
+                        ("targets", fault.target, "process", "restart"),
+                        "a killed process needs a 'restart' command",
+                    )
+                )
+            if fault.duration is not None and fault.duration > self.observe.duration:
+                problems.append(
+                    (("faults", i, "duration"), "a fault's duration cannot exceed observe.duration")
+                )
+        if self.observe.duration >= self.max_duration:
+            problems.append(
+                (
+                    ("max_duration",),
+                    f"max_duration ({self.max_duration.total_seconds():g}s) must be longer than "
+                    f"observe.duration ({self.observe.duration.total_seconds():g}s): it caps the time faults are held",
+                )
+            )
+        names = [p.name for p in self.hypothesis]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                problems.append((("hypothesis", i, "name"), f"probe name {name!r} is used twice"))
+        return problems
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Drill:
+        if info.context and info.context.get("defer_cross_checks"):
+            return self  # the loader reports these itself, one located problem each
+        problems = self.cross_problems()
+        if problems:
+            raise ValueError("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
+        return self

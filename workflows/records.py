@@ -1,0 +1,237 @@
+"""What flows between the workflow, its activities and the store: one model per activity argument and result.
+
+Each activity takes exactly one of these (fields can be added without breaking callers or histories) and
+each is plain data: no I/O, safe to import inside the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.drill import Drill, Fault, Probe, Target
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Verdict(StrEnum):
+    """How a drill ended. Exit codes of ``gameday run --wait`` follow :data:`EXIT_CODES`."""
+
+    RESILIENT = "RESILIENT"
+    """Expectations held under fault, and the system recovered."""
+    DEVIATED = "DEVIATED"
+    """Expectations broke under fault, and the system recovered: a weakness found."""
+    NOT_RECOVERED = "NOT_RECOVERED"
+    """The system did not return to steady state after rollback: page someone."""
+    NOT_STEADY = "NOT_STEADY"
+    """Unhealthy before any fault: nothing was injected."""
+    ABORTED = "ABORTED"
+    """Emergency stop, cancellation or max_duration before the observation ended."""
+    ERROR = "ERROR"
+    """The orchestration failed (a fault could not be applied or reverted); faults were still reverted."""
+
+
+EXIT_CODES: dict[Verdict, int] = {
+    Verdict.RESILIENT: 0,
+    Verdict.DEVIATED: 2,
+    Verdict.NOT_STEADY: 3,
+    Verdict.ABORTED: 4,
+    Verdict.NOT_RECOVERED: 5,
+    Verdict.ERROR: 6,
+}
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    PREFLIGHT = "preflight"
+    INJECT = "inject"
+    OBSERVE = "observe"
+    ROLLBACK = "rollback"
+    VERIFY = "verify"
+    RECORD = "record"
+    DONE = "done"
+
+
+class StepStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+class StepRecord(Record):
+    """One phase of the drill log: when it ran, how it ended, and why."""
+
+    phase: Phase
+    status: StepStatus
+    started_at: datetime
+    ended_at: datetime | None = None
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+
+
+class FaultState(StrEnum):
+    REGISTERED = "registered"
+    """The revert is registered; the fault may or may not have been applied (a crash mid-apply)."""
+    APPLIED = "applied"
+    REVERTED = "reverted"
+    FAILED = "failed"
+    """Applying failed; the revert still ran."""
+    NOT_REVERTED = "not_reverted"
+    """Every attempt to revert failed: a fault may be left in place. Loud."""
+
+
+class FaultRecord(Record):
+    """What exactly a fault changed, so the revert and the report are exact."""
+
+    index: int
+    label: str
+    target: str
+    kind: str
+    action: str
+    state: FaultState = FaultState.REGISTERED
+    applied_at: datetime | None = None
+    reverted_at: datetime | None = None
+    changed: dict[str, str] = Field(default_factory=dict)
+    """Kind-specific facts the revert needs (pid, previous value…), all as strings."""
+    output: str = ""
+    """What the apply/revert printed or answered (trimmed), for the report."""
+    error: str = ""
+
+
+class ProbeResult(Record):
+    """A probe's samples over one phase (or one observation window), judged against its tolerance."""
+
+    probe: str
+    phase: Phase
+    kind: str
+    samples: int
+    failures: int
+    ok: bool
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    latency_max: float | None = None
+    at: datetime
+    problems: list[str] = Field(default_factory=list)
+    """Why it did not hold, in words (first few distinct reasons)."""
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.samples if self.samples else 0.0
+
+
+class StopRequest(Record):
+    """Who stopped the drill, why, and when the workflow received it."""
+
+    reason: str
+    by: str = "unknown"
+    received_at: datetime | None = None
+
+
+# --- activity arguments and results ---------------------------------------------------------------------
+
+
+class FaultInput(Record):
+    run_id: str
+    index: int
+    target_name: str
+    target: Target
+    fault: Fault
+    record: FaultRecord
+    """The record so far: for a revert, what apply changed (possibly nothing, after a crash mid-apply)."""
+
+
+class ProbeInput(Record):
+    run_id: str
+    phase: Phase
+    probes: list[Probe]
+
+
+class ObserveInput(Record):
+    run_id: str
+    probes: list[Probe]
+    interval: timedelta
+    ends_at: datetime
+    """Wall-clock end of the window, so a retried attempt resumes rather than starting over."""
+
+
+class ObserveProgress(Record):
+    """Heartbeat details of the observation: compact, and enough to resume after a worker crash."""
+
+    ticks: int = 0
+    samples: dict[str, list[float | None]] = Field(default_factory=dict)
+    """Per probe, each sample's latency in seconds, ``None`` for a failed sample (bounded per probe)."""
+    failures: dict[str, int] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    problems: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ObserveResult(Record):
+    results: list[ProbeResult]
+    ticks: int
+    deviated: bool
+
+
+class VerifyInput(Record):
+    run_id: str
+    probes: list[Probe]
+    within: timedelta
+    interval: timedelta
+
+
+class VerifyResult(Record):
+    recovered: bool
+    results: list[ProbeResult]
+    attempts: int
+    time_to_recovery: float | None = None
+    """Seconds from the start of verification to the first check where the hypothesis held."""
+
+
+class DrillInput(Record):
+    """The workflow's argument: the validated drill, never secrets."""
+
+    run_id: str
+    drill: Drill
+    source: str = ""
+    """Where the drill came from (a file path), for the record."""
+    started_by: str = ""
+
+
+class RunRecord(Record):
+    """The whole record of one run: what the store writes and what the workflow returns."""
+
+    run_id: str
+    drill_name: str
+    team: str = ""
+    source: str = ""
+    started_by: str = ""
+    phase: Phase = Phase.PENDING
+    verdict: Verdict | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    faults: list[FaultRecord] = Field(default_factory=list)
+    probes: list[ProbeResult] = Field(default_factory=list)
+    stop: StopRequest | None = None
+    time_to_recovery: float | None = None
+    error: str = ""
+    summary: str = ""
+    """One line on why the verdict is what it is."""
+
+
+class DrillStatus(Record):
+    """Answer of the ``status`` query: where the drill is and what it last measured."""
+
+    run_id: str
+    phase: Phase
+    faults_active: list[str]
+    last_measurements: list[ProbeResult]
+    stop: StopRequest | None = None
+    verdict: Verdict | None = None

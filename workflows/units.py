@@ -1,0 +1,104 @@
+"""Human units in drill files: durations (``250ms``, ``2m``, ``1h30m``), rates (``50/s``), percentages (``1%``).
+
+Each parser accepts the drill-file form and the form pydantic itself writes when a model is serialised
+(ISO 8601 durations, plain numbers), so a validated drill survives the round trip through Temporal's
+payload converter unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h|d)")
+_DURATION_FULL = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|us|s|m|h|d))+")
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)")
+_RATE_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+DURATION_HINT = "a duration like 250ms, 30s, 2m or 1h30m"
+RATE_HINT = "a rate like 50/s or 600/m"
+PERCENT_HINT = "a percentage like 1% or 99.9%"
+
+
+def parse_duration(value: Any) -> Any:
+    """Turn ``"250ms"``/``"1h30m"`` into a ``timedelta``; other forms go on to pydantic's own parsing.
+
+    Raises:
+        ValueError: for a string that is neither our form nor ISO 8601, or a bare number in a drill file.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or isinstance(value, int | float):
+        raise ValueError(f"expected {DURATION_HINT} (a bare number has no unit)")
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if _DURATION_FULL.fullmatch(text):
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+            return timedelta(seconds=seconds)
+        if text.startswith(("p", "-p")):
+            return value  # ISO 8601, as pydantic serialises a timedelta
+        raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
+    raise ValueError(f"expected {DURATION_HINT}, got {type(value).__name__}")
+
+
+def parse_rate(value: Any) -> Any:
+    """Turn ``"50/s"`` or ``"600/m"`` into requests per second (float)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {RATE_HINT}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _RATE.fullmatch(value.strip().lower())
+        if match:
+            return float(match.group(1)) / _RATE_SECONDS[match.group(2)]
+    raise ValueError(f"expected {RATE_HINT}, got {value!r}")
+
+
+def parse_percent(value: Any) -> Any:
+    """Turn ``"1%"`` into the fraction 0.01; a bare number is already a fraction (how it is serialised)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {PERCENT_HINT}")
+    if isinstance(value, int | float):
+        fraction = float(value)
+    elif isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            fraction = float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise ValueError(f"expected {PERCENT_HINT}, got {value!r}") from None
+    else:
+        raise ValueError(f"expected {PERCENT_HINT}, got {value!r}")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"expected {PERCENT_HINT} between 0% and 100%, got {value!r}")
+    return fraction
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest drill-file form of ``delta``: ``timedelta(seconds=90)`` → ``"1m30s"``."""
+    total_ms = round(delta.total_seconds() * 1000)
+    if total_ms == 0:
+        return "0s"
+    if total_ms < 1000:
+        return f"{total_ms}ms"
+    out = []
+    seconds, ms = divmod(total_ms, 1000)
+    for unit, size in (("h", 3600), ("m", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    if seconds or ms:
+        out.append(f"{seconds}.{ms:03d}s".replace(".000s", "s") if ms else f"{seconds}s")
+    return "".join(out)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A ``timedelta`` written in drill files as ``250ms``, ``2m``…"""
+
+Rate = Annotated[float, BeforeValidator(parse_rate), PlainSerializer(float)]
+"""Events per second, written ``50/s``."""
+
+Percent = Annotated[float, BeforeValidator(parse_percent), PlainSerializer(float)]
+"""A fraction in [0, 1], written ``1%``."""
