@@ -117,6 +117,8 @@ class Target(Strict):
 
 
 class FaultBase(Strict):
+    action: str
+    """What to do to the target; each action model narrows this to its own literal."""
     target: str
     """Name of a key under ``targets``."""
     duration: Duration | None = None
@@ -130,7 +132,7 @@ class FaultBase(Strict):
 
     @property
     def action_name(self) -> str:
-        return str(getattr(self, "action"))
+        return self.action
 
 
 class PauseFault(FaultBase):
@@ -359,9 +361,7 @@ class Drill(Strict):
                     )
                 )
             if fault.duration is not None and fault.duration > self.observe.duration:
-                problems.append(
-                    (("faults", i, "duration"), "a fault's duration cannot exceed observe.duration")
-                )
+                problems.append((("faults", i, "duration"), "a fault's duration cannot exceed observe.duration"))
         if self.observe.duration >= self.max_duration:
             problems.append(
                 (

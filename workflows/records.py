@@ -177,6 +177,8 @@ class ObserveResult(Record):
     results: list[ProbeResult]
     ticks: int
     deviated: bool
+    interrupted: bool = False
+    """The window was cut short (stop, guardrail, max_duration): the results cover what was observed."""
 
 
 class VerifyInput(Record):

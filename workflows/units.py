@@ -1,4 +1,4 @@
-"""Human units in drill files: durations (``250ms``, ``2m``, ``1h30m``), rates (``50/s``), percentages (``1%``).
+"""Human units in drill files: durations (``250ms``, ``2m``, ``1h30m``), rates (``50/s``), percents (``1%``).
 
 Each parser accepts the drill-file form and the form pydantic itself writes when a model is serialised
 (ISO 8601 durations, plain numbers), so a validated drill survives the round trip through Temporal's
@@ -32,7 +32,7 @@ def parse_duration(value: Any) -> Any:
     """
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, bool | int | float):
         raise ValueError(f"expected {DURATION_HINT} (a bare number has no unit)")
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
