@@ -298,6 +298,13 @@ class Recovery(Strict):
     interval: Duration = timedelta(milliseconds=500)
     """How often the hypothesis is checked while waiting for recovery."""
 
+    @field_validator("interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=10):
+            raise ValueError("expected an interval of at least 10ms")
+        return value
+
 
 class Drill(Strict):
     """A whole drill file. See docs/DRILL_FORMAT.md for every key."""

@@ -38,9 +38,12 @@ def parse_duration(value: Any) -> Any:
         text = value.strip().lower().replace(" ", "")
         if _DURATION_FULL.fullmatch(text):
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-            return timedelta(seconds=seconds)
-        if text.startswith(("p", "-p")):
-            return value  # ISO 8601, as pydantic serialises a timedelta
+            try:
+                return timedelta(seconds=seconds)
+            except OverflowError:
+                raise ValueError(f"duration {value!r} is too large") from None
+        if text.startswith("p"):
+            return value  # ISO 8601, as pydantic serialises a (non-negative) timedelta
         raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
     raise ValueError(f"expected {DURATION_HINT}, got {type(value).__name__}")
 

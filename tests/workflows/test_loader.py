@@ -1,0 +1,235 @@
+"""The drill loader: good files load, every bad file is reported at the right line with a useful message."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workflows.drill import DEFAULT_MAX_DURATION, Drill, ProbeKind, TargetKind
+from workflows.errors import GamedayError
+from workflows.loader import DrillFileError, Problem, load_drill_file, parse_drill
+
+DRILLS = Path(__file__).parent.parent / "drills"
+DRILL_FORMAT = Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md"
+GOOD = sorted((DRILLS / "good").glob("*.yaml"))
+
+# file → (line, path, fragment of the message): the one problem each bad file must produce.
+BAD: dict[str, tuple[int, str, str]] = {
+    "yaml_syntax.yaml": (4, "", "invalid YAML: expected ',' or '}'"),
+    "top_level_list.yaml": (1, "", "at the top level, got a list"),
+    "empty.yaml": (1, "", "the file is empty"),
+    "bad_yaml_tag.yaml": (4, "", "invalid YAML value 'eighty' tagged !!int"),
+    "wrong_type_samples.yaml": (5, "hypothesis[0].samples", "expected a whole number, got 'many'"),
+    "unknown_key_top.yaml": (2, "tema", "unknown key 'tema'; expected one of: version, name, description"),
+    "unknown_key_target.yaml": (6, "targets.api.process.restrat", "expected one of: pid, pidfile, restart"),
+    "unknown_key_probe.yaml": (6, "hypothesis[0].http.status_code", "unknown key 'status_code'"),
+    "unknown_key_fault.yaml": (5, "faults[0].latency", "expected one of: action, target, duration, name"),
+    "rate_traffic_not_yet.yaml": (5, "observe.traffic", "unknown key 'traffic'; expected one of: duration, interval"),
+    "duration_words.yaml": (3, "observe.duration", "expected a duration like 250ms, 30s, 2m or 1h30m, got '5 minutes'"),
+    "duration_bare_number.yaml": (2, "max_duration", "a bare number has no unit"),
+    "duration_negative.yaml": (7, "faults[0].duration", "got '-1s'"),
+    "percent_over_100.yaml": (6, "hypothesis[0].tolerance.error_rate", "between 0% and 100%, got '150%'"),
+    "bad_version.yaml": (1, "version", "expected 1, got the number 2"),
+    "bad_probe_url.yaml": (4, "hypothesis[0].http.url", "expected an http:// or https:// URL"),
+    "fault_not_a_mapping.yaml": (5, "faults[0]", "expected a mapping, got 'pause api'"),
+    "unknown_action.yaml": (5, "faults[0]", "unknown action 'zap'; expected one of: pause, kill, run, call"),
+    "unknown_target.yaml": (6, "faults[0].target", "unknown target 'dbb'; declared targets: api, db"),
+    "action_wrong_kind.yaml": (6, "faults[0].action", "does not apply to command target 'shell'; expected one of: run"),
+    "missing_name.yaml": (1, "name", "missing required key 'name'"),
+    "probe_missing_port.yaml": (4, "hypothesis[0].tcp.port", "missing required key 'port'"),
+    "probe_two_kinds.yaml": (5, "hypothesis[1]", "a probe needs exactly one kind key"),
+    "target_no_kind.yaml": (3, "targets.api", "a target needs exactly one kind key"),
+    "kill_without_restart.yaml": (4, "targets.api.process.restart", "a killed process needs a 'restart' command"),
+    "duplicate_key.yaml": (5, "observe.duration", "duplicate key 'duration'; it is first written on line 3"),
+    "duplicate_probe_name.yaml": (5, "hypothesis[1].name", "probe name 'api' is used twice"),
+    "max_duration_too_short.yaml": (2, "max_duration", "must be longer than observe.duration"),
+}
+
+
+def test_every_bad_file_has_an_expectation_and_every_expectation_a_file() -> None:
+    assert {p.name for p in (DRILLS / "bad").glob("*.yaml")} == set(BAD)
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_file_is_reported_once_at_its_line_and_field(name: str) -> None:
+    line, path, fragment = BAD[name]
+    file = DRILLS / "bad" / name
+
+    with pytest.raises(DrillFileError) as caught:
+        load_drill_file(file)
+
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.path) == (str(file), line, path)
+    assert fragment in problem.message
+    assert problem.column is not None and problem.column >= 1
+    assert str(caught.value) == str(problem)
+
+
+@pytest.mark.parametrize("file", GOOD, ids=lambda p: p.name)
+def test_good_file_loads(file: Path) -> None:
+    assert isinstance(load_drill_file(file), Drill)
+
+
+def test_good_files_cover_every_target_kind_probe_kind_and_fault_action() -> None:
+    drills = [load_drill_file(file) for file in GOOD]
+
+    assert {t.kind for d in drills for t in d.targets.values()} == set(TargetKind)
+    assert {p.kind for d in drills for p in d.hypothesis} == set(ProbeKind)
+    assert {f.action for d in drills for f in d.faults} == {"pause", "kill", "run", "call"}
+
+
+def test_drill_without_max_duration_is_capped_at_15_minutes() -> None:
+    drill = load_drill_file(DRILLS / "good" / "minimal.yaml")
+
+    assert drill.max_duration == DEFAULT_MAX_DURATION == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize("file", GOOD, ids=lambda p: p.name)
+def test_loaded_drill_survives_a_json_round_trip_unchanged(file: Path) -> None:
+    drill = load_drill_file(file)
+
+    assert Drill.model_validate(drill.model_dump(mode="json")) == drill
+
+
+def test_units_are_read_from_their_drill_file_forms() -> None:
+    drill = load_drill_file(DRILLS / "good" / "process_outage.yaml")
+
+    assert drill.max_duration == timedelta(minutes=10)
+    assert drill.hypothesis[1].tolerance.latency_p95 == timedelta(milliseconds=300)
+    assert drill.hypothesis[1].tolerance.error_rate == pytest.approx(0.01)
+    assert drill.faults[1].label == "kill api"
+
+
+def test_all_problems_of_a_file_are_reported_at_once_in_file_order() -> None:
+    text = "name: x\nobserve:\n  duration: soon\nfaults:\n  - {target: a, action: zap}\nteam: [a]\n"
+
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(text, "many.yaml")
+
+    found = [(p.line, p.path) for p in caught.value.problems]
+    assert found == [(3, "observe.duration"), (5, "faults[0]"), (6, "team")]
+    assert str(caught.value).splitlines()[0].startswith("many.yaml:3:13: observe.duration: expected a duration")
+
+
+def test_union_mismatch_is_one_problem_naming_every_accepted_form() -> None:
+    text = "name: x\nhypothesis:\n  - name: a\n    http: {url: 'http://a', status: ok}\n"
+
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(text)
+
+    [problem] = caught.value.problems
+    assert problem.path == "hypothesis[0].http.status"
+    assert problem.message == "expected a whole number or a list, got 'ok'"
+
+
+def test_problem_reads_file_line_column_path_message() -> None:
+    assert str(Problem("d.yaml", 3, 5, "faults[1].latency", "bad")) == "d.yaml:3:5: faults[1].latency: bad"
+    assert str(Problem("d.yaml", None, None, "", "cannot read")) == "d.yaml: cannot read"
+
+
+def test_drill_file_error_belongs_to_the_gameday_error_tree() -> None:
+    assert issubclass(DrillFileError, GamedayError)
+
+
+def test_missing_file_is_a_drill_file_error(tmp_path: Path) -> None:
+    with pytest.raises(DrillFileError, match="cannot read"):
+        load_drill_file(tmp_path / "absent.yaml")
+
+
+def test_non_utf8_file_is_a_drill_file_error(tmp_path: Path) -> None:
+    file = tmp_path / "latin1.yaml"
+    file.write_bytes("name: caf\xe9\n".encode("latin-1"))
+
+    with pytest.raises(DrillFileError, match="not UTF-8"):
+        load_drill_file(file)
+
+
+def test_duration_too_large_for_timedelta_is_located() -> None:
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill("name: x\nobserve:\n  duration: 99999999999999s\n")
+
+    [problem] = caught.value.problems
+    assert (problem.line, problem.path) == (3, "observe.duration")
+    assert "too large" in problem.message
+
+
+# --- docs/DRILL_FORMAT.md says what the loader does ------------------------------------------------------
+
+
+def _doc_blocks(section: str, fence: str) -> list[str]:
+    text = DRILL_FORMAT.read_text(encoding="utf-8").split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in text.split(f"```{fence}\n")[1:]]
+
+
+def test_complete_example_of_the_format_doc_loads() -> None:
+    [example] = _doc_blocks("A complete example", "yaml")
+
+    drill = parse_drill(example, "DRILL_FORMAT.md")
+
+    assert {t.kind for t in drill.targets.values()} == set(TargetKind)
+    assert {p.kind for p in drill.hypothesis} == set(ProbeKind)
+
+
+def test_error_example_of_the_format_doc_is_what_the_loader_reports() -> None:
+    [example] = _doc_blocks("How problems are reported", "yaml")
+    console = _doc_blocks("How problems are reported", "console")[0]
+    documented = [line for line in console.splitlines() if line.startswith("drills/")]
+
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(example, "drills/checkout.yaml")
+
+    assert [str(p) for p in caught.value.problems] == documented
+
+
+# --- whatever the text, the loader answers with DrillFileError or a Drill -------------------------------
+
+_YAML_BITS = st.sampled_from(
+    [":", ": ", "- ", "\n", "\n  ", "[", "]", "{", "}", ",", "'", '"', "#", "&a ", "*a", "<<: ", "!!int ", "? ",
+     "|", ">", "\t", "---", "~", "name", "faults", "targets", "action", "pause", "5m", "-1s", "150%", "x"]
+)  # fmt: skip
+_KEYS = st.sampled_from(
+    ["version", "name", "targets", "faults", "hypothesis", "observe", "recovery", "max_duration", "process",
+     "command", "http", "tcp", "pid", "pidfile", "restart", "action", "target", "duration", "url", "port",
+     "tolerance", "error_rate", "latency_p95", "samples", "status", "request", "revert", "run", "json", "pause",
+     "kill", "call", "within", "interval"]
+)  # fmt: skip
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["5m", "250ms", "-1s", "1%", "150%", "99999999999999s", "http://x", "pause", "kill", "x"])
+)
+_STRUCTURES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS | st.text(max_size=6), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def _parses_or_reports_problems(text: str) -> None:
+    try:
+        parse_drill(text, "fuzz.yaml")
+    except DrillFileError as error:
+        assert error.problems
+        for problem in error.problems:
+            assert "\n" not in str(problem)
+            assert problem.line is None or problem.line >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.lists(_YAML_BITS, max_size=40).map("".join))
+def test_any_text_gives_a_drill_or_a_drill_file_error(text: str) -> None:
+    _parses_or_reports_problems(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _STRUCTURES, max_size=8) | _STRUCTURES)
+def test_any_yaml_structure_gives_a_drill_or_a_drill_file_error(data: object) -> None:
+    _parses_or_reports_problems(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

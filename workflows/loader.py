@@ -1,0 +1,73 @@
+"""Drill files → :class:`~workflows.drill.Drill`, or every problem in them, each with file, line and field.
+
+Pure: no Temporal and no I/O beyond reading the file in :func:`load_drill_file`, so the CLI, the worker and
+tests all load drills the same way. A problem reads ``file:line:column: path: message``::
+
+    drills/checkout.yaml:14:14: faults[1].duration: expected a duration like 250ms, 30s, 2m or 1h30m, got '5 minutes'
+
+All problems of a file are reported at once (YAML syntax errors excepted: nothing after one can be read),
+so a user fixes a file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from workflows.drill import Drill
+from workflows.errors import DrillFileError, Problem
+from workflows.loader_messages import problems_from_validation
+from workflows.loader_yaml import read_yaml
+
+__all__ = ["DrillFileError", "Problem", "load_drill_file", "parse_drill"]
+
+
+def parse_drill(text: str, file: str = "<drill>") -> Drill:
+    """Read a drill from YAML text.
+
+    Args:
+        text: The drill file's contents.
+        file: The name used in problems, usually the path the text was read from.
+
+    Returns:
+        The validated drill, cross-field checks included.
+
+    Raises:
+        DrillFileError: listing every problem found, in file order.
+    """
+    document = read_yaml(text, file)
+    problems = list(document.problems)
+    try:
+        # Cross-field checks are deferred so each comes back separately, with its own path and line.
+        drill = Drill.model_validate(document.data, context={"defer_cross_checks": True})
+    except ValidationError as exc:
+        for found in problems_from_validation(exc, Drill):
+            problems.append(document.problem(found.path, found.message, at_key=found.at_key))
+    else:
+        problems.extend(document.problem(path, message) for path, message in drill.cross_problems())
+    if problems:
+        raise DrillFileError(_in_file_order(problems))
+    return drill
+
+
+def load_drill_file(path: str | Path) -> Drill:
+    """Read and validate the drill file at ``path`` (UTF-8 YAML).
+
+    Raises:
+        DrillFileError: when the file cannot be read, or for every problem in it.
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+        raise DrillFileError([problem]) from exc
+    except OSError as exc:
+        raise DrillFileError([Problem(name, None, None, "", f"cannot read: {exc.strerror or exc}")]) from exc
+    return parse_drill(text, file=name)
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
