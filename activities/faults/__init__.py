@@ -1,0 +1,33 @@
+"""Fault providers, one module per target kind, and the registry the fault activities dispatch on.
+
+Adding a kind: write ``activities/faults/<kind>.py`` with module-level ``apply`` and ``revert`` coroutines
+(the :class:`FaultProvider` shape), then add its line to :data:`PROVIDERS`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from activities.faults import command, http, process
+from workflows.drill import TargetKind
+from workflows.records import FaultInput, FaultRecord
+
+
+class FaultProvider(Protocol):
+    """What a fault kind provides; a module with these two functions is one."""
+
+    async def apply(self, inp: FaultInput) -> FaultRecord:
+        """Apply ``inp.fault`` to ``inp.target``; return ``inp.record`` updated with exactly what changed."""
+        ...
+
+    async def revert(self, inp: FaultInput) -> FaultRecord:
+        """Undo the fault from ``inp.record.changed``, else from the spec; idempotent, harmless if never applied."""
+        ...
+
+
+PROVIDERS: dict[TargetKind, FaultProvider] = {
+    TargetKind.PROCESS: process,
+    TargetKind.COMMAND: command,
+    TargetKind.HTTP: http,
+}
+"""The provider of each target kind; a kind missing here is refused as ``UnsupportedFault``."""

@@ -1,0 +1,95 @@
+"""The two fault activities: ``apply_fault`` and ``revert_fault``, dispatching on the target's kind.
+
+This is the boundary where provider errors become Temporal errors (see ``activities.faults.errors``):
+apply failures are never retried, revert failures always are. Both heartbeat while the provider works,
+because a cancel reaches a running activity only through its heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.faults import PROVIDERS, FaultProvider
+from activities.faults.errors import FaultError, UnsupportedFault
+from workflows.records import FaultInput, FaultRecord, FaultState
+
+HEARTBEAT_EVERY = 0.5
+"""Seconds between heartbeats; the SDK throttles what it actually sends to the server."""
+
+_T = TypeVar("_T")
+
+
+@activity.defn(name="apply_fault")
+async def apply_fault(inp: FaultInput) -> FaultRecord:
+    """Apply one fault and return its record, ``APPLIED``, with what it changed.
+
+    Raises:
+        ApplicationError: ``FaultApplyError`` (non-retryable) when the fault could not be applied;
+            ``UnsupportedFault`` (non-retryable) when its kind or action has no provider.
+    """
+    provider = _provider(inp)
+    try:
+        record = await _heartbeating(provider.apply(inp))
+    except UnsupportedFault as err:
+        raise _unsupported(f"{inp.record.label}: {err}") from err
+    except Exception as err:
+        # Never retried: a half-applied fault is undone by the rollback's revert, not applied a second time.
+        raise ApplicationError(
+            f"{inp.record.label}: {_describe(err)}", type="FaultApplyError", non_retryable=True
+        ) from err
+    activity.logger.info("applied %s: %s", inp.record.label, record.output)
+    return record.model_copy(update={"state": FaultState.APPLIED, "applied_at": datetime.now(UTC)})
+
+
+@activity.defn(name="revert_fault")
+async def revert_fault(inp: FaultInput) -> FaultRecord:
+    """Revert one fault (from its record, else its spec) and return the record, ``REVERTED``.
+
+    Raises:
+        ApplicationError: ``FaultRevertError`` (retryable: the workflow's retry policy keeps trying) when the
+            revert did not complete; ``UnsupportedFault`` (non-retryable) when its kind has no provider.
+    """
+    provider = _provider(inp)
+    try:
+        record = await _heartbeating(provider.revert(inp))
+    except UnsupportedFault as err:
+        raise _unsupported(f"{inp.record.label}: {err}") from err
+    except Exception as err:
+        raise ApplicationError(f"{inp.record.label}: {_describe(err)}", type="FaultRevertError") from err
+    activity.logger.info("reverted %s: %s", inp.record.label, record.output)
+    return record.model_copy(update={"state": FaultState.REVERTED, "reverted_at": datetime.now(UTC)})
+
+
+def _provider(inp: FaultInput) -> FaultProvider:
+    provider = PROVIDERS.get(inp.target.kind)
+    if provider is None:
+        raise _unsupported(f"{inp.record.label}: no fault provider for {inp.target.kind} targets")
+    return provider
+
+
+def _unsupported(message: str) -> ApplicationError:
+    return ApplicationError(message, type="UnsupportedFault", non_retryable=True)
+
+
+def _describe(err: Exception) -> str:
+    return str(err) if isinstance(err, FaultError) else f"{type(err).__name__}: {err}"
+
+
+async def _heartbeating(work: Awaitable[_T]) -> _T:
+    beating = asyncio.create_task(_beat())
+    try:
+        return await work
+    finally:
+        beating.cancel()
+
+
+async def _beat() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY)

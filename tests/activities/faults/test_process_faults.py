@@ -1,0 +1,200 @@
+"""Process faults against a real ``sleep 300`` child: pause/resume and kill/restart, through the activities."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.faults.activities import apply_fault, revert_fault
+from workflows.drill import KillFault, PauseFault, ProcessTarget, Target
+from workflows.records import FaultState
+
+if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
+    from conftest import Eventually, FaultInputFactory, Processes, Sleeper
+
+RUNNING = ("S", "R")
+
+
+def by_pidfile(sleeper: Sleeper, restart: str | None = None) -> Target:
+    return Target(process=ProcessTarget(pidfile=str(sleeper.pidfile), restart=restart))
+
+
+PAUSE = PauseFault(action="pause", target="api")
+KILL = KillFault(action="kill", target="api")
+
+
+async def test_pause_stops_the_process_and_revert_resumes_it(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, eventually: Eventually
+) -> None:
+    applied = await activity_env.run(apply_fault, fault_input(by_pidfile(sleeper), PAUSE))
+    await eventually(lambda: sleeper.state == "T", "the process is stopped")
+    assert applied.state is FaultState.APPLIED
+    assert applied.applied_at is not None
+    assert applied.changed["pid"] == str(sleeper.pid)
+    assert applied.changed["starttime"].isdigit()
+
+    reverted = await activity_env.run(revert_fault, fault_input(by_pidfile(sleeper), PAUSE, applied.changed))
+    await eventually(lambda: sleeper.state in RUNNING, "the process runs again")
+    assert reverted.state is FaultState.REVERTED
+    assert reverted.reverted_at is not None
+
+
+async def test_pause_by_pid_records_that_pid(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, eventually: Eventually
+) -> None:
+    target = Target(process=ProcessTarget(pid=sleeper.pid))
+    applied = await activity_env.run(apply_fault, fault_input(target, PAUSE))
+    await eventually(lambda: sleeper.state == "T", "the process is stopped")
+    assert applied.changed["pid"] == str(sleeper.pid)
+
+
+async def test_reverting_a_pause_twice_is_harmless(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, eventually: Eventually
+) -> None:
+    applied = await activity_env.run(apply_fault, fault_input(by_pidfile(sleeper), PAUSE))
+    await eventually(lambda: sleeper.state == "T", "the process is stopped")
+    inp = fault_input(by_pidfile(sleeper), PAUSE, applied.changed)
+
+    first = await activity_env.run(revert_fault, inp)
+    second = await activity_env.run(revert_fault, inp)
+
+    await eventually(lambda: sleeper.state in RUNNING, "the process runs again")
+    assert first.state is second.state is FaultState.REVERTED
+
+
+async def test_revert_with_an_empty_record_still_resumes_the_process(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, eventually: Eventually
+) -> None:
+    # The worker crashed after SIGSTOP but before apply returned its record: revert gets nothing recorded.
+    await activity_env.run(apply_fault, fault_input(by_pidfile(sleeper), PAUSE))
+    await eventually(lambda: sleeper.state == "T", "the process is stopped")
+
+    reverted = await activity_env.run(revert_fault, fault_input(by_pidfile(sleeper), PAUSE))
+
+    await eventually(lambda: sleeper.state in RUNNING, "the process runs again")
+    assert reverted.state is FaultState.REVERTED
+
+
+async def test_revert_after_the_process_died_is_reported_not_raised(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper
+) -> None:
+    applied = await activity_env.run(apply_fault, fault_input(by_pidfile(sleeper), PAUSE))
+    sleeper.proc.kill()
+    sleeper.proc.wait()
+
+    reverted = await activity_env.run(revert_fault, fault_input(by_pidfile(sleeper), PAUSE, applied.changed))
+
+    assert reverted.state is FaultState.REVERTED
+    assert "gone" in reverted.output
+
+
+async def test_revert_does_not_resume_a_process_that_reused_the_pid(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, eventually: Eventually
+) -> None:
+    applied = await activity_env.run(apply_fault, fault_input(by_pidfile(sleeper), PAUSE))
+    await eventually(lambda: sleeper.state == "T", "the process is stopped")
+    # Same pid, another start time: to the revert this is a different process, which it must not touch.
+    stranger = {**applied.changed, "starttime": "1"}
+
+    reverted = await activity_env.run(revert_fault, fault_input(by_pidfile(sleeper), PAUSE, stranger))
+
+    assert "another process" in reverted.output
+    assert sleeper.state == "T"
+
+
+async def test_kill_then_revert_restarts_the_process_with_its_restart_command(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    sleeper: Sleeper,
+    processes: Processes,
+    eventually: Eventually,
+) -> None:
+    target = by_pidfile(sleeper, restart=f"sleep 300 & echo $! > {sleeper.pidfile}")
+    applied = await activity_env.run(apply_fault, fault_input(target, KILL))
+    await eventually(lambda: sleeper.state in ("Z", None), "the process is dead")
+    assert applied.changed["signal"] == "SIGKILL"
+
+    reverted = await activity_env.run(revert_fault, fault_input(target, KILL, applied.changed))
+
+    new_pid = int(sleeper.pidfile.read_text())
+    assert new_pid != sleeper.pid
+    assert processes.state(new_pid) in RUNNING
+    assert f"restarted as pid {new_pid}" in reverted.output
+
+    again = await activity_env.run(revert_fault, fault_input(target, KILL, applied.changed))
+    assert "nothing to restart" in again.output
+    assert int(sleeper.pidfile.read_text()) == new_pid
+
+
+async def test_kill_revert_leaves_a_running_process_alone(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, tmp_path: Path
+) -> None:
+    # Apply never ran (a crash before the signal): the process runs, so `restart` must not start a second one.
+    marker = tmp_path / "restarted"
+    target = by_pidfile(sleeper, restart=f"touch {marker}")
+
+    reverted = await activity_env.run(revert_fault, fault_input(target, KILL))
+
+    assert "nothing to restart" in reverted.output
+    assert not marker.exists()
+
+
+async def test_a_failing_restart_is_a_retryable_revert_error(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, tmp_path: Path
+) -> None:
+    target = Target(process=ProcessTarget(pidfile=str(tmp_path / "missing.pid"), restart="echo no luck; exit 1"))
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(revert_fault, fault_input(target, KILL))
+
+    assert raised.value.type == "FaultRevertError"
+    assert not raised.value.non_retryable
+    assert "no luck" in raised.value.message
+
+
+@pytest.mark.parametrize("pidfile_text", [None, "not a pid", "-1", "1"])
+async def test_apply_to_a_missing_or_bad_pidfile_is_a_non_retryable_apply_error(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, tmp_path: Path, pidfile_text: str | None
+) -> None:
+    pidfile = tmp_path / "app.pid"
+    if pidfile_text is not None:
+        pidfile.write_text(pidfile_text)
+    target = Target(process=ProcessTarget(pidfile=str(pidfile)))
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, fault_input(target, KILL))
+
+    assert raised.value.type == "FaultApplyError"
+    assert raised.value.non_retryable
+
+
+async def test_apply_refuses_to_signal_the_worker_itself(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory
+) -> None:
+    target = Target(process=ProcessTarget(pid=os.getpid()))
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, fault_input(target, PAUSE))
+
+    assert raised.value.type == "FaultApplyError"
+    assert "refusing" in raised.value.message
+
+
+async def test_apply_to_a_dead_pid_is_a_non_retryable_apply_error(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper
+) -> None:
+    sleeper.proc.send_signal(signal.SIGKILL)
+    sleeper.proc.wait()
+    target = Target(process=ProcessTarget(pid=sleeper.pid))
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, fault_input(target, PAUSE))
+
+    assert raised.value.type == "FaultApplyError"
+    assert raised.value.non_retryable
