@@ -1,0 +1,243 @@
+"""The probe activities: check the hypothesis once, observe it over a window, wait for it to hold again.
+
+Each takes one record from ``workflows.records`` and heartbeats at least every :data:`HEARTBEAT_EVERY`
+seconds, even while a slow sample is in flight, because a cancel reaches a running activity only through
+its heartbeat. A probe that fails is data in the result, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import httpx
+from pydantic import ValidationError
+from temporalio import activity
+
+from activities.probes import command, http, tcp
+from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
+from workflows.drill import Probe
+from workflows.records import (
+    ObserveInput,
+    ObserveProgress,
+    ObserveResult,
+    Phase,
+    ProbeInput,
+    ProbeResult,
+    VerifyInput,
+    VerifyResult,
+)
+
+HEARTBEAT_EVERY = 0.5
+"""Seconds between background heartbeats: well inside the few-second heartbeat timeout the worker sets."""
+MAX_LATENCIES = 20_000
+"""Latencies kept per probe in the observation's heartbeat details, so the details stay bounded."""
+MIN_INTERVAL = 0.01
+"""Seconds; a shorter schedule interval (or zero) is treated as this, as the drill model requires."""
+
+T = TypeVar("T")
+
+
+async def take_sample(probe: Probe, client: httpx.AsyncClient) -> Sample:
+    """Take one sample with the module of the probe's kind (``http``, ``tcp``, ``command``)."""
+    if probe.http is not None:
+        return await http.take_sample(probe.http, client)
+    if probe.tcp is not None:
+        return await tcp.take_sample(probe.tcp)
+    if probe.command is not None:
+        return await command.take_sample(probe.command)
+    raise AssertionError(f"probe {probe.name!r} has no kind")  # the drill model forbids this
+
+
+@activity.defn(name="check_hypothesis")
+async def check_hypothesis(request: ProbeInput) -> list[ProbeResult]:
+    """Take each probe's ``samples`` samples and judge them (preflight, or any one-off check).
+
+    Probes run concurrently with each other; a probe's own samples run one after another.
+    """
+    async with _http_client() as client, _heartbeating(lambda: ()):
+        return await _check(request.probes, request.phase, client)
+
+
+@activity.defn(name="observe")
+async def observe(request: ObserveInput) -> ObserveResult:
+    """Sample every probe once per ``interval`` until ``ends_at``, then judge each over the whole window.
+
+    Ticks follow a fixed-rate schedule from the start of this attempt; a tick that probes made late is
+    skipped, not run in a burst. Progress goes out as heartbeat details after each tick, and a retried
+    attempt resumes from them. A cancel from the workflow ends the window early with the partial result
+    (``interrupted=True``); any other cancel (worker shutdown, pause, reset) propagates so that Temporal
+    retries the attempt, which then resumes.
+    """
+    progress = _resumed_progress()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    ends_at = request.ends_at if request.ends_at.tzinfo else request.ends_at.replace(tzinfo=UTC)
+    # The window ends at a wall-clock instant (so a retry resumes it); the schedule runs on the monotonic clock.
+    deadline = start + (ends_at - datetime.now(UTC)).total_seconds()
+    interval = max(request.interval.total_seconds(), MIN_INTERVAL)
+    interrupted = False
+    async with _http_client() as client, _heartbeating(lambda: (progress.model_copy(deep=True),)):
+        try:
+            tick = 0
+            while (due := start + tick * interval) < deadline:
+                await asyncio.sleep(due - loop.time())
+                samples = await _all(take_sample(probe, client) for probe in request.probes)
+                for probe, sample in zip(request.probes, samples, strict=True):
+                    _record(progress, probe.name, sample)
+                progress.ticks += 1
+                activity.heartbeat(progress.model_copy(deep=True))
+                tick = max(tick + 1, math.ceil((loop.time() - start) / interval))
+            # Return at the end of the window, not at its last tick: the faults are held until then.
+            await asyncio.sleep(deadline - loop.time())
+        except asyncio.CancelledError:
+            if not _cancelled_by_workflow():
+                raise
+            # The cancel is answered by returning what was observed; tell asyncio it was handled.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            interrupted = True
+    at = datetime.now(UTC)
+    results = [judge_tally(probe, Phase.OBSERVE, _tally(progress, probe.name), at) for probe in request.probes]
+    return ObserveResult(
+        results=results,
+        ticks=progress.ticks,
+        deviated=any(not result.ok for result in results),
+        interrupted=interrupted,
+    )
+
+
+@activity.defn(name="verify_recovery")
+async def verify_recovery(request: VerifyInput) -> VerifyResult:
+    """Check the whole hypothesis every ``interval`` until it holds or ``within`` has elapsed.
+
+    A check that starts within the window counts even if it ends after it. ``time_to_recovery`` is the
+    seconds from the start of this activity to the end of the first check that held.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + request.within.total_seconds()
+    interval = max(request.interval.total_seconds(), MIN_INTERVAL)
+    attempts = 0
+    async with _http_client() as client, _heartbeating(lambda: (f"attempt {attempts}",)):
+        tick = 0
+        while True:
+            results = await _check(request.probes, Phase.VERIFY, client)
+            attempts += 1
+            held = all(result.ok for result in results)
+            activity.heartbeat(f"attempt {attempts}: the hypothesis {'holds' if held else 'does not hold yet'}")
+            if held:
+                return VerifyResult(
+                    recovered=True, results=results, attempts=attempts, time_to_recovery=loop.time() - start
+                )
+            tick = max(tick + 1, math.ceil((loop.time() - start) / interval))
+            if start + tick * interval >= deadline:
+                return VerifyResult(recovered=False, results=results, attempts=attempts)
+            await asyncio.sleep(start + tick * interval - loop.time())
+
+
+async def _check(probes: list[Probe], phase: Phase, client: httpx.AsyncClient) -> list[ProbeResult]:
+    async def run(probe: Probe) -> ProbeResult:
+        samples: list[Sample] = []
+        for _ in range(probe.samples):
+            samples.append(await take_sample(probe, client))
+            activity.heartbeat(f"{probe.name}: {len(samples)}/{probe.samples} samples")
+        return judge(probe, phase, samples, datetime.now(UTC))
+
+    return await _all(run(probe) for probe in probes)
+
+
+async def _all(coroutines: Iterable[Coroutine[object, object, T]]) -> list[T]:
+    """Run concurrently, results in order; an error cancels the rest and propagates as itself, not as a group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coroutines]
+    except BaseExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+def _http_client() -> httpx.AsyncClient:
+    # One client per activity run pools connections across its samples and leaves no state between runs.
+    return httpx.AsyncClient(follow_redirects=False)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating(details: Callable[[], tuple[object, ...]]) -> AsyncIterator[None]:
+    """Heartbeat in the background every :data:`HEARTBEAT_EVERY` seconds while the block runs."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            activity.heartbeat(*details())
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        # wait(), not await: it does not raise the heartbeat task's CancelledError into the activity.
+        await asyncio.wait([task])
+
+
+def _cancelled_by_workflow() -> bool:
+    details = activity.cancellation_details()
+    return bool(
+        details is not None
+        and details.cancel_requested
+        and not (details.worker_shutdown or details.paused or details.reset)
+    )
+
+
+def _resumed_progress() -> ObserveProgress:
+    """The progress a previous attempt heartbeated, or a fresh one.
+
+    Untyped heartbeat details arrive from the pydantic data converter as plain JSON (a dict), so they are
+    validated here; a test environment may hand over the model itself.
+    """
+    details = activity.info().heartbeat_details
+    if not details:
+        return ObserveProgress()
+    last = details[0]
+    if isinstance(last, ObserveProgress):
+        return last.model_copy(deep=True)
+    try:
+        return ObserveProgress.model_validate(last)
+    except ValidationError:
+        # Starting over loses the earlier samples but keeps the drill going; failing would fail every retry.
+        activity.logger.warning("Ignoring heartbeat details that are not an ObserveProgress", exc_info=True)
+        return ObserveProgress()
+
+
+def _record(progress: ObserveProgress, name: str, sample: Sample) -> None:
+    count = progress.counts.get(name, 0) + 1
+    progress.counts[name] = count
+    latency = round(sample.latency, 6) if sample.ok else None
+    kept = progress.samples.setdefault(name, [])
+    if len(kept) < MAX_LATENCIES:
+        kept.append(latency)
+    else:
+        # Reservoir sampling: every sample of a long window is equally likely to be kept, so the percentiles
+        # are not biased towards its start.
+        slot = random.randrange(count)
+        if slot < MAX_LATENCIES:
+            kept[slot] = latency
+    if not sample.ok:
+        progress.failures[name] = progress.failures.get(name, 0) + 1
+        if sample.problem:
+            progress.problems[name] = distinct([*progress.problems.get(name, []), sample.problem])
+
+
+def _tally(progress: ObserveProgress, name: str) -> Tally:
+    return Tally(
+        samples=progress.counts.get(name, 0),
+        failures=progress.failures.get(name, 0),
+        latencies=[latency for latency in progress.samples.get(name, []) if latency is not None],
+        reasons=progress.problems.get(name, []),
+    )

@@ -1,0 +1,154 @@
+"""The ``observe`` activity: a fixed-rate schedule over a wall-clock window, resumable and interruptible."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.activity import ActivityCancellationDetails
+from temporalio.testing import ActivityEnvironment
+
+from activities.probes import observe
+from activities.probes.activities import MAX_LATENCIES
+from workflows.drill import Probe
+from workflows.records import ObserveInput, ObserveProgress, Phase
+
+Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
+
+
+def _probe(name: str, **fields: Any) -> Probe:
+    return Probe.model_validate({"name": name, **fields})
+
+
+def _window(probes: list[Probe], seconds: float, interval_ms: int = 200) -> ObserveInput:
+    return ObserveInput(
+        run_id="r1",
+        probes=probes,
+        interval=timedelta(milliseconds=interval_ms),
+        ends_at=datetime.now(UTC) + timedelta(seconds=seconds),
+    )
+
+
+def _recording_env(resume_from: object = None) -> tuple[ActivityEnvironment, list[ObserveProgress]]:
+    env = ActivityEnvironment()
+    if resume_from is not None:
+        env.info = dataclasses.replace(ActivityEnvironment.default_info(), heartbeat_details=[resume_from])
+    beats: list[ObserveProgress] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    return env, beats
+
+
+async def test_observe_ticks_at_the_interval_and_heartbeats_progress(server: str, closed_port: int) -> None:
+    env, beats = _recording_env()
+    probes = [_probe("api", http={"url": f"{server}/ok"}), _probe("db", tcp={"port": closed_port})]
+
+    result = await env.run(observe, _window(probes, seconds=1.0))
+
+    assert 3 <= result.ticks <= 7
+    assert [(r.probe, r.phase, r.samples, r.ok) for r in result.results] == [
+        ("api", Phase.OBSERVE, result.ticks, True),
+        ("db", Phase.OBSERVE, result.ticks, False),
+    ]
+    assert result.results[1].problems[-1] == "connection refused"
+    assert result.deviated
+    assert not result.interrupted
+    last = beats[-1]
+    assert last.ticks == result.ticks
+    assert last.counts == {"api": result.ticks, "db": result.ticks}
+    assert last.failures == {"db": result.ticks}
+    assert last.samples["db"] == [None] * result.ticks  # a failed sample keeps no latency
+    assert [beat.ticks for beat in beats] == sorted(beat.ticks for beat in beats)
+
+
+async def test_observe_skips_ticks_made_late_by_a_slow_probe_instead_of_bunching_them(tmp_path: Path) -> None:
+    env, _ = _recording_env()
+    flag = tmp_path / "slow-once"
+    # The first sample takes 0.5 s (five 100 ms ticks); every later one is instant.
+    slow_once = _probe("slow-once", command={"run": f"test -e {flag} || {{ touch {flag}; sleep 0.5; }}"})
+
+    result = await env.run(observe, _window([slow_once], seconds=1.0, interval_ms=100))
+
+    assert 3 <= result.ticks <= 8  # bunched, the late ticks would have run back to back: 10 in all
+    assert result.results[0].ok
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["decoded-json", "typed-model"])
+async def test_observe_resumes_from_the_progress_a_previous_attempt_heartbeated(server: str, as_json: bool) -> None:
+    earlier = ObserveProgress(
+        ticks=7,
+        samples={"api": [0.01] * 5 + [None] * 2},
+        failures={"api": 2},
+        counts={"api": 7},
+        problems={"api": ["status 503 (expected 200)"]},
+    )
+    env, beats = _recording_env(resume_from=earlier.model_dump(mode="json") if as_json else earlier)
+    probes = [_probe("api", http={"url": f"{server}/ok"}, tolerance={"error_rate": "50%"})]
+
+    result = await env.run(observe, _window(probes, seconds=0.5))
+
+    new_ticks = result.ticks - 7
+    assert new_ticks >= 1
+    api = result.results[0]
+    assert (api.samples, api.failures) == (7 + new_ticks, 2)
+    assert api.problems == ["status 503 (expected 200)"]
+    assert beats[-1].samples["api"][:7] == earlier.samples["api"]
+
+
+async def test_observe_keeps_at_most_the_bounded_number_of_latencies_per_probe(server: str) -> None:
+    full = ObserveProgress(ticks=MAX_LATENCIES, samples={"api": [0.01] * MAX_LATENCIES}, counts={"api": MAX_LATENCIES})
+    env, beats = _recording_env(resume_from=full)
+    probes = [_probe("api", http={"url": f"{server}/ok"})]
+
+    result = await env.run(observe, _window(probes, seconds=0.3, interval_ms=50))
+
+    assert result.results[0].samples > MAX_LATENCIES
+    assert len(beats[-1].samples["api"]) == MAX_LATENCIES
+
+
+async def test_observe_returns_partial_result_when_cancelled(server: str, eventually: Eventually) -> None:
+    env, beats = _recording_env()
+    probes = [_probe("api", http={"url": f"{server}/ok"})]
+    task = asyncio.create_task(env.run(observe, _window(probes, seconds=30, interval_ms=100)))
+    await eventually(lambda: bool(beats) and beats[-1].ticks >= 2)
+
+    env.cancel()
+    result = await task
+
+    assert result.interrupted
+    assert result.ticks >= 2
+    assert result.results[0].samples == result.ticks
+    assert result.results[0].ok
+    assert not result.deviated
+
+
+async def test_observe_reraises_a_cancel_from_worker_shutdown_so_the_attempt_is_retried(
+    server: str, eventually: Eventually
+) -> None:
+    env, beats = _recording_env()
+    probes = [_probe("api", http={"url": f"{server}/ok"})]
+    task = asyncio.create_task(env.run(observe, _window(probes, seconds=30, interval_ms=100)))
+    await eventually(lambda: bool(beats))
+
+    env.cancel(ActivityCancellationDetails(worker_shutdown=True))
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_observe_with_no_probes_waits_out_the_window_while_heartbeating() -> None:
+    env, beats = _recording_env()
+    ends_at = datetime.now(UTC) + timedelta(seconds=1.2)
+
+    result = await env.run(
+        observe, ObserveInput(run_id="r1", probes=[], interval=timedelta(milliseconds=200), ends_at=ends_at)
+    )
+
+    assert datetime.now(UTC) >= ends_at
+    assert 3 <= result.ticks <= 8
+    assert (result.results, result.deviated, result.interrupted) == ([], False, False)
+    assert beats[-1].ticks == result.ticks
