@@ -1,0 +1,193 @@
+"""The drill log: what a person reads in Markdown, and the JSON that reads back into the same record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from activities.report import render_json, render_markdown
+from workflows.records import (
+    FaultRecord,
+    FaultState,
+    Phase,
+    ProbeResult,
+    RunRecord,
+    StepRecord,
+    StepStatus,
+    StopRequest,
+    Verdict,
+)
+
+T0 = datetime(2024, 5, 7, 14, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def aborted_run() -> RunRecord:
+    """A drill stopped by hand during observation, after two faults were applied."""
+    return RunRecord(
+        run_id="checkout-db-outage-20240507",
+        drill_name="checkout-db-outage",
+        team="payments",
+        source="drills/checkout.yaml",
+        started_by="alice",
+        phase=Phase.DONE,
+        verdict=Verdict.ABORTED,
+        started_at=T0,
+        ended_at=at(95),
+        steps=[
+            StepRecord(phase=Phase.PREFLIGHT, status=StepStatus.OK, started_at=at(0), ended_at=at(2.5)),
+            StepRecord(phase=Phase.INJECT, status=StepStatus.OK, started_at=at(2.5), ended_at=at(3)),
+            StepRecord(
+                phase=Phase.OBSERVE,
+                status=StepStatus.INTERRUPTED,
+                started_at=at(3),
+                ended_at=at(63),
+                detail="stopped by bob | guardrails quiet",
+            ),
+            StepRecord(phase=Phase.ROLLBACK, status=StepStatus.OK, started_at=at(63), ended_at=at(63.2)),
+            StepRecord(phase=Phase.VERIFY, status=StepStatus.OK, started_at=at(63.2), ended_at=at(95)),
+        ],
+        faults=[
+            FaultRecord(
+                index=0,
+                label="db pause",
+                target="db",
+                kind="docker",
+                action="pause",
+                state=FaultState.REVERTED,
+                applied_at=at(2.6),
+                reverted_at=at(63.1),
+                changed={"container": "shop-db"},
+            ),
+            FaultRecord(
+                index=1,
+                label="db-link latency",
+                target="db-link",
+                kind="proxy",
+                action="latency",
+                state=FaultState.NOT_REVERTED,
+                applied_at=at(2.8),
+                changed={"toxic": "latency_downstream"},
+                error="proxy unreachable",
+            ),
+        ],
+        probes=[
+            ProbeResult(
+                probe="api fast",
+                phase=Phase.PREFLIGHT,
+                kind="http",
+                samples=20,
+                failures=0,
+                ok=True,
+                latency_p50=0.0123,
+                latency_p95=0.2504,
+                latency_max=0.31,
+                at=at(2.4),
+            ),
+            ProbeResult(
+                probe="api fast",
+                phase=Phase.OBSERVE,
+                kind="http",
+                samples=600,
+                failures=90,
+                ok=False,
+                latency_p50=0.4,
+                latency_p95=1.2,
+                latency_max=3.0,
+                at=at(63),
+                problems=["error rate 15% > 1%", "p95 1200ms > 800ms"],
+            ),
+        ],
+        stop=StopRequest(reason="db team asked to stop", by="bob", received_at=at(62.9)),
+        time_to_recovery=31.8,
+        summary="Stopped by bob during observe; every fault but one reverted.",
+    )
+
+
+def test_markdown_names_the_drill_its_verdict_each_phase_each_fault_and_the_stop_reason() -> None:
+    markdown = render_markdown(aborted_run())
+
+    title = markdown.splitlines()[0]
+    assert "checkout-db-outage" in title
+    assert "ABORTED" in title
+    for phase in ("preflight", "inject", "observe", "rollback", "verify"):
+        assert f"| {phase} |" in markdown
+    assert "db pause" in markdown
+    assert "db-link latency" in markdown
+    assert "db team asked to stop" in markdown
+    assert "bob" in markdown
+    assert "Stopped by bob during observe" in markdown
+
+
+def test_markdown_shows_who_when_duration_and_time_to_recovery() -> None:
+    markdown = render_markdown(aborted_run())
+
+    assert "alice" in markdown
+    assert "2024-05-07 14:00:00 UTC" in markdown
+    assert "1 min 35 s" in markdown  # the whole run
+    assert "31.8 s" in markdown  # time to recovery
+
+
+def test_markdown_shows_fault_times_and_what_changed() -> None:
+    markdown = render_markdown(aborted_run())
+
+    assert "14:00:02 (+2.6 s)" in markdown  # db pause applied
+    assert "14:01:03 (+1 min 03 s)" in markdown  # db pause reverted
+    assert "container=shop-db" in markdown
+    assert "not_reverted" in markdown
+    assert "proxy unreachable" in markdown
+
+
+def test_markdown_warns_before_anything_else_about_a_fault_left_in_place() -> None:
+    lines = render_markdown(aborted_run()).splitlines()
+
+    warning = next(i for i, line in enumerate(lines) if "not reverted" in line)
+    assert "`db-link latency`" in lines[warning]
+    assert "`db pause`" not in lines[warning]
+    assert warning < next(i for i, line in enumerate(lines) if line.startswith("- **Run:**"))
+
+
+def test_markdown_shows_probe_latencies_in_milliseconds_and_problems_per_phase() -> None:
+    markdown = render_markdown(aborted_run())
+
+    assert "### preflight" in markdown
+    assert "### observe" in markdown
+    assert "| api fast | http | yes | 20 | 0 | 12.3 | 250.4 | 310.0 |" in markdown
+    assert "| 600 | 90 | 400.0 | 1200.0 | 3000.0 | error rate 15% > 1%; p95 1200ms > 800ms |" in markdown
+
+
+def test_markdown_links_the_web_ui_only_when_given() -> None:
+    url = "http://127.0.0.1:8233/namespaces/default/workflows/checkout-db-outage-20240507"
+
+    assert f"[{url}]({url})" in render_markdown(aborted_run(), ui_url=url)
+    assert "Web UI" not in render_markdown(aborted_run())
+
+
+def test_markdown_of_a_run_still_in_progress_says_so() -> None:
+    record = RunRecord(
+        run_id="r",
+        drill_name="cache-loss",
+        phase=Phase.OBSERVE,
+        started_at=T0,
+        steps=[StepRecord(phase=Phase.OBSERVE, status=StepStatus.OK, started_at=T0)],
+    )
+
+    markdown = render_markdown(record)
+
+    assert "in progress (observe)" in markdown.splitlines()[0]
+    assert "| observe | ok | running |" in markdown
+    assert "## Faults" not in markdown
+
+
+def test_markdown_escapes_pipes_so_a_detail_cannot_break_the_table() -> None:
+    assert "| observe | interrupted | 1 min 00 s | stopped by bob \\| guardrails quiet |" in render_markdown(
+        aborted_run()
+    )
+
+
+def test_json_parses_back_into_an_equal_record() -> None:
+    record = aborted_run()
+
+    assert RunRecord.model_validate_json(render_json(record)) == record
