@@ -235,5 +235,7 @@ class DrillStatus(Record):
     phase: Phase
     faults_active: list[str]
     last_measurements: list[ProbeResult]
+    steps: list[StepRecord] = Field(default_factory=list)
+    """The phases finished so far, for live progress."""
     stop: StopRequest | None = None
     verdict: Verdict | None = None

@@ -1,0 +1,131 @@
+"""Start a drill workflow and follow it live: shared by ``gameday run`` and ``gameday demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
+
+    from worker.config import GamedayConfig
+    from workflows.drill import Drill
+    from workflows.drill_workflow import DrillWorkflow
+    from workflows.records import DrillStatus, RunRecord
+
+STATUS_STYLE = {"ok": "green", "failed": "red", "interrupted": "yellow", "skipped": "dim"}
+VERDICT_STYLE = {
+    "RESILIENT": "bold green",
+    "DEVIATED": "bold yellow",
+    "NOT_STEADY": "bold yellow",
+    "ABORTED": "bold magenta",
+    "NOT_RECOVERED": "bold red",
+    "ERROR": "bold red",
+}
+
+
+def new_run_id(drill_name: str, now: datetime | None = None) -> str:
+    """A run id a person recognises: ``drill-<name>-<UTC timestamp>``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"drill-{drill_name}-{stamp}"
+
+
+async def start(
+    client: Client, config: GamedayConfig, drill: Drill, *, source: str, run_id: str | None
+) -> WorkflowHandle[DrillWorkflow, RunRecord]:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from workflows.drill_workflow import DrillWorkflow
+    from workflows.records import DrillInput
+
+    base = run_id or new_run_id(drill.name)
+    for attempt in range(1, 20):
+        candidate = base if attempt == 1 else f"{base}-{attempt}"
+        try:
+            return await client.start_workflow(
+                DrillWorkflow.run,
+                DrillInput(run_id=candidate, drill=drill, source=source, started_by=_who()),
+                id=candidate,
+                task_queue=config.task_queue,
+                static_summary=f"drill {drill.name}" + (f" ({drill.team})" if drill.team else ""),
+                static_details=drill.description or None,
+            )
+        except WorkflowAlreadyStartedError:
+            if run_id:
+                raise
+    raise RuntimeError(f"could not find a free run id near {base}")
+
+
+async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console, poll: float = 0.25) -> RunRecord:
+    """Print each phase as it completes, then return the final record."""
+    from temporalio.client import WorkflowQueryFailedError
+
+    from workflows.records import DrillStatus
+
+    shown = 0
+    result = asyncio.ensure_future(handle.result())
+    while not result.done():
+        try:
+            status: DrillStatus = await handle.query("status", result_type=DrillStatus)
+        except WorkflowQueryFailedError:
+            status = None  # type: ignore[assignment]
+        except Exception:
+            status = None  # type: ignore[assignment]
+        if status is not None:
+            shown = _print_steps(out, status, shown)
+        await asyncio.wait([result], timeout=poll)
+    record = result.result()
+    _print_steps_of(out, record, shown)
+    return record
+
+
+def _print_steps(out: Console, status: DrillStatus, shown: int) -> int:
+    for step in status.steps[shown:]:
+        style = STATUS_STYLE.get(step.status.value, "")
+        seconds = f"{step.seconds:.2f}s" if step.seconds is not None else ""
+        out.print(f"  [{style}]{step.phase.value:<9}[/] {step.status.value:<11} {seconds:>8}  {step.detail}")
+    return len(status.steps)
+
+
+def _print_steps_of(out: Console, record: RunRecord, shown: int) -> None:
+    from workflows.records import DrillStatus
+
+    _print_steps(
+        out,
+        DrillStatus(
+            run_id=record.run_id, phase=record.phase, faults_active=[], last_measurements=[], steps=record.steps
+        ),
+        shown,
+    )
+
+
+def verdict_line(record: RunRecord) -> str:
+    verdict = record.verdict.value if record.verdict else "UNKNOWN"
+    return f"[{VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]: {record.summary}"
+
+
+def contract_json(run_id: str, record: RunRecord | None, ui_url: str, started_at: datetime | None = None) -> str:
+    """The one-line JSON object CI pipelines read from ``gameday run --json``."""
+    payload = {
+        "run_id": run_id,
+        "verdict": record.verdict.value if record and record.verdict else None,
+        "started_at": (record.started_at if record else started_at or datetime.now(UTC)).isoformat(),
+        "ended_at": record.ended_at.isoformat() if record and record.ended_at else None,
+        "ui_url": ui_url,
+    }
+    if record is not None:
+        payload["summary"] = record.summary
+        payload["time_to_recovery"] = record.time_to_recovery
+    return json.dumps(payload)
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

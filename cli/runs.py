@@ -1,0 +1,202 @@
+"""Commands about runs: ``stop``, ``status``, ``list`` and ``report``."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from cli.context import Settings, console, fail, run_async, settings_of
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from workflows.records import DrillStatus, RunRecord
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(stop)
+    app.command()(status)
+    app.command(name="list")(list_runs)
+    app.command()(report)
+
+
+def stop(
+    ctx: typer.Context,
+    run_id: Annotated[
+        str, typer.Argument(help="The run to stop (its workflow id, e.g. drill-db-outage-20261123T140000Z).")
+    ],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why: stored with the run and shown in the report.")],
+    by: Annotated[str | None, typer.Option(help="Who is stopping it [default: your user name].")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Return only when every fault has been reverted.")] = False,
+) -> None:
+    """Emergency stop: interrupt the drill, revert every fault in reverse order, record it ABORTED.
+
+    A second stop while rolling back is harmless. Stopping a run that has finished says so and exits 1.
+    """
+    settings = settings_of(ctx)
+
+    async def go() -> None:
+        from cli.launch import _who
+        from workflows.records import StopRequest
+
+        client = await _client(settings)
+        handle = await _running_handle(client, settings, run_id)
+        started = time.perf_counter()
+        await handle.signal("emergency_stop", StopRequest(reason=reason, by=by or _who()))
+        console.print(f"stop sent to [bold]{run_id}[/]: {reason}")
+        if wait:
+            status = await _wait_rolled_back(handle)
+            seconds = time.perf_counter() - started
+            left = status.faults_active if status else []
+            if left:
+                fail(f"rollback finished with faults NOT reverted: {', '.join(left)}", code=6)
+            console.print(f"every fault reverted in {seconds:.3f}s")
+
+    run_async(settings, go())
+
+
+def status(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+) -> None:
+    """Where a drill is now: phase, faults active, last measurements (live from the workflow, else from SQL)."""
+    settings = settings_of(ctx)
+
+    async def go() -> None:
+        from temporalio.client import WorkflowExecutionStatus
+
+        client = await _client(settings)
+        handle = client.get_workflow_handle(run_id)
+        try:
+            desc = await handle.describe()
+        except Exception:
+            desc = None
+        if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
+            from workflows.records import DrillStatus
+
+            live: DrillStatus = await handle.query("status", result_type=DrillStatus)
+            _print_status(live)
+            return
+        record = _stored(settings, run_id)
+        if record is None:
+            fail(f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r} nor in the results database")
+        from activities.report import render_markdown
+
+        console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
+
+    run_async(settings, go())
+
+
+def list_runs(
+    ctx: typer.Context,
+    team: Annotated[str | None, typer.Option(help="Only this team's runs.")] = None,
+    drill: Annotated[str | None, typer.Option(help="Only runs of this drill.")] = None,
+    verdict: Annotated[str | None, typer.Option(help="Only this verdict (RESILIENT, DEVIATED, ...).")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+) -> None:
+    """Recorded runs from the results database, newest first."""
+    from activities.store import Store
+
+    settings = settings_of(ctx)
+    store = Store(settings.config.resolved_database_url)
+    runs = store.list_runs(team=team, drill=drill, verdict=verdict.upper() if verdict else None, limit=limit)
+    table = Table("run", "drill", "team", "started (UTC)", "verdict", "recovery", box=None)
+    for r in runs:
+        table.add_row(
+            r.run_id,
+            r.drill_name,
+            r.team or "-",
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.verdict.value if r.verdict else r.phase.value,
+            f"{r.time_to_recovery:.2f}s" if r.time_to_recovery is not None else "-",
+        )
+    console.print(table if runs else "no runs recorded yet")
+
+
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+) -> None:
+    """The record of one run: Markdown drill log, or the full record as JSON."""
+    settings = settings_of(ctx)
+    if fmt not in ("md", "json"):
+        fail(f"unknown format {fmt!r}: expected md or json")
+    record = _stored(settings, run_id)
+    if record is None:
+        fail(f"no run {run_id!r} in the results database ({_db_label(settings)})")
+    from activities.report import render_json, render_markdown
+
+    text = render_json(record) if fmt == "json" else render_markdown(record, settings.config.workflow_url(run_id))
+    print(text)
+
+
+# --- shared pieces --------------------------------------------------------------------------------------
+
+
+async def _client(settings: Settings) -> Client:
+    from worker.client import connect
+
+    return await connect(settings.config)
+
+
+async def _running_handle(client: Client, settings: Settings, run_id: str):  # type: ignore[no-untyped-def]
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    handle = client.get_workflow_handle(run_id)
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            fail(f"no run {run_id!r} in namespace {settings.config.namespace!r}")
+        raise
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        name = desc.status.name if desc.status else "closed"
+        fail(f"run {run_id!r} has already finished ({name}): there is nothing to stop")
+    return handle
+
+
+async def _wait_rolled_back(handle) -> DrillStatus | None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from workflows.records import DrillStatus, Phase
+
+    done = (Phase.VERIFY, Phase.RECORD, Phase.DONE)
+    while True:
+        try:
+            status: DrillStatus = await handle.query("status", result_type=DrillStatus)
+        except Exception:
+            return None
+        if status.phase in done:
+            return status
+        await asyncio.sleep(0.02)
+
+
+def _stored(settings: Settings, run_id: str) -> RunRecord | None:
+    from activities.store import Store
+
+    return Store(settings.config.resolved_database_url).get(run_id)
+
+
+def _db_label(settings: Settings) -> str:
+    url = settings.config.resolved_database_url
+    return url if url.startswith("sqlite") else url.split("://", 1)[0] + "://…"  # never print a password
+
+
+def _print_status(status: DrillStatus) -> None:
+    console.print(f"[bold]{status.run_id}[/]  phase: [bold]{status.phase.value}[/]")
+    if status.stop:
+        console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}")
+    console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}")
+    for step in status.steps:
+        console.print(f"  {step.phase.value:<9} {step.status.value:<11} {step.detail}")
+    if status.last_measurements:
+        table = Table("probe", "phase", "ok", "samples", "failures", "p95", box=None)
+        for m in status.last_measurements:
+            p95 = f"{m.latency_p95 * 1000:.0f}ms" if m.latency_p95 is not None else "-"
+            table.add_row(m.probe, m.phase.value, "yes" if m.ok else "NO", str(m.samples), str(m.failures), p95)
+        console.print(table)

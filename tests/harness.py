@@ -1,0 +1,127 @@
+"""Real parts for drill tests: a loopback HTTP service in its own process, a worker on a fresh task queue,
+and a way to run a drill given as YAML text and get its record back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from temporalio.client import Client, WorkflowHandle
+
+from activities.store import Store
+from worker.main import build_worker
+from workflows.drill import Drill
+from workflows.drill_workflow import DrillWorkflow
+from workflows.records import DrillInput, RunRecord
+
+HISTORIES = Path(__file__).parent / "histories"
+
+_SERVER = r"""
+import os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+tmp = sys.argv[1] + ".tmp"
+with open(tmp, "w") as f: f.write(str(os.getpid()))
+os.replace(tmp, sys.argv[1])
+with open(sys.argv[2], "w") as f: f.write(str(srv.server_address[1]))
+srv.serve_forever()
+"""
+
+
+@dataclass
+class HttpService:
+    """A real HTTP server in its own process (so a fault can SIGSTOP it), answering 200 "ok" on every path."""
+
+    process: subprocess.Popen[bytes]
+    pidfile: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def state(self) -> str:
+        """The process state letter from /proc: 'T' when stopped, 'S'/'R' when running."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0]
+
+    @classmethod
+    def start(cls, workdir: Path) -> HttpService:
+        pidfile, portfile = workdir / "service.pid", workdir / "service.port"
+        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(pidfile), str(portfile)])
+        wait_until(lambda: portfile.exists() and portfile.read_text().strip() != "", what="HTTP service to start")
+        return cls(proc, pidfile, int(portfile.read_text()))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # never leave a stopped process behind
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = 15.0) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds (a bound, not a claim)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+async def wait_until_async(condition: Callable[[], object], *, what: str, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, store: Store) -> AsyncIterator[str]:
+    """A worker with everything registered, on a task queue of its own; yields the task queue."""
+    task_queue = f"test-{uuid.uuid4()}"
+    async with build_worker(client, task_queue, store, fail_on_workflow_bug=True):
+        yield task_queue
+
+
+def drill_from_yaml(text: str) -> Drill:
+    return Drill.model_validate(yaml.safe_load(text))
+
+
+async def start_drill(
+    client: Client, task_queue: str, text: str, run_id: str | None = None
+) -> WorkflowHandle[DrillWorkflow, RunRecord]:
+    drill = drill_from_yaml(text)
+    run_id = run_id or f"drill-{drill.name}-{uuid.uuid4().hex[:8]}"
+    return await client.start_workflow(
+        DrillWorkflow.run,
+        DrillInput(run_id=run_id, drill=drill, source="test", started_by="pytest"),
+        id=run_id,
+        task_queue=task_queue,
+    )
+
+
+async def finish(handle: WorkflowHandle[DrillWorkflow, RunRecord], name: str) -> RunRecord:
+    """Wait for the drill's record; save its history for the replay test when GAMEDAY_RECORD_HISTORIES is set."""
+    record = await handle.result()
+    if os.environ.get("GAMEDAY_RECORD_HISTORIES"):
+        HISTORIES.mkdir(exist_ok=True)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+    return record

@@ -1,0 +1,499 @@
+"""DrillWorkflow: preflight → inject → observe → rollback → verify → record, durable and always reverting.
+
+Reading guide. ``run`` is the phase list. The risky part (preflight, inject, observe) runs as one task,
+``_hold``, so that a stop signal, a cancellation or ``max_duration`` can interrupt it wherever it is. The
+safe part (rollback, verify, record) then runs as another task awaited through ``asyncio.shield`` in a
+loop: a second cancellation cannot interrupt a rollback that is already running.
+
+Determinism rules: no I/O and no clock but ``workflow.now()`` here; activities are called by name so their
+modules (httpx, sqlmodel…) never enter the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.drill import CallFault, Fault, Probe, RunFault
+    from workflows.records import (
+        DrillInput,
+        DrillStatus,
+        FaultInput,
+        FaultRecord,
+        FaultState,
+        ObserveInput,
+        ObserveResult,
+        Phase,
+        ProbeInput,
+        ProbeResult,
+        RunRecord,
+        StepRecord,
+        StepStatus,
+        StopRequest,
+        Verdict,
+        VerifyInput,
+        VerifyResult,
+    )
+    from workflows.units import format_duration
+
+HEARTBEAT = timedelta(seconds=5)
+"""Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
+
+REVERT_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
+)
+"""Reverts retry until they succeed or their schedule-to-close window ends: a fault must not stay."""
+
+REVERT_WINDOW = timedelta(minutes=10)
+"""How long a failing revert keeps being retried before the fault is reported NOT REVERTED."""
+
+NO_RETRY_USER_ERRORS = ["FaultApplyError", "UnsupportedFault", "DrillConfigError"]
+
+
+def _error_text(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+    return str(cause.message if isinstance(cause, ApplicationError) else cause) or type(cause).__name__
+
+
+def _probe_budget(probes: list[Probe]) -> timedelta:
+    """Worst case for one pass over the hypothesis: each probe's samples at their timeout (probes run together)."""
+    slowest = max((p.samples * _probe_timeout(p) for p in probes), default=timedelta(0))
+    return slowest + timedelta(seconds=10)
+
+
+def _probe_timeout(probe: Probe) -> timedelta:
+    spec = probe.http or probe.tcp or probe.command
+    assert spec is not None
+    return spec.timeout
+
+
+def _apply_budget(fault: Fault) -> timedelta:
+    if isinstance(fault, RunFault):
+        return fault.timeout + timedelta(seconds=10)
+    if isinstance(fault, CallFault):
+        return fault.request.timeout + timedelta(seconds=10)
+    return timedelta(seconds=30)
+
+
+@workflow.defn(name="DrillWorkflow")
+class DrillWorkflow:
+    """One drill run. Query ``status``; signal ``emergency_stop``; the result is the full :class:`RunRecord`."""
+
+    def __init__(self) -> None:
+        self._record: RunRecord | None = None
+        self._phase = Phase.PENDING
+        self._stop: StopRequest | None = None
+        self._faults: list[FaultInput] = []
+        self._applying: int | None = None
+        self._early: dict[int, asyncio.Task[None]] = {}
+        self._early_reverting: set[int] = set()
+        self._not_steady = False
+        self._not_recovered = False
+        self._deviated = False
+        self._errors: list[str] = []
+        self._last: list[ProbeResult] = []
+
+    # --- the phase list ------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: DrillInput) -> RunRecord:
+        drill = inp.drill
+        self._record = RunRecord(
+            run_id=inp.run_id,
+            drill_name=drill.name,
+            team=drill.team,
+            source=inp.source,
+            started_by=inp.started_by,
+            started_at=workflow.now(),
+        )
+        await self._save_progress()
+        hold = asyncio.create_task(self._hold(inp))
+        try:
+            await workflow.wait_condition(
+                lambda: hold.done() or self._stop is not None,
+                timeout=drill.max_duration,
+                timeout_summary=f"max_duration {format_duration(drill.max_duration)}",
+            )
+        except TimeoutError:
+            self._request_stop(StopRequest(reason="max_duration reached: rollback forced", by="gameday"))
+        except asyncio.CancelledError:
+            self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
+        safe = asyncio.create_task(self._rollback_verify_record(inp, hold))
+        while True:
+            try:
+                return await asyncio.shield(safe)
+            except asyncio.CancelledError:
+                # A further cancel while the rollback runs: keep going, the rollback must finish.
+                self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
+
+    async def _hold(self, inp: DrillInput) -> None:
+        """Preflight, then inject, then observe: the part a stop interrupts."""
+        if not await self._phase_step(Phase.PREFLIGHT, self._preflight(inp)):
+            return
+        if not await self._phase_step(Phase.INJECT, self._inject(inp)):
+            return
+        await self._save_progress()
+        self._raise_if_stopping()
+        await self._phase_step(Phase.OBSERVE, self._observe(inp))
+
+    async def _rollback_verify_record(self, inp: DrillInput, hold: asyncio.Task[None]) -> RunRecord:
+        """The safe path, run on every exit: interrupt the hold, revert everything, verify, record."""
+        if not hold.done():
+            hold.cancel()
+            if self._applying is not None:
+                # The in-flight apply must end before its revert runs, or the fault could land after it.
+                await workflow.wait([hold])
+        await self._phase_step(Phase.ROLLBACK, self._rollback(inp))
+        if not hold.done():
+            await workflow.wait([hold])  # collects the interrupted observation's partial results
+        if self._faults and not self._not_steady:
+            await self._phase_step(Phase.VERIFY, self._verify(inp))
+        self._finish()
+        await self._save_final()
+        self._phase = Phase.DONE
+        assert self._record is not None
+        return self._record
+
+    # --- phases ---------------------------------------------------------------------------------------------
+
+    async def _preflight(self, inp: DrillInput) -> str:
+        probes = inp.drill.hypothesis
+        if not probes:
+            return "no hypothesis probes declared"
+        results = await workflow.execute_activity(
+            "check_hypothesis",
+            ProbeInput(run_id=inp.run_id, phase=Phase.PREFLIGHT, probes=probes),
+            result_type=list[ProbeResult],
+            start_to_close_timeout=_probe_budget(probes),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RetryPolicy(maximum_attempts=3),
+            summary=f"preflight: {len(probes)} probe(s)",
+        )
+        self._add_probes(results)
+        failing = [r for r in results if not r.ok]
+        if failing:
+            self._not_steady = True
+            raise _PhaseFailed("steady state does not hold: " + "; ".join(_describe(r) for r in failing))
+        return f"steady state holds ({len(results)} probe(s))"
+
+    async def _inject(self, inp: DrillInput) -> str:
+        drill = inp.drill
+        for index, fault in enumerate(drill.faults):
+            self._raise_if_stopping()
+            target = drill.targets[fault.target]
+            # The revert is registered before the fault is applied: whatever happens next, rollback sees it.
+            fi = FaultInput(
+                run_id=inp.run_id,
+                index=index,
+                target_name=fault.target,
+                target=target,
+                fault=fault,
+                record=FaultRecord(
+                    index=index, label=fault.label, target=fault.target, kind=target.kind.value, action=fault.action
+                ),
+            )
+            self._faults.append(fi)
+            self._applying = index
+            try:
+                record = await workflow.execute_activity(
+                    "apply_fault",
+                    fi,
+                    result_type=FaultRecord,
+                    start_to_close_timeout=_apply_budget(fault),
+                    heartbeat_timeout=HEARTBEAT,
+                    retry_policy=RetryPolicy(maximum_attempts=1),  # never apply twice; rollback covers a failure
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=f"inject: {fault.label}",
+                )
+            except ActivityError as err:
+                if is_cancelled_exception(err):
+                    raise
+                self._set_fault(
+                    index, fi.record.model_copy(update={"state": FaultState.FAILED, "error": _error_text(err)})
+                )
+                raise _PhaseFailed(f"applying '{fault.label}' failed: {_error_text(err)}") from err
+            finally:
+                self._applying = None
+            self._set_fault(index, record)
+            if fault.duration is not None:
+                self._early[index] = asyncio.create_task(self._revert_early(inp, index, fault.duration))
+        return f"{len(drill.faults)} fault(s) applied"
+
+    async def _observe(self, inp: DrillInput) -> str:
+        observe = inp.drill.observe
+        probes = inp.drill.hypothesis
+        span = format_duration(observe.duration)
+        if not probes:
+            await workflow.sleep(observe.duration, summary=f"observe: hold faults {span}")
+            return f"faults held {span} (no probes to run)"
+        handle = workflow.start_activity(
+            "observe",
+            ObserveInput(
+                run_id=inp.run_id,
+                probes=probes,
+                interval=observe.interval,
+                ends_at=workflow.now() + observe.duration,
+            ),
+            result_type=ObserveResult,
+            start_to_close_timeout=observe.duration + _probe_budget(probes),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RetryPolicy(maximum_attempts=5),  # a retried attempt resumes from its heartbeat
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"observe: {span} every {format_duration(observe.interval)}",
+        )
+        result = await handle
+        self._add_probes(result.results)
+        self._deviated = result.deviated
+        held = "expectations broken under fault" if result.deviated else "expectations held"
+        if result.interrupted:
+            raise _PhaseInterrupted(f"{self._interrupt_reason()} after {result.ticks} tick(s): {held}")
+        return f"observed {result.ticks} tick(s): {held}"
+
+    async def _rollback(self, inp: DrillInput) -> str:
+        for index in list(self._early):
+            if index not in self._early_reverting:
+                self._early[index].cancel()
+        if self._early:
+            await workflow.wait(list(self._early.values()))
+        reverted = 0
+        for fi in reversed(self._faults):
+            if self._faults[fi.index].record.state == FaultState.REVERTED:
+                continue
+            await self._revert(inp, fi.index, "rollback")
+            reverted += 1
+        left = [f.record.label for f in self._faults if f.record.state == FaultState.NOT_REVERTED]
+        if left:
+            raise _PhaseFailed("NOT REVERTED: " + ", ".join(left))
+        return f"{reverted} fault(s) reverted" if self._faults else "nothing to revert"
+
+    async def _verify(self, inp: DrillInput) -> str:
+        probes = inp.drill.hypothesis
+        if not probes:
+            return "no hypothesis probes declared"
+        recovery = inp.drill.recovery
+        result = await workflow.execute_activity(
+            "verify_recovery",
+            VerifyInput(run_id=inp.run_id, probes=probes, within=recovery.within, interval=recovery.interval),
+            result_type=VerifyResult,
+            start_to_close_timeout=recovery.within + _probe_budget(probes),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RetryPolicy(maximum_attempts=3),
+            summary=f"verify: hypothesis within {format_duration(recovery.within)}",
+        )
+        self._add_probes(result.results)
+        assert self._record is not None
+        self._record = self._record.model_copy(update={"time_to_recovery": result.time_to_recovery})
+        if not result.recovered:
+            self._not_recovered = True
+            failing = [r for r in result.results if not r.ok]
+            raise _PhaseFailed(
+                f"not recovered within {format_duration(recovery.within)}: " + "; ".join(_describe(r) for r in failing)
+            )
+        return f"recovered in {result.time_to_recovery or 0:.2f}s after {result.attempts} check(s)"
+
+    # --- faults ---------------------------------------------------------------------------------------------
+
+    async def _revert_early(self, inp: DrillInput, index: int, after: timedelta) -> None:
+        await workflow.sleep(after, summary=f"hold '{self._faults[index].record.label}' {format_duration(after)}")
+        self._early_reverting.add(index)
+        await self._revert(inp, index, "early revert")
+
+    async def _revert(self, inp: DrillInput, index: int, why: str) -> None:
+        fi = self._faults[index]
+        try:
+            record = await workflow.execute_activity(
+                "revert_fault",
+                fi,
+                result_type=FaultRecord,
+                start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=REVERT_WINDOW,
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=REVERT_RETRY,
+                summary=f"{why}: revert {fi.record.label}",
+            )
+        except ActivityError as err:
+            record = fi.record.model_copy(update={"state": FaultState.NOT_REVERTED, "error": _error_text(err)})
+        if fi.record.state == FaultState.FAILED and record.state == FaultState.REVERTED:
+            record = record.model_copy(update={"state": FaultState.FAILED})  # keep "apply failed" visible
+        self._set_fault(index, record)
+
+    def _set_fault(self, index: int, record: FaultRecord) -> None:
+        self._faults[index] = self._faults[index].model_copy(update={"record": record})
+
+    # --- bookkeeping ----------------------------------------------------------------------------------------
+
+    async def _phase_step(self, phase: Phase, body: Awaitable[str]) -> bool:
+        """Run one phase, keeping its StepRecord; returns whether it succeeded."""
+        self._phase = phase
+        step = StepRecord(phase=phase, status=StepStatus.OK, started_at=workflow.now())
+        ok = True
+        try:
+            detail = await body
+        except _PhaseFailed as failed:
+            ok, detail = False, str(failed)
+            step = step.model_copy(update={"status": StepStatus.FAILED})
+        except _PhaseInterrupted as interrupted:
+            ok, detail = False, str(interrupted)
+            step = step.model_copy(update={"status": StepStatus.INTERRUPTED})
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                self._add_step(
+                    step.model_copy(
+                        update={
+                            "status": StepStatus.INTERRUPTED,
+                            "ended_at": workflow.now(),
+                            "detail": self._interrupt_reason(),
+                        }
+                    )
+                )
+                raise asyncio.CancelledError() from err
+            ok, detail = False, f"{phase.value} failed: {_error_text(err)}"
+            self._errors.append(detail)
+            step = step.model_copy(update={"status": StepStatus.FAILED})
+        except asyncio.CancelledError:
+            self._add_step(
+                step.model_copy(
+                    update={
+                        "status": StepStatus.INTERRUPTED,
+                        "ended_at": workflow.now(),
+                        "detail": self._interrupt_reason(),
+                    }
+                )
+            )
+            raise
+        self._add_step(step.model_copy(update={"ended_at": workflow.now(), "detail": detail}))
+        if not ok and phase == Phase.INJECT:
+            self._errors.append(detail)
+        return ok
+
+    def _raise_if_stopping(self) -> None:
+        # An activity that finished despite a cancel request hands its result back instead of raising,
+        # so the hold checks the stop flag itself before starting anything new.
+        if self._stop is not None:
+            raise asyncio.CancelledError()
+
+    def _interrupt_reason(self) -> str:
+        return f"interrupted: {self._stop.reason}" if self._stop else "interrupted"
+
+    def _add_step(self, step: StepRecord) -> None:
+        assert self._record is not None
+        self._record = self._record.model_copy(update={"steps": [*self._record.steps, step], "phase": step.phase})
+
+    def _add_probes(self, results: list[ProbeResult]) -> None:
+        assert self._record is not None
+        self._last = results
+        self._record = self._record.model_copy(update={"probes": [*self._record.probes, *results]})
+
+    def _request_stop(self, stop: StopRequest) -> None:
+        if self._stop is None:
+            self._stop = stop.model_copy(update={"received_at": workflow.now()})
+
+    def _finish(self) -> None:
+        assert self._record is not None
+        faults = [f.record for f in self._faults]
+        if any(f.state == FaultState.NOT_REVERTED for f in faults):
+            verdict, why = Verdict.ERROR, "a fault could NOT be reverted: act now"
+        elif self._not_steady:
+            verdict, why = Verdict.NOT_STEADY, "the steady state did not hold before any fault: nothing injected"
+        elif self._not_recovered:
+            verdict, why = Verdict.NOT_RECOVERED, "the system did not return to its steady state after rollback"
+        elif self._stop is not None:
+            verdict, why = Verdict.ABORTED, f"stopped by {self._stop.by}: {self._stop.reason}"
+        elif self._errors:
+            verdict, why = Verdict.ERROR, self._errors[0] + " (faults reverted)"
+        elif self._deviated:
+            verdict, why = Verdict.DEVIATED, "expectations broke under fault; the system recovered"
+        else:
+            verdict, why = Verdict.RESILIENT, "expectations held under fault; the system recovered"
+        self._record = self._record.model_copy(
+            update={
+                "verdict": verdict,
+                "summary": why,
+                "faults": faults,
+                "stop": self._stop,
+                "error": "; ".join(self._errors),
+                "ended_at": workflow.now(),
+            }
+        )
+
+    async def _save_progress(self) -> None:
+        """Best effort: a progress write never holds up the drill; the final record is the one that must land."""
+        assert self._record is not None
+        snapshot = self._record.model_copy(update={"faults": [f.record for f in self._faults], "phase": self._phase})
+        try:
+            await workflow.execute_activity(
+                "record_run",
+                snapshot,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+                summary=f"record: progress ({self._phase.value})",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("progress record not saved: %s", _error_text(err))
+
+    async def _save_final(self) -> None:
+        """The record phase: its own step is part of what it writes, so SQL holds the whole drill log."""
+        assert self._record is not None
+        self._phase = Phase.RECORD
+        now = workflow.now()
+        step = StepRecord(phase=Phase.RECORD, status=StepStatus.OK, started_at=now, ended_at=now)
+        self._add_step(step.model_copy(update={"detail": f"verdict {self._record.verdict} recorded"}))
+        try:
+            await workflow.execute_activity(
+                "record_run",
+                self._record,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                summary=f"record: {self._record.verdict}",
+            )
+        except ActivityError as err:
+            failed = step.model_copy(
+                update={
+                    "status": StepStatus.FAILED,
+                    "ended_at": workflow.now(),
+                    "detail": f"not recorded: {_error_text(err)}",
+                }
+            )
+            self._record = self._record.model_copy(update={"steps": [*self._record.steps[:-1], failed]})
+
+    # --- messages -------------------------------------------------------------------------------------------
+
+    @workflow.signal(name="emergency_stop")
+    def emergency_stop(self, stop: StopRequest) -> None:
+        """Stop now: interrupt the running phase, revert every fault in reverse order, verify, record ABORTED."""
+        self._request_stop(stop)
+
+    @workflow.query(name="status")
+    def status(self) -> DrillStatus:
+        return DrillStatus(
+            run_id=self._record.run_id if self._record else "",
+            phase=self._phase,
+            faults_active=[
+                f.record.label for f in self._faults if f.record.state in (FaultState.APPLIED, FaultState.REGISTERED)
+            ],
+            last_measurements=self._last,
+            steps=self._record.steps if self._record else [],
+            stop=self._stop,
+            verdict=self._record.verdict if self._record else None,
+        )
+
+
+class _PhaseFailed(Exception):
+    """A phase ended without success for a reason that is data (steady state broken), not a bug."""
+
+
+class _PhaseInterrupted(Exception):
+    """A phase was cut short by a stop but still handed back what it measured."""
+
+
+def _describe(result: ProbeResult) -> str:
+    return f"{result.probe}: {', '.join(result.problems) or f'{result.failures}/{result.samples} failed'}"
