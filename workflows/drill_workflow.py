@@ -229,6 +229,8 @@ class DrillWorkflow:
         observe = inp.drill.observe
         probes = inp.drill.hypothesis
         span = format_duration(observe.duration)
+        if observe.duration <= timedelta(0):
+            return "no observation window (duration 0s)"
         if not probes:
             await workflow.sleep(observe.duration, summary=f"observe: hold faults {span}")
             return f"faults held {span} (no probes to run)"
