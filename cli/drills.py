@@ -80,9 +80,8 @@ def run(
 
 
 def _load(file: Path):  # type: ignore[no-untyped-def]
-    from workflows.loader import load_drill_file
-
     from workflows.errors import DrillFileError
+    from workflows.loader import load_drill_file
 
     try:
         return load_drill_file(file)

@@ -103,17 +103,26 @@ def list_runs(
     settings = settings_of(ctx)
     store = Store(settings.config.resolved_database_url)
     runs = store.list_runs(team=team, drill=drill, verdict=verdict.upper() if verdict else None, limit=limit)
-    table = Table("run", "drill", "team", "started (UTC)", "verdict", "recovery", box=None)
+    rows = [("run", "drill", "team", "started (UTC)", "verdict", "recovery")]
     for r in runs:
-        table.add_row(
-            r.run_id,
-            r.drill_name,
-            r.team or "-",
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.verdict.value if r.verdict else r.phase.value,
-            f"{r.time_to_recovery:.2f}s" if r.time_to_recovery is not None else "-",
+        rows.append(
+            (
+                r.run_id,
+                r.drill_name,
+                r.team or "-",
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.verdict.value if r.verdict else r.phase.value,
+                f"{r.time_to_recovery:.2f}s" if r.time_to_recovery is not None else "-",
+            )
         )
-    console.print(table if runs else "no runs recorded yet")
+    if not runs:
+        console.print("no runs recorded yet")
+        return
+    # Plain aligned columns, never cropped: run ids are meant to be copied into the next command.
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        console.print(f"[bold]{line}[/]" if n == 0 else line, markup=n == 0)
 
 
 def report(

@@ -96,13 +96,12 @@ def demo(
 
 
 async def _demo(config, system) -> int:  # type: ignore[no-untyped-def]
-    from workflows.loader import parse_drill
-
     from activities.report import render_markdown
     from activities.store import Store
     from cli import launch
     from worker.client import connect
     from worker.main import build_worker
+    from workflows.loader import parse_drill
 
     store = Store(config.resolved_database_url)
     client = await connect(config)
