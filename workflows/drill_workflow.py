@@ -152,6 +152,10 @@ class DrillWorkflow:
         await self._phase_step(Phase.ROLLBACK, self._rollback(inp))
         if not hold.done():
             await workflow.wait([hold])  # collects the interrupted observation's partial results
+        failure = None if hold.cancelled() else hold.exception()
+        if failure is not None and not is_cancelled_exception(failure):
+            # Phases report through workflow state; anything else escaping the hold is an orchestration error.
+            self._errors.append(f"orchestration error: {_error_text(failure)}")
         if self._faults and not self._not_steady:
             await self._phase_step(Phase.VERIFY, self._verify(inp))
         self._finish()
@@ -438,7 +442,7 @@ class DrillWorkflow:
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
-                raise
+                raise asyncio.CancelledError() from err
             workflow.logger.warning("progress record not saved: %s", _error_text(err))
 
     async def _save_final(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,8 +171,12 @@ observe: {{duration: 5m, interval: 250ms}}
     async with running_worker(client, store) as queue:
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
-        status = await handle.query(DrillWorkflow.status)
-        assert status.faults_active == ["pause svc"]
+        for _ in range(500):  # stop during observation: wait for the phase, not for a fixed time
+            status = await handle.query(DrillWorkflow.status)
+            if status.phase == Phase.OBSERVE:
+                break
+            await asyncio.sleep(0.02)
+        assert status.phase == Phase.OBSERVE and status.faults_active == ["pause svc"]
         await handle.signal("emergency_stop", StopRequest(reason="pager fired", by="alice"))
         record = await finish(handle, "emergency_stop")
     assert record.verdict == Verdict.ABORTED
