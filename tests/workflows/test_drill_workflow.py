@@ -275,3 +275,32 @@ observe: {{duration: 2s, interval: 500ms}}
     observe = next(s for s in record.steps if s.phase == Phase.OBSERVE)
     assert early.reverted_at is not None and observe.ended_at is not None
     assert early.reverted_at < observe.ended_at
+
+
+async def test_temporal_cancellation_takes_the_same_rollback_path_and_a_second_cancel_is_harmless(
+    client: Client, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    drill = f"""
+name: cancel-me
+targets:
+  sh: {{command: {{}}}}
+faults:
+  - {{target: sh, action: run, run: "echo a1 >> {log}", revert: "sleep 0.5; echo r1 >> {log}"}}
+  - {{target: sh, action: run, run: "echo a2 >> {log}", revert: "sleep 0.5; echo r2 >> {log}"}}
+observe: {{duration: 5m}}
+"""
+    async with running_worker(client, store) as queue:
+        handle = await start_drill(client, queue, drill)
+        await wait_until_async(lambda: log.exists() and "a2" in log.read_text(), what="both faults applied")
+        await handle.cancel()
+        for _ in range(500):  # cancel again while the rollback is running
+            if (await handle.query(DrillWorkflow.status)).phase == Phase.ROLLBACK:
+                break
+            await asyncio.sleep(0.01)
+        await handle.cancel()
+        record = await finish(handle, "cancelled")
+    assert record.verdict == Verdict.ABORTED
+    assert record.stop is not None and record.stop.by == "temporal"
+    assert log.read_text().split() == ["a1", "a2", "r2", "r1"]
+    assert [f.state for f in record.faults] == [FaultState.REVERTED, FaultState.REVERTED]
