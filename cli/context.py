@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from worker.config import GamedayConfig
 
@@ -55,7 +56,7 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line and exit non-zero: the way user errors end."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")  # messages quote user input: never markup
     raise typer.Exit(code=code)
 
 

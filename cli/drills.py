@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cli.context import console, err_console, fail, run_async, settings_of
 
@@ -25,8 +26,8 @@ def validate(
     drill = _load(file)
     faults = ", ".join(f.label for f in drill.faults) or "none"
     console.print(
-        f"[green]valid[/]: {file}: drill [bold]{drill.name}[/] — {len(drill.targets)} target(s), "
-        f"{len(drill.hypothesis)} probe(s), faults: {faults}; max_duration {drill.max_duration}"
+        f"[green]valid[/]: {escape(str(file))}: drill [bold]{drill.name}[/] — {len(drill.targets)} target(s), "
+        f"{len(drill.hypothesis)} probe(s), faults: {escape(faults)}; max_duration {drill.max_duration}"
     )
 
 
@@ -64,7 +65,7 @@ def run(
         client = await connect(config)
         handle = await launch.start(client, config, drill, source=str(file), run_id=run_id)
         ui_url = config.workflow_url(handle.id)
-        out.print(f"started [bold]{handle.id}[/]  {ui_url}")
+        out.print(f"started [bold]{escape(handle.id)}[/]  {escape(ui_url)}")
         if not wait:
             if as_json:
                 print(launch.contract_json(handle.id, None, ui_url))
@@ -87,5 +88,5 @@ def _load(file: Path):  # type: ignore[no-untyped-def]
         return load_drill_file(file)
     except DrillFileError as err:
         for problem in err.problems:
-            err_console.print(f"[red]{problem}[/]", soft_wrap=True)
+            err_console.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True)
         fail(f"{file}: {len(err.problems)} problem(s); nothing was started")

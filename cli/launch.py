@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
@@ -38,9 +39,11 @@ def new_run_id(drill_name: str, now: datetime | None = None) -> str:
 async def start(
     client: Client, config: GamedayConfig, drill: Drill, *, source: str, run_id: str | None
 ) -> WorkflowHandle[DrillWorkflow, RunRecord]:
+    from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
     from workflows.drill_workflow import DrillWorkflow
+    from workflows.errors import GamedayError
     from workflows.records import DrillInput
 
     base = run_id or new_run_id(drill.name)
@@ -52,12 +55,14 @@ async def start(
                 DrillInput(run_id=candidate, drill=drill, source=source, started_by=_who()),
                 id=candidate,
                 task_queue=config.task_queue,
+                # The run id is the results database's key: reusing a finished run's id would overwrite its record.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"drill {drill.name}" + (f" ({drill.team})" if drill.team else ""),
                 static_details=drill.description or None,
             )
-        except WorkflowAlreadyStartedError:
+        except WorkflowAlreadyStartedError as err:
             if run_id:
-                raise
+                raise GamedayError(f"run id {run_id!r} is already used: choose another --id") from err
     raise RuntimeError(f"could not find a free run id near {base}")
 
 
@@ -88,7 +93,7 @@ def _print_steps(out: Console, status: DrillStatus, shown: int) -> int:
     for step in status.steps[shown:]:
         style = STATUS_STYLE.get(step.status.value, "")
         seconds = f"{step.seconds:.2f}s" if step.seconds is not None else ""
-        out.print(f"  [{style}]{step.phase.value:<9}[/] {step.status.value:<11} {seconds:>8}  {step.detail}")
+        out.print(f"  [{style}]{step.phase.value:<9}[/] {step.status.value:<11} {seconds:>8}  {escape(step.detail)}")
     return len(status.steps)
 
 
@@ -106,12 +111,12 @@ def _print_steps_of(out: Console, record: RunRecord, shown: int) -> None:
 
 def verdict_line(record: RunRecord) -> str:
     verdict = record.verdict.value if record.verdict else "UNKNOWN"
-    return f"[{VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]: {record.summary}"
+    return f"[{VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]: {escape(record.summary)}"
 
 
 def contract_json(run_id: str, record: RunRecord | None, ui_url: str, started_at: datetime | None = None) -> str:
     """The one-line JSON object CI pipelines read from ``gameday run --json``."""
-    payload = {
+    payload: dict[str, object] = {
         "run_id": run_id,
         "verdict": record.verdict.value if record and record.verdict else None,
         "started_at": (record.started_at if record else started_at or datetime.now(UTC)).isoformat(),

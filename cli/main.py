@@ -5,6 +5,11 @@ Imports of Temporal, SQL and HTTP libraries happen inside the commands, so that 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -30,13 +35,13 @@ def settings(
     ctx: typer.Context,
     address: Annotated[
         str | None,
-        typer.Option(envvar="GAMEDAY_TEMPORAL_ADDRESS", help="Temporal frontend host:port [default: 127.0.0.1:7233]."),
+        typer.Option(envvar="GAMEDAY_TEMPORAL_ADDRESS", help="Temporal frontend host:port (default: 127.0.0.1:7233)."),
     ] = None,
     namespace: Annotated[
-        str | None, typer.Option(envvar="GAMEDAY_NAMESPACE", help="Temporal namespace [default: default].")
+        str | None, typer.Option(envvar="GAMEDAY_NAMESPACE", help="Temporal namespace (default: default).")
     ] = None,
     task_queue: Annotated[
-        str | None, typer.Option(envvar="GAMEDAY_TASK_QUEUE", help="Task queue of the workers [default: gameday].")
+        str | None, typer.Option(envvar="GAMEDAY_TASK_QUEUE", help="Task queue of the workers (default: gameday).")
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -46,7 +51,7 @@ def settings(
         str | None,
         typer.Option(
             envvar="GAMEDAY_DATABASE_URL",
-            help="SQLAlchemy URL of the results database [default: SQLite in the data dir].",
+            help="SQLAlchemy URL of the results database (default: SQLite in the data dir).",
             show_envvar=True,
         ),
     ] = None,
@@ -64,4 +69,26 @@ def settings(
 
 
 def main() -> None:
-    app()
+    """Run the app, then end the process without interpreter finalization.
+
+    Temporal's Rust core keeps native threads that may still take the GIL while Python finalizes, which aborts the
+    process (SIGABRT, "PyGILState_Release: thread state must be current", temporalio/sdk-python#300) after a command
+    or a worker ended cleanly, turning its exit code into 134. By now ``asyncio.run`` has returned and the dev server
+    is stopped: only the output needs flushing.
+    """
+    try:
+        app()
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else int(end.code is not None)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    else:
+        code = 0
+    logging.shutdown()
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

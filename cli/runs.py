@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.context import Settings, console, fail, run_async, settings_of
@@ -29,7 +30,7 @@ def stop(
         str, typer.Argument(help="The run to stop (its workflow id, e.g. drill-db-outage-20261123T140000Z).")
     ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why: stored with the run and shown in the report.")],
-    by: Annotated[str | None, typer.Option(help="Who is stopping it [default: your user name].")] = None,
+    by: Annotated[str | None, typer.Option(help="Who is stopping it (default: your user name).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Return only when every fault has been reverted.")] = False,
 ) -> None:
     """Emergency stop: interrupt the drill, revert every fault in reverse order, record it ABORTED.
@@ -46,7 +47,7 @@ def stop(
         handle = await _running_handle(client, settings, run_id)
         started = time.perf_counter()
         await handle.signal("emergency_stop", StopRequest(reason=reason, by=by or _who()))
-        console.print(f"stop sent to [bold]{run_id}[/]: {reason}")
+        console.print(f"stop sent to [bold]{escape(run_id)}[/]: {escape(reason)}")
         if wait:
             status = await _wait_rolled_back(handle)
             seconds = time.perf_counter() - started
@@ -197,15 +198,16 @@ def _db_label(settings: Settings) -> str:
 
 
 def _print_status(status: DrillStatus) -> None:
-    console.print(f"[bold]{status.run_id}[/]  phase: [bold]{status.phase.value}[/]")
+    # Run ids, reasons, labels and details are user or command text: printed verbatim, never as markup.
+    console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]")
     if status.stop:
-        console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}")
-    console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}")
+        console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}", markup=False)
+    console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}", markup=False)
     for step in status.steps:
-        console.print(f"  {step.phase.value:<9} {step.status.value:<11} {step.detail}")
+        console.print(f"  {step.phase.value:<9} {step.status.value:<11} {step.detail}", markup=False)
     if status.last_measurements:
         table = Table("probe", "phase", "ok", "samples", "failures", "p95", box=None)
         for m in status.last_measurements:
             p95 = f"{m.latency_p95 * 1000:.0f}ms" if m.latency_p95 is not None else "-"
-            table.add_row(m.probe, m.phase.value, "yes" if m.ok else "NO", str(m.samples), str(m.failures), p95)
+            table.add_row(escape(m.probe), m.phase.value, "yes" if m.ok else "NO", str(m.samples), str(m.failures), p95)
         console.print(table)
