@@ -20,7 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy workflows activities
+	$(BIN)/mypy workflows activities worker cli
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
