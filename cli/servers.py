@@ -52,7 +52,7 @@ def dev(
     console.print(f"results database: {config.resolved_database_url}")
     console.print(f"worker on task queue [bold]{config.task_queue}[/]; Ctrl-C stops everything")
     try:
-        run_async(settings, run_worker(config))
+        run_async(settings, run_worker(config, wait_ready=30))
     finally:
         server.stop()
 
@@ -104,7 +104,7 @@ async def _demo(config, system) -> int:  # type: ignore[no-untyped-def]
     from workflows.loader import parse_drill
 
     store = Store(config.resolved_database_url)
-    client = await connect(config)
+    client = await connect(config, wait_ready=30)
     drill = parse_drill(system.render_drill(), file="demo/drill.yaml")
     async with build_worker(client, config.task_queue, store):
         handle = await launch.start(client, config, drill, source="demo/drill.yaml", run_id=None)

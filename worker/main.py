@@ -52,7 +52,7 @@ def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workf
     )
 
 
-async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None) -> None:
+async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *, wait_ready: float = 0.0) -> None:
     """Run a worker until ``stop`` is set or the process gets SIGTERM/SIGINT; then shut down cleanly.
 
     In-flight activities get the graceful-shutdown window to finish; whatever they leave, Temporal hands
@@ -63,7 +63,7 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     store = Store(config.resolved_database_url)
-    client = await connect(config)
+    client = await connect(config, wait_ready=wait_ready)
     worker = build_worker(client, config.task_queue, store)
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
     async with worker:
