@@ -40,6 +40,9 @@ def run(
     run_id: Annotated[
         str | None, typer.Option("--id", help="Run id to use instead of drill-<name>-<UTC time>.")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (targets, faults, reverts, timings) and touch nothing.")
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -54,6 +57,13 @@ def run(
     """
     settings = settings_of(ctx)
     drill = _load(file)
+    if dry_run:
+        from workflows.plan import plan_lines
+
+        for line in plan_lines(drill):
+            console.print(line, markup=False)
+        console.print("dry run: nothing was started or touched")
+        return
     config = settings.config
     out = err_console if as_json else console
 

@@ -59,6 +59,7 @@ async def start(
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"drill {drill.name}" + (f" ({drill.team})" if drill.team else ""),
                 static_details=drill.description or None,
+                memo={"drill": drill.name, "team": drill.team},  # lets `gameday stop --all --team` choose
             )
         except WorkflowAlreadyStartedError as err:
             if run_id:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -12,7 +13,7 @@ from rich.table import Table
 from cli.context import Settings, console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
+    from temporalio.client import Client, WorkflowHandle
 
     from workflows.records import DrillStatus, RunRecord
 
@@ -27,36 +28,60 @@ def register(app: typer.Typer) -> None:
 def stop(
     ctx: typer.Context,
     run_id: Annotated[
-        str, typer.Argument(help="The run to stop (its workflow id, e.g. drill-db-outage-20261123T140000Z).")
-    ],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why: stored with the run and shown in the report.")],
+        str | None,
+        typer.Argument(help="The run to stop (its workflow id, e.g. drill-db-outage-20261123T140000Z)."),
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why: stored with the run and shown in the report.")
+    ] = "",
     by: Annotated[str | None, typer.Option(help="Who is stopping it (default: your user name).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Return only when every fault has been reverted.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Stop every running drill (of --team, if given).")] = False,
+    team: Annotated[str | None, typer.Option(help="With --all: only this team's drills.")] = None,
 ) -> None:
     """Emergency stop: interrupt the drill, revert every fault in reverse order, record it ABORTED.
 
     A second stop while rolling back is harmless. Stopping a run that has finished says so and exits 1.
     """
     settings = settings_of(ctx)
+    if not reason:
+        fail("--reason is required: say why, it is stored with the run")
+    if (run_id is None) == (not every):
+        fail("name one RUN_ID, or use --all [--team T]")
 
     async def go() -> None:
         from cli.launch import _who
         from workflows.records import StopRequest
 
         client = await _client(settings)
-        handle = await _running_handle(client, settings, run_id)
+        handles = [await _running_handle(client, settings, run_id)] if run_id else await _running_drills(client, team)
+        if not handles:
+            console.print("no running drills" + (f" for team {escape(team)}" if team else ""))
+            return
         started = time.perf_counter()
-        await handle.signal("emergency_stop", StopRequest(reason=reason, by=by or _who()))
-        console.print(f"stop sent to [bold]{escape(run_id)}[/]: {escape(reason)}")
+        request = StopRequest(reason=reason, by=by or _who())
+        await asyncio.gather(*(h.signal("emergency_stop", request) for h in handles))
+        for handle in handles:
+            console.print(f"stop sent to [bold]{escape(handle.id)}[/]: {escape(reason)}")
         if wait:
-            status = await _wait_rolled_back(handle)
+            statuses = await asyncio.gather(*(_wait_rolled_back(h) for h in handles))
             seconds = time.perf_counter() - started
-            left = status.faults_active if status else []
+            left = [f for status in statuses if status for f in status.faults_active]
             if left:
                 fail(f"rollback finished with faults NOT reverted: {', '.join(left)}", code=6)
             console.print(f"every fault reverted in {seconds:.3f}s")
 
     run_async(settings, go())
+
+
+async def _running_drills(client: Client, team: str | None) -> list[WorkflowHandle[Any, Any]]:
+    """Running drill workflows, by visibility; the team comes from the memo set at start."""
+    found = []
+    async for execution in client.list_workflows('WorkflowType = "DrillWorkflow" AND ExecutionStatus = "Running"'):
+        if team is not None and (await execution.memo()).get("team") != team:
+            continue
+        found.append(client.get_workflow_handle(execution.id, run_id=execution.run_id))
+    return found
 
 
 def status(

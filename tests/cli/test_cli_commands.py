@@ -326,3 +326,46 @@ def test_run_help_lists_the_exit_code_of_every_verdict(gameday: Gameday) -> None
         assert f"{code} {verdict}" in text
     for code, verdict in ((5, "NOT_RECOVERED"), (6, "ERROR")):
         assert f"{code} {verdict}" in text
+
+
+def test_dry_run_prints_every_fault_with_its_revert_and_touches_nothing(gameday: Gameday) -> None:
+    marker = gameday.workdir / "dry-run-marker"
+    drill = gameday.drill(command_drill(unique("cli-dry"), marker, probe="true"))
+    closed = f"127.0.0.1:{free_port()}"  # no Temporal needed: a dry run connects to nothing
+    result = gameday("--address", closed, "run", str(drill), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"run `touch {marker}`" in result.stdout
+    assert f"revert: run `rm -f {marker}`" in result.stdout
+    assert "max_duration 15m" in result.stdout and "dry run: nothing was started" in result.stdout
+    assert not marker.exists()
+
+
+def test_stop_all_for_a_team_stops_that_teams_drills_only(gameday: Gameday) -> None:
+    team = unique("team")
+    markers = [gameday.workdir / unique("all-marker") for _ in range(3)]
+    run_ids = []
+    for n, marker in enumerate(markers):
+        text = command_drill(unique("cli-all"), marker, probe="true", observe="5m")
+        text = text.replace("team: cli-tests", f"team: {team if n < 2 else 'other-' + team}")
+        started = gameday("run", str(gameday.drill(text)), "--json")
+        assert started.exit_code == 0, started.output
+        run_ids.append(str(last_json_line(started.stdout)["run_id"]))
+    for marker in markers:
+        wait_until(marker.exists, what="every fault to be applied")
+    wait_until(lambda: all(r in gameday("list").stdout for r in run_ids), what="the runs to be recorded")
+
+    def both_visible() -> bool:
+        listing = gameday("stop", "--all", "--team", "nobody-" + team, "--reason", "probe visibility")
+        return listing.exit_code == 0 and "no running drills" in listing.stdout
+
+    wait_until(both_visible, what="visibility to answer")
+    stopped = gameday("stop", "--all", "--team", team, "--reason", "game over", "--wait")
+    assert stopped.exit_code == 0, stopped.output
+    assert all(f"stop sent to {r}" in stopped.stdout for r in run_ids[:2])
+    assert run_ids[2] not in stopped.stdout
+    assert not markers[0].exists() and not markers[1].exists()
+    assert markers[2].exists()
+    assert gameday.recorded(run_ids[0]).verdict == Verdict.ABORTED
+    other = gameday("stop", run_ids[2], "--reason", "cleanup", "--wait")
+    assert other.exit_code == 0, other.output
+    assert not markers[2].exists()
