@@ -15,7 +15,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from workflows.units import Duration, Percent
 
@@ -278,32 +278,28 @@ class Probe(Strict):
 # --- observation and recovery ---------------------------------------------------------------------------
 
 
+def _at_least_10ms(value: timedelta) -> timedelta:
+    if value < timedelta(milliseconds=10):
+        raise ValueError("expected an interval of at least 10ms")
+    return value
+
+
+Interval = Annotated[Duration, AfterValidator(_at_least_10ms)]
+"""A repeat interval: a duration of at least 10ms, so a typo cannot turn probing into a busy loop."""
+
+
 class Observe(Strict):
     duration: Duration = timedelta(seconds=30)
     """How long the faults are held while the hypothesis probes run."""
-    interval: Duration = timedelta(seconds=1)
+    interval: Interval = timedelta(seconds=1)
     """How often each hypothesis probe runs during observation."""
-
-    @field_validator("interval")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value < timedelta(milliseconds=10):
-            raise ValueError("expected an interval of at least 10ms")
-        return value
 
 
 class Recovery(Strict):
     within: Duration = timedelta(seconds=60)
     """After rollback, the hypothesis must hold again within this window."""
-    interval: Duration = timedelta(milliseconds=500)
+    interval: Interval = timedelta(milliseconds=500)
     """How often the hypothesis is checked while waiting for recovery."""
-
-    @field_validator("interval")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value < timedelta(milliseconds=10):
-            raise ValueError("expected an interval of at least 10ms")
-        return value
 
 
 class Drill(Strict):

@@ -347,36 +347,24 @@ class DrillWorkflow:
         except _PhaseInterrupted as interrupted:
             ok, detail = False, str(interrupted)
             step = step.model_copy(update={"status": StepStatus.INTERRUPTED})
+        except asyncio.CancelledError:
+            self._add_step(self._interrupted(step))
+            raise
         except ActivityError as err:
             if is_cancelled_exception(err):
-                self._add_step(
-                    step.model_copy(
-                        update={
-                            "status": StepStatus.INTERRUPTED,
-                            "ended_at": workflow.now(),
-                            "detail": self._interrupt_reason(),
-                        }
-                    )
-                )
+                self._add_step(self._interrupted(step))
                 raise asyncio.CancelledError() from err
             ok, detail = False, f"{phase.value} failed: {_error_text(err)}"
             self._errors.append(detail)
             step = step.model_copy(update={"status": StepStatus.FAILED})
-        except asyncio.CancelledError:
-            self._add_step(
-                step.model_copy(
-                    update={
-                        "status": StepStatus.INTERRUPTED,
-                        "ended_at": workflow.now(),
-                        "detail": self._interrupt_reason(),
-                    }
-                )
-            )
-            raise
         self._add_step(step.model_copy(update={"ended_at": workflow.now(), "detail": detail}))
         if not ok and phase == Phase.INJECT:
             self._errors.append(detail)
         return ok
+
+    def _interrupted(self, step: StepRecord) -> StepRecord:
+        update = {"status": StepStatus.INTERRUPTED, "ended_at": workflow.now(), "detail": self._interrupt_reason()}
+        return step.model_copy(update=update)
 
     def _raise_if_stopping(self) -> None:
         # An activity that finished despite a cancel request hands its result back instead of raising,
