@@ -174,6 +174,10 @@ class Store:
         with Session(self._engine) as session, session.begin():
             run = _run_row(record, updated_at=datetime.now(UTC))
             current = session.get(RunRow, record.run_id)
+            if current is not None and current.verdict is not None and record.verdict is None:
+                # A progress snapshot whose write was delayed (a cancelled attempt finishing late) must never
+                # roll a finished run back to an earlier state.
+                return
             if current is None:
                 session.add(run)
             else:

@@ -52,7 +52,7 @@ async def start(
         try:
             return await client.start_workflow(
                 DrillWorkflow.run,
-                DrillInput(run_id=candidate, drill=drill, source=source, started_by=_who()),
+                DrillInput(run_id=candidate, drill=drill, source=source, started_by=current_user()),
                 id=candidate,
                 task_queue=config.task_queue,
                 # The run id is the results database's key: reusing a finished run's id would overwrite its record.
@@ -130,7 +130,7 @@ def contract_json(run_id: str, record: RunRecord | None, ui_url: str, started_at
     return json.dumps(payload)
 
 
-def _who() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:

@@ -50,7 +50,7 @@ def stop(
         fail("name one RUN_ID, or use --all [--team T]")
 
     async def go() -> None:
-        from cli.launch import _who
+        from cli.launch import current_user
         from workflows.records import StopRequest
 
         client = await _client(settings)
@@ -59,7 +59,7 @@ def stop(
             console.print("no running drills" + (f" for team {escape(team)}" if team else ""))
             return
         started = time.perf_counter()
-        request = StopRequest(reason=reason, by=by or _who())
+        request = StopRequest(reason=reason, by=by or current_user())
         await asyncio.gather(*(h.signal("emergency_stop", request) for h in handles))
         for handle in handles:
             console.print(f"stop sent to [bold]{escape(handle.id)}[/]: {escape(reason)}")
@@ -162,7 +162,7 @@ def report(
         fail(f"unknown format {fmt!r}: expected md or json")
     record = _stored(settings, run_id)
     if record is None:
-        fail(f"no run {run_id!r} in the results database ({_db_label(settings)})")
+        fail(f"no run {run_id!r} in the results database ({settings.config.database_label})")
     from activities.report import render_json, render_markdown
 
     text = render_json(record) if fmt == "json" else render_markdown(record, settings.config.workflow_url(run_id))
@@ -215,11 +215,6 @@ def _stored(settings: Settings, run_id: str) -> RunRecord | None:
     from activities.store import Store
 
     return Store(settings.config.resolved_database_url).get(run_id)
-
-
-def _db_label(settings: Settings) -> str:
-    url = settings.config.resolved_database_url
-    return url if url.startswith("sqlite") else url.split("://", 1)[0] + "://…"  # never print a password
 
 
 def _print_status(status: DrillStatus) -> None:

@@ -49,7 +49,7 @@ def dev(
         fail(str(err))
     config = config.with_overrides(temporal_address=server.address, ui_url=server.ui_url)
     console.print(f"Temporal dev server at [bold]{server.address}[/]; Web UI at [bold]{server.ui_url}[/]")
-    console.print(f"results database: {config.resolved_database_url}")
+    console.print(f"results database: {config.database_label}")
     console.print(f"worker on task queue [bold]{config.task_queue}[/]; Ctrl-C stops everything")
     try:
         run_async(settings, run_worker(config, wait_ready=30))
@@ -118,7 +118,7 @@ async def _demo(config, system) -> int:  # type: ignore[no-untyped-def]
     console.rule("report")
     console.print(render_markdown(record, config.workflow_url(record.run_id)), markup=False)
     console.rule()
-    console.print(f"results database: {config.resolved_database_url}")
+    console.print(f"results database: {config.database_label}")
     console.print(
         f"Web UI (while the server runs; 'gameday demo --keep' keeps it): {config.workflow_url(record.run_id)}"
     )

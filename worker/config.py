@@ -62,6 +62,13 @@ class GamedayConfig:
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'gameday.db'}"
 
+    @property
+    def database_label(self) -> str:
+        """The results database URL as it may be printed or logged: password hidden."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
     def with_overrides(self, **changes: object) -> GamedayConfig:
         """A copy with the non-``None`` values replaced (CLI flags win over the environment)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

@@ -53,8 +53,6 @@ REVERT_RETRY = RetryPolicy(
 REVERT_WINDOW = timedelta(minutes=10)
 """How long a failing revert keeps being retried before the fault is reported NOT REVERTED."""
 
-NO_RETRY_USER_ERRORS = ["FaultApplyError", "UnsupportedFault", "DrillConfigError"]
-
 
 def _error_text(err: BaseException) -> str:
     cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
@@ -221,7 +219,9 @@ class DrillWorkflow:
                 self._set_fault(
                     index, fi.record.model_copy(update={"state": FaultState.FAILED, "error": _error_text(err)})
                 )
-                raise _PhaseFailed(f"applying '{fault.label}' failed: {_error_text(err)}") from err
+                raise _PhaseFailed(
+                    f"applying '{fault.label}' failed: {_error_text(err)}", orchestration_error=True
+                ) from err
             finally:
                 self._applying = None
             self._set_fault(index, record)
@@ -344,6 +344,8 @@ class DrillWorkflow:
         except _PhaseFailed as failed:
             ok, detail = False, str(failed)
             step = step.model_copy(update={"status": StepStatus.FAILED})
+            if failed.orchestration_error:
+                self._errors.append(detail)
         except _PhaseInterrupted as interrupted:
             ok, detail = False, str(interrupted)
             step = step.model_copy(update={"status": StepStatus.INTERRUPTED})
@@ -358,8 +360,6 @@ class DrillWorkflow:
             self._errors.append(detail)
             step = step.model_copy(update={"status": StepStatus.FAILED})
         self._add_step(step.model_copy(update={"ended_at": workflow.now(), "detail": detail}))
-        if not ok and phase == Phase.INJECT:
-            self._errors.append(detail)
         return ok
 
     def _interrupted(self, step: StepRecord) -> StepRecord:
@@ -482,7 +482,12 @@ class DrillWorkflow:
 
 
 class _PhaseFailed(Exception):
-    """A phase ended without success for a reason that is data (steady state broken), not a bug."""
+    """A phase ended without success: a finding about the system (steady state broken, not recovered) or,
+    with ``orchestration_error``, a failure of the drill itself (a fault could not be applied)."""
+
+    def __init__(self, detail: str, *, orchestration_error: bool = False) -> None:
+        super().__init__(detail)
+        self.orchestration_error = orchestration_error
 
 
 class _PhaseInterrupted(Exception):

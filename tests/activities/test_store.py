@@ -259,3 +259,17 @@ def test_a_phase_repeated_inside_one_record_is_stored_once_with_its_last_values(
     loaded = store.get(record.run_id)
     assert loaded is not None
     assert loaded.steps == [retried]
+
+
+def test_a_late_progress_snapshot_never_rolls_a_finished_run_back(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
+    final = make_record("run-late", verdict=Verdict.ABORTED)
+    progress = make_record("run-late", verdict=None, steps=2, faults=1).model_copy(
+        update={"faults": [final.faults[0].model_copy(update={"state": FaultState.APPLIED, "reverted_at": None})]}
+    )
+    store.save(final)
+    store.save(progress)
+    saved = store.get("run-late")
+    assert saved is not None
+    assert saved.verdict == Verdict.ABORTED
+    assert saved.faults[0].state == final.faults[0].state

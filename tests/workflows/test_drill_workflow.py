@@ -209,7 +209,7 @@ observe: {{duration: 1s}}
     assert record.verdict == Verdict.ERROR
     assert log.read_text().split() == ["apply-1", "apply-2", "apply-3", "revert-3", "revert-2", "revert-1"]
     assert [f.state for f in record.faults] == [FaultState.REVERTED, FaultState.REVERTED, FaultState.FAILED]
-    assert "exit" in record.faults[2].error or "3" in record.faults[2].error
+    assert "exited with code 3" in record.faults[2].error
 
 
 async def test_max_duration_forces_rollback_while_faults_are_held(client: Client, store: Store, tmp_path: Path) -> None:
