@@ -68,6 +68,12 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
         stop = record.stop
         when = f" at {_timestamp(stop.received_at)}" if stop.received_at is not None else ""
         facts.append(("Stopped", f"{_one_line(stop.reason)} (by {stop.by}{when})"))
+    if record.stop is not None:
+        safe = "never: a fault was NOT REVERTED" if record.time_to_safe is None else _duration(record.time_to_safe)
+        facts.append(("Time to safe", f"{safe} (stop received → last revert done)"))
+        if record.time_to_healthy is not None:
+            healthy = _duration(record.time_to_healthy)
+            facts.append(("Time to healthy", f"{healthy} (stop received → first healthy check)"))
     if record.time_to_recovery is not None:
         facts.append(("Time to recovery", _duration(record.time_to_recovery)))
     if record.error:

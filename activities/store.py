@@ -79,6 +79,8 @@ class RunRow(SQLModel, table=True):
     started_at: datetime = Field(sa_type=UTCDateTime, index=True)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     time_to_recovery: float | None = None
+    time_to_safe: float | None = None
+    time_to_healthy: float | None = None
     error: str = ""
     summary: str = ""
     stop_reason: str | None = None

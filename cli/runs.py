@@ -51,7 +51,7 @@ def stop(
 
     async def go() -> None:
         from cli.launch import current_user
-        from workflows.records import StopRequest
+        from workflows.records import FaultState, StopRequest
 
         client = await _client(settings)
         handles = [await _running_handle(client, settings, run_id)] if run_id else await _running_drills(client, team)
@@ -66,10 +66,12 @@ def stop(
         if wait:
             statuses = await asyncio.gather(*(_wait_rolled_back(h) for h in handles))
             seconds = time.perf_counter() - started
-            left = [f for status in statuses if status for f in status.faults_active]
+            for status in statuses:
+                _print_time_to_safe(status)
+            left = [f.label for status in statuses for f in status.faults if f.state == FaultState.NOT_REVERTED]
             if left:
-                fail(f"rollback finished with faults NOT reverted: {', '.join(left)}", code=6)
-            console.print(f"every fault reverted in {seconds:.3f}s")
+                fail(f"rollback finished with faults NOT REVERTED: {', '.join(left)}: act now", code=6)
+            console.print(f"every fault reverted: {seconds:.3f}s from this command's stop to the last revert")
 
     run_async(settings, go())
 
@@ -195,20 +197,53 @@ async def _running_handle(client: Client, settings: Settings, run_id: str):  # t
     return handle
 
 
-async def _wait_rolled_back(handle) -> DrillStatus | None:  # type: ignore[no-untyped-def]
-    import asyncio
+async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
+    """Block on the workflow's ``wait_rolled_back`` update; a run that closed meanwhile answers from its result.
 
-    from workflows.records import DrillStatus, Phase
+    The update needs a live worker: without one, say so plainly. The stop signal is already durable.
+    """
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
 
-    done = (Phase.VERIFY, Phase.RECORD, Phase.DONE)
-    while True:
-        try:
-            status: DrillStatus = await handle.query("status", result_type=DrillStatus)
-        except Exception:
-            return None
-        if status.phase in done:
-            return status
-        await asyncio.sleep(0.02)
+    from workflows.records import DrillStatus, RunRecord
+
+    try:
+        status: DrillStatus = await handle.execute_update("wait_rolled_back", result_type=DrillStatus)
+        return status
+    except (RPCError, WorkflowUpdateFailedError) as err:
+        closed = isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
+        if not closed and not (isinstance(err, RPCError) and "completed" in err.message):
+            fail(
+                f"{handle.id}: no worker confirmed the rollback ({err}); the stop is recorded and the rollback "
+                "runs as soon as a worker polls: check with `gameday status`"
+            )
+    result = await handle.result()
+    record = result if isinstance(result, RunRecord) else RunRecord.model_validate(result)
+    return DrillStatus(
+        run_id=record.run_id,
+        phase=record.phase,
+        faults_active=[],
+        last_measurements=[],
+        stop=record.stop,
+        verdict=record.verdict,
+        faults=record.faults,
+        rolled_back=True,
+        time_to_safe=record.time_to_safe,
+        time_to_healthy=record.time_to_healthy,
+    )
+
+
+def _print_time_to_safe(status: DrillStatus) -> None:
+    """Each revert's time after the stop reached the drill, then the total: what ``stop --wait`` promises."""
+    stop_at = status.stop.received_at if status.stop else None
+    console.print(f"[bold]{escape(status.run_id)}[/]: rolled back")
+    for fault in status.faults:
+        after = ""
+        if stop_at is not None and fault.reverted_at is not None and fault.reverted_at >= stop_at:
+            after = f" +{(fault.reverted_at - stop_at).total_seconds():.3f}s after the stop"
+        console.print(f"  {fault.state.value:<12} {fault.label}{after}", markup=False)
+    if status.time_to_safe is not None:
+        console.print(f"  time to safe: {status.time_to_safe:.3f}s (stop received → last revert done)")
 
 
 def _stored(settings: Settings, run_id: str) -> RunRecord | None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from activities.store import Store
 from worker.main import build_worker
 from workflows.drill import Drill
 from workflows.drill_workflow import DrillWorkflow
-from workflows.records import DrillInput, RunRecord
+from workflows.records import DrillInput, Phase, RunRecord
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -92,6 +92,24 @@ async def wait_until_async(condition: Callable[[], object], *, what: str, within
         await asyncio.sleep(0.02)
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, within: float = 15.0) -> None:
+    """Await ``check`` until it answers true (a query, a describe…); fail with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_phase(handle: WorkflowHandle[DrillWorkflow, RunRecord], phase: Phase, within: float = 15.0) -> None:
+    """Wait until the drill's ``status`` query reports ``phase``."""
+
+    async def reached() -> bool:
+        return (await handle.query(DrillWorkflow.status)).phase == phase
+
+    await eventually(reached, what=f"phase {phase.value}", within=within)
+
+
 @asynccontextmanager
 async def running_worker(client: Client, store: Store) -> AsyncIterator[str]:
     """A worker with everything registered, on a task queue of its own; yields the task queue."""
@@ -117,9 +135,18 @@ async def start_drill(
     )
 
 
-async def finish(handle: WorkflowHandle[DrillWorkflow, RunRecord], name: str) -> RunRecord:
-    """Wait for the drill's record; save its history for the replay test when GAMEDAY_RECORD_HISTORIES is set."""
-    record = await handle.result()
+async def finish(handle: WorkflowHandle[DrillWorkflow, RunRecord], name: str, within: float = 120.0) -> RunRecord:
+    """Wait for the drill's record; save its history for the replay test when GAMEDAY_RECORD_HISTORIES is set.
+
+    A drill that does not finish within ``within`` seconds fails the test with the tail of its history, so a
+    hang says where it hangs.
+    """
+    try:
+        record = await asyncio.wait_for(handle.result(), within)
+    except TimeoutError:
+        history = await handle.fetch_history()
+        tail = "\n".join(f"  {e.event_id} {e.WhichOneof('attributes')}" for e in history.events[-25:])
+        raise AssertionError(f"drill {handle.id} did not finish within {within}s; last events:\n{tail}") from None
     if os.environ.get("GAMEDAY_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
         history = await handle.fetch_history()

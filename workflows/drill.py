@@ -22,6 +22,9 @@ from workflows.units import Duration, Percent
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
 """A drill without ``max_duration`` is capped at 15 minutes: rollback is forced then."""
 
+DEFAULT_REVERT_GRACE = timedelta(minutes=5)
+"""How long past ``max_duration`` a failing revert keeps being retried before the run reports NOT REVERTED."""
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -288,11 +291,62 @@ Interval = Annotated[Duration, AfterValidator(_at_least_10ms)]
 """A repeat interval: a duration of at least 10ms, so a typo cannot turn probing into a busy loop."""
 
 
+class StopWhen(Strict):
+    """A kill switch: a probe whose *success* means stop (a flag file, a feature-flag endpoint…)."""
+
+    http: HttpProbe | None = None
+    command: CommandProbe | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> StopWhen:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("stop_when needs exactly one kind key: http or command")
+        return self
+
+
+class Guardrail(Strict):
+    """An abort condition checked at every observation tick; a breach stops the drill like ``gameday stop``.
+
+    Either watch a hypothesis probe (``probe`` plus at least one of ``failing``, ``error_rate``,
+    ``latency_p95``, ``latency_p99``, judged over its last ``window`` samples), or run a probe of its own
+    (``stop_when``) that breaches when it succeeds.
+    """
+
+    name: str
+    probe: str | None = None
+    """Name of the hypothesis probe whose observation samples this guardrail watches."""
+    failing: int | None = Field(default=None, ge=1, le=10_000)
+    """Breach after this many failed samples in a row."""
+    error_rate: Percent | None = None
+    """Breach when more than this share of the last ``window`` samples failed."""
+    latency_p95: Duration | None = None
+    """Breach when the p95 of the last ``window`` samples is slower than this (failed samples count as slow)."""
+    latency_p99: Duration | None = None
+    """As ``latency_p95``, for the 99th percentile."""
+    window: int = Field(default=10, ge=1, le=10_000)
+    """Samples the rate and percentile conditions look back over."""
+    stop_when: StopWhen | None = None
+    """A probe of the guardrail's own, run every tick: a successful sample is a breach."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Guardrail:
+        conditions = [self.failing, self.error_rate, self.latency_p95, self.latency_p99]
+        if (self.probe is None) == (self.stop_when is None):
+            raise ValueError("a guardrail needs exactly one of 'probe' (with conditions) or 'stop_when'")
+        if self.probe is not None and all(c is None for c in conditions):
+            raise ValueError("a guardrail on a probe needs one of: failing, error_rate, latency_p95, latency_p99")
+        if self.stop_when is not None and any(c is not None for c in conditions):
+            raise ValueError("a stop_when guardrail takes no failing/error_rate/latency conditions")
+        return self
+
+
 class Observe(Strict):
     duration: Duration = timedelta(seconds=30)
     """How long the faults are held while the hypothesis probes run."""
     interval: Interval = timedelta(seconds=1)
-    """How often each hypothesis probe runs during observation."""
+    """How often each hypothesis probe (and each guardrail) runs during observation."""
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    """Abort conditions: the first breach stops the drill and reverts every fault."""
 
 
 class Recovery(Strict):
@@ -310,6 +364,8 @@ class Drill(Strict):
     description: str = ""
     team: str = ""
     max_duration: Duration = DEFAULT_MAX_DURATION
+    revert_grace: Duration = DEFAULT_REVERT_GRACE
+    """A failing revert is retried until ``max_duration`` plus this grace; then the run ends ERROR, NOT REVERTED."""
     targets: dict[str, Target] = Field(default_factory=dict)
     hypothesis: list[Probe] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
@@ -377,6 +433,15 @@ class Drill(Strict):
         for i, name in enumerate(names):
             if names.index(name) != i:
                 problems.append((("hypothesis", i, "name"), f"probe name {name!r} is used twice"))
+        for i, guard in enumerate(self.observe.guardrails):
+            if guard.probe is not None and guard.probe not in names:
+                declared = ", ".join(names) or "none"
+                problems.append(
+                    (
+                        ("observe", "guardrails", i, "probe"),
+                        f"unknown probe {guard.probe!r}; hypothesis probes: {declared}",
+                    )
+                )
         return problems
 
     @model_validator(mode="after")

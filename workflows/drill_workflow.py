@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -49,9 +49,6 @@ REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
 """Reverts retry until they succeed or their schedule-to-close window ends: a fault must not stay."""
-
-REVERT_WINDOW = timedelta(minutes=10)
-"""How long a failing revert keeps being retried before the fault is reported NOT REVERTED."""
 
 
 def _error_text(err: BaseException) -> str:
@@ -96,6 +93,8 @@ class DrillWorkflow:
         self._deviated = False
         self._errors: list[str] = []
         self._last: list[ProbeResult] = []
+        self._healthy_at: datetime | None = None
+        self._rolled_back = False
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -148,6 +147,7 @@ class DrillWorkflow:
                 # The in-flight apply must end before its revert runs, or the fault could land after it.
                 await workflow.wait([hold])
         await self._phase_step(Phase.ROLLBACK, self._rollback(inp))
+        self._rolled_back = True
         if not hold.done():
             await workflow.wait([hold])  # collects the interrupted observation's partial results
         failure = None if hold.cancelled() else hold.exception()
@@ -235,9 +235,10 @@ class DrillWorkflow:
         span = format_duration(observe.duration)
         if observe.duration <= timedelta(0):
             return "no observation window (duration 0s)"
-        if not probes:
+        if not probes and not observe.guardrails:
             await workflow.sleep(observe.duration, summary=f"observe: hold faults {span}")
             return f"faults held {span} (no probes to run)"
+        guards = f", {len(observe.guardrails)} guardrail(s)" if observe.guardrails else ""
         handle = workflow.start_activity(
             "observe",
             ObserveInput(
@@ -245,17 +246,22 @@ class DrillWorkflow:
                 probes=probes,
                 interval=observe.interval,
                 ends_at=workflow.now() + observe.duration,
+                guardrails=observe.guardrails,
             ),
             result_type=ObserveResult,
             start_to_close_timeout=observe.duration + _probe_budget(probes),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=5),  # a retried attempt resumes from its heartbeat
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"observe: {span} every {format_duration(observe.interval)}",
+            summary=f"observe: {span} every {format_duration(observe.interval)}{guards}",
         )
         result = await handle
         self._add_probes(result.results)
         self._deviated = result.deviated
+        if result.breach is not None:
+            breach = result.breach
+            reason = f"guardrail '{breach.guardrail}' breached: {breach.detail}"
+            self._request_stop(StopRequest(reason=reason, by="guardrail", received_at=breach.at))
         held = "expectations broken under fault" if result.deviated else "expectations held"
         if result.interrupted:
             raise _PhaseInterrupted(f"{self._interrupt_reason()} after {result.ticks} tick(s): {held}")
@@ -295,6 +301,7 @@ class DrillWorkflow:
         self._add_probes(result.results)
         assert self._record is not None
         self._record = self._record.model_copy(update={"time_to_recovery": result.time_to_recovery})
+        self._healthy_at = result.healthy_at
         if not result.recovered:
             self._not_recovered = True
             failing = [r for r in result.results if not r.ok]
@@ -318,7 +325,7 @@ class DrillWorkflow:
                 fi,
                 result_type=FaultRecord,
                 start_to_close_timeout=timedelta(seconds=60),
-                schedule_to_close_timeout=REVERT_WINDOW,
+                schedule_to_close_timeout=self._revert_window(inp),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=REVERT_RETRY,
                 summary=f"{why}: revert {fi.record.label}",
@@ -328,6 +335,16 @@ class DrillWorkflow:
         if fi.record.state == FaultState.FAILED and record.state == FaultState.REVERTED:
             record = record.model_copy(update={"state": FaultState.FAILED})  # keep "apply failed" visible
         self._set_fault(index, record)
+
+    def _revert_window(self, inp: DrillInput) -> timedelta:
+        """A failing revert is retried until ``max_duration`` + ``revert_grace`` from the start of the run.
+
+        Never less than the grace itself: a worker back from a long outage still gets a full try.
+        """
+        assert self._record is not None
+        drill = inp.drill
+        deadline = self._record.started_at + drill.max_duration + drill.revert_grace
+        return max(deadline - workflow.now(), drill.revert_grace)
 
     def _set_fault(self, index: int, record: FaultRecord) -> None:
         self._faults[index] = self._faults[index].model_copy(update={"record": record})
@@ -386,7 +403,8 @@ class DrillWorkflow:
 
     def _request_stop(self, stop: StopRequest) -> None:
         if self._stop is None:
-            self._stop = stop.model_copy(update={"received_at": workflow.now()})
+            # A guardrail brings the moment it measured the breach; a person's stop is timed on arrival.
+            self._stop = stop.model_copy(update={"received_at": stop.received_at or workflow.now()})
 
     def _finish(self) -> None:
         assert self._record is not None
@@ -413,8 +431,23 @@ class DrillWorkflow:
                 "stop": self._stop,
                 "error": "; ".join(self._errors),
                 "ended_at": workflow.now(),
+                **self._time_to_safe(faults),
             }
         )
+
+    def _time_to_safe(self, faults: list[FaultRecord]) -> dict[str, float | None]:
+        """Stop (or breach) → last revert done → first healthy check, in seconds; only for stopped runs."""
+        if self._stop is None or self._stop.received_at is None:
+            return {}
+        stop_at = self._stop.received_at
+        reverted = [f.reverted_at for f in faults if f.reverted_at is not None and f.reverted_at >= stop_at]
+        if any(f.state == FaultState.NOT_REVERTED for f in faults):
+            safe = None
+        else:
+            # Nothing left to revert after the stop: safe the moment it arrived.
+            safe = (max(reverted) - stop_at).total_seconds() if reverted else 0.0
+        healthy = None if self._healthy_at is None else max(0.0, (self._healthy_at - stop_at).total_seconds())
+        return {"time_to_safe": safe, "time_to_healthy": healthy}
 
     async def _save_progress(self) -> None:
         """Best effort: a progress write never holds up the drill; the final record is the one that must land."""
@@ -466,18 +499,32 @@ class DrillWorkflow:
         """Stop now: interrupt the running phase, revert every fault in reverse order, verify, record ABORTED."""
         self._request_stop(stop)
 
+    @workflow.update(name="wait_rolled_back")
+    async def wait_rolled_back(self) -> DrillStatus:
+        """Returns once every fault has been reverted (or given up on): ``gameday stop --wait``.
+
+        An update rather than polling the query: the caller is answered the moment rollback ends, with the
+        time-to-safe of each revert. It needs a live worker; the stop itself is the durable signal.
+        """
+        await workflow.wait_condition(lambda: self._rolled_back)
+        return self.status()
+
     @workflow.query(name="status")
     def status(self) -> DrillStatus:
+        faults = [f.record for f in self._faults]
+        verdict = self._record.verdict if self._record else None
         return DrillStatus(
             run_id=self._record.run_id if self._record else "",
             phase=self._phase,
-            faults_active=[
-                f.record.label for f in self._faults if f.record.state in (FaultState.APPLIED, FaultState.REGISTERED)
-            ],
+            faults_active=[f.label for f in faults if f.state in (FaultState.APPLIED, FaultState.REGISTERED)],
             last_measurements=self._last,
             steps=self._record.steps if self._record else [],
             stop=self._stop,
-            verdict=self._record.verdict if self._record else None,
+            verdict=verdict,
+            faults=faults,
+            rolled_back=self._rolled_back,
+            time_to_safe=self._time_to_safe(faults).get("time_to_safe") if self._rolled_back else None,
+            time_to_healthy=self._record.time_to_healthy if self._record and verdict else None,
         )
 
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.drill import Drill, Fault, Probe, Target
+from workflows.drill import Drill, Fault, Guardrail, Probe, Target
 
 
 class Record(BaseModel):
@@ -160,6 +160,16 @@ class ObserveInput(Record):
     interval: timedelta
     ends_at: datetime
     """Wall-clock end of the window, so a retried attempt resumes rather than starting over."""
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    """Checked after every tick; the first breach ends the window early with ``breach`` set."""
+
+
+class GuardrailBreach(Record):
+    """A guardrail crossed during observation: which, the values that crossed it, and when."""
+
+    guardrail: str
+    detail: str
+    at: datetime
 
 
 class ObserveProgress(Record):
@@ -179,6 +189,8 @@ class ObserveResult(Record):
     deviated: bool
     interrupted: bool = False
     """The window was cut short (stop, guardrail, max_duration): the results cover what was observed."""
+    breach: GuardrailBreach | None = None
+    """Set when a guardrail ended the window."""
 
 
 class VerifyInput(Record):
@@ -194,6 +206,8 @@ class VerifyResult(Record):
     attempts: int
     time_to_recovery: float | None = None
     """Seconds from the start of verification to the first check where the hypothesis held."""
+    healthy_at: datetime | None = None
+    """When the first check that held ended."""
 
 
 class DrillInput(Record):
@@ -223,6 +237,10 @@ class RunRecord(Record):
     probes: list[ProbeResult] = Field(default_factory=list)
     stop: StopRequest | None = None
     time_to_recovery: float | None = None
+    time_to_safe: float | None = None
+    """Stopped or aborted runs: seconds from the stop (or guardrail breach) to the last revert done."""
+    time_to_healthy: float | None = None
+    """Stopped or aborted runs: seconds from the stop to the first healthy check after the reverts."""
     error: str = ""
     summary: str = ""
     """One line on why the verdict is what it is."""
@@ -239,3 +257,9 @@ class DrillStatus(Record):
     """The phases finished so far, for live progress."""
     stop: StopRequest | None = None
     verdict: Verdict | None = None
+    faults: list[FaultRecord] = Field(default_factory=list)
+    rolled_back: bool = False
+    """Every fault has been reverted or given up on (NOT REVERTED)."""
+    time_to_safe: float | None = None
+    """Once rolled back after a stop: seconds from the stop to the last revert done."""
+    time_to_healthy: float | None = None

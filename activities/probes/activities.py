@@ -20,9 +20,11 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from activities.probes import command, http, tcp
+from activities.probes.guardrails import GuardrailWatch
 from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
-from workflows.drill import Probe
+from workflows.drill import Guardrail, Probe
 from workflows.records import (
+    GuardrailBreach,
     ObserveInput,
     ObserveProgress,
     ObserveResult,
@@ -68,6 +70,9 @@ async def check_hypothesis(request: ProbeInput) -> list[ProbeResult]:
 async def observe(request: ObserveInput) -> ObserveResult:
     """Sample every probe once per ``interval`` until ``ends_at``, then judge each over the whole window.
 
+    After each tick the guardrails are checked; the first breach ends the window at once with ``breach``
+    set, so the workflow can roll back within one interval of the target starting to fail.
+
     Ticks follow a fixed-rate schedule from the start of this attempt; a tick that probes made late is
     skipped, not run in a burst. Progress goes out as heartbeat details after each tick, and a retried
     attempt resumes from them. A cancel from the workflow ends the window early with the partial result
@@ -82,19 +87,34 @@ async def observe(request: ObserveInput) -> ObserveResult:
     deadline = start + (ends_at - datetime.now(UTC)).total_seconds()
     interval = max(request.interval.total_seconds(), MIN_INTERVAL)
     interrupted = False
+    breach: GuardrailBreach | None = None
+    watch = GuardrailWatch(request.guardrails)
+    switches = [(guard, _stop_probe(guard)) for guard in request.guardrails if guard.stop_when is not None]
     async with _http_client() as client, _heartbeating(lambda: (progress.model_copy(deep=True),)):
         try:
             tick = 0
             while (due := start + tick * interval) < deadline:
                 await asyncio.sleep(due - loop.time())
-                samples = await _all(take_sample(probe, client) for probe in request.probes)
-                for probe, sample in zip(request.probes, samples, strict=True):
-                    _record(progress, probe.name, sample)
+                probes = [*request.probes, *(probe for _, probe in switches)]
+                samples = await _all(take_sample(probe, client) for probe in probes)
+                measured = dict(zip((p.name for p in request.probes), samples, strict=False))
+                for probe in request.probes:
+                    _record(progress, probe.name, measured[probe.name])
+                for (guard, _), sample in zip(switches, samples[len(request.probes) :], strict=True):
+                    watch.record(guard, sample)
+                for guard in request.guardrails:
+                    if guard.probe is not None:
+                        watch.record(guard, measured[guard.probe])
                 progress.ticks += 1
                 activity.heartbeat(progress.model_copy(deep=True))
+                if (crossed := watch.breach()) is not None:
+                    breach = GuardrailBreach(guardrail=crossed[0].name, detail=crossed[1], at=datetime.now(UTC))
+                    activity.logger.warning("guardrail %r breached: %s", breach.guardrail, breach.detail)
+                    break
                 tick = max(tick + 1, math.ceil((loop.time() - start) / interval))
-            # Return at the end of the window, not at its last tick: the faults are held until then.
-            await asyncio.sleep(deadline - loop.time())
+            else:
+                # Return at the end of the window, not at its last tick: the faults are held until then.
+                await asyncio.sleep(deadline - loop.time())
         except asyncio.CancelledError:
             if not _cancelled_by_workflow():
                 raise
@@ -109,7 +129,8 @@ async def observe(request: ObserveInput) -> ObserveResult:
         results=results,
         ticks=progress.ticks,
         deviated=any(not result.ok for result in results),
-        interrupted=interrupted,
+        interrupted=interrupted or breach is not None,
+        breach=breach,
     )
 
 
@@ -134,7 +155,11 @@ async def verify_recovery(request: VerifyInput) -> VerifyResult:
             activity.heartbeat(f"attempt {attempts}: the hypothesis {'holds' if held else 'does not hold yet'}")
             if held:
                 return VerifyResult(
-                    recovered=True, results=results, attempts=attempts, time_to_recovery=loop.time() - start
+                    recovered=True,
+                    results=results,
+                    attempts=attempts,
+                    time_to_recovery=loop.time() - start,
+                    healthy_at=datetime.now(UTC),
                 )
             tick = max(tick + 1, math.ceil((loop.time() - start) / interval))
             if start + tick * interval >= deadline:
@@ -161,6 +186,12 @@ async def _all(coroutines: Iterable[Coroutine[object, object, T]]) -> list[T]:
     except BaseExceptionGroup as errors:
         raise errors.exceptions[0] from None
     return [task.result() for task in tasks]
+
+
+def _stop_probe(guard: Guardrail) -> Probe:
+    """A guardrail's kill-switch probe, shaped as a probe so every probe kind's sampler serves it."""
+    assert guard.stop_when is not None
+    return Probe(name=f"guardrail {guard.name}", http=guard.stop_when.http, command=guard.stop_when.command)
 
 
 def _http_client() -> httpx.AsyncClient:

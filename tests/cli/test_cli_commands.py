@@ -216,6 +216,7 @@ def test_stop_during_observation_reverts_every_fault_and_the_run_is_reported_abo
     assert stopped.exit_code == 0, stopped.output
     assert f"stop sent to {run_id}: [inc-42] pager fired" in stopped.stdout
     assert "every fault reverted" in stopped.stdout
+    assert "time to safe: " in stopped.stdout and "after the stop" in stopped.stdout
     assert not marker.exists()
 
     gameday.recorded(run_id)
@@ -224,11 +225,14 @@ def test_stop_during_observation_reverts_every_fault_and_the_run_is_reported_abo
     record = json.loads(report.stdout)
     assert record["verdict"] == "ABORTED"
     assert record["stop"]["reason"] == "[inc-42] pager fired" and record["stop"]["by"] == "alice"
+    assert record["time_to_safe"] is not None and record["time_to_safe"] >= 0
+    assert record["time_to_healthy"] is not None and record["time_to_healthy"] >= record["time_to_safe"]
 
     finished = gameday("status", run_id)
     assert finished.exit_code == 0, finished.output
     assert f"`{run_id}`" in finished.stdout
     assert "ABORTED" in finished.stdout
+    assert "Time to safe:" in finished.stdout
 
 
 def test_stop_of_a_finished_run_exits_1_saying_it_already_finished(gameday: Gameday, resilient: Finished) -> None:

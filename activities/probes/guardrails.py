@@ -1,0 +1,94 @@
+"""Guardrails: abort conditions on the live observation, checked after every tick.
+
+A :class:`GuardrailWatch` keeps, per watched probe, the last ``window`` samples and the current run of
+failures; :meth:`GuardrailWatch.breach` names the first guardrail crossed, with the values that crossed it.
+Counting rules are chosen so a breach never waits for a window to fill: ``error_rate: 50%`` over a window of
+10 breaches at the 6th failure among the last 10 samples, however few samples came before.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from activities.probes.judge import Sample, in_words
+from workflows.drill import Guardrail
+
+
+@dataclass
+class _Trail:
+    """What one guardrail remembers of its probe."""
+
+    window: deque[Sample]
+    streak: int = 0
+
+
+@dataclass
+class GuardrailWatch:
+    """The state of every guardrail of one observation window.
+
+    Args:
+        guardrails: the drill's ``observe.guardrails``, checked in order.
+    """
+
+    guardrails: list[Guardrail]
+    _trails: dict[str, _Trail] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._trails = {g.name: _Trail(window=deque(maxlen=g.window)) for g in self.guardrails}
+
+    def record(self, guard: Guardrail, sample: Sample) -> None:
+        """Add one sample of ``guard``'s probe (or of its ``stop_when`` probe)."""
+        trail = self._trails[guard.name]
+        trail.window.append(sample)
+        trail.streak = trail.streak + 1 if not sample.ok else 0
+
+    def breach(self) -> tuple[Guardrail, str] | None:
+        """The first guardrail crossed, with the measured values in words; ``None`` when all hold."""
+        for guard in self.guardrails:
+            detail = self._crossed(guard, self._trails[guard.name])
+            if detail is not None:
+                return guard, detail
+        return None
+
+    @staticmethod
+    def _crossed(guard: Guardrail, trail: _Trail) -> str | None:
+        samples = list(trail.window)
+        if not samples:
+            return None
+        if guard.stop_when is not None:
+            return "stop_when probe answered: stop" if samples[-1].ok else None
+        if guard.failing is not None and trail.streak >= guard.failing:
+            return f"{trail.streak} failed samples in a row (limit {guard.failing})"
+        failed = sum(1 for s in samples if not s.ok)
+        if guard.error_rate is not None and failed > guard.error_rate * guard.window:
+            return (
+                f"{failed} of the last {len(samples)} samples failed "
+                f"(error_rate limit {guard.error_rate * 100:.3g}% of {guard.window})"
+            )
+        for percent, limit in ((95, guard.latency_p95), (99, guard.latency_p99)):
+            detail = _slow(samples, percent, limit, guard.window)
+            if detail is not None:
+                return detail
+        return None
+
+
+def _slow(samples: list[Sample], percent: int, limit: timedelta | None, window: int) -> str | None:
+    """p``percent`` of the window exceeds ``limit`` once more than (100 - percent)% of it is slower.
+
+    A failed sample counts as slow: a stalled target that only times out must trip a latency guardrail.
+    """
+    if limit is None:
+        return None
+    bound = limit.total_seconds()
+    slow = sum(1 for s in samples if not s.ok or s.latency > bound)
+    allowed = math.floor((100 - percent) / 100 * window)
+    if slow <= allowed:
+        return None
+    ordered = sorted(math.inf if not s.ok else s.latency for s in samples)
+    rank = max(1, math.ceil(percent / 100 * len(ordered)))
+    value = ordered[rank - 1]
+    shown = "timeouts/failures" if value == math.inf else in_words(value)
+    return f"p{percent} of the last {len(samples)} samples {shown} > {in_words(bound)} ({slow} slow)"
