@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, create_engine, event, func
+from sqlalchemy import JSON, DateTime, Engine, Table, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
@@ -161,6 +161,23 @@ class Store:
         self._engine = _make_engine(url)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
+        self._extra_tables: list[Table] = []
+        try:
+            self._ensure_schema()
+        except DBAPIError as exc:
+            logger.warning("results database not reachable yet (%s); retrying on first use", type(exc).__name__)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, with gameday's own tables created (for the ledger and the target locks)."""
+        self._ensure_schema()
+        return self._engine
+
+    def ensure_tables(self, *models: type[SQLModel]) -> None:
+        """Create the tables of ``models`` with the rest of the schema; a database that is down is retried later."""
+        with self._schema_lock:
+            self._extra_tables.extend(SQLModel.metadata.tables[str(m.__tablename__)] for m in models)
+            self._schema_ready = False
         try:
             self._ensure_schema()
         except DBAPIError as exc:
@@ -245,7 +262,8 @@ class Store:
             if not self._schema_ready:
                 # Only our tables: other modules may declare their own on the shared metadata.
                 metadata = SQLModel.metadata
-                metadata.create_all(self._engine, tables=[metadata.tables[name] for name in _TABLES])
+                tables = [metadata.tables[name] for name in _TABLES]
+                metadata.create_all(self._engine, tables=[*tables, *self._extra_tables])
                 self._schema_ready = True
 
 

@@ -1,4 +1,4 @@
-"""Commands about runs: ``stop``, ``status``, ``list`` and ``report``."""
+"""Commands about runs: ``stop``, ``status``, ``list``, ``report`` and ``sweep``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     app.command(name="list")(list_runs)
     app.command()(report)
+    app.command()(sweep)
 
 
 def stop(
@@ -169,6 +170,39 @@ def report(
 
     text = render_json(record) if fmt == "json" else render_markdown(record, settings.config.workflow_url(run_id))
     print(text)
+
+
+def sweep(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List orphans and stale locks; touch nothing.")] = False,
+) -> None:
+    """Revert faults left behind by drills whose workflow is closed or gone, and release their target locks.
+
+    Reads the fault ledger in the results database: every fault applied (or maybe applied) and never reverted.
+    Drills still running are left to their own rollback. Reverts run from this machine, like a worker's;
+    every worker also sweeps when it starts. Exits 6 if a fault could not be reverted.
+    """
+    settings = settings_of(ctx)
+
+    async def go() -> None:
+        from activities.store import Store
+        from activities.sweep import sweep as sweep_orphans
+
+        client = await _client(settings)
+        report = await sweep_orphans(Store(settings.config.resolved_database_url), client, dry_run=dry_run)
+        if not report.faults and not report.locks_released:
+            console.print("no orphaned faults and no stale target locks")
+            return
+        for swept in report.faults:
+            outcome = "orphaned" if dry_run else ("reverted" if swept.reverted else f"NOT REVERTED: {swept.error}")
+            console.print(f"{swept.run_id}  {swept.fault.label}  (workflow {swept.workflow}): {outcome}", markup=False)
+        for run_id, count in report.locks_released.items():
+            console.print(f"{run_id}: released {count} target lock(s)", markup=False)
+        failed = [s for s in report.faults if not dry_run and not s.reverted]
+        if failed:
+            fail(f"{len(failed)} orphaned fault(s) could NOT be reverted: act now", code=6)
+
+    run_async(settings, go())
 
 
 # --- shared pieces --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -108,6 +109,20 @@ async def wait_phase(handle: WorkflowHandle[DrillWorkflow, RunRecord], phase: Ph
         return (await handle.query(DrillWorkflow.status)).phase == phase
 
     await eventually(reached, what=f"phase {phase.value}", within=within)
+
+
+def worker_process(address: str, queue: str, database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """``gameday worker`` in a process of its own, so a test can SIGKILL it; output appended to ``log``."""
+    env = {
+        **os.environ,
+        "GAMEDAY_TEMPORAL_ADDRESS": address,
+        "GAMEDAY_TASK_QUEUE": queue,
+        "GAMEDAY_DATABASE_URL": database_url,
+    }
+    gameday = Path(sysconfig.get_path("scripts")) / "gameday"
+    command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "cli.main"]
+    with open(log, "ab") as out:
+        return subprocess.Popen([*command, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @asynccontextmanager

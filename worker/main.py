@@ -10,9 +10,12 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.faults.activities import apply_fault, revert_fault
+from activities.faults.activities import FaultActivities
+from activities.ledger import FaultLedger
+from activities.locks import LockActivities, TargetLocks
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
 from activities.store import Store, StoreActivities
+from activities.sweep import sweep
 from worker.client import connect
 from worker.config import GamedayConfig
 from workflows.drill_workflow import DrillWorkflow
@@ -21,6 +24,8 @@ log = logging.getLogger("gameday.worker")
 
 HEARTBEAT_THROTTLE = timedelta(milliseconds=200)
 """Heartbeats reach the server at least this often, so a stop reaches a running activity this fast."""
+STICKY_TIMEOUT = timedelta(seconds=2)
+"""How long a workflow task waits for the worker that last ran the drill before any worker may take it."""
 
 
 def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workflow_bug: bool = False) -> Worker:
@@ -33,6 +38,8 @@ def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workf
         fail_on_workflow_bug: fail a workflow whose code raises unexpectedly, instead of retrying its task
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
     """
+    faults = FaultActivities(FaultLedger(store))
+    locks = LockActivities(TargetLocks(store))
     return Worker(
         client,
         task_queue=task_queue,
@@ -41,14 +48,19 @@ def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workf
             check_hypothesis,
             observe,
             verify_recovery,
-            apply_fault,
-            revert_fault,
+            faults.apply_fault,
+            faults.revert_fault,
             StoreActivities(store).record_run,
+            locks.acquire_targets,
+            locks.release_targets,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=timedelta(seconds=10),
         workflow_failure_exception_types=[Exception] if fail_on_workflow_bug else [],
+        # A drill whose worker died resumes on another after this long, not the SDK's default 10 s: its workflow
+        # tasks wait this long on the dead worker's sticky queue before the shared queue gets them.
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
 
 
@@ -67,5 +79,22 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     worker = build_worker(client, config.task_queue, store)
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
     async with worker:
+        sweeping = asyncio.create_task(_sweep_at_start(store, client))
         await stop.wait()
+        sweeping.cancel()
         log.info("worker shutting down")
+
+
+async def _sweep_at_start(store: Store, client: Client) -> None:
+    """Revert faults that drills whose workflows are gone left behind; a worker starting often replaces a dead one.
+
+    Runs beside polling, never before it: a sweep must not delay the rollback of drills that are still alive.
+    """
+    try:
+        report = await sweep(store, client)
+    except Exception:
+        log.exception("start-up sweep failed; run `gameday sweep` by hand")
+        return
+    for swept in report.faults:
+        outcome = "reverted" if swept.reverted else f"NOT REVERTED: {swept.error}"
+        log.warning("sweep: %s of run %s (workflow %s): %s", swept.fault.label, swept.run_id, swept.workflow, outcome)

@@ -102,6 +102,8 @@ class Target(Strict):
     http: HttpTarget | None = None
     docker: DockerTarget | None = None
     proxy: ProxyTarget | None = None
+    lock: str | None = None
+    """Name of the shared resource this target is, for target locks; defaults to the target's address."""
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Target:
@@ -366,6 +368,8 @@ class Drill(Strict):
     max_duration: Duration = DEFAULT_MAX_DURATION
     revert_grace: Duration = DEFAULT_REVERT_GRACE
     """A failing revert is retried until ``max_duration`` plus this grace; then the run ends ERROR, NOT REVERTED."""
+    lock_wait: Duration = timedelta(0)
+    """How long to wait for a target another drill holds; 0 refuses at once, naming the holder."""
     targets: dict[str, Target] = Field(default_factory=dict)
     hypothesis: list[Probe] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from workflows.drill import CallFault, Fault, Probe, RunFault
+    from workflows.locks import LockInput, keys_of
     from workflows.records import (
         DrillInput,
         DrillStatus,
@@ -45,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 HEARTBEAT = timedelta(seconds=5)
 """Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
 
+LOCKS_PATCH = "target-locks"
+"""Drills started before target locks existed replay without them (``workflow.patched``)."""
+
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
@@ -52,8 +56,14 @@ REVERT_RETRY = RetryPolicy(
 
 
 def _error_text(err: BaseException) -> str:
+    """The most telling message in a failure chain: the innermost application error's, else the first cause's."""
     cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
-    return str(cause.message if isinstance(cause, ApplicationError) else cause) or type(cause).__name__
+    inner: BaseException | None = cause
+    while inner is not None:
+        if isinstance(inner, ApplicationError):
+            return inner.message or inner.type or "application error"
+        inner = getattr(inner, "cause", None)
+    return str(cause) or type(cause).__name__
 
 
 def _probe_budget(probes: list[Probe]) -> timedelta:
@@ -148,6 +158,8 @@ class DrillWorkflow:
                 await workflow.wait([hold])
         await self._phase_step(Phase.ROLLBACK, self._rollback(inp))
         self._rolled_back = True
+        if self._uses_locks(inp):
+            await self._release_targets(inp)
         if not hold.done():
             await workflow.wait([hold])  # collects the interrupted observation's partial results
         failure = None if hold.cancelled() else hold.exception()
@@ -165,9 +177,10 @@ class DrillWorkflow:
     # --- phases ---------------------------------------------------------------------------------------------
 
     async def _preflight(self, inp: DrillInput) -> str:
+        locked = await self._lock_targets(inp) if self._uses_locks(inp) else ""
         probes = inp.drill.hypothesis
         if not probes:
-            return "no hypothesis probes declared"
+            return locked + "no hypothesis probes declared"
         results = await workflow.execute_activity(
             "check_hypothesis",
             ProbeInput(run_id=inp.run_id, phase=Phase.PREFLIGHT, probes=probes),
@@ -182,7 +195,53 @@ class DrillWorkflow:
         if failing:
             self._not_steady = True
             raise _PhaseFailed("steady state does not hold: " + "; ".join(_describe(r) for r in failing))
-        return f"steady state holds ({len(results)} probe(s))"
+        return locked + f"steady state holds ({len(results)} probe(s))"
+
+    async def _lock_targets(self, inp: DrillInput) -> str:
+        """Hold every faulted target for this run, waiting up to ``lock_wait`` for another drill to let go."""
+        drill = inp.drill
+        keys = keys_of(drill)
+        wait = drill.lock_wait
+        try:
+            await workflow.execute_activity(
+                "acquire_targets",
+                LockInput(run_id=inp.run_id, drill_name=drill.name, keys=keys),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=wait + timedelta(seconds=30) if wait else None,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=500),
+                    backoff_coefficient=1.5,
+                    maximum_interval=timedelta(seconds=5),
+                    maximum_attempts=0 if wait else 1,
+                ),
+                summary=f"preflight: lock {', '.join(sorted(keys.values()))}"
+                + (f" (wait up to {format_duration(wait)})" if wait else ""),
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise _PhaseFailed(f"refused: {_error_text(err)}", orchestration_error=True) from err
+        return f"{len(keys)} target(s) locked; "
+
+    def _uses_locks(self, inp: DrillInput) -> bool:
+        # Input-based and patch-gated: the same answer on every replay of the same history.
+        return bool(keys_of(inp.drill)) and workflow.patched(LOCKS_PATCH)
+
+    async def _release_targets(self, inp: DrillInput) -> None:
+        """Let other drills have the targets again, unless a fault is still on one of them."""
+        if any(f.record.state == FaultState.NOT_REVERTED for f in self._faults):
+            return  # the lock keeps other drills off a broken target until `gameday sweep` reverts it
+        try:
+            await workflow.execute_activity(
+                "release_targets",
+                LockInput(run_id=inp.run_id, drill_name=inp.drill.name, keys=keys_of(inp.drill)),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary="rollback: release target locks",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("target locks not released (gameday sweep will): %s", _error_text(err))
 
     async def _inject(self, inp: DrillInput) -> str:
         drill = inp.drill

@@ -54,6 +54,8 @@ class Phase(StrEnum):
     VERIFY = "verify"
     RECORD = "record"
     DONE = "done"
+    SWEEP = "sweep"
+    """Not a phase of the drill: ``gameday sweep`` reverting faults the drill's workflow left behind."""
 
 
 class StepStatus(StrEnum):

@@ -3,6 +3,10 @@
 This is the boundary where provider errors become Temporal errors (see ``activities.faults.errors``):
 apply failures are never retried, revert failures always are. Both heartbeat while the provider works,
 because a cancel reaches a running activity only through its heartbeat.
+
+The worker registers :class:`FaultActivities`, which writes each fault to the SQL fault ledger before applying
+it (``gameday sweep`` reverts from there if the workflow is ever lost); the bare functions are the same
+activities without a ledger, for tests and one-off use.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.faults import PROVIDERS, FaultProvider
 from activities.faults.errors import FaultError, UnsupportedFault
+from activities.ledger import FaultLedger
 from workflows.records import FaultInput, FaultRecord, FaultState
 
 HEARTBEAT_EVERY = 0.5
@@ -64,6 +69,53 @@ async def revert_fault(inp: FaultInput) -> FaultRecord:
         raise ApplicationError(f"{inp.record.label}: {_describe(err)}", type="FaultRevertError") from err
     activity.logger.info("reverted %s: %s", inp.record.label, record.output)
     return record.model_copy(update={"state": FaultState.REVERTED, "reverted_at": datetime.now(UTC)})
+
+
+class FaultActivities:
+    """``apply_fault`` and ``revert_fault`` with the fault ledger: on record before applied, marked when reverted.
+
+    Args:
+        ledger: the results database's fault ledger.
+    """
+
+    def __init__(self, ledger: FaultLedger) -> None:
+        self.ledger = ledger
+
+    @activity.defn(name="apply_fault")
+    async def apply_fault(self, inp: FaultInput) -> FaultRecord:
+        """Write the fault to the ledger, then apply it (see :func:`apply_fault`).
+
+        Raises:
+            ApplicationError: ``FaultApplyError`` (non-retryable), also when the ledger cannot be written: a
+                fault that is not on record is not applied.
+        """
+        try:
+            await asyncio.to_thread(self.ledger.register, inp)
+        except Exception as err:
+            reason = self.ledger.store.redact(str(err))
+            raise ApplicationError(
+                f"{inp.record.label}: not applied, the fault ledger cannot be written: {reason}",
+                type="FaultApplyError",
+                non_retryable=True,
+            ) from err
+        record = await apply_fault(inp)
+        await self._mark(inp, FaultState.APPLIED)
+        return record
+
+    @activity.defn(name="revert_fault")
+    async def revert_fault(self, inp: FaultInput) -> FaultRecord:
+        """Revert the fault (see :func:`revert_fault`), then mark it reverted in the ledger."""
+        record = await revert_fault(inp)
+        await self._mark(inp, FaultState.REVERTED)
+        return record
+
+    async def _mark(self, inp: FaultInput, state: FaultState) -> None:
+        # Best effort: the fault itself is done; a stale "applied" row only makes a later sweep revert it again,
+        # which reverts are built to survive.
+        try:
+            await asyncio.to_thread(self.ledger.mark, inp.run_id, inp.index, state)
+        except Exception:
+            activity.logger.warning("fault ledger not updated for %s", inp.record.label, exc_info=True)
 
 
 def _provider(inp: FaultInput) -> FaultProvider:

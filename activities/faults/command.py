@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,14 @@ from workflows.records import FaultInput, FaultRecord
 
 OUTPUT_LIMIT = 4096
 """Bytes of a command's output (or an HTTP body) kept for the report."""
+
+_SETPRIV = shutil.which("setpriv")
+_DIES_WITH_WORKER: tuple[str, ...] = (_SETPRIV, "--pdeathsig", "KILL", "--") if _SETPRIV else ()
+"""Launcher that makes the shell die with the worker (Linux parent-death signal, util-linux ``setpriv``).
+
+A fault command still running when its worker is SIGKILLed must not finish on its own: the drill's rollback
+reverts it from another worker, and an apply that completed after that revert would leave the fault in place.
+"""
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ async def run_shell(
     # open for the daemon's lifetime, and we would wait for that EOF instead of for the shell.
     with tempfile.TemporaryFile() as out:
         proc = await asyncio.create_subprocess_exec(
+            *_DIES_WITH_WORKER,
             shell,
             "-c",
             command,

@@ -206,6 +206,8 @@ def test_stop_during_observation_reverts_every_fault_and_the_run_is_reported_abo
     assert started.exit_code == 0, started.output
     run_id = str(last_json_line(started.stdout)["run_id"])
     wait_until(marker.exists, what="the fault to be applied")
+    # The fault lands before the phase moves on (a progress write sits between inject and observe).
+    wait_until(lambda: "phase: observe" in gameday("status", run_id).stdout, what="the observe phase")
 
     live = gameday("status", run_id)
     assert live.exit_code == 0, live.output

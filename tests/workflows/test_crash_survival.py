@@ -1,39 +1,26 @@
-"""The worker running a drill is SIGKILLed while a fault is held: a new worker finishes the drill and reverts it."""
+"""Crashes mid-drill: the worker SIGKILLed at each phase boundary, the Temporal server restarted; the drill still
+finishes, every fault is reverted, and SQL holds one row per run and fault."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import sysconfig
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.store import Store
-from tests.harness import HttpService, start_drill, wait_until, wait_until_async
+from tests.harness import HttpService, finish, start_drill, wait_phase, wait_until, wait_until_async, worker_process
+from worker.devserver import DevServer, free_port
 from workflows.drill_workflow import DrillWorkflow
 from workflows.records import FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-def _worker(address: str, queue: str, database_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "GAMEDAY_TEMPORAL_ADDRESS": address,
-        "GAMEDAY_TASK_QUEUE": queue,
-        "GAMEDAY_DATABASE_URL": database_url,
-    }
-    gameday = Path(sysconfig.get_path("scripts")) / "gameday"
-    command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "cli.main"]
-    with open(log, "ab") as out:
-        return subprocess.Popen([*command, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture
@@ -61,7 +48,7 @@ faults:
 observe: {{duration: 3s, interval: 250ms}}
 recovery: {{within: 10s, interval: 100ms}}
 """
-    first = _worker(address, queue, database_url, tmp_path / "worker-1.log")
+    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
     second = None
     try:
         handle = await start_drill(client, queue, drill)
@@ -74,7 +61,7 @@ recovery: {{within: 10s, interval: 100ms}}
         first.wait(timeout=10)
         assert service.state() == "T", "the fault is still applied once its worker is dead"
 
-        second = _worker(address, queue, database_url, tmp_path / "worker-2.log")
+        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
         record = await handle.result()
     finally:
         for proc in (first, second):
@@ -88,4 +75,132 @@ recovery: {{within: 10s, interval: 100ms}}
     store = Store(database_url)
     saved = store.get(record.run_id)
     assert saved is not None and saved.verdict == Verdict.DEVIATED
+    assert store.counts(record.run_id)["runs"] == 1 and store.counts(record.run_id)["faults"] == 1
+
+
+# --- SIGKILL at each phase boundary ---------------------------------------------------------------------
+
+_WAIT = "touch {reached}; while [ ! -e {gate} ]; do sleep 0.05; done"
+
+
+def _boundary_drill(phase: Phase, tmp_path: Path) -> str:
+    """A command drill that parks in ``phase`` (touching ``reached``) until the test opens ``gate``."""
+    reached, gate, log, marker = (tmp_path / n for n in ("reached", "gate", "log", "marker"))
+    park = _WAIT.format(reached=reached, gate=gate)
+    once = f"[ -e {gate} ] || {{ {park}; }}"
+    probe = {
+        Phase.PREFLIGHT: once,
+        Phase.VERIFY: f"if grep -q r {log} 2>/dev/null; then {once}; fi",
+    }.get(phase, "true")
+    apply = f"{park}; " if phase == Phase.INJECT else ""
+    revert = f"{once}; " if phase == Phase.ROLLBACK else ""
+    return f"""
+name: crash-in-{phase.value}
+targets:
+  sh: {{command: {{}}}}
+hypothesis:
+  - name: check
+    command: {{run: "{probe}", timeout: 60s}}
+faults:
+  - target: sh
+    action: run
+    run: "{apply}echo a >> {log}; touch {marker}"
+    revert: "{revert}echo r >> {log}; rm -f {marker}"
+    timeout: 60s
+observe: {{duration: 500ms, interval: 100ms}}
+recovery: {{within: 60s, interval: 100ms}}
+"""
+
+
+@pytest.mark.parametrize("phase", [Phase.PREFLIGHT, Phase.INJECT, Phase.ROLLBACK, Phase.VERIFY])
+async def test_worker_killed_in_each_phase_a_new_worker_finishes_the_drill_and_no_fault_stays(
+    client: Client, tmp_path: Path, phase: Phase
+) -> None:
+    queue = f"crash-{uuid.uuid4()}"
+    database_url = f"sqlite:///{tmp_path / 'results.db'}"
+    address = client.service_client.config.target_host
+    reached, gate, log, marker = (tmp_path / n for n in ("reached", "gate", "log", "marker"))
+    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
+    second = None
+    try:
+        handle = await start_drill(client, queue, _boundary_drill(phase, tmp_path))
+        await wait_until_async(reached.exists, what=f"the drill to park in {phase.value}", within=30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        gate.touch()
+        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        record = await finish(handle, f"crash_in_{phase.value}", within=120)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+
+    steps = log.read_text().split() if log.exists() else []
+    if phase == Phase.INJECT:
+        # The apply died with its worker (its shell carries a parent-death signal) and is never retried: the
+        # rollback reverts it anyway, and nothing applies it behind the revert's back.
+        assert record.verdict == Verdict.ERROR, record.summary
+        assert steps == ["r"]
+        assert record.faults[0].state == FaultState.FAILED and record.faults[0].reverted_at is not None
+    else:
+        assert record.verdict == Verdict.RESILIENT, record.summary
+        assert steps == ["a", "r"]
+        assert record.faults[0].state == FaultState.REVERTED
+    assert not marker.exists()
+    store = Store(database_url)
+    assert store.counts(record.run_id)["runs"] == 1 and store.counts(record.run_id)["faults"] == 1
+    saved = store.get(record.run_id)
+    assert saved is not None and saved.verdict == record.verdict
+
+
+# --- the Temporal server restarted mid-drill ------------------------------------------------------------
+
+
+async def test_temporal_server_restarted_mid_observation_the_drill_finishes_and_reverts(
+    service: HttpService, tmp_path: Path
+) -> None:
+    server = DevServer(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=free_port()).start()
+    queue = f"restart-{uuid.uuid4()}"
+    database_url = f"sqlite:///{tmp_path / 'results.db'}"
+    drill = f"""
+name: server-restart
+targets:
+  svc: {{process: {{pidfile: "{service.pidfile}"}}}}
+hypothesis:
+  - name: service answers
+    http: {{url: "{service.url}", timeout: 300ms}}
+faults:
+  - {{target: svc, action: pause}}
+observe: {{duration: 4s, interval: 250ms}}
+recovery: {{within: 20s, interval: 100ms}}
+"""
+    workers: list[subprocess.Popen[bytes]] = [
+        worker_process(server.address, queue, database_url, tmp_path / "worker.log")
+    ]
+    try:
+        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        handle = await start_drill(client, queue, drill)
+        await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
+        await wait_phase(handle, Phase.OBSERVE)
+        server.stop()  # history, timers and task queues are in its database file
+        assert service.state() == "T"
+        server.start()
+        if workers[0].poll() is not None:  # a worker that gave up while the server was away is replaced
+            workers.append(worker_process(server.address, queue, database_url, tmp_path / "worker-2.log"))
+        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        record = await finish(
+            client.get_workflow_handle_for(DrillWorkflow.run, handle.id), "server_restart", within=120
+        )
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+        server.stop()
+
+    assert service.state() in ("S", "R")
+    assert record.verdict in (Verdict.DEVIATED, Verdict.RESILIENT), record.summary
+    assert [f.state for f in record.faults] == [FaultState.REVERTED]
+    store = Store(database_url)
     assert store.counts(record.run_id)["runs"] == 1 and store.counts(record.run_id)["faults"] == 1

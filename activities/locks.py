@@ -1,0 +1,119 @@
+"""Target locks in SQL: a drill holds its targets from preflight until its rollback is done.
+
+A lock is a row keyed by the target's lock key (``workflows.locks.lock_key``); taking it is an INSERT, so two
+workers racing for one target cannot both win, on SQLite or PostgreSQL. The rollback path releases it; a drill
+whose workflow vanished without releasing is cleaned up by ``gameday sweep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, delete, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from activities.store import Store, UTCDateTime
+from workflows.locks import LockHolder, LockInput
+
+
+class LockRow(SQLModel, table=True):
+    __tablename__ = "target_locks"
+
+    key: str = Field(primary_key=True)
+    target: str
+    run_id: str = Field(index=True)
+    drill_name: str
+    acquired_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TargetLocks:
+    """Take, release and list target locks in one results database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_tables(LockRow)
+
+    def acquire(self, inp: LockInput) -> list[LockHolder]:
+        """Take every key of ``inp`` for its run, all or none; returns the other runs' locks in the way.
+
+        Taking a lock the run already holds is a no-op, so a retried attempt succeeds.
+        """
+        now = datetime.now(UTC)
+        try:
+            with Session(self.store.engine) as session, session.begin():
+                taken = {row.key: row for row in session.exec(select(LockRow).where(col(LockRow.key).in_(inp.keys)))}
+                blocking = [row for row in taken.values() if row.run_id != inp.run_id]
+                if blocking:
+                    return [_holder(row) for row in blocking]
+                for key, target in inp.keys.items():
+                    if key not in taken:
+                        session.add(
+                            LockRow(
+                                key=key, target=target, run_id=inp.run_id, drill_name=inp.drill_name, acquired_at=now
+                            )
+                        )
+        except IntegrityError:
+            # Another run inserted one of the keys between our read and our write: report it as a holder.
+            return [h for h in self.holders() if h.key in inp.keys and h.run_id != inp.run_id]
+        return []
+
+    def release(self, run_id: str) -> int:
+        """Drop every lock of ``run_id``; returns how many there were."""
+        with Session(self.store.engine) as session, session.begin():
+            result = session.exec(delete(LockRow).where(col(LockRow.run_id) == run_id))
+            return int(result.rowcount or 0)
+
+    def holders(self) -> list[LockHolder]:
+        with Session(self.store.engine) as session:
+            return [_holder(row) for row in session.exec(select(LockRow).order_by(col(LockRow.acquired_at)))]
+
+
+def _holder(row: LockRow) -> LockHolder:
+    return LockHolder.model_validate(row, from_attributes=True)
+
+
+class LockActivities:
+    """``acquire_targets`` / ``release_targets``, bound to one :class:`TargetLocks`."""
+
+    def __init__(self, locks: TargetLocks) -> None:
+        self.locks = locks
+
+    @activity.defn(name="acquire_targets")
+    async def acquire_targets(self, inp: LockInput) -> None:
+        """Take the drill's target locks.
+
+        Raises:
+            ApplicationError: ``TargetLocked`` (retryable, benign: the workflow's retry policy is the wait)
+                naming the run holding each target; ``StoreUnavailable`` when the database is down.
+        """
+        try:
+            blocking = await asyncio.to_thread(self.locks.acquire, inp)
+        except DBAPIError as exc:
+            raise _unavailable(self.locks.store, exc) from exc
+        if blocking:
+            raise ApplicationError(
+                "; ".join(
+                    f"target '{inp.keys[h.key]}' is held by run {h.run_id} (drill {h.drill_name}, since "
+                    f"{h.acquired_at:%Y-%m-%d %H:%M:%SZ})"
+                    for h in blocking
+                )
+                + "; if that run is gone, `gameday sweep` releases it",
+                type="TargetLocked",
+                category=ApplicationErrorCategory.BENIGN,
+            )
+
+    @activity.defn(name="release_targets")
+    async def release_targets(self, inp: LockInput) -> int:
+        """Release the run's locks (idempotent); returns how many were held."""
+        try:
+            return await asyncio.to_thread(self.locks.release, inp.run_id)
+        except DBAPIError as exc:
+            raise _unavailable(self.locks.store, exc) from exc
+
+
+def _unavailable(store: Store, exc: DBAPIError) -> ApplicationError:
+    reason = store.redact(str(exc.orig)) if exc.orig is not None else type(exc).__name__
+    return ApplicationError(f"results database unavailable: {reason}", type="StoreUnavailable")

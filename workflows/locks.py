@@ -1,0 +1,66 @@
+"""Target locks, the workflow's side: which resources a drill holds, and the activity arguments to hold them.
+
+Two drills must never hold faults on the same target at once. A target's lock key names the resource, not the
+drill's name for it, so two drill files calling one container ``db`` and ``postgres`` still collide.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from workflows.drill import Drill, Target, TargetKind
+
+
+def lock_key(target: Target) -> str | None:
+    """The resource ``target`` is: its ``lock`` name if given, else its address.
+
+    A ``command`` target is the shell itself, with no address to collide on: it is locked only when it names
+    the resource its commands touch with ``lock:``. ``None`` means no lock.
+    """
+    if target.lock:
+        return f"lock:{target.lock}"
+    if target.process is not None:
+        spec = target.process
+        return f"process:{spec.pidfile}" if spec.pidfile else f"process:pid:{spec.pid}"
+    if target.http is not None:
+        return f"http:{target.http.base_url}"
+    if target.kind == TargetKind.COMMAND:
+        return None
+    spec_model = getattr(target, target.kind.value)
+    return f"{target.kind.value}:{spec_model.model_dump_json(exclude_defaults=True)}"
+
+
+def keys_of(drill: Drill) -> dict[str, str]:
+    """Lock key → target name, for every target the drill has a fault on (each key once)."""
+    keys: dict[str, str] = {}
+    for fault in drill.faults:
+        target = drill.targets.get(fault.target)
+        key = None if target is None else lock_key(target)
+        if key is not None:
+            keys.setdefault(key, fault.target)
+    return keys
+
+
+class LockInput(BaseModel):
+    """Argument of ``acquire_targets`` and ``release_targets``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    drill_name: str
+    keys: dict[str, str]
+    """Lock key → the drill's name for that target (for the message another drill gets)."""
+
+
+class LockHolder(BaseModel):
+    """Who holds a lock: what ``gameday sweep`` and a refused drill are told."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    target: str
+    run_id: str
+    drill_name: str
+    acquired_at: datetime
