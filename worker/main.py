@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
+import uuid
 from datetime import timedelta
+from types import TracebackType
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,6 +17,7 @@ from activities.faults.activities import FaultActivities
 from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
+from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from activities.store import Store, StoreActivities
 from activities.sweep import sweep
 from worker.client import connect
@@ -26,10 +30,49 @@ HEARTBEAT_THROTTLE = timedelta(milliseconds=200)
 """Heartbeats reach the server at least this often, so a stop reaches a running activity this fast."""
 STICKY_TIMEOUT = timedelta(seconds=2)
 """How long a workflow task waits for the worker that last ran the drill before any worker may take it."""
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+"""In-flight activities get this long to finish when the worker stops."""
 
 
-def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workflow_bug: bool = False) -> Worker:
-    """A worker with every gameday workflow and activity registered on ``task_queue``.
+def worker_queue_name(task_queue: str) -> str:
+    """A task queue only this worker process polls: where activities that must share its memory go."""
+    return f"{task_queue}@{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+
+
+class GamedayWorker:
+    """The two pollers of one worker process, run together (``async with``).
+
+    Attributes:
+        shared: polls the shared ``task_queue`` (workflows and every stateless activity).
+        own: polls :attr:`worker_queue`, a queue of this process alone: ``hold_proxy`` and the faults on the
+            proxies it holds run there, because a proxy is sockets in this process (the samples-python
+            ``worker_specific_task_queues`` pattern; ``worker_queue`` on the shared queue tells its name).
+        worker_queue: the name of that queue.
+    """
+
+    def __init__(self, shared: Worker, own: Worker, worker_queue: str) -> None:
+        self.shared, self.own, self.worker_queue = shared, own, worker_queue
+
+    async def __aenter__(self) -> GamedayWorker:
+        await self.own.__aenter__()
+        try:
+            await self.shared.__aenter__()
+        except BaseException:
+            await self.own.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.shared.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.own.__aexit__(exc_type, exc, tb)
+
+
+def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workflow_bug: bool = False) -> GamedayWorker:
+    """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
     Args:
         client: connected with the pydantic data converter (``worker.client.connect``).
@@ -40,7 +83,8 @@ def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workf
     """
     faults = FaultActivities(FaultLedger(store))
     locks = LockActivities(TargetLocks(store))
-    return Worker(
+    own_queue = worker_queue_name(task_queue)
+    shared = Worker(
         client,
         task_queue=task_queue,
         workflows=[DrillWorkflow],
@@ -53,15 +97,25 @@ def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workf
             StoreActivities(store).record_run,
             locks.acquire_targets,
             locks.release_targets,
+            WorkerQueueActivities(own_queue).worker_queue,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_failure_exception_types=[Exception] if fail_on_workflow_bug else [],
         # A drill whose worker died resumes on another after this long, not the SDK's default 10 s: its workflow
         # tasks wait this long on the dead worker's sticky queue before the shared queue gets them.
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
+    own = Worker(
+        client,
+        task_queue=own_queue,
+        activities=[hold_proxy, proxy_ready, faults.apply_fault, faults.revert_fault],
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+    return GamedayWorker(shared, own, own_queue)
 
 
 async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *, wait_ready: float = 0.0) -> None:

@@ -15,7 +15,16 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from workflows.units import Duration, Percent
 
@@ -73,17 +82,61 @@ class HttpTarget(Strict):
         return value.rstrip("/")
 
 
-class DockerTarget(Strict):
-    """A Docker container by name (fault actions arrive with the Docker provider)."""
+OPT_IN_LABEL = "gameday.target"
+"""A container selected by ``labels`` must also carry ``gameday.target=true``: chaos is opt-in per container."""
 
-    container: str
+
+class DockerTarget(Strict):
+    """Docker containers: one named ``container``, or those carrying ``labels`` (and the opt-in label).
+
+    A labelled selection picks ``count`` containers, or ``percent`` of them (rounded up), at random; the
+    pick is recorded, and ``seed`` makes it reproducible. Without ``count`` or ``percent`` every match is hit.
+    """
+
+    container: str | None = None
+    """A container name or id. Naming a container is explicit consent: it needs no opt-in label."""
+    labels: dict[str, str] | None = None
+    """Select the running containers carrying every one of these labels and ``gameday.target=true``."""
+    count: int | None = Field(default=None, ge=1)
+    percent: Percent | None = None
+    seed: int | None = None
+    """Seed of the random pick; without one a seed is drawn and recorded, so a pick can be replayed."""
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> DockerTarget:
+        if (self.container is None) == (self.labels is None):
+            raise ValueError("a docker target needs exactly one of 'container' or 'labels'")
+        if self.labels is not None and not self.labels:
+            raise ValueError(f"'labels' needs at least one label (e.g. {{{OPT_IN_LABEL}: 'true'}})")
+        if self.container is not None and (self.count, self.percent, self.seed) != (None, None, None):
+            raise ValueError("'count', 'percent' and 'seed' select among 'labels' matches; a named container is one")
+        if self.count is not None and self.percent is not None:
+            raise ValueError("give at most one of 'count' and 'percent'")
+        if self.percent is not None and self.percent <= 0:
+            raise ValueError("'percent' must be above 0%")
+        return self
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT like 127.0.0.1:15432, got {value!r}")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+"""``host:port`` (``[::1]:80`` for IPv6)."""
 
 
 class ProxyTarget(Strict):
-    """A TCP fault proxy between ``listen`` and ``upstream`` (fault actions arrive with the proxy provider)."""
+    """A TCP fault proxy that gameday runs: clients connect to ``listen``, it forwards to ``upstream``.
 
-    listen: str
-    upstream: str
+    The worker holds the proxy for the whole drill (point the system under test at ``listen``); toxic
+    faults change what flows through it.
+    """
+
+    listen: HostPort
+    upstream: HostPort
 
 
 class TargetKind(StrEnum):
@@ -141,13 +194,13 @@ class FaultBase(Strict):
 
 
 class PauseFault(FaultBase):
-    """Freeze the target (process: SIGSTOP; revert SIGCONT)."""
+    """Freeze the target (process: SIGSTOP, revert SIGCONT; docker: pause, revert unpause)."""
 
     action: Literal["pause"]
 
 
 class KillFault(FaultBase):
-    """Kill the target with ``signal``; revert runs the target's ``restart`` command if it is not running."""
+    """Send ``signal`` to the target; revert: a process's ``restart`` command, a container's start, if not running."""
 
     action: Literal["kill"]
     signal: str = "SIGKILL"
@@ -198,14 +251,162 @@ class CallFault(FaultBase):
     revert: HttpRequest
 
 
-Fault = Annotated[PauseFault | KillFault | RunFault | CallFault, Field(discriminator="action")]
+# --- docker actions (``pause`` and ``kill`` above apply to containers too) ---
+
+
+class StopFault(FaultBase):
+    """Stop the containers (SIGTERM, SIGKILL after ``timeout``); revert starts the ones that were running."""
+
+    action: Literal["stop"]
+    timeout: Duration = timedelta(seconds=10)
+
+
+class RestartFault(FaultBase):
+    """Restart the containers; the revert only makes sure they run (a restart has nothing to undo)."""
+
+    action: Literal["restart"]
+    timeout: Duration = timedelta(seconds=10)
+
+
+class DisconnectFault(FaultBase):
+    """Disconnect the containers from ``network``; revert reconnects them with their previous aliases and address."""
+
+    action: Literal["disconnect"]
+    network: str
+
+
+class LimitCpuFault(FaultBase):
+    """Cap the containers at ``cpus`` CPUs (``docker update``); revert restores the previous CPU limits."""
+
+    action: Literal["limit_cpu"]
+    cpus: float = Field(gt=0, le=1024)
+
+
+MIN_MEMORY = 6 * 1024 * 1024
+"""The smallest memory limit the Docker engine accepts."""
+
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?")
+_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _memory_bytes(value: object) -> object:
+    if isinstance(value, str):
+        match = _MEMORY.fullmatch(value.strip().lower())
+        if not match:
+            raise ValueError(f"expected a size like 64m, 256MiB or 1g, got {value!r}")
+        return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
+    return value
+
+
+class LimitMemoryFault(FaultBase):
+    """Cap the containers' memory at ``memory`` (``docker update``); revert restores the previous limits."""
+
+    action: Literal["limit_memory"]
+    memory: Annotated[int, BeforeValidator(_memory_bytes), Field(ge=MIN_MEMORY)]
+    """Bytes; written like docker's ``--memory``: ``64m``, ``256MiB``, ``1g`` (binary units)."""
+
+
+class ExecFault(FaultBase):
+    """Run ``run`` inside the containers (``sh -c``); ``revert`` undoes it and must be safe to run twice."""
+
+    action: Literal["exec"]
+    run: str
+    revert: str
+    timeout: Duration = timedelta(seconds=20)
+
+
+# --- proxy toxics: what Toxiproxy calls toxics, on a proxy gameday holds ---
+
+
+class ToxicFault(FaultBase):
+    """What every toxic shares: the direction it acts on and the share of connections it affects."""
+
+    stream: Literal["downstream", "upstream"] = "downstream"
+    """``downstream``: upstream server → client (Toxiproxy's default); ``upstream``: client → server."""
+    toxicity: Percent = 1.0
+    """Share of connections the toxic applies to, each decided once (Toxiproxy's ``toxicity``)."""
+
+
+class LatencyFault(ToxicFault):
+    """Delay each chunk of data by ``latency`` ± ``jitter`` (uniform)."""
+
+    action: Literal["latency"]
+    latency: Duration
+    jitter: Duration = timedelta(0)
+
+
+class BandwidthFault(ToxicFault):
+    """Pass data at most at ``rate`` KB/s (1 KB = 1000 bytes, as Toxiproxy)."""
+
+    action: Literal["bandwidth"]
+    rate: int = Field(ge=1)
+
+
+class ResetFault(ToxicFault):
+    """Reset the connection (TCP RST, "connection reset by peer") ``timeout`` after data next flows."""
+
+    action: Literal["reset"]
+    timeout: Duration = timedelta(0)
+
+
+class BlackholeFault(ToxicFault):
+    """Accept, then never answer: data is dropped; the connection is closed after ``timeout`` (0: never)."""
+
+    action: Literal["blackhole"]
+    timeout: Duration = timedelta(0)
+
+
+class SliceFault(ToxicFault):
+    """Split data into pieces of ``average_size`` ± ``size_variation`` bytes, ``delay`` apart."""
+
+    action: Literal["slice"]
+    average_size: int = Field(default=64, ge=1)
+    size_variation: int = Field(default=0, ge=0)
+    delay: Duration = timedelta(0)
+
+    @model_validator(mode="after")
+    def _variation_below_average(self) -> SliceFault:
+        if self.size_variation >= self.average_size:
+            raise ValueError("'size_variation' must be smaller than 'average_size'")
+        return self
+
+
+class CloseAfterFault(ToxicFault):
+    """Close each connection once ``bytes`` bytes have passed in the stream (Toxiproxy's ``limit_data``)."""
+
+    action: Literal["close_after"]
+    bytes: int = Field(ge=0)
+
+
+Fault = Annotated[
+    PauseFault
+    | KillFault
+    | RunFault
+    | CallFault
+    | StopFault
+    | RestartFault
+    | DisconnectFault
+    | LimitCpuFault
+    | LimitMemoryFault
+    | ExecFault
+    | LatencyFault
+    | BandwidthFault
+    | ResetFault
+    | BlackholeFault
+    | SliceFault
+    | CloseAfterFault,
+    Field(discriminator="action"),
+]
+
+DOCKER_ACTIONS = frozenset({"pause", "stop", "kill", "restart", "disconnect", "limit_cpu", "limit_memory", "exec"})
+TOXICS = frozenset({"latency", "bandwidth", "reset", "blackhole", "slice", "close_after"})
 
 ACTIONS_BY_KIND: dict[TargetKind, frozenset[str]] = {
     TargetKind.PROCESS: frozenset({"pause", "kill"}),
     TargetKind.COMMAND: frozenset({"run"}),
     TargetKind.HTTP: frozenset({"call"}),
-    TargetKind.DOCKER: frozenset(),
-    TargetKind.PROXY: frozenset(),
+    TargetKind.DOCKER: DOCKER_ACTIONS,
+    TargetKind.PROXY: TOXICS,
 }
 
 
@@ -425,6 +626,17 @@ class Drill(Strict):
                 )
             if fault.duration is not None and fault.duration > self.observe.duration:
                 problems.append((("faults", i, "duration"), "a fault's duration cannot exceed observe.duration"))
+        listening: dict[str, str] = {}
+        for target_name, proxy_target in ((n, t.proxy) for n, t in self.targets.items()):
+            if proxy_target is None:
+                continue
+            if (first := listening.setdefault(proxy_target.listen, target_name)) != target_name:
+                problems.append(
+                    (
+                        ("targets", target_name, "proxy", "listen"),
+                        f"{proxy_target.listen} is already the listen address of proxy target {first!r}",
+                    )
+                )
         if self.observe.duration >= self.max_duration:
             problems.append(
                 (

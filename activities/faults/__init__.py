@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from activities.faults import command, http, process
+from activities.faults import command, docker, http, process, proxy
 from workflows.drill import TargetKind
 from workflows.records import FaultInput, FaultRecord
 
@@ -29,5 +29,7 @@ PROVIDERS: dict[TargetKind, FaultProvider] = {
     TargetKind.PROCESS: process,
     TargetKind.COMMAND: command,
     TargetKind.HTTP: http,
+    TargetKind.DOCKER: docker,
+    TargetKind.PROXY: proxy,
 }
 """The provider of each target kind; a kind missing here is refused as ``UnsupportedFault``."""

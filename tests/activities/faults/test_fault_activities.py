@@ -9,8 +9,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.faults import PROVIDERS
 from activities.faults.activities import apply_fault, revert_fault
-from workflows.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target
+from workflows.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target, TargetKind
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import FaultInputFactory
@@ -18,8 +19,9 @@ if TYPE_CHECKING:  # fixture types only: test modules never import conftest at r
 
 @pytest.mark.parametrize("fault_activity", [apply_fault, revert_fault])
 async def test_a_kind_without_a_provider_is_a_non_retryable_unsupported_fault(
-    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, fault_activity: Any
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, fault_activity: Any, monkeypatch: Any
 ) -> None:
+    monkeypatch.delitem(PROVIDERS, TargetKind.DOCKER)  # every kind has a provider now: take one away
     target = Target(docker=DockerTarget(container="shop-db"))
 
     with pytest.raises(ApplicationError) as raised:
