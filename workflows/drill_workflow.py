@@ -20,8 +20,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.drill import CallFault, Fault, Probe, RunFault
+    from workflows.drill import CallFault, Fault, Probe
     from workflows.locks import LockInput, keys_of
+    from workflows.proxy_holds import ProxyHolds
     from workflows.records import (
         DrillInput,
         DrillStatus,
@@ -45,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 
 HEARTBEAT = timedelta(seconds=5)
 """Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
+
+TIMED_ACTIONS = frozenset({"run", "call", "stop", "restart", "exec"})
+"""Actions whose ``timeout`` bounds how long applying them takes (a toxic's ``timeout`` is what it does)."""
 
 LOCKS_PATCH = "target-locks"
 """Drills started before target locks existed replay without them (``workflow.patched``)."""
@@ -79,10 +83,10 @@ def _probe_timeout(probe: Probe) -> timedelta:
 
 
 def _apply_budget(fault: Fault) -> timedelta:
-    if isinstance(fault, RunFault):
-        return fault.timeout + timedelta(seconds=10)
-    if isinstance(fault, CallFault):
-        return fault.request.timeout + timedelta(seconds=10)
+    """How long one apply may take: the fault's own time limit (command, request, container stop…) plus slack."""
+    own = fault.request.timeout if isinstance(fault, CallFault) else getattr(fault, "timeout", None)
+    if fault.action in TIMED_ACTIONS and isinstance(own, timedelta):
+        return own + timedelta(seconds=20)
     return timedelta(seconds=30)
 
 
@@ -105,6 +109,7 @@ class DrillWorkflow:
         self._last: list[ProbeResult] = []
         self._healthy_at: datetime | None = None
         self._rolled_back = False
+        self._proxies = ProxyHolds(HEARTBEAT)
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -168,6 +173,8 @@ class DrillWorkflow:
             self._errors.append(f"orchestration error: {_error_text(failure)}")
         if self._faults and not self._not_steady:
             await self._phase_step(Phase.VERIFY, self._verify(inp))
+        for line in await self._proxies.release():
+            workflow.logger.info("%s", line)
         self._finish()
         await self._save_final()
         self._phase = Phase.DONE
@@ -178,6 +185,12 @@ class DrillWorkflow:
 
     async def _preflight(self, inp: DrillInput) -> str:
         locked = await self._lock_targets(inp) if self._uses_locks(inp) else ""
+        try:
+            locked += await self._proxies.start(inp)
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise _PhaseFailed(f"proxy not started: {_error_text(err)}", orchestration_error=True) from err
         probes = inp.drill.hypothesis
         if not probes:
             return locked + "no hypothesis probes declared"
@@ -271,6 +284,7 @@ class DrillWorkflow:
                     retry_policy=RetryPolicy(maximum_attempts=1),  # never apply twice; rollback covers a failure
                     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=f"inject: {fault.label}",
+                    **self._proxies.route(fi),
                 )
             except ActivityError as err:
                 if is_cancelled_exception(err):
@@ -378,6 +392,14 @@ class DrillWorkflow:
 
     async def _revert(self, inp: DrillInput, index: int, why: str) -> None:
         fi = self._faults[index]
+        gone = {
+            "state": FaultState.REVERTED,
+            "reverted_at": workflow.now(),
+            "output": "its proxy is gone (the worker holding it ended): the toxic went with it",
+        }
+        if self._proxies.gone(fi):
+            self._set_fault(index, fi.record.model_copy(update=gone))
+            return
         try:
             record = await workflow.execute_activity(
                 "revert_fault",
@@ -388,9 +410,13 @@ class DrillWorkflow:
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=REVERT_RETRY,
                 summary=f"{why}: revert {fi.record.label}",
+                **self._proxies.route(fi),
             )
         except ActivityError as err:
-            record = fi.record.model_copy(update={"state": FaultState.NOT_REVERTED, "error": _error_text(err)})
+            if ProxyHolds.worker_gone(err):
+                record = fi.record.model_copy(update=gone)
+            else:
+                record = fi.record.model_copy(update={"state": FaultState.NOT_REVERTED, "error": _error_text(err)})
         if fi.record.state == FaultState.FAILED and record.state == FaultState.REVERTED:
             record = record.model_copy(update={"state": FaultState.FAILED})  # keep "apply failed" visible
         self._set_fault(index, record)
