@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.faults.activities import FaultActivities
 from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
+from activities.notify.alert import AlertActivities
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
 from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from activities.store import Store, StoreActivities
@@ -71,18 +72,27 @@ class GamedayWorker:
             await self.own.__aexit__(exc_type, exc, tb)
 
 
-def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workflow_bug: bool = False) -> GamedayWorker:
+def build_worker(
+    client: Client,
+    task_queue: str,
+    store: Store,
+    *,
+    alerts: AlertActivities | None = None,
+    fail_on_workflow_bug: bool = False,
+) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
     Args:
         client: connected with the pydantic data converter (``worker.client.connect``).
         task_queue: where drills are started.
         store: the results database the ``record_run`` activity writes to.
+        alerts: where alerts go (``GAMEDAY_ALERT_WEBHOOK``); log only when ``None``.
         fail_on_workflow_bug: fail a workflow whose code raises unexpectedly, instead of retrying its task
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
     """
     faults = FaultActivities(FaultLedger(store))
     locks = LockActivities(TargetLocks(store))
+    alerts = alerts or AlertActivities()
     own_queue = worker_queue_name(task_queue)
     shared = Worker(
         client,
@@ -97,6 +107,7 @@ def build_worker(client: Client, task_queue: str, store: Store, *, fail_on_workf
             StoreActivities(store).record_run,
             locks.acquire_targets,
             locks.release_targets,
+            alerts.alert,
             WorkerQueueActivities(own_queue).worker_queue,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
@@ -130,7 +141,8 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
         loop.add_signal_handler(sig, stop.set)
     store = Store(config.resolved_database_url)
     client = await connect(config, wait_ready=wait_ready)
-    worker = build_worker(client, config.task_queue, store)
+    alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
+    worker = build_worker(client, config.task_queue, store, alerts=alerts)
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
     async with worker:
         sweeping = asyncio.create_task(_sweep_at_start(store, client))

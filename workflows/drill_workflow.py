@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.locks import LockInput, keys_of
     from workflows.proxy_holds import ProxyHolds
     from workflows.records import (
+        AlertInput,
         DrillInput,
         DrillStatus,
         FaultInput,
@@ -163,6 +164,7 @@ class DrillWorkflow:
                 await workflow.wait([hold])
         await self._phase_step(Phase.ROLLBACK, self._rollback(inp))
         self._rolled_back = True
+        await self._alert_if_not_reverted(inp)
         if self._uses_locks(inp):
             await self._release_targets(inp)
         if not hold.done():
@@ -239,6 +241,31 @@ class DrillWorkflow:
     def _uses_locks(self, inp: DrillInput) -> bool:
         # Input-based and patch-gated: the same answer on every replay of the same history.
         return bool(keys_of(inp.drill)) and workflow.patched(LOCKS_PATCH)
+
+    async def _alert_if_not_reverted(self, inp: DrillInput) -> None:
+        """A fault left in place is an incident: alert now, before verify and record take their time."""
+        left = [f.record for f in self._faults if f.record.state == FaultState.NOT_REVERTED]
+        if not left:
+            return
+        alert = AlertInput(
+            run_id=inp.run_id,
+            drill_name=inp.drill.name,
+            team=inp.drill.team,
+            event="fault_not_reverted",
+            summary="a fault could NOT be reverted: act now",
+            faults=left,
+        )
+        try:
+            await workflow.execute_activity(
+                "alert",
+                alert,
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary=f"alert: NOT REVERTED {', '.join(f.label for f in left)}",
+            )
+        except ActivityError as err:
+            workflow.logger.error("alert for NOT REVERTED faults not delivered: %s", _error_text(err))
 
     async def _release_targets(self, inp: DrillInput) -> None:
         """Let other drills have the targets again, unless a fault is still on one of them."""

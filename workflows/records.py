@@ -212,6 +212,18 @@ class VerifyResult(Record):
     """When the first check that held ended."""
 
 
+class AlertInput(Record):
+    """Argument of ``alert``: something people must act on now."""
+
+    run_id: str
+    drill_name: str
+    team: str = ""
+    event: str
+    """``fault_not_reverted``."""
+    summary: str
+    faults: list[FaultRecord] = Field(default_factory=list)
+
+
 class DrillInput(Record):
     """The workflow's argument: the validated drill, never secrets."""
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from activities.notify.alert import AlertActivities
 from activities.report import render_markdown
 from activities.store import Store
 from tests.harness import (
@@ -230,8 +235,14 @@ faults:
   - {{name: stuck, target: sh, action: run, run: "touch {marker}", revert: "echo cannot undo >&2; exit 1"}}
 observe: {{duration: 200ms}}
 """
-    async with running_worker(client, store) as queue:
-        record = await finish(await start_drill(client, queue, drill), "not_reverted")
+    with _Webhook() as hook:
+        alerts = AlertActivities(webhook_url=hook.url, ui_url="http://ui.test")
+        async with running_worker(client, store, alerts=alerts) as queue:
+            record = await finish(await start_drill(client, queue, drill), "not_reverted")
+    assert [a["event"] for a in hook.received] == ["fault_not_reverted"]
+    alert = hook.received[0]
+    assert alert["run_id"] == record.run_id and "stuck" in alert["text"] and "NOT be reverted" in alert["text"]
+    assert alert["url"] == f"http://ui.test/namespaces/default/workflows/{record.run_id}"
     assert record.verdict == Verdict.ERROR
     assert "NOT be reverted" in record.summary
     assert record.faults[0].state == FaultState.NOT_REVERTED
@@ -241,6 +252,34 @@ observe: {{duration: 200ms}}
     saved = store.get(record.run_id)
     assert saved is not None and saved.faults[0].state == FaultState.NOT_REVERTED
     assert "not_reverted" in render_markdown(saved)
+
+
+class _Webhook:
+    """A real HTTP server on loopback that keeps the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def __enter__(self) -> _Webhook:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 async def _stop_seen(handle: WorkflowHandle[DrillWorkflow, RunRecord]) -> bool:
