@@ -291,6 +291,10 @@ def _print_status(status: DrillStatus) -> None:
     console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]")
     if status.stop:
         console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}", markup=False)
+        if status.time_to_safe is not None:
+            console.print(f"  time to safe: {status.time_to_safe:.3f}s (stop received → last revert done)")
+        elif not status.rolled_back:
+            console.print("  rolling back…")
     console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}", markup=False)
     for step in status.steps:
         console.print(f"  {step.phase.value:<9} {step.status.value:<11} {step.detail}", markup=False)

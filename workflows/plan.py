@@ -5,7 +5,25 @@ Pure functions over the validated model, used by ``gameday run --dry-run`` (and 
 
 from __future__ import annotations
 
-from workflows.drill import CallFault, Drill, Fault, KillFault, PauseFault, RunFault, Target
+from datetime import timedelta
+
+from workflows.drill import (
+    CallFault,
+    DisconnectFault,
+    Drill,
+    ExecFault,
+    Fault,
+    Guardrail,
+    KillFault,
+    LimitCpuFault,
+    LimitMemoryFault,
+    PauseFault,
+    RestartFault,
+    RunFault,
+    StopFault,
+    Target,
+    ToxicFault,
+)
 from workflows.units import format_duration
 
 
@@ -18,13 +36,25 @@ def describe_target(target: Target) -> str:
     if target.http is not None:
         return f"http {target.http.base_url}"
     if target.docker is not None:
-        return f"docker container {target.docker.container}"
+        docker = target.docker
+        if docker.container is not None:
+            return f"docker container {docker.container}"
+        labels = ",".join(f"{k}={v}" for k, v in (docker.labels or {}).items())
+        share = f"{docker.count} of" if docker.count else f"{docker.percent * 100:g}% of" if docker.percent else "all"
+        return f"docker: {share} the running containers labelled {labels} (and gameday.target=true)"
     assert target.proxy is not None
     return f"proxy {target.proxy.listen} -> {target.proxy.upstream}"
 
 
-def describe_fault(fault: Fault) -> tuple[str, str]:
-    """What applying ``fault`` does, and what its revert does."""
+def describe_fault(fault: Fault, target: Target | None = None) -> tuple[str, str]:
+    """What applying ``fault`` to ``target`` does, and what its revert does."""
+    if target is not None and target.docker is not None:
+        return _docker_fault(fault)
+    if isinstance(fault, ToxicFault):
+        params = fault.model_dump(exclude={"action", "target", "duration", "name", "stream", "toxicity"})
+        shown = ", ".join(f"{k} {_shown(v)}" for k, v in params.items())
+        share = f", {fault.toxicity * 100:g}% of connections" if fault.toxicity < 1 else ""
+        return f"add toxic {fault.action} ({shown}) {fault.stream}{share}", "remove the toxic"
     if isinstance(fault, PauseFault):
         return "SIGSTOP the process", "SIGCONT the same process (checked by start time)"
     if isinstance(fault, KillFault):
@@ -39,6 +69,31 @@ def describe_fault(fault: Fault) -> tuple[str, str]:
     raise AssertionError(f"no description for {type(fault).__name__}")
 
 
+def _docker_fault(fault: Fault) -> tuple[str, str]:
+    started_again = "start the containers that were running before"
+    if isinstance(fault, PauseFault):
+        return "docker pause the container(s)", "docker unpause them"
+    if isinstance(fault, KillFault):
+        return f"send {fault.signal} to the container(s)", started_again
+    if isinstance(fault, StopFault):
+        return f"docker stop (SIGKILL after {format_duration(fault.timeout)})", started_again
+    if isinstance(fault, RestartFault):
+        return "docker restart", "start any that are not running"
+    if isinstance(fault, DisconnectFault):
+        return f"disconnect from network {fault.network}", "reconnect to it"
+    if isinstance(fault, LimitCpuFault):
+        return f"limit to {fault.cpus:g} CPU(s)", "restore the previous CPU limits"
+    if isinstance(fault, LimitMemoryFault):
+        return f"limit memory to {fault.memory // 1024**2} MiB", "restore the previous memory limits"
+    if isinstance(fault, ExecFault):
+        return f"exec `{fault.run}` in the container(s)", f"exec `{fault.revert}`"
+    raise AssertionError(f"no docker description for {type(fault).__name__}")
+
+
+def _shown(value: object) -> str:
+    return format_duration(value) if isinstance(value, timedelta) else str(value)
+
+
 def plan_lines(drill: Drill) -> list[str]:
     """The drill's plan, one line each, in the order things would happen."""
     lines = [
@@ -51,15 +106,31 @@ def plan_lines(drill: Drill) -> list[str]:
     lines += [f"  {probe.name}: {probe.kind.value}, {probe.samples} sample(s)" for probe in drill.hypothesis]
     lines.append("inject (each revert registered before its fault is applied):")
     for index, fault in enumerate(drill.faults):
-        apply, revert = describe_fault(fault)
+        apply, revert = describe_fault(fault, drill.targets.get(fault.target))
         early = f"; reverted after {format_duration(fault.duration)}" if fault.duration else ""
         lines.append(f"  {index + 1}. {fault.label}: {apply}{early}")
         lines.append(f"     revert: {revert}")
     lines.append(
         f"observe: {format_duration(drill.observe.duration)}, probes every {format_duration(drill.observe.interval)}"
     )
+    for guard in drill.observe.guardrails:
+        lines.append(f"  guardrail {guard.name}: {_guard(guard)}: a breach stops the drill and rolls back")
     lines.append(
         "rollback: every revert, in reverse order: " + (", ".join(f.label for f in reversed(drill.faults)) or "none")
     )
     lines.append(f"verify: hypothesis must hold again within {format_duration(drill.recovery.within)}")
+    if any(t.proxy is not None for t in drill.targets.values()):
+        lines.append("proxies are held by one worker from preflight until after verify")
     return lines
+
+
+def _guard(guard: Guardrail) -> str:
+    if guard.stop_when is not None:
+        return "stop when its own probe succeeds"
+    parts = [
+        f"{guard.failing} failures in a row" if guard.failing else "",
+        f"error rate > {guard.error_rate * 100:g}%" if guard.error_rate is not None else "",
+        f"p95 > {format_duration(guard.latency_p95)}" if guard.latency_p95 else "",
+        f"p99 > {format_duration(guard.latency_p99)}" if guard.latency_p99 else "",
+    ]
+    return f"probe {guard.probe}: " + " or ".join(p for p in parts if p) + f" (window {guard.window})"
