@@ -284,3 +284,27 @@ class _Webhook:
 
 async def _stop_seen(handle: WorkflowHandle[DrillWorkflow, RunRecord]) -> bool:
     return (await handle.query(DrillWorkflow.status)).stop is not None
+
+
+async def test_a_second_stop_while_rolling_back_is_harmless_and_the_first_reason_stands(
+    client: Client, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    drill = f"""
+name: stop-twice
+targets:
+  sh: {{command: {{}}}}
+faults:
+  - {{target: sh, action: run, run: "echo a >> {log}", revert: "sleep 0.5; echo r >> {log}"}}
+observe: {{duration: 5m}}
+"""
+    async with running_worker(client, store) as queue:
+        handle = await start_drill(client, queue, drill)
+        await wait_phase(handle, Phase.OBSERVE)
+        await handle.signal("emergency_stop", StopRequest(reason="first", by="alice"))
+        await wait_phase(handle, Phase.ROLLBACK)
+        await handle.signal("emergency_stop", StopRequest(reason="second", by="bob"))
+        record = await finish(handle, "stop_twice")
+    assert record.verdict == Verdict.ABORTED
+    assert record.stop is not None and (record.stop.reason, record.stop.by) == ("first", "alice")
+    assert log.read_text().split() == ["a", "r"]
