@@ -104,9 +104,19 @@ def status(
         except Exception:
             desc = None
         if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
+            from datetime import timedelta
+
+            from temporalio.service import RPCError
+
             from workflows.records import DrillStatus
 
-            live: DrillStatus = await handle.query("status", result_type=DrillStatus)
+            try:
+                # Bounded: a query needs a live worker, and a person at a terminal must not wait forever.
+                live: DrillStatus = await handle.query(
+                    "status", result_type=DrillStatus, rpc_timeout=timedelta(seconds=10)
+                )
+            except RPCError as err:
+                fail(f"{run_id} is running but no worker answered its status query ({err.message}): is a worker up?")
             _print_status(live)
             return
         record = _stored(settings, run_id)

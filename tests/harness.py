@@ -14,10 +14,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from activities.notify.alert import AlertActivities
 from activities.store import Store
@@ -27,6 +29,8 @@ from workflows.drill_workflow import DrillWorkflow
 from workflows.records import DrillInput, Phase, RunRecord
 
 HISTORIES = Path(__file__).parent / "histories"
+CHECK_WITHIN = 3.0
+"""Seconds one check of :func:`eventually` may take before it counts as "not yet"."""
 
 _SERVER = r"""
 import os, sys
@@ -95,11 +99,21 @@ async def wait_until_async(condition: Callable[[], object], *, what: str, within
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, within: float = 15.0) -> None:
-    """Await ``check`` until it answers true (a query, a describe…); fail with ``what`` after ``within`` seconds."""
+    """Await ``check`` until it answers true (a query, a describe…); fail with ``what`` after ``within`` seconds.
+
+    Each check is itself bounded: a query racing the workflow's completion has been seen to get no answer at
+    all from the dev server (the client sets no deadline), and an unbounded await would hang the test.
+    """
     deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise AssertionError(f"timed out waiting for {what}")
+        try:
+            if await asyncio.wait_for(check(), min(CHECK_WITHIN, remaining)):
+                return
+        except (TimeoutError, RPCError):
+            pass
         await asyncio.sleep(0.02)
 
 
@@ -107,7 +121,7 @@ async def wait_phase(handle: WorkflowHandle[DrillWorkflow, RunRecord], phase: Ph
     """Wait until the drill's ``status`` query reports ``phase``."""
 
     async def reached() -> bool:
-        return (await handle.query(DrillWorkflow.status)).phase == phase
+        return (await handle.query(DrillWorkflow.status, rpc_timeout=timedelta(seconds=CHECK_WITHIN))).phase == phase
 
     await eventually(reached, what=f"phase {phase.value}", within=within)
 

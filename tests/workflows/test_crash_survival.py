@@ -3,7 +3,6 @@ finishes, every fault is reverted, and SQL holds one row per run and fault."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import uuid
@@ -53,10 +52,7 @@ recovery: {{within: 10s, interval: 100ms}}
     try:
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
-        for _ in range(500):
-            if (await handle.query(DrillWorkflow.status)).phase == Phase.OBSERVE:
-                break
-            await asyncio.sleep(0.02)
+        await wait_phase(handle, Phase.OBSERVE)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert service.state() == "T", "the fault is still applied once its worker is dead"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
-from tests.harness import HttpService, finish, running_worker, start_drill, wait_until_async
+from tests.harness import HttpService, finish, running_worker, start_drill, wait_phase, wait_until_async
 from workflows.drill_workflow import DrillWorkflow
 from workflows.records import FaultState, Phase, StepStatus, StopRequest, Verdict
 
@@ -171,11 +171,8 @@ observe: {{duration: 5m, interval: 250ms}}
     async with running_worker(client, store) as queue:
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
-        for _ in range(500):  # stop during observation: wait for the phase, not for a fixed time
-            status = await handle.query(DrillWorkflow.status)
-            if status.phase == Phase.OBSERVE:
-                break
-            await asyncio.sleep(0.02)
+        await wait_phase(handle, Phase.OBSERVE)  # stop during observation: wait for the phase, not for a time
+        status = await handle.query(DrillWorkflow.status, rpc_timeout=timedelta(seconds=5))
         assert status.phase == Phase.OBSERVE and status.faults_active == ["pause svc"]
         await handle.signal("emergency_stop", StopRequest(reason="pager fired", by="alice"))
         record = await finish(handle, "emergency_stop")
@@ -294,10 +291,7 @@ observe: {{duration: 5m}}
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: log.exists() and "a2" in log.read_text(), what="both faults applied")
         await handle.cancel()
-        for _ in range(500):  # cancel again while the rollback is running
-            if (await handle.query(DrillWorkflow.status)).phase == Phase.ROLLBACK:
-                break
-            await asyncio.sleep(0.01)
+        await wait_phase(handle, Phase.ROLLBACK)  # cancel again while the rollback is running
         await handle.cancel()
         record = await finish(handle, "cancelled")
     assert record.verdict == Verdict.ABORTED

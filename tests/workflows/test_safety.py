@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -283,7 +284,8 @@ class _Webhook:
 
 
 async def _stop_seen(handle: WorkflowHandle[DrillWorkflow, RunRecord]) -> bool:
-    return (await handle.query(DrillWorkflow.status)).stop is not None
+    status = await handle.query(DrillWorkflow.status, rpc_timeout=timedelta(seconds=3))
+    return status.stop is not None
 
 
 async def test_a_second_stop_while_rolling_back_is_harmless_and_the_first_reason_stands(
