@@ -460,6 +460,29 @@ class ProbeKind(StrEnum):
     COMMAND = "command"
 
 
+class ProbeMode(StrEnum):
+    """When a hypothesis probe runs (LitmusChaos users know these as SOT, EOT, Continuous and Edge)."""
+
+    ALWAYS = "always"
+    """Before the faults (preflight), during them (observe) and after rollback (verify): the default."""
+    BEFORE = "before"
+    """Preflight only: a precondition."""
+    DURING = "during"
+    """Observation only, every ``observe.interval``: an expectation under fault."""
+    AFTER = "after"
+    """Verification only: part of recovery."""
+    EDGE = "edge"
+    """Before and after, not during: the system may degrade under fault but must come back."""
+
+
+PROBE_PHASES: dict[str, frozenset[ProbeMode]] = {
+    "before": frozenset({ProbeMode.ALWAYS, ProbeMode.BEFORE, ProbeMode.EDGE}),
+    "during": frozenset({ProbeMode.ALWAYS, ProbeMode.DURING}),
+    "after": frozenset({ProbeMode.ALWAYS, ProbeMode.AFTER, ProbeMode.EDGE}),
+}
+"""Which probe modes run in each part of the drill."""
+
+
 class Probe(Strict):
     name: str
     http: HttpProbe | None = None
@@ -467,6 +490,8 @@ class Probe(Strict):
     command: CommandProbe | None = None
     samples: int = Field(default=1, ge=1, le=10_000)
     tolerance: Tolerance = Field(default_factory=Tolerance)
+    mode: ProbeMode = ProbeMode.ALWAYS
+    """When it runs: ``always`` (default), ``before``, ``during``, ``after`` or ``edge`` (before and after)."""
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Probe:
@@ -557,6 +582,8 @@ class Recovery(Strict):
     """After rollback, the hypothesis must hold again within this window."""
     interval: Interval = timedelta(milliseconds=500)
     """How often the hypothesis is checked while waiting for recovery."""
+    consecutive: int = Field(default=1, ge=1, le=1000)
+    """Checks in a row the hypothesis must pass to count as recovered (a flapping system is not recovered)."""
 
 
 class Drill(Strict):
@@ -592,6 +619,10 @@ class Drill(Strict):
         if value <= timedelta(0):
             raise ValueError("expected a positive duration")
         return value
+
+    def probes_for(self, part: str) -> list[Probe]:
+        """The hypothesis probes that run ``before`` (preflight), ``during`` (observe) or ``after`` (verify)."""
+        return [probe for probe in self.hypothesis if probe.mode in PROBE_PHASES[part]]
 
     def cross_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Problems that need the whole drill to see: each as (field path, message)."""
@@ -649,7 +680,16 @@ class Drill(Strict):
         for i, name in enumerate(names):
             if names.index(name) != i:
                 problems.append((("hypothesis", i, "name"), f"probe name {name!r} is used twice"))
+        during = [p.name for p in self.probes_for("during")]
         for i, guard in enumerate(self.observe.guardrails):
+            if guard.probe is not None and guard.probe in names and guard.probe not in during:
+                problems.append(
+                    (
+                        ("observe", "guardrails", i, "probe"),
+                        f"probe {guard.probe!r} does not run during the observation (its mode); "
+                        "use a probe with mode always or during",
+                    )
+                )
             if guard.probe is not None and guard.probe not in names:
                 declared = ", ".join(names) or "none"
                 problems.append(

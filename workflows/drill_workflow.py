@@ -193,9 +193,9 @@ class DrillWorkflow:
             if is_cancelled_exception(err):
                 raise
             raise _PhaseFailed(f"proxy not started: {_error_text(err)}", orchestration_error=True) from err
-        probes = inp.drill.hypothesis
+        probes = inp.drill.probes_for("before")
         if not probes:
-            return locked + "no hypothesis probes declared"
+            return locked + "no hypothesis probes run before the faults"
         results = await workflow.execute_activity(
             "check_hypothesis",
             ProbeInput(run_id=inp.run_id, phase=Phase.PREFLIGHT, probes=probes),
@@ -331,7 +331,7 @@ class DrillWorkflow:
 
     async def _observe(self, inp: DrillInput) -> str:
         observe = inp.drill.observe
-        probes = inp.drill.hypothesis
+        probes = inp.drill.probes_for("during")
         span = format_duration(observe.duration)
         if observe.duration <= timedelta(0):
             return "no observation window (duration 0s)"
@@ -385,13 +385,21 @@ class DrillWorkflow:
         return f"{reverted} fault(s) reverted" if self._faults else "nothing to revert"
 
     async def _verify(self, inp: DrillInput) -> str:
-        probes = inp.drill.hypothesis
+        probes = inp.drill.probes_for("after")
         if not probes:
-            return "no hypothesis probes declared"
+            return "no hypothesis probes run after the faults"
         recovery = inp.drill.recovery
+        reverted = [f.record.reverted_at for f in self._faults if f.record.reverted_at is not None]
         result = await workflow.execute_activity(
             "verify_recovery",
-            VerifyInput(run_id=inp.run_id, probes=probes, within=recovery.within, interval=recovery.interval),
+            VerifyInput(
+                run_id=inp.run_id,
+                probes=probes,
+                within=recovery.within,
+                interval=recovery.interval,
+                consecutive=recovery.consecutive,
+                since=max(reverted, default=None),
+            ),
             result_type=VerifyResult,
             start_to_close_timeout=recovery.within + _probe_budget(probes),
             heartbeat_timeout=HEARTBEAT,

@@ -200,6 +200,10 @@ class VerifyInput(Record):
     probes: list[Probe]
     within: timedelta
     interval: timedelta
+    consecutive: int = 1
+    """Checks in a row that must hold."""
+    since: datetime | None = None
+    """When the last revert was done: time to recovery counts from here (else from the start of verify)."""
 
 
 class VerifyResult(Record):
@@ -207,9 +211,9 @@ class VerifyResult(Record):
     results: list[ProbeResult]
     attempts: int
     time_to_recovery: float | None = None
-    """Seconds from the start of verification to the first check where the hypothesis held."""
+    """Seconds from the last revert (``since``) to the start of the first of ``consecutive`` checks that held."""
     healthy_at: datetime | None = None
-    """When the first check that held ended."""
+    """When the first check of that healthy streak ended."""
 
 
 class AlertInput(Record):

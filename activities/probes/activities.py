@@ -136,35 +136,51 @@ async def observe(request: ObserveInput) -> ObserveResult:
 
 @activity.defn(name="verify_recovery")
 async def verify_recovery(request: VerifyInput) -> VerifyResult:
-    """Check the whole hypothesis every ``interval`` until it holds or ``within`` has elapsed.
+    """Check the whole hypothesis every ``interval`` until it holds ``consecutive`` times in a row, or ``within``
+    has elapsed.
 
-    A check that starts within the window counts even if it ends after it. ``time_to_recovery`` is the
-    seconds from the start of this activity to the end of the first check that held.
+    A check that starts within the window counts even if it ends after it. ``time_to_recovery`` is the seconds
+    from ``since`` (the last revert; else the start of this activity) to the start of the first check of the
+    healthy streak: the moment the system was back, as later checks confirmed.
     """
     loop = asyncio.get_running_loop()
     start = loop.time()
+    since = _aware(request.since) if request.since is not None else datetime.now(UTC)
     deadline = start + request.within.total_seconds()
     interval = max(request.interval.total_seconds(), MIN_INTERVAL)
-    attempts = 0
+    attempts, streak = 0, 0
+    streak_started: datetime | None = None
+    healthy_at: datetime | None = None
     async with _http_client() as client, _heartbeating(lambda: (f"attempt {attempts}",)):
         tick = 0
         while True:
+            began = datetime.now(UTC)
             results = await _check(request.probes, Phase.VERIFY, client)
             attempts += 1
             held = all(result.ok for result in results)
-            activity.heartbeat(f"attempt {attempts}: the hypothesis {'holds' if held else 'does not hold yet'}")
             if held:
+                streak += 1
+                if streak == 1:
+                    streak_started, healthy_at = began, datetime.now(UTC)
+            else:
+                streak, streak_started, healthy_at = 0, None, None
+            activity.heartbeat(f"attempt {attempts}: {streak}/{request.consecutive} in a row held")
+            if streak >= request.consecutive and streak_started is not None:
                 return VerifyResult(
                     recovered=True,
                     results=results,
                     attempts=attempts,
-                    time_to_recovery=loop.time() - start,
-                    healthy_at=datetime.now(UTC),
+                    time_to_recovery=max(0.0, (streak_started - since).total_seconds()),
+                    healthy_at=healthy_at,
                 )
             tick = max(tick + 1, math.ceil((loop.time() - start) / interval))
             if start + tick * interval >= deadline:
                 return VerifyResult(recovered=False, results=results, attempts=attempts)
             await asyncio.sleep(start + tick * interval - loop.time())
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 async def _check(probes: list[Probe], phase: Phase, client: httpx.AsyncClient) -> list[ProbeResult]:
