@@ -24,6 +24,9 @@ def worker(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request's full URL at INFO: a webhook URL with its token in the path, a probe's query
+    # string. The worker's own lines say what was called, without the secret parts.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     console.print(f"worker on task queue [bold]{settings.config.task_queue}[/] at {settings.config.temporal_address}")
     run_async(settings, run_worker(settings.config))
 

@@ -117,7 +117,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, within:
         await asyncio.sleep(0.02)
 
 
-async def wait_phase(handle: WorkflowHandle[DrillWorkflow, RunRecord], phase: Phase, within: float = 15.0) -> None:
+async def wait_phase(handle: WorkflowHandle[DrillWorkflow, RunRecord], phase: Phase, within: float = 30.0) -> None:
     """Wait until the drill's ``status`` query reports ``phase``."""
 
     async def reached() -> bool:
