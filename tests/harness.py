@@ -21,6 +21,7 @@ import yaml
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from activities.notify.activities import NotifyActivities
 from activities.notify.alert import AlertActivities
 from activities.store import Store
 from worker.main import build_worker
@@ -141,10 +142,12 @@ def worker_process(address: str, queue: str, database_url: str, log: Path) -> su
 
 
 @asynccontextmanager
-async def running_worker(client: Client, store: Store, alerts: AlertActivities | None = None) -> AsyncIterator[str]:
+async def running_worker(
+    client: Client, store: Store, alerts: AlertActivities | None = None, notify: NotifyActivities | None = None
+) -> AsyncIterator[str]:
     """A worker with everything registered, on a task queue of its own; yields the task queue."""
     task_queue = f"test-{uuid.uuid4()}"
-    async with build_worker(client, task_queue, store, alerts=alerts, fail_on_workflow_bug=True):
+    async with build_worker(client, task_queue, store, alerts=alerts, notify=notify, fail_on_workflow_bug=True):
         yield task_queue
 
 

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.faults.activities import FaultActivities
 from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
+from activities.notify.activities import NotifyActivities
 from activities.notify.alert import AlertActivities
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
 from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
@@ -23,6 +24,7 @@ from activities.store import Store, StoreActivities
 from activities.sweep import sweep
 from worker.client import connect
 from worker.config import GamedayConfig
+from worker.notify_config import NotifyConfig
 from workflows.drill_workflow import DrillWorkflow
 
 log = logging.getLogger("gameday.worker")
@@ -78,6 +80,7 @@ def build_worker(
     store: Store,
     *,
     alerts: AlertActivities | None = None,
+    notify: NotifyActivities | None = None,
     fail_on_workflow_bug: bool = False,
 ) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
@@ -87,12 +90,14 @@ def build_worker(
         task_queue: where drills are started.
         store: the results database the ``record_run`` activity writes to.
         alerts: where alerts go (``GAMEDAY_ALERT_WEBHOOK``); log only when ``None``.
+        notify: Slack and webhook notifications (``worker.notify_config``); none configured when ``None``.
         fail_on_workflow_bug: fail a workflow whose code raises unexpectedly, instead of retrying its task
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
     """
     faults = FaultActivities(FaultLedger(store))
     locks = LockActivities(TargetLocks(store))
     alerts = alerts or AlertActivities()
+    notify = notify or NotifyActivities()
     own_queue = worker_queue_name(task_queue)
     shared = Worker(
         client,
@@ -108,6 +113,7 @@ def build_worker(
             locks.acquire_targets,
             locks.release_targets,
             alerts.alert,
+            *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
@@ -142,7 +148,8 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     store = Store(config.resolved_database_url)
     client = await connect(config, wait_ready=wait_ready)
     alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
-    worker = build_worker(client, config.task_queue, store, alerts=alerts)
+    notify = NotifyConfig.from_env().activities(config.ui_url, config.namespace)
+    worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify)
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
     async with worker:
         sweeping = asyncio.create_task(_sweep_at_start(store, client))

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.notify_records import Notify
 from workflows.units import Duration, Percent
 
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
@@ -603,6 +604,8 @@ class Drill(Strict):
     faults: list[Fault] = Field(default_factory=list)
     observe: Observe = Field(default_factory=Observe)
     recovery: Recovery = Field(default_factory=Recovery)
+    notify: Notify | None = None
+    """Who hears about the drill as it happens: ``{slack: {channel: "#gameday"}, webhook: true}``."""
 
     @field_validator("name")
     @classmethod

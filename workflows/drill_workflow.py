@@ -20,8 +20,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.drill import CallFault, Fault, Probe
+    from workflows.drill import CallFault, Drill, Fault, Probe
     from workflows.locks import LockInput, keys_of
+    from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
+    from workflows.notify_sender import NotifyPolicy, NotifySender
     from workflows.proxy_holds import ProxyHolds
     from workflows.records import (
         AlertInput,
@@ -83,6 +85,13 @@ def _probe_timeout(probe: Probe) -> timedelta:
     return spec.timeout
 
 
+def _notify_policy(drill: Drill) -> NotifyPolicy | None:
+    if drill.notify is None:
+        return None
+    give_up = drill.notify.give_up_after
+    return NotifyPolicy(start_to_close=min(give_up, timedelta(seconds=30)), schedule_to_close=give_up, flush=give_up)
+
+
 def _apply_budget(fault: Fault) -> timedelta:
     """How long one apply may take: the fault's own time limit (command, request, container stop…) plus slack."""
     own = fault.request.timeout if isinstance(fault, CallFault) else getattr(fault, "timeout", None)
@@ -111,6 +120,7 @@ class DrillWorkflow:
         self._healthy_at: datetime | None = None
         self._rolled_back = False
         self._proxies = ProxyHolds(HEARTBEAT)
+        self._notify = NotifySender("", "", "", None)
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -124,6 +134,17 @@ class DrillWorkflow:
             source=inp.source,
             started_by=inp.started_by,
             started_at=workflow.now(),
+        )
+        # Input-based: a drill without ``notify`` schedules no notification at all (old histories replay as is).
+        self._notify = NotifySender(inp.run_id, drill.name, drill.team, drill.notify, _notify_policy(drill))
+        self._notify.send(
+            DrillStarted(
+                kind="started",
+                description=drill.description,
+                started_by=inp.started_by,
+                targets=[f"{name} ({t.kind.value})" for name, t in drill.targets.items()],
+                faults=[f.label for f in drill.faults],
+            )
         )
         await self._save_progress()
         hold = asyncio.create_task(self._hold(inp))
@@ -178,6 +199,7 @@ class DrillWorkflow:
         for line in await self._proxies.release():
             workflow.logger.info("%s", line)
         self._finish()
+        await self._notify_finished()
         await self._save_final()
         self._phase = Phase.DONE
         assert self._record is not None
@@ -515,6 +537,43 @@ class DrillWorkflow:
     def _add_step(self, step: StepRecord) -> None:
         assert self._record is not None
         self._record = self._record.model_copy(update={"steps": [*self._record.steps, step], "phase": step.phase})
+        if step.phase not in (Phase.RECORD, Phase.NOTIFY):
+            what = PhaseDone(
+                kind="phase", phase=step.phase, status=step.status, detail=step.detail, seconds=step.seconds
+            )
+            self._notify.send(what)
+
+    async def _notify_finished(self) -> None:
+        """The verdict to Slack/webhook, then a bounded wait for the queue; what failed becomes a ``notify`` step.
+
+        After rollback and verify, before the record: a notification outage costs the record at most the
+        sender's flush bound, and never the safety path.
+        """
+        record = self._record
+        assert record is not None and record.verdict is not None
+        faults = [f.record for f in self._faults]
+        self._notify.send(
+            DrillFinished(
+                kind="finished",
+                verdict=record.verdict,
+                summary=record.summary,
+                time_to_recovery=record.time_to_recovery,
+                time_to_safe=record.time_to_safe,
+                faults_reverted=sum(1 for f in faults if f.reverted_at is not None),
+                faults_total=len(faults),
+            )
+        )
+        started = workflow.now()
+        await self._notify.flush()
+        if self._notify.failures:
+            failed = StepRecord(
+                phase=Phase.NOTIFY,
+                status=StepStatus.FAILED,
+                started_at=started,
+                ended_at=workflow.now(),
+                detail="; ".join(self._notify.failures),
+            )
+            self._add_step(failed)
 
     def _add_probes(self, results: list[ProbeResult]) -> None:
         assert self._record is not None
@@ -525,6 +584,7 @@ class DrillWorkflow:
         if self._stop is None:
             # A guardrail brings the moment it measured the breach; a person's stop is timed on arrival.
             self._stop = stop.model_copy(update={"received_at": stop.received_at or workflow.now()})
+            self._notify.send(DrillStopped(kind="stopped", reason=stop.reason, by=stop.by))
 
     def _finish(self) -> None:
         assert self._record is not None

@@ -56,6 +56,8 @@ class Phase(StrEnum):
     DONE = "done"
     SWEEP = "sweep"
     """Not a phase of the drill: ``gameday sweep`` reverting faults the drill's workflow left behind."""
+    NOTIFY = "notify"
+    """Not a phase either: notifications that could not be delivered, recorded after the verdict."""
 
 
 class StepStatus(StrEnum):

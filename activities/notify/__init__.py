@@ -1,1 +1,2 @@
-"""Telling people: the alert hook for what must not wait (a fault NOT REVERTED); Slack arrives with game days."""
+"""Telling people: Slack and webhook notifications as a drill goes (``activities.py``), and the alert for what
+must not wait, a fault NOT REVERTED (``alert.py``)."""
