@@ -4,6 +4,9 @@ Saving is an upsert by primary key that never deletes, so the ``record_run`` act
 called again with a more complete record, without duplicating rows. SQLite by default (one laptop),
 any SQLAlchemy URL for a team (PostgreSQL). The URL may hold a password: it is never logged, written to the
 database or put into an error message.
+
+The schema comes from the Alembic migrations in ``activities/migrations`` (the upgrade policy is written there):
+a SQLite file is upgraded on first use, any other database only by ``gameday db upgrade``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, Table, create_engine, event, func
+from sqlalchemy import JSON, DateTime, Engine, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +31,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import migrations
+from activities.migrations import SchemaError
 from workflows.records import (
     FaultRecord,
     ProbeResult,
@@ -148,40 +153,42 @@ _TABLES: dict[str, type[RunRow] | type[PhaseRow] | type[FaultRow] | type[ProbeRo
 class Store:
     """Reads and writes run records in one SQL database.
 
-    The schema is created in ``__init__`` when the database answers, else on first use: a worker must start
-    (and revert faults) even while the results database is down.
+    The schema is checked (and for SQLite upgraded) in ``__init__`` when the database answers, else on first
+    use: a worker must start, and revert faults, even while the results database is down or behind.
 
     Args:
         url: SQLAlchemy URL, e.g. ``sqlite:////var/lib/gameday/gameday.db`` or
             ``postgresql+psycopg://user:secret@db/gameday``.
+        auto_upgrade: bring the schema to head on first use. ``None`` (the default) means yes for SQLite and
+            no for any other database, which ``gameday db upgrade`` upgrades (see ``activities.migrations``).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool | None = None) -> None:
         self._url = url  # kept only to scrub it from driver messages; never logged
-        self._engine = _make_engine(url)
+        self._engine = make_engine(url)
+        self._auto_upgrade = self._engine.dialect.name == "sqlite" if auto_upgrade is None else auto_upgrade
         self._schema_lock = threading.Lock()
         self._schema_ready = False
-        self._extra_tables: list[Table] = []
-        try:
-            self._ensure_schema()
-        except DBAPIError as exc:
-            logger.warning("results database not reachable yet (%s); retrying on first use", type(exc).__name__)
+        self._try_schema()
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine, with gameday's own tables created (for the ledger and the target locks)."""
+        """The SQLAlchemy engine, schema checked (for the ledger and the target locks).
+
+        Raises:
+            SchemaOutOfDate: the database is behind this gameday and is not upgraded automatically.
+            SchemaTooNew: a newer gameday migrated the database.
+        """
         self._ensure_schema()
         return self._engine
 
     def ensure_tables(self, *models: type[SQLModel]) -> None:
-        """Create the tables of ``models`` with the rest of the schema; a database that is down is retried later."""
-        with self._schema_lock:
-            self._extra_tables.extend(SQLModel.metadata.tables[str(m.__tablename__)] for m in models)
-            self._schema_ready = False
-        try:
-            self._ensure_schema()
-        except DBAPIError as exc:
-            logger.warning("results database not reachable yet (%s); retrying on first use", type(exc).__name__)
+        """Make sure the schema, which has the tables of ``models`` among gameday's, is ready; retried later if not.
+
+        The tables of every gameday model come from the migrations; a model added without a revision is caught
+        by ``tests/activities/test_migrations.py``, which compares the migrated schema with the models.
+        """
+        self._try_schema()
 
     def redact(self, text: str) -> str:
         """``text`` with this store's database URL and password replaced by ``***``."""
@@ -259,12 +266,26 @@ class Store:
 
     def _ensure_schema(self) -> None:
         with self._schema_lock:
-            if not self._schema_ready:
-                # Only our tables: other modules may declare their own on the shared metadata.
-                metadata = SQLModel.metadata
-                tables = [metadata.tables[name] for name in _TABLES]
-                metadata.create_all(self._engine, tables=[*tables, *self._extra_tables])
-                self._schema_ready = True
+            if self._schema_ready:
+                return
+            # Not cached while behind: a long-lived worker carries on once someone runs `gameday db upgrade`.
+            found = migrations.status(self._engine)
+            if not found.up_to_date:
+                if not (self._auto_upgrade and found.known):
+                    raise found.error()
+                before, after = migrations.upgrade(self._engine)
+                if before.current != after.current:
+                    logger.info("results database schema upgraded from %s to %s", before.current, after.current)
+            self._schema_ready = True
+
+    def _try_schema(self) -> None:
+        try:
+            self._ensure_schema()
+        except DBAPIError as exc:
+            logger.warning("results database not reachable yet (%s); retrying on first use", type(exc).__name__)
+        except SchemaError as exc:
+            # Logged, not raised: the worker still reverts faults; each use raises it again until fixed.
+            logger.error("%s", exc)
 
 
 def redact_url(text: str, url: str) -> str:
@@ -285,7 +306,13 @@ class StoreActivities:
 
     @activity.defn(name="record_run")
     async def record_run(self, record: RunRecord) -> None:
-        """Saves ``record``; safe to retry. Raises ``ApplicationError(type="StoreUnavailable")``, retryable."""
+        """Saves ``record``; safe to retry.
+
+        Raises:
+            ApplicationError: retryable, of type ``StoreUnavailable`` (the database is down or locked; the text is
+                scrubbed of the URL and password), ``SchemaOutOfDate`` (run ``gameday db upgrade``) or
+                ``SchemaTooNew`` (this worker is older than the schema).
+        """
         try:
             await asyncio.to_thread(self.store.save, record)
         except DBAPIError as exc:  # OperationalError (unreachable, locked) is a DBAPIError too
@@ -293,9 +320,13 @@ class StoreActivities:
             raise ApplicationError(
                 f"results database unavailable: {reason}", type="StoreUnavailable", non_retryable=False
             ) from exc
+        except SchemaError as exc:
+            # Retryable: the record waits in Temporal until someone runs `gameday db upgrade`.
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=False) from exc
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: pre-ping for servers; for SQLite WAL, a busy timeout, foreign keys, and its directory."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # pre_ping: a long-lived worker outlives server restarts; a stale pooled connection is replaced.

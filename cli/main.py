@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import drills, runs, servers
+from cli import db, drills, runs, servers
 from cli.context import Settings
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app = typer.Typer(
 drills.register(app)
 runs.register(app)
 servers.register(app)
+db.register(app)
 
 
 @app.callback()

@@ -137,11 +137,15 @@ def list_runs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
 ) -> None:
     """Recorded runs from the results database, newest first."""
+    from activities.migrations import SchemaError
     from activities.store import Store
 
     settings = settings_of(ctx)
     store = Store(settings.config.resolved_database_url)
-    runs = store.list_runs(team=team, drill=drill, verdict=verdict.upper() if verdict else None, limit=limit)
+    try:
+        runs = store.list_runs(team=team, drill=drill, verdict=verdict.upper() if verdict else None, limit=limit)
+    except SchemaError as err:  # a shared database behind the code: name the command that fixes it
+        fail(str(err))
     rows = [("run", "drill", "team", "started (UTC)", "verdict", "recovery")]
     for r in runs:
         rows.append(
@@ -291,9 +295,13 @@ def _print_time_to_safe(status: DrillStatus) -> None:
 
 
 def _stored(settings: Settings, run_id: str) -> RunRecord | None:
+    from activities.migrations import SchemaError
     from activities.store import Store
 
-    return Store(settings.config.resolved_database_url).get(run_id)
+    try:
+        return Store(settings.config.resolved_database_url).get(run_id)
+    except SchemaError as err:  # a shared database behind the code: name the command that fixes it
+        fail(str(err))
 
 
 def _print_status(status: DrillStatus) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.store import Store
 from tests.harness import HttpService, finish, start_drill, wait_phase, wait_until, wait_until_async, worker_process
+from worker.client import connect
+from worker.config import GamedayConfig
 from worker.devserver import DevServer, free_port
 from workflows.drill_workflow import DrillWorkflow
 from workflows.records import FaultState, Phase, Verdict
@@ -175,7 +176,7 @@ recovery: {{within: 20s, interval: 100ms}}
         worker_process(server.address, queue, database_url, tmp_path / "worker.log")
     ]
     try:
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
         await wait_phase(handle, Phase.OBSERVE)
@@ -184,7 +185,7 @@ recovery: {{within: 20s, interval: 100ms}}
         server.start()
         if workers[0].poll() is not None:  # a worker that gave up while the server was away is replaced
             workers.append(worker_process(server.address, queue, database_url, tmp_path / "worker-2.log"))
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         record = await finish(
             client.get_workflow_handle_for(DrillWorkflow.run, handle.id), "server_restart", within=120
         )

@@ -1,0 +1,315 @@
+"""Schema migrations on real databases: an empty SQLite file and an empty PostgreSQL database reach head with
+exactly the models' tables, indexes and foreign keys; a database made by the create_all code of earlier versions
+is adopted with its rows; a shared database is never upgraded behind a person's back; ``gameday db``."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from sqlmodel import Session, SQLModel
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from typer.testing import CliRunner
+
+from activities import migrations
+from activities.ledger import FaultLedger
+from activities.locks import TargetLocks
+from activities.migrations import SchemaOutOfDate, SchemaTooNew
+from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow, Store, StoreActivities, make_engine
+from cli.main import app
+from tests.activities.test_store import make_record
+from tests.pg_support import PostgresServer
+
+STORE_TABLES = ["runs", "phases", "faults", "probe_results"]
+ALL_TABLES = [*STORE_TABLES, "fault_ledger", "target_locks"]
+
+
+def differences(engine: Engine) -> list[object]:
+    """What Alembic's autogenerate would change to make the database match the models: tables, columns, types,
+    nullability, indexes, foreign keys. Empty means the migrations create the schema exactly as the models define it.
+    """
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        found: list[object] = compare_metadata(context, migrations.gameday_metadata())
+        return found
+
+
+def foreign_keys(engine: Engine) -> dict[str, list[tuple[list[str], str, list[str]]]]:
+    inspector = inspect(engine)
+    return {
+        table: [
+            (fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
+            for fk in inspector.get_foreign_keys(table)
+        ]
+        for table in ALL_TABLES
+    }
+
+
+def assert_schema_at_head(engine: Engine) -> None:
+    assert migrations.status(engine).current == migrations.head()
+    assert differences(engine) == []
+    assert set(ALL_TABLES) <= set(inspect(engine).get_table_names())
+    assert foreign_keys(engine) == {
+        "runs": [],
+        "phases": [(["run_id"], "runs", ["run_id"])],
+        "faults": [(["run_id"], "runs", ["run_id"])],
+        "probe_results": [(["run_id"], "runs", ["run_id"])],
+        "fault_ledger": [],
+        "target_locks": [],
+    }
+
+
+def old_create_all_database(path: Path, tables: list[str]) -> str:
+    """A SQLite file as gameday made it before migrations: ``create_all`` of ``tables``, one run saved in it."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in tables])
+    record = make_record("old-run")
+    with Session(engine) as session, session.begin():
+        # The rows as the old Store.save wrote them (the same models, minus the upsert logic).
+        session.add(RunRow.model_validate(record.model_dump(exclude={"steps", "faults", "probes", "stop"}),
+                                          update={"updated_at": datetime.now(UTC)}))  # fmt: skip
+        session.flush()
+        for model, items in ((PhaseRow, record.steps), (FaultRow, record.faults), (ProbeRow, record.probes)):
+            for item in items:
+                session.add(model.model_validate(item.model_dump(), update={"run_id": record.run_id}))
+    engine.dispose()
+    return url
+
+
+def sqlite_ddl(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as connection:
+        return dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall())
+
+
+# --- up from empty --------------------------------------------------------------------------------------------
+
+
+def test_an_empty_sqlite_file_is_migrated_to_head_on_first_use(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'new' / 'gameday.db'}")
+
+    assert_schema_at_head(store.engine)
+    store.save(make_record())
+    assert store.get("run-1") == make_record()
+
+
+def test_an_empty_postgresql_database_is_migrated_to_head_by_upgrade(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    assert migrations.status(engine).current is None
+
+    before, after = migrations.upgrade(engine)
+
+    assert (before.current, after.current) == (None, migrations.head())
+    assert_schema_at_head(engine)
+    store = Store(postgres_url)
+    # The ledger and the locks use the migrated tables as they are.
+    assert FaultLedger(store).unreverted() == {}
+    assert TargetLocks(store).holders() == []
+    store.save(make_record())
+    assert store.get("run-1") == make_record()
+
+
+def test_upgrading_a_database_at_head_changes_nothing(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    migrations.upgrade(engine)
+
+    before, after = migrations.upgrade(engine)
+
+    assert before.current == after.current == migrations.head()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrades_started_at_once_migrate_once(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engines = [make_engine(url) for _ in range(4)]  # one engine each, as four worker processes would have
+    start, errors = threading.Barrier(len(engines)), list[BaseException]()
+
+    def upgrade(engine: Engine) -> None:
+        start.wait()
+        try:
+            migrations.upgrade(engine)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=upgrade, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert_schema_at_head(engines[0])
+    with engines[0].connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+
+
+# --- adopting a database made before migrations -----------------------------------------------------------
+
+
+def test_an_old_create_all_sqlite_file_is_adopted_without_touching_its_tables(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    url = old_create_all_database(path, ALL_TABLES)
+    ddl_before = sqlite_ddl(path)
+
+    store = Store(url)
+
+    assert_schema_at_head(store.engine)
+    assert {name: sql for name, sql in sqlite_ddl(path).items() if name != "alembic_version"} == ddl_before
+    assert store.get("old-run") == make_record("old-run")
+
+
+def test_an_older_sqlite_file_gains_the_columns_and_tables_it_lacks_and_keeps_its_rows(tmp_path: Path) -> None:
+    # Before the ledger and the locks, and before time_to_safe / time_to_healthy: what a CLI-only user may have.
+    path = tmp_path / "older.db"
+    url = old_create_all_database(path, STORE_TABLES)
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE runs DROP COLUMN time_to_safe")
+        connection.execute("ALTER TABLE runs DROP COLUMN time_to_healthy")
+
+    store = Store(url)
+
+    assert_schema_at_head(store.engine)
+    assert store.get("old-run") == make_record("old-run")
+    assert store.counts("old-run") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3}
+
+
+def test_an_old_create_all_postgresql_database_is_adopted_by_upgrade(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in ALL_TABLES])
+
+    before, after = migrations.upgrade(engine)
+
+    assert (before.current, after.current) == (None, migrations.head())
+    assert_schema_at_head(engine)
+
+
+# --- who upgrades ---------------------------------------------------------------------------------------------
+
+
+async def test_a_postgresql_database_behind_is_never_upgraded_by_the_store_and_names_the_command(
+    postgres_url: str,
+) -> None:
+    store = Store(postgres_url)  # a worker starts anyway: it must still be able to revert faults
+
+    with pytest.raises(SchemaOutOfDate, match="run `gameday db upgrade`"):
+        store.get("run-1")
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(StoreActivities(store).record_run, make_record())
+    assert caught.value.type == "SchemaOutOfDate"
+    assert not caught.value.non_retryable  # the record waits in Temporal until someone upgrades
+    assert "gameday db upgrade" in str(caught.value)
+    assert inspect(make_engine(postgres_url)).get_table_names() == []
+
+    migrations.upgrade(make_engine(postgres_url))
+
+    # The same store, not restarted, works at once: a long-lived worker recovers by itself.
+    await ActivityEnvironment().run(StoreActivities(store).record_run, make_record())
+    assert store.get("run-1") == make_record()
+
+
+def test_a_schema_newer_than_this_gameday_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gameday.db'}"
+    Store(url)
+    with make_engine(url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+
+    with pytest.raises(SchemaTooNew, match="upgrade gameday on this machine"):
+        Store(url).get("run-1")
+    with pytest.raises(SchemaTooNew):
+        migrations.upgrade(make_engine(url))
+
+
+# --- gameday db ----------------------------------------------------------------------------------------------
+
+
+def gameday(url: str) -> Callable[..., tuple[int, str]]:
+    def invoke(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["db", *args], env={"GAMEDAY_DATABASE_URL": url})
+        # A clean exit or one through typer.Exit: never an exception escaping with its traceback.
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        return result.exit_code, result.output
+
+    return invoke
+
+
+def test_gameday_db_current_and_upgrade_on_postgresql(postgres_url: str, postgres_server: PostgresServer) -> None:
+    db = gameday(postgres_url)
+
+    code, out = db("current")
+    assert code == 1
+    assert "schema revision none" in out and "run `gameday db upgrade`" in out
+
+    code, out = db("upgrade")
+    assert code == 0, out
+    assert f"upgraded from nothing to {migrations.head()}" in out
+
+    code, out = db("upgrade")
+    assert code == 0 and f"already at revision {migrations.head()}" in out
+    code, out = db("current")
+    assert code == 0 and "up to date" in out
+    assert postgres_server.password not in out
+    assert "gameday:***@127.0.0.1" in out  # which database, password hidden
+
+
+def test_commands_reading_a_postgresql_database_behind_name_the_upgrade_command(postgres_url: str) -> None:
+    for args in (["list"], ["report", "run-1"]):
+        result = CliRunner().invoke(app, args, env={"GAMEDAY_DATABASE_URL": postgres_url})
+
+        assert result.exit_code == 1
+        assert isinstance(result.exception, SystemExit), result.exception  # one line, not a traceback
+        assert "run `gameday db upgrade`" in result.output
+
+
+def test_gameday_db_with_postgresql_down_says_so_in_one_line_without_the_password(
+    postgres_url: str, postgres_server: PostgresServer
+) -> None:
+    postgres_server.stop()
+    try:
+        code, out = gameday(postgres_url)("current")
+    finally:
+        postgres_server.start()
+
+    assert code == 1
+    assert "error: results database postgresql+psycopg://gameday:***@" in out
+    assert "Connection refused" in out or "connection failed" in out
+    assert postgres_server.password not in out
+    assert "Traceback" not in out
+
+
+def test_gameday_db_upgrade_refuses_a_schema_newer_than_itself(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gameday.db'}"
+    Store(url)
+    with make_engine(url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+
+    code, out = gameday(url)("upgrade")
+
+    assert code == 1
+    assert "schema revision 9999 is newer than this gameday knows" in out
+
+
+def test_the_alembic_command_line_renders_the_ddl_for_review(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `alembic -c activities/migrations/alembic.ini upgrade head --sql`: what a DBA reviews before applying.
+    monkeypatch.setenv("GAMEDAY_DATABASE_URL", "postgresql+psycopg://gameday:secret@db.invalid/gameday")
+    out = StringIO()
+    config = migrations.alembic_config()
+    config.output_buffer = out
+    command.upgrade(config, "head", sql=True)
+
+    ddl = out.getvalue()
+    for table in ALL_TABLES:
+        assert f"CREATE TABLE {table} (" in ddl
+    assert "CREATE INDEX ix_runs_started_at ON runs (started_at)" in ddl
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in ddl

@@ -1,0 +1,330 @@
+"""Traffic during a drill (``observe.traffic``) and what it measured: plain models, safe in the workflow sandbox.
+
+:class:`Traffic` is the drill-file section: a constant arrival ``rate`` spread over weighted ``endpoints`` (or
+the one-endpoint shorthand ``{url: ..., rate: 50/s}`` that PRODUCT.md shows). The engine that sends it lives
+in ``activities.traffic``; what it reports travels back as a :class:`TrafficSummary`: counts by outcome and
+latency percentiles per named phase and in total (each with its HDR histogram, encoded, so windows merge
+exactly), a per-second :class:`Timeline`, and the gaps a lost worker left. The same summary is the engine's
+resumable state, small enough for heartbeat details.
+
+Latencies are seconds measured from each request's *intended* send time, so a stalled target shows up in
+the percentiles instead of slowing the generator down (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workflows.units import Duration, Rate
+
+MAX_RATE = 100_000.0
+"""Requests per second; far above what one worker can send, low enough that a typo cannot mean a billion."""
+MAX_TIMEOUT = timedelta(minutes=10)
+"""Longest per-request timeout: latencies are recorded up to an hour, and in-flight requests stay bounded."""
+DEFAULT_TIMEOUT = timedelta(seconds=2)
+
+Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; values are immutable (as ``workflows.drill.Strict``, which imports this module)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+def _timeout_in_range(value: timedelta | None) -> timedelta | None:
+    if value is not None and not timedelta(0) < value <= MAX_TIMEOUT:
+        raise ValueError("expected a timeout above 0s and at most 10m")
+    return value
+
+
+class Endpoint(Strict):
+    """One target of the traffic; unset keys take the value given on the ``traffic`` section itself."""
+
+    url: str
+    weight: float = Field(default=1.0, gt=0)
+    """Share of the requests relative to the other endpoints' weights (``3`` and ``1``: 75% and 25%)."""
+    method: Method | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Added to the section's headers; these win on a clash."""
+    body: str | None = None
+    json_body: dict[str, object] | list[object] | None = Field(default=None, alias="json")
+    timeout: Duration | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value) or value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: timedelta | None) -> timedelta | None:
+        return _timeout_in_range(value)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Endpoint:
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("give at most one of 'body' and 'json'")
+        return self
+
+
+class Traffic(Strict):
+    """``observe.traffic``: open-model load at a constant arrival ``rate``, whatever the target's latency.
+
+    Either ``url`` (one endpoint) or ``endpoints`` (several, by weight). ``method``, ``headers``, ``body``,
+    ``json`` and ``timeout`` apply to ``url``, and are the defaults of every entry of ``endpoints``.
+    """
+
+    rate: Rate
+    """Requests per second, written ``50/s`` or ``600/m``; sent on a fixed schedule, never slowed by the target."""
+    url: str | None = None
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    method: Method = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: dict[str, object] | list[object] | None = Field(default=None, alias="json")
+    timeout: Duration = DEFAULT_TIMEOUT
+    """Per request, counted from its intended send time: a slower answer is a timeout."""
+    max_in_flight: int = Field(default=1000, ge=1, le=100_000)
+    """Connections open at once; beyond it a request waits for one, and the wait counts in its latency."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: timedelta) -> timedelta:
+        return _timeout_in_range(value) or value
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_in_range(cls, value: float) -> float:
+        if not 0 < value <= MAX_RATE:
+            raise ValueError(f"expected a rate above 0/s and at most {MAX_RATE:g}/s")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Traffic:
+        if (self.url is None) == (not self.endpoints):
+            raise ValueError("traffic needs exactly one of 'url' or 'endpoints'")
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("give at most one of 'body' and 'json'")
+        return self
+
+    def resolved(self) -> list[ResolvedEndpoint]:
+        """Every endpoint with the section's defaults filled in and JSON bodies encoded."""
+        given = self.endpoints or [Endpoint(url=self.url or "")]
+        return [self._resolve(e) for e in given]
+
+    def _resolve(self, endpoint: Endpoint) -> ResolvedEndpoint:
+        import json  # stdlib and deterministic: fine in the sandbox, only needed here
+
+        headers = {**self.headers, **endpoint.headers}
+        if endpoint.body is not None or endpoint.json_body is not None:
+            body, json_body = endpoint.body, endpoint.json_body
+        else:
+            body, json_body = self.body, self.json_body
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"))
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
+        return ResolvedEndpoint(
+            url=endpoint.url,
+            weight=endpoint.weight,
+            method=endpoint.method or self.method,
+            headers=headers,
+            body=body,
+            timeout=endpoint.timeout or self.timeout,
+        )
+
+
+class ResolvedEndpoint(Strict):
+    """An endpoint as the engine sends it: every default applied."""
+
+    url: str
+    weight: float
+    method: Method
+    headers: dict[str, str]
+    body: str | None
+    timeout: timedelta
+
+
+# --- what the traffic measured --------------------------------------------------------------------------
+
+
+class Outcomes(Strict):
+    """Requests counted by outcome. Every request sent ends in exactly one of the five outcome counts."""
+
+    sent: int = 0
+    """Requests whose intended send time fell in this window."""
+    ok: int = 0
+    """Answered with a status below 400 (redirects are not followed: a 3xx is an answer)."""
+    status_4xx: int = 0
+    status_5xx: int = 0
+    timeouts: int = 0
+    """No complete answer within the timeout, counted from the intended send time."""
+    connection_errors: int = 0
+    """Refused, reset or closed connections, and malformed answers."""
+    late: int = 0
+    """Requests that left more than 10ms after their intended time: the generator was overloaded, or all
+    ``max_in_flight`` connections were busy. Their latency still counts from the intended time; a share above
+    1% means the figures include the client's own waiting (raise ``max_in_flight``, or lower the rate)."""
+
+    @property
+    def completed(self) -> int:
+        """Requests whose outcome is known (the others were still in flight)."""
+        return self.ok + self.errors
+
+    @property
+    def errors(self) -> int:
+        return self.status_4xx + self.status_5xx + self.timeouts + self.connection_errors
+
+    @property
+    def error_rate(self) -> float | None:
+        """Share of completed requests that failed; ``None`` when none completed."""
+        return self.errors / self.completed if self.completed else None
+
+    @property
+    def availability(self) -> float | None:
+        """Share of completed requests answered below 400; ``None`` when none completed."""
+        return self.ok / self.completed if self.completed else None
+
+
+class Latency(Strict):
+    """Latency percentiles in seconds, from intended send time to outcome (failed requests included)."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+
+class SecondStats(Outcomes):
+    """One second of the timeline: requests intended in ``[second, second + 1)`` after the run's start."""
+
+    second: int
+    latency: Latency | None = None
+    """``None`` when no request of this second completed."""
+
+    @property
+    def throughput(self) -> float:
+        """Completed requests per second."""
+        return float(self.completed)
+
+
+class WindowStats(Outcomes):
+    """A named window (a phase such as ``before``, ``during db pause``, ``after``, or the whole run)."""
+
+    name: str
+    start: float
+    """Seconds after the run's start."""
+    end: float | None = None
+    """Seconds after the run's start; ``None`` while the window is still open."""
+    latency: Latency | None = None
+    histogram: str = ""
+    """Every latency, in microseconds, as an encoded HDR histogram (V2, compressed, base64): merges exactly."""
+
+    @property
+    def throughput(self) -> float | None:
+        """Completed requests per second over the window; ``None`` while it is open or empty."""
+        if self.end is None or self.end <= self.start:
+            return None
+        return self.completed / (self.end - self.start)
+
+
+_TIMELINE_COUNTS = ("sent", "ok", "status_4xx", "status_5xx", "timeouts", "connection_errors", "late")
+_TIMELINE_LATENCIES = ("p50", "p90", "p95", "p99", "max")
+
+
+class Timeline(Strict):
+    """Per-second figures in columns (one list per figure, ``second`` first): compact, and what a chart wants.
+
+    Latencies are whole microseconds, ``None`` for a second in which nothing completed. Only seconds in which
+    requests were sent appear.
+    """
+
+    second: list[int] = Field(default_factory=list)
+    sent: list[int] = Field(default_factory=list)
+    ok: list[int] = Field(default_factory=list)
+    status_4xx: list[int] = Field(default_factory=list)
+    status_5xx: list[int] = Field(default_factory=list)
+    timeouts: list[int] = Field(default_factory=list)
+    connection_errors: list[int] = Field(default_factory=list)
+    late: list[int] = Field(default_factory=list)
+    p50_us: list[int | None] = Field(default_factory=list)
+    p90_us: list[int | None] = Field(default_factory=list)
+    p95_us: list[int | None] = Field(default_factory=list)
+    p99_us: list[int | None] = Field(default_factory=list)
+    max_us: list[int | None] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> Timeline:
+        lengths = {len(getattr(self, name)) for name in type(self).model_fields}
+        if len(lengths) > 1:
+            raise ValueError("every timeline column needs one entry per second")
+        return self
+
+    @classmethod
+    def of(cls, points: list[SecondStats]) -> Timeline:
+        """The columns of ``points`` (ascending seconds)."""
+        columns: dict[str, list[int | None]] = {"second": [p.second for p in points]}
+        for name in _TIMELINE_COUNTS:
+            columns[name] = [getattr(p, name) for p in points]
+        for name in _TIMELINE_LATENCIES:
+            columns[f"{name}_us"] = [_micros(p.latency, name) for p in points]
+        return cls.model_validate(columns)
+
+    def points(self) -> list[SecondStats]:
+        """The rows again, one :class:`SecondStats` per second."""
+        rows: list[SecondStats] = []
+        for i, second in enumerate(self.second):
+            counts = {name: getattr(self, name)[i] for name in _TIMELINE_COUNTS}
+            micros = [getattr(self, f"{name}_us")[i] for name in _TIMELINE_LATENCIES]
+            latency = None
+            if micros[0] is not None:
+                latency = Latency(**{n: v / 1e6 for n, v in zip(_TIMELINE_LATENCIES, micros, strict=True)})
+            rows.append(SecondStats(second=second, latency=latency, **counts))
+        return rows
+
+
+def _micros(latency: Latency | None, name: str) -> int | None:
+    return None if latency is None else round(getattr(latency, name) * 1e6)
+
+
+class Gap(Strict):
+    """Seconds (after the run's start) in which no traffic was sent: the worker running it was lost."""
+
+    start: float
+    end: float
+
+
+class TrafficSummary(Strict):
+    """What the traffic measured so far; also the state :class:`~activities.traffic.TrafficRun` resumes from."""
+
+    started_at: datetime
+    """Wall-clock start (UTC); every ``second``, ``start`` and ``end`` counts from it."""
+    rate: float
+    elapsed: float
+    """Seconds after ``started_at`` that this summary covers."""
+    phases: list[WindowStats]
+    """In the order they were marked; the last one is open (``end`` is ``None``) until the run finishes."""
+    total: WindowStats
+    """All phases merged."""
+    timeline: Timeline = Field(default_factory=Timeline)
+    """Closed seconds."""
+    open_seconds: list[WindowStats] = Field(default_factory=list)
+    """Seconds whose requests were still in flight (for resuming; the timeline gets them once closed)."""
+    gaps: list[Gap] = Field(default_factory=list)
+    finished: bool = False
