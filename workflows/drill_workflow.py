@@ -73,6 +73,16 @@ def _error_text(err: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
+def _failure_type(err: BaseException) -> str | None:
+    """The type of the innermost application error in a failure chain (behind a timeout, the last attempt's)."""
+    inner: BaseException | None = err
+    while inner is not None:
+        if isinstance(inner, ApplicationError):
+            return inner.type
+        inner = getattr(inner, "cause", None)
+    return None
+
+
 def _probe_budget(probes: list[Probe]) -> timedelta:
     """Worst case for one pass over the hypothesis: each probe's samples at their timeout (probes run together)."""
     slowest = max((p.samples * _probe_timeout(p) for p in probes), default=timedelta(0))
@@ -243,13 +253,15 @@ class DrillWorkflow:
             await workflow.execute_activity(
                 "acquire_targets",
                 LockInput(run_id=inp.run_id, drill_name=drill.name, keys=keys),
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=wait + timedelta(seconds=30) if wait else None,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=wait + timedelta(seconds=30) if wait else timedelta(seconds=60),
+                # Retried after a lost worker or an unreachable database (taking a lock the run holds is a no-op);
+                # "held by another run" is retried only while lock_wait lasts.
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(milliseconds=500),
                     backoff_coefficient=1.5,
                     maximum_interval=timedelta(seconds=5),
-                    maximum_attempts=0 if wait else 1,
+                    non_retryable_error_types=[] if wait else ["TargetLocked"],
                 ),
                 summary=f"preflight: lock {', '.join(sorted(keys.values()))}"
                 + (f" (wait up to {format_duration(wait)})" if wait else ""),
@@ -257,7 +269,8 @@ class DrillWorkflow:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            raise _PhaseFailed(f"refused: {_error_text(err)}", orchestration_error=True) from err
+            why = "refused" if _failure_type(err) == "TargetLocked" else "target locks not taken"
+            raise _PhaseFailed(f"{why}: {_error_text(err)}", orchestration_error=True) from err
         return f"{len(keys)} target(s) locked; "
 
     def _uses_locks(self, inp: DrillInput) -> bool:
@@ -297,7 +310,7 @@ class DrillWorkflow:
             await workflow.execute_activity(
                 "release_targets",
                 LockInput(run_id=inp.run_id, drill_name=inp.drill.name, keys=keys_of(inp.drill)),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=10),
                 schedule_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
                 summary="rollback: release target locks",
@@ -637,7 +650,7 @@ class DrillWorkflow:
             await workflow.execute_activity(
                 "record_run",
                 snapshot,
-                start_to_close_timeout=timedelta(seconds=10),
+                start_to_close_timeout=timedelta(seconds=5),
                 retry_policy=RetryPolicy(maximum_attempts=2),
                 summary=f"record: progress ({self._phase.value})",
             )
@@ -657,7 +670,7 @@ class DrillWorkflow:
             await workflow.execute_activity(
                 "record_run",
                 self._record,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=timedelta(hours=1),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
                 summary=f"record: {self._record.verdict}",

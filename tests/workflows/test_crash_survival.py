@@ -4,6 +4,7 @@ finishes, every fault is reverted, and SQL holds one row per run and fault."""
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -12,8 +13,18 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from activities.locks import TargetLocks
 from activities.store import Store
-from tests.harness import HttpService, finish, start_drill, wait_phase, wait_until, wait_until_async, worker_process
+from tests.harness import (
+    HttpService,
+    eventually,
+    finish,
+    start_drill,
+    wait_phase,
+    wait_until,
+    wait_until_async,
+    worker_process,
+)
 from worker.client import connect
 from worker.config import GamedayConfig
 from worker.devserver import DevServer, free_port
@@ -201,3 +212,49 @@ recovery: {{within: 20s, interval: 100ms}}
     assert [f.state for f in record.faults] == [FaultState.REVERTED]
     store = Store(database_url)
     assert store.counts(record.run_id)["runs"] == 1 and store.counts(record.run_id)["faults"] == 1
+
+
+async def test_worker_killed_while_taking_target_locks_the_next_worker_takes_them_and_runs_the_drill(
+    client: Client, service: HttpService, tmp_path: Path
+) -> None:
+    queue = f"crash-lock-{uuid.uuid4()}"
+    database = tmp_path / "results.db"
+    database_url = f"sqlite:///{database}"
+    address = client.service_client.config.target_host
+    Store(database_url)  # the schema exists before the database is locked
+    drill = f"""
+name: crash-in-locks
+targets:
+  svc: {{process: {{pidfile: "{service.pidfile}"}}}}
+faults:
+  - {{target: svc, action: pause}}
+observe: {{duration: 500ms}}
+"""
+    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
+    second = None
+    blocker = sqlite3.connect(database, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # writers wait: acquire_targets stays in flight
+        handle = await start_drill(client, queue, drill)
+
+        async def taking_locks() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return any(a.activity_type.name == "acquire_targets" and a.attempt >= 1 and a.state == 2 for a in pending)
+
+        await eventually(taking_locks, what="acquire_targets to be running", within=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        blocker.execute("ROLLBACK")
+        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        record = await finish(handle, "crash_in_locks", within=120)
+    finally:
+        blocker.close()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+
+    assert record.verdict == Verdict.RESILIENT, record.summary
+    assert [f.state for f in record.faults] == [FaultState.REVERTED]
+    assert service.state() in ("S", "R")
+    assert TargetLocks(Store(database_url)).holders() == []
