@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from workflows.notify_records import Notify
+from workflows.probe_prometheus import PrometheusProbe
 from workflows.units import Duration, Percent
 
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
@@ -459,6 +460,7 @@ class ProbeKind(StrEnum):
     HTTP = "http"
     TCP = "tcp"
     COMMAND = "command"
+    PROMETHEUS = "prometheus"
 
 
 class ProbeMode(StrEnum):
@@ -489,6 +491,7 @@ class Probe(Strict):
     http: HttpProbe | None = None
     tcp: TcpProbe | None = None
     command: CommandProbe | None = None
+    prometheus: PrometheusProbe | None = None
     samples: int = Field(default=1, ge=1, le=10_000)
     tolerance: Tolerance = Field(default_factory=Tolerance)
     mode: ProbeMode = ProbeMode.ALWAYS

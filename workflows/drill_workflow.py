@@ -90,7 +90,7 @@ def _probe_budget(probes: list[Probe]) -> timedelta:
 
 
 def _probe_timeout(probe: Probe) -> timedelta:
-    spec = probe.http or probe.tcp or probe.command
+    spec = probe.http or probe.tcp or probe.command or probe.prometheus
     assert spec is not None
     return spec.timeout
 

@@ -19,7 +19,7 @@ import httpx
 from pydantic import ValidationError
 from temporalio import activity
 
-from activities.probes import command, http, tcp
+from activities.probes import command, http, prometheus, tcp
 from activities.probes.guardrails import GuardrailWatch
 from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
 from workflows.drill import Guardrail, Probe
@@ -46,13 +46,15 @@ T = TypeVar("T")
 
 
 async def take_sample(probe: Probe, client: httpx.AsyncClient) -> Sample:
-    """Take one sample with the module of the probe's kind (``http``, ``tcp``, ``command``)."""
+    """Take one sample with the module of the probe's kind (``http``, ``tcp``, ``command``, ``prometheus``)."""
     if probe.http is not None:
         return await http.take_sample(probe.http, client)
     if probe.tcp is not None:
         return await tcp.take_sample(probe.tcp)
     if probe.command is not None:
         return await command.take_sample(probe.command)
+    if probe.prometheus is not None:
+        return await prometheus.take_sample(probe.prometheus, client)
     raise AssertionError(f"probe {probe.name!r} has no kind")  # the drill model forbids this
 
 

@@ -21,11 +21,15 @@ import httpx
 import pytest
 import pytest_asyncio
 from pydantic import ValidationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.probes import prometheus
+from activities.probes.activities import check_hypothesis
 from activities.probes.judge import Sample
 from tests.conftest import require
+from workflows.loader import parse_drill
 from workflows.probe_prometheus import PrometheusProbe
+from workflows.records import Phase, ProbeInput
 
 QUEUE_DEPTH = "gameday_test_queue_depth"
 
@@ -226,3 +230,24 @@ def test_nan_never_passes() -> None:
 
     assert spec.breach(float("nan")) == "value is NaN"
     assert spec.breach(0.5) is None
+
+
+async def test_a_drill_file_prometheus_probe_runs_through_the_hypothesis_activity(prometheus_url: str) -> None:
+    drill = parse_drill(
+        f"""
+name: prom
+hypothesis:
+  - name: queue shallow
+    prometheus: {{url: "{prometheus_url}", query: "gameday_test_queue_depth", max: 1000}}
+  - name: impossible
+    prometheus: {{url: "{prometheus_url}", query: "gameday_test_queue_depth", max: -1}}
+""",
+        file="prom.yaml",
+    )
+    results = await ActivityEnvironment().run(
+        check_hypothesis, ProbeInput(run_id="r", phase=Phase.PREFLIGHT, probes=drill.hypothesis)
+    )
+    assert [(r.probe, r.kind, r.ok) for r in results] == [
+        ("queue shallow", "prometheus", True),
+        ("impossible", "prometheus", False),
+    ]

@@ -127,7 +127,7 @@ def test_the_format_docs_examples_are_valid() -> None:
     from workflows.probe_prometheus import PrometheusProbe
 
     doc = (Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md").read_text(encoding="utf-8")
-    section = doc.split("## `observe.traffic` and `prometheus` probes", 1)[1]
+    section = doc.split("## `observe.traffic` (arriving) and `prometheus` probes", 1)[1]
     blocks = [yaml.safe_load(block.split("```", 1)[0]) for block in section.split("```yaml\n")[1:]]
 
     traffic = [Traffic.model_validate(b["observe"]["traffic"]) for b in blocks if "observe" in b]
