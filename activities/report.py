@@ -1,7 +1,8 @@
 """The drill log a person reads (Markdown) and the full record for machines (JSON).
 
 Times are shown in UTC, with the offset from the start of the run so the sequence reads at a glance.
-Probe latencies are recorded in seconds and shown in milliseconds.
+Probe and traffic latencies are recorded in seconds and shown in milliseconds. :func:`render_traffic_live`
+is the traffic part of ``gameday status`` while a drill runs.
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
+from workflows.traffic import SecondStats, TrafficSummary, WindowStats
+
+LATE_WARNING = 0.01
+"""Share of late requests above which the figures include the generator's own waiting (see ``Outcomes.late``)."""
 
 
 def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
@@ -39,6 +44,8 @@ def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
         lines += ["|---|---|---|---|---|---|---|---|"]
         lines += [_fault_line(fault, record.started_at) for fault in record.faults]
         lines += _fault_notes(record.faults)
+    if record.traffic is not None:
+        lines += _traffic(record.traffic, record.started_at)
     if record.probes:
         lines += ["", "## Probes"]
         # Phase order, not time order: preflight, observe and verify read as the drill ran.
@@ -128,6 +135,131 @@ def _probe_line(result: ProbeResult) -> str:
     )
 
 
+def _traffic(traffic: TrafficSummary, run_start: datetime) -> list[str]:
+    # Window offsets count from the traffic's start; shown from the run's, like the faults' times above.
+    shift = (traffic.started_at - run_start).total_seconds()
+    started = f"{_timestamp(traffic.started_at)} ({_signed(shift)})"
+    lines = ["", "## Traffic", ""]
+    lines.append(
+        f"{traffic.rate:g} requests/s sent from {started} for {_duration(traffic.elapsed)}, on a fixed schedule "
+        "whatever the answers. Latency counts from each request's intended send time, so a stalled service "
+        "shows in the percentiles, not as fewer requests. Times are from the start of the run."
+    )
+    if not traffic.finished:
+        lines += ["", "Measured so far: the traffic was still running when this record was written."]
+    lines += [
+        "",
+        "| Window | From | To | Requests | Throughput/s | Error rate | Availability "
+        "| p50 ms | p95 ms | p99 ms | max ms | Late |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [_window_line(window, shift) for window in traffic.phases]
+    lines.append(_window_line(traffic.total, shift, name="**total**"))
+    lines += ["", *_traffic_notes(traffic, shift)]
+    return lines
+
+
+def _window_line(window: WindowStats, shift: float, *, name: str | None = None) -> str:
+    latency = window.latency
+    return _row(
+        name or window.name,
+        _signed(window.start + shift),
+        "open" if window.end is None else _signed(window.end + shift),
+        str(window.sent),
+        "-" if window.throughput is None else f"{window.throughput:.1f}",
+        _percent(window.error_rate),
+        _percent(window.availability),
+        *(_milliseconds(None if latency is None else getattr(latency, p)) for p in ("p50", "p95", "p99", "max")),
+        _percent(window.late / window.sent if window.sent else None),
+    )
+
+
+def _traffic_notes(traffic: TrafficSummary, shift: float) -> list[str]:
+    total = traffic.total
+    classes = [
+        ("5xx", total.status_5xx),
+        ("4xx", total.status_4xx),
+        ("timeouts", total.timeouts),
+        ("connection errors", total.connection_errors),
+    ]
+    errors = ", ".join(f"{what}: {count}" for what, count in classes if count)
+    notes = [f"- Errors in total: {errors or 'none'}."]
+    in_flight = total.sent - total.completed
+    if in_flight:
+        notes.append(f"- {in_flight} requests had no outcome yet when the figures were taken (in flight).")
+    points = traffic.timeline.points()
+    worst_errors = max(points, key=lambda p: p.errors, default=None)
+    if worst_errors is not None and worst_errors.errors:
+        notes.append(
+            f"- Worst second for errors: {_signed(worst_errors.second + shift)}, "
+            f"{worst_errors.errors} of {worst_errors.completed} failed."
+        )
+    slowest = max((p for p in points if p.latency is not None), key=_p95, default=None)
+    if slowest is not None and slowest.latency is not None:
+        notes.append(
+            f"- Slowest second: {_signed(slowest.second + shift)}, p95 {_milliseconds(slowest.latency.p95)} ms."
+        )
+    for gap in traffic.gaps:
+        notes.append(
+            f"- **Gap:** nothing was sent from {_signed(gap.start + shift)} to {_signed(gap.end + shift)}: the "
+            "worker sending the traffic was lost; those seconds are missing from every figure."
+        )
+    if total.sent and total.late / total.sent > LATE_WARNING:
+        notes.append(
+            f"- **{_percent(total.late / total.sent)} of requests left late** (over 10 ms after their intended "
+            "time: the generator or its connections were saturated), so the latencies include that waiting."
+        )
+    notes.append(f"- Per-second figures ({len(points)} seconds) are in the JSON report, `traffic.timeline`.")
+    return notes
+
+
+def _p95(point: SecondStats) -> float:
+    return 0.0 if point.latency is None else point.latency.p95
+
+
+def render_traffic_live(traffic: TrafficSummary, *, seconds: int = 5) -> list[str]:
+    """Running traffic as ``gameday status`` prints it: the last seconds, then the current window's totals.
+
+    Args:
+        traffic: the latest snapshot (the heartbeat details of ``hold_traffic``).
+        seconds: how many of the last closed seconds of the timeline to show.
+
+    Returns:
+        Plain text lines (no markup), the first one a heading; offsets are seconds after the traffic's start.
+    """
+    state = "finished" if traffic.finished else "running"
+    lines = [f"traffic: {traffic.rate:g}/s, {state}, {_duration(traffic.elapsed)} measured"]
+    recent = traffic.timeline.points()[-seconds:] if seconds > 0 else []
+    if recent:
+        lines.append(f"  {'second':>8} {'sent':>7} {'ok':>7} {'errors':>7} {'p95 ms':>9}")
+        for point in recent:
+            p95 = _milliseconds(None if point.latency is None else point.latency.p95)
+            second = f"+{point.second}s"
+            lines.append(f"  {second:>8} {point.sent:>7} {point.ok:>7} {point.errors:>7} {p95:>9}")
+    current = traffic.phases[-1] if traffic.phases else None
+    if current is not None:
+        since = f"since +{current.start:.1f}s"
+        if current.end is not None:
+            since = f"+{current.start:.1f}s to +{current.end:.1f}s"
+        lines.append(f'  window "{current.name}" ({since}): {_live_window(current)}')
+    if len(traffic.phases) != 1:
+        lines.append(f"  total: {_live_window(traffic.total)}")
+    for gap in traffic.gaps:
+        lines.append(f"  gap: nothing sent from +{gap.start:.1f}s to +{gap.end:.1f}s (the sending worker was lost)")
+    return lines
+
+
+def _live_window(window: WindowStats) -> str:
+    latency = window.latency
+    figures = f"{window.sent} sent, {window.ok} ok, {window.errors} errors ({_percent(window.error_rate)})"
+    if latency is not None:
+        ms = [_milliseconds(getattr(latency, p)) for p in ("p50", "p95", "p99", "max")]
+        figures += f", p50/p95/p99/max {'/'.join(ms)} ms"
+    if window.sent and window.late:
+        figures += f", late {_percent(window.late / window.sent)}"
+    return figures
+
+
 def _row(*cells: str) -> str:
     # A pipe or a newline inside a cell would break the table.
     return "| " + " | ".join(_one_line(cell).replace("|", "\\|") for cell in cells) + " |"
@@ -160,6 +292,15 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def _signed(seconds: float) -> str:
+    """An offset from the start of the run: ``+2.6 s``, ``+1 min 03 s``, ``-0.4 s`` (a worker's clock behind)."""
+    return f"{'+' if seconds >= 0 else '-'}{_duration(abs(seconds))}"
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.2f}%"
 
 
 def _milliseconds(seconds: float | None) -> str:

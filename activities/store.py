@@ -1,7 +1,8 @@
-"""The results database: every run, phase, fault and probe measurement as SQL rows (sqlmodel, SQLAlchemy 2).
+"""The results database: every run, phase, fault, probe measurement and traffic window as SQL rows (sqlmodel).
 
-Saving is an upsert by primary key that never deletes, so the ``record_run`` activity can be retried, or
-called again with a more complete record, without duplicating rows. SQLite by default (one laptop),
+Saving is an upsert by primary key that never deletes (except a traffic summary, which replaces the run's
+earlier one as a whole: see :meth:`Store.save`), so the ``record_run`` activity can be retried, or called again
+with a more complete record, without duplicating rows. SQLite by default (one laptop),
 any SQLAlchemy URL for a team (PostgreSQL). The URL may hold a password: it is never logged, written to the
 database or put into an error message.
 
@@ -17,11 +18,12 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, create_engine, event, func
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
@@ -41,6 +43,7 @@ from workflows.records import (
     StopRequest,
     Verdict,
 )
+from workflows.traffic import Gap, Latency, Timeline, TrafficSummary, WindowStats
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +144,86 @@ class ProbeRow(_RunChild, table=True):
     problems: list[str] = Field(default_factory=list, sa_type=JSON)
 
 
+class TrafficRunRow(_RunChild, table=True):
+    """What ``observe.traffic`` measured besides its windows: one row per run that sent traffic.
+
+    The per-second timeline is one JSON column in the columnar form of :class:`~workflows.traffic.Timeline`
+    (``{"second": [...], "sent": [...], ..., "p95_us": [...]}``): an hour is 3600 entries per figure, one row,
+    and exactly what a chart reads. Rows per second would be 3600 rows per drill that nobody queries one by one.
+    """
+
+    __tablename__ = "traffic_runs"
+
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    """Wall-clock start of the traffic: every offset of the timeline and the windows counts from it."""
+    rate: float
+    """Requests per second asked for."""
+    elapsed: float
+    """Seconds after ``started_at`` that the stored figures cover."""
+    finished: bool
+    """``False`` for a snapshot taken while the traffic was still running."""
+    timeline: dict[str, list[int | None]] = Field(default_factory=dict, sa_type=JSON)
+    gaps: list[dict[str, float]] = Field(default_factory=list, sa_type=JSON)
+    """``[{"start": s, "end": s}]``: seconds in which nothing was sent because the worker sending it was lost."""
+    open_seconds: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    """Seconds still in flight when a snapshot was taken (resume state; empty once the traffic finished)."""
+
+
+class WindowKind(StrEnum):
+    """What a ``traffic_windows`` row is: one of the phases, or all of them merged."""
+
+    PHASE = "phase"
+    TOTAL = "total"
+
+
+class TrafficWindowRow(_RunChild, table=True):
+    """One measurement window of a run's traffic (``before``, ``during pause db``, ``rollback``, ``after``) or
+    the total: counts by outcome, latency percentiles, and the HDR histogram they came from.
+
+    Keyed by kind and position, not by name: window names come from the drill (fault labels) and may repeat
+    (a window marked twice), and keyed by name two windows would silently become one.
+    """
+
+    __tablename__ = "traffic_windows"
+
+    kind: str = Field(primary_key=True)
+    """``phase`` or ``total`` (:class:`WindowKind`)."""
+    position: int = Field(primary_key=True)
+    """Order in which the phases were marked, from 0; 0 for the total."""
+    name: str
+    start_offset: float
+    """Seconds after ``traffic_runs.started_at``."""
+    end_offset: float | None = None
+    """``None`` while the window is still open (a snapshot of running traffic)."""
+    # BIGINT: a long drill at a high rate passes 2**31 requests, and an overflow would make the record unwritable.
+    sent: int = Field(sa_type=BigInteger)
+    ok: int = Field(sa_type=BigInteger)
+    status_4xx: int = Field(sa_type=BigInteger)
+    status_5xx: int = Field(sa_type=BigInteger)
+    timeouts: int = Field(sa_type=BigInteger)
+    connection_errors: int = Field(sa_type=BigInteger)
+    late: int = Field(sa_type=BigInteger)
+    latency_p50: float | None = None
+    """Seconds, from each request's intended send time; the five are ``None`` when nothing completed."""
+    latency_p90: float | None = None
+    latency_p95: float | None = None
+    latency_p99: float | None = None
+    latency_max: float | None = None
+    histogram: str = ""
+    """Every latency in microseconds as an encoded HDR histogram (V2, compressed, base64): windows merge exactly."""
+
+
 _Child = TypeVar("_Child", PhaseRow, FaultRow, ProbeRow)
-_TABLES: dict[str, type[RunRow] | type[PhaseRow] | type[FaultRow] | type[ProbeRow]] = {
+_TABLES: dict[
+    str,
+    type[RunRow] | type[PhaseRow] | type[FaultRow] | type[ProbeRow] | type[TrafficRunRow] | type[TrafficWindowRow],
+] = {
     "runs": RunRow,
     "phases": PhaseRow,
     "faults": FaultRow,
     "probe_results": ProbeRow,
+    "traffic_runs": TrafficRunRow,
+    "traffic_windows": TrafficWindowRow,
 }
 
 
@@ -195,7 +272,12 @@ class Store:
         return redact_url(text, self._url)
 
     def save(self, record: RunRecord) -> None:
-        """Upserts the run and all its phase, fault and probe rows in one transaction; deletes nothing."""
+        """Upserts the run and all its phase, fault, probe and traffic rows in one transaction.
+
+        Deletes nothing of the run, with one exception: a traffic summary replaces the run's stored one as a
+        whole (windows it no longer has are removed) when it covers at least as much; an older snapshot saved
+        late is ignored, and a record without traffic leaves the stored traffic as it is.
+        """
         self._ensure_schema()
         with Session(self._engine) as session, session.begin():
             run = _run_row(record, updated_at=datetime.now(UTC))
@@ -213,6 +295,8 @@ class Store:
             _upsert(session, PhaseRow, record.run_id, record.steps)
             _upsert(session, FaultRow, record.run_id, record.faults)
             _upsert(session, ProbeRow, record.run_id, record.probes)
+            if record.traffic is not None:
+                _save_traffic(session, record.run_id, record.traffic)
 
     def get(self, run_id: str) -> RunRecord | None:
         """The full record of ``run_id`` (steps by start, faults by index, probes by time), or ``None``."""
@@ -226,6 +310,7 @@ class Store:
                 steps=_children(session, PhaseRow, run_id, col(PhaseRow.started_at), col(PhaseRow.phase)),
                 faults=_children(session, FaultRow, run_id, col(FaultRow.index)),
                 probes=_children(session, ProbeRow, run_id, col(ProbeRow.at), col(ProbeRow.phase), col(ProbeRow.probe)),
+                traffic=_load_traffic(session, run_id),
             )
 
     def list_runs(
@@ -236,7 +321,7 @@ class Store:
         verdict: Verdict | str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        """Run headers, newest first; their steps, faults and probes are left empty.
+        """Run headers, newest first; their steps, faults, probes and traffic are left empty.
 
         Raises:
             ValueError: ``verdict`` names no :class:`Verdict` (a typo must not look like "no runs").
@@ -382,7 +467,8 @@ def _upsert(
 
 def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
     stop = record.stop
-    header = record.model_dump(exclude={"steps", "faults", "probes", "stop"})
+    # Steps, faults, probes and traffic have tables of their own; the stop is three columns of this one.
+    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic"})
     return RunRow.model_validate(
         header,
         update={
@@ -400,6 +486,7 @@ def _run_record(
     steps: Sequence[PhaseRow] = (),
     faults: Sequence[FaultRow] = (),
     probes: Sequence[ProbeRow] = (),
+    traffic: TrafficSummary | None = None,
 ) -> RunRecord:
     stop = None
     if run.stop_reason is not None:
@@ -412,5 +499,123 @@ def _run_record(
             "steps": [StepRecord.model_validate(row, from_attributes=True) for row in steps],
             "faults": [FaultRecord.model_validate(row, from_attributes=True) for row in faults],
             "probes": [ProbeResult.model_validate(row, from_attributes=True) for row in probes],
+            "traffic": traffic,
         }
+    )
+
+
+# --- traffic ----------------------------------------------------------------------------------------------
+
+
+def _save_traffic(session: Session, run_id: str, traffic: TrafficSummary) -> None:
+    current = session.get(TrafficRunRow, run_id)
+    if current is not None and _reach(current.finished, current.started_at, current.elapsed) > _reach(
+        traffic.finished, traffic.started_at, traffic.elapsed
+    ):
+        # A snapshot written late (a cancelled attempt finishing after the final record) must not replace the
+        # figures of a later one: the summary that reaches further wins.
+        return
+    row = TrafficRunRow(
+        run_id=run_id,
+        started_at=traffic.started_at,
+        rate=traffic.rate,
+        elapsed=traffic.elapsed,
+        finished=traffic.finished,
+        timeline=traffic.timeline.model_dump(),
+        gaps=[gap.model_dump() for gap in traffic.gaps],
+        open_seconds=[second.model_dump(mode="json") for second in traffic.open_seconds],
+    )
+    if current is None:
+        session.add(row)
+    else:
+        current.sqlmodel_update(row.model_dump())
+    windows = [_window_row(run_id, WindowKind.PHASE, i, w) for i, w in enumerate(traffic.phases)]
+    windows.append(_window_row(run_id, WindowKind.TOTAL, 0, traffic.total))
+    existing = {(row.kind, row.position): row for row in _traffic_windows(session, run_id)}
+    for window in windows:
+        found = existing.pop((window.kind, window.position), None)
+        if found is None:
+            session.add(window)
+        else:
+            found.sqlmodel_update(window.model_dump())
+    # What is left belonged to the summary this one replaces and has no counterpart in it (a traffic run
+    # restarted from scratch marks fewer windows): keeping it would mix two summaries on reading.
+    for stale in existing.values():
+        session.delete(stale)
+
+
+def _reach(finished: bool, started_at: datetime, elapsed: float) -> tuple[bool, datetime]:
+    """How far a summary got: a finished one beats any snapshot, else the later wall-clock moment covered."""
+    return finished, _as_utc(started_at) + timedelta(seconds=elapsed)
+
+
+def _window_row(run_id: str, kind: WindowKind, position: int, window: WindowStats) -> TrafficWindowRow:
+    latency = window.latency
+    return TrafficWindowRow(
+        run_id=run_id,
+        kind=kind.value,
+        position=position,
+        name=window.name,
+        start_offset=window.start,
+        end_offset=window.end,
+        sent=window.sent,
+        ok=window.ok,
+        status_4xx=window.status_4xx,
+        status_5xx=window.status_5xx,
+        timeouts=window.timeouts,
+        connection_errors=window.connection_errors,
+        late=window.late,
+        latency_p50=None if latency is None else latency.p50,
+        latency_p90=None if latency is None else latency.p90,
+        latency_p95=None if latency is None else latency.p95,
+        latency_p99=None if latency is None else latency.p99,
+        latency_max=None if latency is None else latency.max,
+        histogram=window.histogram,
+    )
+
+
+def _traffic_windows(session: Session, run_id: str) -> Sequence[TrafficWindowRow]:
+    query = select(TrafficWindowRow).where(col(TrafficWindowRow.run_id) == run_id)
+    return session.exec(query.order_by(col(TrafficWindowRow.kind), col(TrafficWindowRow.position))).all()
+
+
+def _load_traffic(session: Session, run_id: str) -> TrafficSummary | None:
+    run = session.get(TrafficRunRow, run_id)
+    if run is None:
+        return None
+    windows = _traffic_windows(session, run_id)
+    total = next((w for w in windows if w.kind == WindowKind.TOTAL), None)
+    if total is None:  # both are written in one transaction: only a hand-edited database gets here
+        raise ValueError(f"run {run_id!r}: traffic_runs row without its total in traffic_windows")
+    return TrafficSummary(
+        started_at=run.started_at,
+        rate=run.rate,
+        elapsed=run.elapsed,
+        phases=[_window_stats(w) for w in windows if w.kind == WindowKind.PHASE],
+        total=_window_stats(total),
+        timeline=Timeline.model_validate(run.timeline),
+        open_seconds=[WindowStats.model_validate(second) for second in run.open_seconds],
+        gaps=[Gap.model_validate(gap) for gap in run.gaps],
+        finished=run.finished,
+    )
+
+
+def _window_stats(row: TrafficWindowRow) -> WindowStats:
+    latency = None
+    if row.latency_p50 is not None:
+        # All five are written together; validating (not defaulting) makes a hand-edited half row an error.
+        latency = Latency.model_validate({p: getattr(row, f"latency_{p}") for p in Latency.model_fields})
+    return WindowStats(
+        name=row.name,
+        start=row.start_offset,
+        end=row.end_offset,
+        sent=row.sent,
+        ok=row.ok,
+        status_4xx=row.status_4xx,
+        status_5xx=row.status_5xx,
+        timeouts=row.timeouts,
+        connection_errors=row.connection_errors,
+        late=row.late,
+        latency=latency,
+        histogram=row.histogram,
     )

@@ -13,9 +13,15 @@ from rich.table import Table
 from cli.context import Settings, console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
-    from temporalio.client import Client, WorkflowHandle
+    from temporalio.api.workflow.v1 import PendingActivityInfo
+    from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
     from workflows.records import DrillStatus, RunRecord
+    from workflows.traffic import TrafficSummary
+
+TRAFFIC_ACTIVITY = "hold_traffic"
+"""The activity sending a drill's traffic (``activities/traffic/activities.py``); its first heartbeat detail is
+the latest :class:`~workflows.traffic.TrafficSummary`, which ``status`` shows."""
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +100,7 @@ def status(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
 ) -> None:
-    """Where a drill is now: phase, faults active, last measurements (live from the workflow, else from SQL)."""
+    """Where a drill is now: phase, faults, last measurements, traffic (live from the workflow, else from SQL)."""
     settings = settings_of(ctx)
 
     async def go() -> None:
@@ -121,6 +127,7 @@ def status(
             except RPCError as err:
                 fail(f"{run_id} is running but no worker answered its status query ({err.message}): is a worker up?")
             _print_status(live)
+            await _print_live_traffic(client, desc)
             return
         record = _stored(settings, run_id)
         if record is None:
@@ -305,6 +312,48 @@ def _stored(settings: Settings, run_id: str) -> RunRecord | None:
         return Store(settings.config.resolved_database_url).get(run_id)
     except SchemaError as err:  # a shared database behind the code: name the command that fixes it
         fail(str(err))
+
+
+def traffic_activity(desc: WorkflowExecutionDescription) -> PendingActivityInfo | None:
+    """The drill's running ``hold_traffic`` activity, if it sends traffic and has not finished."""
+    for pending in desc.raw_description.pending_activities:
+        if pending.activity_type.name == TRAFFIC_ACTIVITY:
+            return pending
+    return None
+
+
+async def live_traffic(client: Client, pending: PendingActivityInfo) -> TrafficSummary | None:
+    """The traffic figures ``pending`` last heartbeated; ``None`` before its first snapshot.
+
+    Raises:
+        Exception: whatever the data converter raises for details it cannot read (a worker of another version).
+    """
+    from workflows.traffic import TrafficSummary
+
+    payloads = pending.heartbeat_details.payloads
+    if not payloads:
+        return None
+    # Only the first detail is the summary: later ones, if a newer worker adds any, are not ours to read.
+    [summary] = await client.data_converter.decode(payloads[:1], [TrafficSummary])
+    return summary if isinstance(summary, TrafficSummary) else TrafficSummary.model_validate(summary)
+
+
+async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription) -> None:
+    pending = traffic_activity(desc)
+    if pending is None:
+        return
+    try:
+        summary = await live_traffic(client, pending)
+    except Exception as err:  # the rest of the status is printed already: one line, not a failed command
+        console.print(f"traffic: figures unreadable by this gameday ({type(err).__name__}): upgrade it", markup=False)
+        return
+    if summary is None:
+        console.print("traffic: started, no figures yet (the first arrive within seconds)", markup=False)
+        return
+    from activities.report import render_traffic_live
+
+    for line in render_traffic_live(summary):
+        console.print(line, markup=False)  # window names come from the drill file: never markup
 
 
 def _print_status(status: DrillStatus) -> None:

@@ -22,6 +22,7 @@ from activities.probes.activities import check_hypothesis, observe, verify_recov
 from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from activities.store import Store, StoreActivities
 from activities.sweep import sweep
+from activities.traffic.activities import TrafficActivities
 from worker.client import connect
 from worker.config import GamedayConfig
 from worker.notify_config import NotifyConfig
@@ -98,6 +99,7 @@ def build_worker(
     locks = LockActivities(TargetLocks(store))
     alerts = alerts or AlertActivities()
     notify = notify or NotifyActivities()
+    traffic = TrafficActivities()
     own_queue = worker_queue_name(task_queue)
     shared = Worker(
         client,
@@ -127,7 +129,7 @@ def build_worker(
     own = Worker(
         client,
         task_queue=own_queue,
-        activities=[hold_proxy, proxy_ready, faults.apply_fault, faults.revert_fault],
+        activities=[hold_proxy, proxy_ready, faults.apply_fault, faults.revert_fault, *traffic.all()],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

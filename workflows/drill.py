@@ -28,6 +28,7 @@ from pydantic import (
 
 from workflows.notify_records import Notify
 from workflows.probe_prometheus import PrometheusProbe
+from workflows.traffic import Expect, Traffic
 from workflows.units import Duration, Percent
 
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
@@ -579,6 +580,11 @@ class Observe(Strict):
     """How often each hypothesis probe (and each guardrail) runs during observation."""
     guardrails: list[Guardrail] = Field(default_factory=list)
     """Abort conditions: the first breach stops the drill and reverts every fault."""
+    traffic: Traffic | None = None
+    """Load sent from the steady state until verification ends, measured per window (``before``, ``during …``,
+    ``rollback``, ``after``) and per second."""
+    expect: Expect | None = None
+    """Service levels the traffic must keep under fault; a miss makes the verdict DEVIATED."""
 
 
 class Recovery(Strict):
@@ -674,6 +680,8 @@ class Drill(Strict):
                         f"{proxy_target.listen} is already the listen address of proxy target {first!r}",
                     )
                 )
+        if self.observe.expect is not None and self.observe.traffic is None:
+            problems.append((("observe", "expect"), "observe.expect judges the traffic: it needs observe.traffic"))
         if self.observe.duration >= self.max_duration:
             problems.append(
                 (

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         VerifyResult,
     )
+    from workflows.traffic_hold import TrafficHold
     from workflows.units import format_duration
 
 HEARTBEAT = timedelta(seconds=5)
@@ -130,6 +131,8 @@ class DrillWorkflow:
         self._healthy_at: datetime | None = None
         self._rolled_back = False
         self._proxies = ProxyHolds(HEARTBEAT)
+        self._traffic = TrafficHold(HEARTBEAT)
+        self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
 
     # --- the phase list ------------------------------------------------------------------------------------
@@ -193,8 +196,10 @@ class DrillWorkflow:
             if self._applying is not None:
                 # The in-flight apply must end before its revert runs, or the fault could land after it.
                 await workflow.wait([hold])
+        self._traffic.mark("rollback")
         await self._phase_step(Phase.ROLLBACK, self._rollback(inp))
         self._rolled_back = True
+        self._traffic.mark("after")
         await self._alert_if_not_reverted(inp)
         if self._uses_locks(inp):
             await self._release_targets(inp)
@@ -208,6 +213,7 @@ class DrillWorkflow:
             await self._phase_step(Phase.VERIFY, self._verify(inp))
         for line in await self._proxies.release():
             workflow.logger.info("%s", line)
+        await self._stop_traffic(inp)
         self._finish()
         await self._notify_finished()
         await self._save_final()
@@ -227,7 +233,7 @@ class DrillWorkflow:
             raise _PhaseFailed(f"proxy not started: {_error_text(err)}", orchestration_error=True) from err
         probes = inp.drill.probes_for("before")
         if not probes:
-            return locked + "no hypothesis probes run before the faults"
+            return locked + "no hypothesis probes run before the faults" + await self._start_traffic(inp)
         results = await workflow.execute_activity(
             "check_hypothesis",
             ProbeInput(run_id=inp.run_id, phase=Phase.PREFLIGHT, probes=probes),
@@ -242,7 +248,22 @@ class DrillWorkflow:
         if failing:
             self._not_steady = True
             raise _PhaseFailed("steady state does not hold: " + "; ".join(_describe(r) for r in failing))
-        return locked + f"steady state holds ({len(results)} probe(s))"
+        return locked + f"steady state holds ({len(results)} probe(s))" + await self._start_traffic(inp)
+
+    async def _start_traffic(self, inp: DrillInput) -> str:
+        """Start the traffic once the steady state holds; ``"; traffic 50/s"`` for the preflight line, or ``""``."""
+        try:
+            started = await self._traffic.start(inp, self._proxies.queue)
+            return f"; {started}" if started else ""
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise _PhaseFailed(f"traffic not started: {_error_text(err)}", orchestration_error=True) from err
+
+    def _mark_traffic(self) -> None:
+        """A new traffic window named after the faults in place now."""
+        active = [f.record.label for f in self._faults if f.record.state == FaultState.APPLIED]
+        self._traffic.mark("during " + ", ".join(active) if active else "observe, no fault")
 
     async def _lock_targets(self, inp: DrillInput) -> str:
         """Hold every faulted target for this run, waiting up to ``lock_wait`` for another drill to let go."""
@@ -360,6 +381,7 @@ class DrillWorkflow:
             finally:
                 self._applying = None
             self._set_fault(index, record)
+            self._mark_traffic()
             if fault.duration is not None:
                 self._early[index] = asyncio.create_task(self._revert_early(inp, index, fault.duration))
         return f"{len(drill.faults)} fault(s) applied"
@@ -459,6 +481,7 @@ class DrillWorkflow:
         await workflow.sleep(after, summary=f"hold '{self._faults[index].record.label}' {format_duration(after)}")
         self._early_reverting.add(index)
         await self._revert(inp, index, "early revert")
+        self._mark_traffic()
 
     async def _revert(self, inp: DrillInput, index: int, why: str) -> None:
         fi = self._faults[index]
@@ -556,6 +579,18 @@ class DrillWorkflow:
             )
             self._notify.send(what)
 
+    async def _stop_traffic(self, inp: DrillInput) -> None:
+        """Stop the load (after verify: the ``after`` window is the recovery under load) and judge observe.expect."""
+        outcome = await self._traffic.stop()
+        if outcome is None:
+            return
+        assert self._record is not None
+        self._record = self._record.model_copy(update={"traffic": outcome.summary})
+        expect = inp.drill.observe.expect
+        if expect is not None and outcome.during is not None:
+            self._expect_misses = expect.misses(outcome.during)
+            self._deviated = self._deviated or bool(self._expect_misses)
+
     async def _notify_finished(self) -> None:
         """The verdict to Slack/webhook, then a bounded wait for the queue; what failed becomes a ``notify`` step.
 
@@ -613,7 +648,8 @@ class DrillWorkflow:
         elif self._errors:
             verdict, why = Verdict.ERROR, self._errors[0] + " (faults reverted)"
         elif self._deviated:
-            verdict, why = Verdict.DEVIATED, "expectations broke under fault; the system recovered"
+            broken = f" ({'; '.join(self._expect_misses)})" if self._expect_misses else ""
+            verdict, why = Verdict.DEVIATED, f"expectations broke under fault{broken}; the system recovered"
         else:
             verdict, why = Verdict.RESILIENT, "expectations held under fault; the system recovered"
         self._record = self._record.model_copy(

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.drill import Drill, Fault, Guardrail, Probe, Target
+from workflows.traffic import TrafficSummary
 
 
 class Record(BaseModel):
@@ -261,6 +262,9 @@ class RunRecord(Record):
     """Stopped or aborted runs: seconds from the stop (or guardrail breach) to the last revert done."""
     time_to_healthy: float | None = None
     """Stopped or aborted runs: seconds from the stop to the first healthy check after the reverts."""
+    traffic: TrafficSummary | None = None
+    """What ``observe.traffic`` measured: windows ``before``, ``during <faults>``, ``rollback``, ``after`` and the
+    total, each with counts, percentiles and its HDR histogram, plus the per-second timeline."""
     error: str = ""
     summary: str = ""
     """One line on why the verdict is what it is."""

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.units import Duration, Rate
+from workflows.units import Duration, Percent, Rate
 
 MAX_RATE = 100_000.0
 """Requests per second; far above what one worker can send, low enough that a typo cannot mean a billion."""
@@ -96,6 +96,8 @@ class Traffic(Strict):
     """Per request, counted from its intended send time: a slower answer is a timeout."""
     max_in_flight: int = Field(default=1000, ge=1, le=100_000)
     """Connections open at once; beyond it a request waits for one, and the wait counts in its latency."""
+    baseline: Duration = timedelta(seconds=5)
+    """How long the traffic runs before the first fault, for the ``before`` window (0 for none)."""
 
     @field_validator("url")
     @classmethod
@@ -328,3 +330,66 @@ class TrafficSummary(Strict):
     """Seconds whose requests were still in flight (for resuming; the timeline gets them once closed)."""
     gaps: list[Gap] = Field(default_factory=list)
     finished: bool = False
+
+
+# --- what the workflow and the traffic activities exchange ----------------------------------------------
+
+
+class Expect(Strict):
+    """``observe.expect``: service levels the traffic must keep *under fault* (all ``during`` windows together).
+
+    A miss makes the verdict ``DEVIATED`` (the system recovered, but broke an expectation), with the figures.
+    """
+
+    availability: Percent | None = None
+    """Lowest share of completed requests answered below 400 (``99%``)."""
+    error_rate: Percent | None = None
+    """Highest share of completed requests that failed (``1%``)."""
+    latency_p95: Duration | None = None
+    latency_p99: Duration | None = None
+
+    def misses(self, window: WindowStats) -> list[str]:
+        """What ``window`` broke, in words; empty when every expectation held."""
+        found: list[str] = []
+        if self.availability is not None and (window.availability or 0.0) < self.availability:
+            found.append(f"availability {_pct(window.availability)} < {_pct(self.availability)}")
+        if self.error_rate is not None and window.error_rate is not None and window.error_rate > self.error_rate:
+            found.append(f"error rate {_pct(window.error_rate)} > {_pct(self.error_rate)}")
+        for name, limit in (("p95", self.latency_p95), ("p99", self.latency_p99)):
+            value = None if window.latency is None else getattr(window.latency, name)
+            if limit is not None and value is not None and value > limit.total_seconds():
+                found.append(f"latency {name} {value * 1000:.0f}ms > {limit.total_seconds() * 1000:.0f}ms")
+        return found
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.3g}%"
+
+
+class TrafficHoldInput(BaseModel):
+    """Argument of ``hold_traffic``: send the drill's traffic until cancelled (or ``until``, a safety cap)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    traffic: Traffic
+    until: datetime
+    first_phase: str = "before"
+
+
+class TrafficMark(BaseModel):
+    """Argument of ``mark_traffic``: a new measurement window starts now (``during pause db``, ``after``…)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    phase: str
+
+
+class TrafficOutcome(BaseModel):
+    """Result of ``hold_traffic``: the summary, and every ``during …`` window merged, for ``observe.expect``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: TrafficSummary
+    during: WindowStats | None = None

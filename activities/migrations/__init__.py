@@ -145,10 +145,10 @@ def gameday_metadata() -> MetaData:
     # Imported here: the store imports this package to check its schema.
     from activities.ledger import LedgerRow
     from activities.locks import LockRow
-    from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow
+    from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow, TrafficRunRow, TrafficWindowRow
 
     metadata = MetaData()
-    for model in (RunRow, PhaseRow, FaultRow, ProbeRow, LedgerRow, LockRow):
+    for model in (RunRow, PhaseRow, FaultRow, ProbeRow, TrafficRunRow, TrafficWindowRow, LedgerRow, LockRow):
         table = model.metadata.tables[str(model.__tablename__)]
         table.to_metadata(metadata)
     return metadata

@@ -27,11 +27,15 @@ from activities.locks import TargetLocks
 from activities.migrations import SchemaOutOfDate, SchemaTooNew
 from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow, Store, StoreActivities, make_engine
 from cli.main import app
-from tests.activities.test_store import make_record
+from tests.activities.test_store import NO_TRAFFIC, make_record
 from tests.pg_support import PostgresServer
 
 STORE_TABLES = ["runs", "phases", "faults", "probe_results"]
 ALL_TABLES = [*STORE_TABLES, "fault_ledger", "target_locks"]
+"""The tables of revision 0001: what gameday's ``create_all`` made before migrations."""
+TRAFFIC_TABLES = ["traffic_runs", "traffic_windows"]
+"""Added by revision 0002."""
+HEAD_TABLES = [*ALL_TABLES, *TRAFFIC_TABLES]
 
 
 def differences(engine: Engine) -> list[object]:
@@ -51,14 +55,14 @@ def foreign_keys(engine: Engine) -> dict[str, list[tuple[list[str], str, list[st
             (fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
             for fk in inspector.get_foreign_keys(table)
         ]
-        for table in ALL_TABLES
+        for table in HEAD_TABLES
     }
 
 
 def assert_schema_at_head(engine: Engine) -> None:
     assert migrations.status(engine).current == migrations.head()
     assert differences(engine) == []
-    assert set(ALL_TABLES) <= set(inspect(engine).get_table_names())
+    assert set(HEAD_TABLES) <= set(inspect(engine).get_table_names())
     assert foreign_keys(engine) == {
         "runs": [],
         "phases": [(["run_id"], "runs", ["run_id"])],
@@ -66,6 +70,8 @@ def assert_schema_at_head(engine: Engine) -> None:
         "probe_results": [(["run_id"], "runs", ["run_id"])],
         "fault_ledger": [],
         "target_locks": [],
+        "traffic_runs": [(["run_id"], "runs", ["run_id"])],
+        "traffic_windows": [(["run_id"], "runs", ["run_id"])],
     }
 
 
@@ -155,6 +161,36 @@ def test_upgrades_started_at_once_migrate_once(backend: str, tmp_path: Path, req
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_at_0001_gains_the_traffic_tables_and_keeps_its_runs(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'at-0001.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    config = migrations.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    record = make_record("run-at-0001")
+    with Session(engine) as session, session.begin():
+        # The rows as the Store of revision 0001 wrote them.
+        session.add(RunRow.model_validate(record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic"}),
+                                          update={"updated_at": datetime.now(UTC)}))  # fmt: skip
+        session.flush()
+        for model, items in ((PhaseRow, record.steps), (FaultRow, record.faults), (ProbeRow, record.probes)):
+            for item in items:
+                session.add(model.model_validate(item.model_dump(), update={"run_id": record.run_id}))
+    assert not set(TRAFFIC_TABLES) & set(inspect(engine).get_table_names())
+
+    before, after = migrations.upgrade(engine)
+
+    assert (before.current, after.current) == ("0001", migrations.head())
+    assert_schema_at_head(engine)
+    store = Store(url)
+    assert store.get("run-at-0001") == record
+    assert store.counts("run-at-0001") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
+
+
 # --- adopting a database made before migrations -----------------------------------------------------------
 
 
@@ -166,7 +202,8 @@ def test_an_old_create_all_sqlite_file_is_adopted_without_touching_its_tables(tm
     store = Store(url)
 
     assert_schema_at_head(store.engine)
-    assert {name: sql for name, sql in sqlite_ddl(path).items() if name != "alembic_version"} == ddl_before
+    added = {"alembic_version", *TRAFFIC_TABLES}  # by the revisions after the initial one
+    assert {name: sql for name, sql in sqlite_ddl(path).items() if name not in added} == ddl_before
     assert store.get("old-run") == make_record("old-run")
 
 
@@ -182,7 +219,7 @@ def test_an_older_sqlite_file_gains_the_columns_and_tables_it_lacks_and_keeps_it
 
     assert_schema_at_head(store.engine)
     assert store.get("old-run") == make_record("old-run")
-    assert store.counts("old-run") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3}
+    assert store.counts("old-run") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 
 
 def test_an_old_create_all_postgresql_database_is_adopted_by_upgrade(postgres_url: str) -> None:
@@ -309,7 +346,8 @@ def test_the_alembic_command_line_renders_the_ddl_for_review(monkeypatch: pytest
     command.upgrade(config, "head", sql=True)
 
     ddl = out.getvalue()
-    for table in ALL_TABLES:
+    for table in HEAD_TABLES:
         assert f"CREATE TABLE {table} (" in ddl
     assert "CREATE INDEX ix_runs_started_at ON runs (started_at)" in ddl
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in ddl
+    assert "UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001'" in ddl

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from activities.report import render_json, render_markdown
+from activities.report import render_json, render_markdown, render_traffic_live
+from tests.activities.test_store_traffic import END, make_traffic
 from workflows.records import (
     FaultRecord,
     FaultState,
@@ -191,3 +192,102 @@ def test_json_parses_back_into_an_equal_record() -> None:
     record = aborted_run()
 
     assert RunRecord.model_validate_json(render_json(record)) == record
+
+
+# --- traffic -------------------------------------------------------------------------------------------------
+
+
+def run_with_traffic(until: int = END) -> RunRecord:
+    return aborted_run().model_copy(update={"traffic": make_traffic(until=until)})
+
+
+def test_markdown_shows_one_traffic_row_per_window_in_order_with_the_total_last() -> None:
+    lines = render_markdown(run_with_traffic()).splitlines()
+
+    start = lines.index("## Traffic")
+    end = lines.index("## Probes")
+    rows = [line for line in lines[start:end] if line.startswith("| ") and not line.startswith("| Window")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| before",
+        "| during pause db",
+        "| rollback",
+        "| after",
+        "| **total**",
+    ]
+    # The traffic started 3 s into the run: windows are shown from the run's start, like the faults.
+    assert rows[1] == (
+        "| during pause db | +8.0 s | +15.0 s | 50 | 7.1 | 30.00% | 70.00% | 24.0 | 2000.9 | 2000.9 | 2000.9 | 0.00% |"
+    )
+    assert rows[4].startswith("| **total** | +3.0 s | +23.0 s | 180 | 9.0 | 8.33% | 91.67% |")
+
+
+def test_markdown_traffic_names_the_error_classes_the_worst_seconds_and_the_gap() -> None:
+    markdown = render_markdown(run_with_traffic())
+
+    assert "10 requests/s sent from 2024-05-07 14:00:03 UTC (+3.0 s) for 20.0 s" in markdown
+    assert "- Errors in total: 5xx: 10, timeouts: 5." in markdown
+    assert "- Worst second for errors: +8.0 s, 3 of 10 failed." in markdown
+    assert "- Slowest second: +8.0 s, p95 2000.9 ms." in markdown
+    assert "- **Gap:** nothing was sent from +11.0 s to +13.0 s" in markdown
+    assert "still running" not in markdown
+
+
+def test_markdown_of_traffic_still_running_says_so_and_leaves_the_window_open() -> None:
+    markdown = render_markdown(run_with_traffic(until=11))
+
+    assert "Measured so far: the traffic was still running" in markdown
+    assert "| during pause db | +8.0 s | open | 40 | - |" in markdown
+
+
+def test_markdown_counts_the_requests_still_in_flight_apart() -> None:
+    record = run_with_traffic(until=11)
+    assert record.traffic is not None
+    total = record.traffic.total.model_copy(update={"sent": record.traffic.total.sent + 7})
+    record = record.model_copy(update={"traffic": record.traffic.model_copy(update={"total": total})})
+
+    assert "- 7 requests had no outcome yet when the figures were taken (in flight)." in render_markdown(record)
+
+
+def test_markdown_warns_when_too_many_requests_left_late() -> None:
+    record = run_with_traffic()
+    assert record.traffic is not None
+    total = record.traffic.total.model_copy(update={"late": 9})
+    record = record.model_copy(update={"traffic": record.traffic.model_copy(update={"total": total})})
+
+    assert "**5.00% of requests left late**" in render_markdown(record)
+    assert "left late" not in render_markdown(run_with_traffic())  # 0.56%: below the 1% that matters
+
+
+def test_markdown_has_no_traffic_section_without_traffic() -> None:
+    assert "## Traffic" not in render_markdown(aborted_run())
+
+
+def test_json_with_traffic_parses_back_into_an_equal_record() -> None:
+    record = run_with_traffic()
+
+    assert RunRecord.model_validate_json(render_json(record)) == record
+
+
+def test_live_traffic_shows_the_last_seconds_and_the_current_window() -> None:
+    lines = render_traffic_live(make_traffic(until=11), seconds=3)
+
+    assert lines[0] == "traffic: 10/s, running, 11.2 s measured"
+    assert lines[1].split() == ["second", "sent", "ok", "errors", "p95", "ms"]
+    assert [line.split() for line in lines[2:5]] == [
+        ["+5s", "10", "7", "3", "2000.9"],
+        ["+6s", "10", "7", "3", "2000.9"],
+        ["+7s", "10", "7", "3", "2000.9"],
+    ]
+    assert lines[5].startswith('  window "during pause db" (since +5.0s): 40 sent, 28 ok, 12 errors (30.00%)')
+    assert lines[6].startswith("  total: 90 sent, 78 ok, 12 errors (13.33%), p50/p95/p99/max ")
+    assert lines[7] == "  gap: nothing sent from +8.0s to +10.0s (the sending worker was lost)"
+
+
+def test_live_traffic_before_the_first_second_closes_shows_the_window_only() -> None:
+    traffic = make_traffic(until=1)
+
+    lines = render_traffic_live(traffic)
+
+    assert lines[0] == "traffic: 10/s, running, 1.2 s measured"
+    assert len(lines) == 2  # no closed second yet, one window: no separate total
+    assert lines[1].startswith('  window "before" (since +0.0s): 10 sent, 10 ok, 0 errors (0.00%)')

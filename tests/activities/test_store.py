@@ -25,6 +25,8 @@ from workflows.records import (
 )
 
 T0 = datetime(2024, 5, 7, 14, 0, tzinfo=UTC)
+NO_TRAFFIC = {"traffic_runs": 0, "traffic_windows": 0}
+"""The traffic tables' counts of a run that sent no traffic (see ``test_store_traffic.py`` for one that did)."""
 PHASES = [Phase.PREFLIGHT, Phase.INJECT, Phase.OBSERVE, Phase.ROLLBACK, Phase.VERIFY]
 
 
@@ -127,7 +129,7 @@ def test_saving_the_same_record_three_times_keeps_one_row_per_key(store: Store) 
     for _ in range(3):
         store.save(record)
 
-    assert store.counts(record.run_id) == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3}
+    assert store.counts(record.run_id) == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
     assert store.get(record.run_id) == record
 
 
@@ -139,7 +141,7 @@ def test_saving_a_grown_record_updates_rows_in_place_and_adds_the_new_ones(store
     store.save(early)
     store.save(final)
 
-    assert store.counts(final.run_id) == {"runs": 1, "phases": 5, "faults": 3, "probe_results": 3}
+    assert store.counts(final.run_id) == {"runs": 1, "phases": 5, "faults": 3, "probe_results": 3, **NO_TRAFFIC}
     assert store.get(final.run_id) == final
 
 
@@ -147,15 +149,15 @@ def test_saving_a_shorter_record_deletes_nothing(store: Store) -> None:
     store.save(make_record(steps=5, faults=2))
     store.save(make_record(steps=1, faults=0))
 
-    assert store.counts("run-1") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3}
+    assert store.counts("run-1") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 
 
 def test_counts_are_per_run(store: Store) -> None:
     store.save(make_record("run-1"))
     store.save(make_record("run-2", faults=1))
 
-    assert store.counts("run-2") == {"runs": 1, "phases": 5, "faults": 1, "probe_results": 3}
-    assert store.counts("run-3") == {"runs": 0, "phases": 0, "faults": 0, "probe_results": 0}
+    assert store.counts("run-2") == {"runs": 1, "phases": 5, "faults": 1, "probe_results": 3, **NO_TRAFFIC}
+    assert store.counts("run-3") == {"runs": 0, "phases": 0, "faults": 0, "probe_results": 0, **NO_TRAFFIC}
 
 
 def test_list_runs_filters_by_team_drill_and_verdict_newest_first(store: Store) -> None:
@@ -212,7 +214,7 @@ async def test_record_run_activity_writes_the_rows(store: Store) -> None:
 
     await ActivityEnvironment().run(StoreActivities(store).record_run, record)
 
-    assert store.counts(record.run_id) == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3}
+    assert store.counts(record.run_id) == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 
 
 async def test_in_memory_database_is_shared_by_the_activity_thread() -> None:

@@ -15,12 +15,12 @@ from temporalio.testing import ActivityEnvironment
 from activities import migrations
 from activities.report import render_json
 from activities.store import Store, StoreActivities, make_engine
-from tests.activities.test_store import T0, make_record
+from tests.activities.test_store import NO_TRAFFIC, T0, make_record
 from tests.harness import eventually, finish, running_worker, start_drill, wait_until_async
 from tests.pg_support import PostgresServer
 from workflows.records import FaultState, RunRecord, Verdict
 
-FULL = {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3}
+FULL = {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 
 
 @pytest.fixture
@@ -36,7 +36,13 @@ def sqlite_store(tmp_path: Path) -> Store:
 
 
 def counts_of(record: RunRecord) -> dict[str, int]:
-    return {"runs": 1, "phases": len(record.steps), "faults": len(record.faults), "probe_results": len(record.probes)}
+    return {
+        "runs": 1,
+        "phases": len(record.steps),
+        "faults": len(record.faults),
+        "probe_results": len(record.probes),
+        **NO_TRAFFIC,
+    }
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ BAD: dict[str, tuple[int, str, str]] = {
     "unknown_key_target.yaml": (6, "targets.api.process.restrat", "expected one of: pid, pidfile, restart"),
     "unknown_key_probe.yaml": (6, "hypothesis[0].http.status_code", "unknown key 'status_code'"),
     "unknown_key_fault.yaml": (5, "faults[0].latency", "expected one of: action, target, duration, name"),
-    "rate_traffic_not_yet.yaml": (5, "observe.traffic", "unknown key 'traffic'; expected one of: duration, interval"),
+    "traffic_bad_rate.yaml": (5, "observe.traffic.rate", "expected a rate like 50/s or 600/m, got 'fast'"),
     "duration_words.yaml": (3, "observe.duration", "expected a duration like 250ms, 30s, 2m or 1h30m, got '5 minutes'"),
     "duration_bare_number.yaml": (2, "max_duration", "a bare number has no unit"),
     "duration_negative.yaml": (7, "faults[0].duration", "got '-1s'"),

@@ -124,13 +124,16 @@ def test_a_summary_round_trips_through_json() -> None:
 def test_the_format_docs_examples_are_valid() -> None:
     import yaml
 
+    from workflows.drill import Observe
     from workflows.probe_prometheus import PrometheusProbe
 
     doc = (Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md").read_text(encoding="utf-8")
-    section = doc.split("## `observe.traffic` (arriving) and `prometheus` probes", 1)[1]
+    section = doc.split("## `observe.traffic`, `observe.expect` and `prometheus` probes", 1)[1]
     blocks = [yaml.safe_load(block.split("```", 1)[0]) for block in section.split("```yaml\n")[1:]]
 
-    traffic = [Traffic.model_validate(b["observe"]["traffic"]) for b in blocks if "observe" in b]
+    observes = [Observe.model_validate(b["observe"]) for b in blocks if "observe" in b]
+    traffic = [o.traffic for o in observes if o.traffic is not None]
     probes = [PrometheusProbe.model_validate(p["prometheus"]) for b in blocks for p in b.get("hypothesis", [])]
-    assert [len(t.resolved()) for t in traffic] == [1, 2]
+    assert [len(t.resolved()) for t in traffic] == [1, 1, 2]
+    assert [o.expect.availability for o in observes if o.expect is not None] == [0.99]
     assert [p.max for p in probes] == [0.01, None]
