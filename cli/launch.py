@@ -13,6 +13,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
+    from temporalio.common import TypedSearchAttributes
 
     from worker.config import GamedayConfig
     from workflows.drill import Drill
@@ -41,12 +42,14 @@ async def start(
 ) -> WorkflowHandle[DrillWorkflow, RunRecord]:
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.service import RPCError
 
     from workflows.drill_workflow import DrillWorkflow
     from workflows.errors import GamedayError
     from workflows.records import DrillInput
 
     base = run_id or new_run_id(drill.name)
+    attributes: TypedSearchAttributes | None = _search_attributes(drill, config)
     for attempt in range(1, 20):
         candidate = base if attempt == 1 else f"{base}-{attempt}"
         try:
@@ -58,13 +61,51 @@ async def start(
                 # The run id is the results database's key: reusing a finished run's id would overwrite its record.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"drill {drill.name}" + (f" ({drill.team})" if drill.team else ""),
-                static_details=drill.description or None,
+                static_details=_details(drill, source),
                 memo={"drill": drill.name, "team": drill.team},  # lets `gameday stop --all --team` choose
+                search_attributes=attributes,
             )
         except WorkflowAlreadyStartedError as err:
             if run_id:
                 raise GamedayError(f"run id {run_id!r} is already used: choose another --id") from err
+        except RPCError as err:
+            if attributes is None or "search attribute" not in err.message.lower():
+                raise
+            # A cluster without gameday's attributes registered: run the drill anyway, and say how to add them.
+            attributes = None
+            _warn_no_attributes(err.message)
     raise RuntimeError(f"could not find a free run id near {base}")
+
+
+def _search_attributes(drill: Drill, config: GamedayConfig) -> TypedSearchAttributes:
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    from workflows import search
+
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(search.DRILL_NAME, drill.name),
+            SearchAttributePair(search.TEAM, drill.team or "-"),
+            SearchAttributePair(search.ENVIRONMENT, config.environment),
+        ]
+    )
+
+
+def _warn_no_attributes(message: str) -> None:
+    Console(stderr=True).print(
+        f"[yellow]note:[/] started without search attributes ({escape(message)}); register them for the Web UI "
+        "and `gameday list --temporal`: see workflows/search.py",
+    )
+
+
+def _details(drill: Drill, source: str) -> str:
+    """The Web UI's details of the run, in Markdown: what it touches and breaks, from where."""
+    lines = [drill.description] if drill.description else []
+    lines.append(f"**targets:** {', '.join(f'{n} ({t.kind.value})' for n, t in drill.targets.items()) or 'none'}")
+    lines.append(f"**faults:** {', '.join(f.label for f in drill.faults) or 'none'}")
+    if source:
+        lines.append(f"**file:** `{source}`")
+    return "\n\n".join(lines)
 
 
 async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console, poll: float = 0.25) -> RunRecord:

@@ -145,12 +145,22 @@ def list_runs(
     drill: Annotated[str | None, typer.Option(help="Only runs of this drill.")] = None,
     verdict: Annotated[str | None, typer.Option(help="Only this verdict (RESILIENT, DEVIATED, ...).")] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    temporal: Annotated[
+        bool,
+        typer.Option("--temporal", help="Ask Temporal's visibility (running drills too) instead of the database."),
+    ] = False,
 ) -> None:
-    """Recorded runs from the results database, newest first."""
+    """Recorded runs from the results database, newest first; with --temporal, drills as Temporal sees them.
+
+    Example: gameday list --temporal --team payments --verdict DEVIATED
+    """
+    settings = settings_of(ctx)
+    if temporal:
+        run_async(settings, _list_temporal(settings, team=team, drill=drill, verdict=verdict, limit=limit))
+        return
     from activities.migrations import SchemaError
     from activities.store import Store
 
-    settings = settings_of(ctx)
     store = Store(settings.config.resolved_database_url)
     try:
         runs = store.list_runs(team=team, drill=drill, verdict=verdict.upper() if verdict else None, limit=limit)
@@ -227,6 +237,42 @@ def sweep(
             fail(f"{len(failed)} orphaned fault(s) could NOT be reverted: act now", code=6)
 
     run_async(settings, go())
+
+
+async def _list_temporal(
+    settings: Settings, *, team: str | None, drill: str | None, verdict: str | None, limit: int
+) -> None:
+    """Drills from Temporal's visibility, by gameday's search attributes (``workflows/search.py``)."""
+    from workflows import search
+
+    clauses = ['WorkflowType = "DrillWorkflow"']
+    for key, value in ((search.TEAM, team), (search.DRILL_NAME, drill), (search.VERDICT, verdict and verdict.upper())):
+        if value:
+            clauses.append(f'{key.name} = "{value.replace(chr(34), "")}"')
+    client = await _client(settings)
+    rows = [("run", "drill", "team", "env", "status", "verdict", "started (UTC)")]
+    async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attrs = execution.typed_search_attributes
+        rows.append(
+            (
+                execution.id,
+                attrs.get(search.DRILL_NAME) or "-",
+                attrs.get(search.TEAM) or "-",
+                attrs.get(search.ENVIRONMENT) or "-",
+                execution.status.name if execution.status else "-",
+                attrs.get(search.VERDICT) or "-",
+                execution.start_time.strftime("%Y-%m-%d %H:%M:%S"),
+            )
+        )
+    if len(rows) == 1:
+        console.print(
+            "no drills in Temporal match (are gameday's search attributes registered? see workflows/search.py)"
+        )
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        console.print(f"[bold]{line}[/]" if n == 0 else line, markup=n == 0)
 
 
 # --- shared pieces --------------------------------------------------------------------------------------

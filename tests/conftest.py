@@ -18,6 +18,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from workflows import search
+
 
 def require(found: object, what: str) -> None:
     """Fail in CI, skip elsewhere, when a real part a test needs is not on this machine."""
@@ -43,6 +45,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
         data_converter=pydantic_data_converter,
+        search_attributes=search.ALL,
         dev_server_log_level="error",
     )
     yield env

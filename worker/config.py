@@ -36,6 +36,8 @@ class GamedayConfig:
         database_url: SQLAlchemy URL of the results database (``GAMEDAY_DATABASE_URL``);
             SQLite in ``data_dir`` by default.
         ui_url: base URL of the Temporal Web UI for links (``GAMEDAY_UI_URL``).
+        environment: the environment drills run in (``GAMEDAY_ENVIRONMENT``, e.g. ``staging``): a search
+            attribute, so the Web UI can tell a staging drill from a production one.
         alert_webhook: URL the worker POSTs alerts to, e.g. a fault NOT REVERTED (``GAMEDAY_ALERT_WEBHOOK``);
             a secret of the worker's, never put in workflow inputs.
     """
@@ -46,6 +48,7 @@ class GamedayConfig:
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""
     ui_url: str = f"http://127.0.0.1:{DEFAULT_UI_PORT}"
+    environment: str = "dev"
     alert_webhook: str = field(default="", repr=False)
 
     @classmethod
@@ -59,6 +62,7 @@ class GamedayConfig:
             data_dir=data_dir,
             database_url=env.get("GAMEDAY_DATABASE_URL", ""),
             ui_url=env.get("GAMEDAY_UI_URL", f"http://127.0.0.1:{DEFAULT_UI_PORT}"),
+            environment=env.get("GAMEDAY_ENVIRONMENT", "dev"),
             alert_webhook=env.get("GAMEDAY_ALERT_WEBHOOK", ""),
         )
 

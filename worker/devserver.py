@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workflows.errors import GamedayError
+from workflows.search import dev_server_flags
 
 
 class DevServerError(GamedayError):
@@ -53,7 +54,8 @@ class DevServer:
     port: int = 7233
     ui_port: int = 8233
     log_file: Path | None = None
-    search_attributes: list[str] = field(default_factory=list)
+    search_attributes: list[str] = field(default_factory=dev_server_flags)
+    """``Name=Type`` custom search attributes to register: gameday's own by default."""
     process: subprocess.Popen[bytes] | None = None
 
     @property

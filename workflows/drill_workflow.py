@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import search
     from workflows.drill import CallFault, Drill, Fault, Probe
     from workflows.locks import LockInput, keys_of
     from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
@@ -215,6 +216,7 @@ class DrillWorkflow:
             workflow.logger.info("%s", line)
         await self._stop_traffic(inp)
         self._finish()
+        self._set_verdict_attribute()
         await self._notify_finished()
         await self._save_final()
         self._phase = Phase.DONE
@@ -578,6 +580,12 @@ class DrillWorkflow:
                 kind="phase", phase=step.phase, status=step.status, detail=step.detail, seconds=step.seconds
             )
             self._notify.send(what)
+
+    def _set_verdict_attribute(self) -> None:
+        """``DrillVerdict`` for the Web UI and visibility queries, on runs started with gameday's attributes."""
+        assert self._record is not None and self._record.verdict is not None
+        if workflow.info().typed_search_attributes.get(search.DRILL_NAME) is not None:
+            workflow.upsert_search_attributes([search.VERDICT.value_set(self._record.verdict.value)])
 
     async def _stop_traffic(self, inp: DrillInput) -> None:
         """Stop the load (after verify: the ``after`` window is the recovery under load) and judge observe.expect."""

@@ -375,3 +375,19 @@ def test_stop_all_for_a_team_stops_that_teams_drills_only(gameday: Gameday) -> N
     other = gameday("stop", run_ids[2], "--reason", "cleanup", "--wait")
     assert other.exit_code == 0, other.output
     assert not markers[2].exists()
+
+
+def test_list_temporal_finds_runs_by_team_and_verdict_through_search_attributes(
+    gameday: Gameday, resilient: Finished
+) -> None:
+    def listed() -> bool:
+        result = gameday("list", "--temporal", "--team", "cli-tests", "--verdict", "RESILIENT")
+        return result.exit_code == 0 and resilient.run_id in result.stdout
+
+    wait_until(listed, what="visibility to show the run with its verdict")
+    line = next(
+        ln for ln in gameday("list", "--temporal", "--team", "cli-tests").stdout.splitlines() if resilient.run_id in ln
+    )
+    assert "cli-tests" in line and "RESILIENT" in line and "COMPLETED" in line
+    none = gameday("list", "--temporal", "--team", "cli-tests", "--verdict", "NOT_STEADY", "--drill", "no-such-drill")
+    assert none.exit_code == 0 and "no drills in Temporal match" in none.stdout
