@@ -17,12 +17,20 @@ def register(app: typer.Typer) -> None:
 
 
 def validate(
-    file: Annotated[Path, typer.Argument(help="The drill file (YAML).")],
+    file: Annotated[Path, typer.Argument(help="The drill file (YAML), or a game-day file (top-level 'gameday:').")],
 ) -> None:
-    """Check a drill file and print every problem with its line and field. Touches nothing.
+    """Check a drill or game-day file and print every problem with its line and field. Touches nothing.
 
     Exit code 0 when the drill is valid, 1 otherwise.
     """
+    from cli import gamedays
+
+    if gamedays.is_gameday_file(file):
+        spec, stages = gamedays.load(file)
+        console.print(f"[green]valid[/]: {escape(str(file))}: {sum(len(s) for s in stages)} drill(s)")
+        for line in gamedays.describe(spec, stages):
+            console.print(line, markup=False)
+        return
     drill = _load(file)
     faults = ", ".join(f.label for f in drill.faults) or "none"
     console.print(
@@ -56,6 +64,15 @@ def run(
     verdict: 0 RESILIENT, 2 DEVIATED, 3 NOT_STEADY, 4 ABORTED, 5 NOT_RECOVERED, 6 ERROR (1: usage errors).
     """
     settings = settings_of(ctx)
+    from cli import gamedays
+
+    if gamedays.is_gameday_file(file):
+        if dry_run:
+            for line in gamedays.describe(*gamedays.load(file)):
+                console.print(line, markup=False)
+            console.print("dry run: nothing was started or touched")
+            return
+        raise typer.Exit(code=gamedays.run(settings, file, wait=wait, run_id=run_id, as_json=as_json))
     drill = _load(file)
     if dry_run:
         from workflows.plan import plan_lines

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import db, drills, runs, servers
+from cli import db, drills, runs, schedules, servers
 from cli.context import Settings
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ drills.register(app)
 runs.register(app)
 servers.register(app)
 db.register(app)
+schedules.register(app)
 
 
 @app.callback()

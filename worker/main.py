@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.faults.activities import FaultActivities
+from activities.gameday_store import GameDayActivities, GameDays
 from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
 from activities.notify.activities import NotifyActivities
@@ -27,6 +28,7 @@ from worker.client import connect
 from worker.config import GamedayConfig
 from worker.notify_config import NotifyConfig
 from workflows.drill_workflow import DrillWorkflow
+from workflows.gameday_workflow import GameDayWorkflow
 
 log = logging.getLogger("gameday.worker")
 
@@ -104,7 +106,7 @@ def build_worker(
     shared = Worker(
         client,
         task_queue=task_queue,
-        workflows=[DrillWorkflow],
+        workflows=[DrillWorkflow, GameDayWorkflow],
         activities=[
             check_hypothesis,
             observe,
@@ -112,6 +114,7 @@ def build_worker(
             faults.apply_fault,
             faults.revert_fault,
             StoreActivities(store).record_run,
+            GameDayActivities(GameDays(store)).record_gameday,
             locks.acquire_targets,
             locks.release_targets,
             alerts.alert,

@@ -140,6 +140,8 @@ class DrillWorkflow:
 
     @workflow.run
     async def run(self, inp: DrillInput) -> RunRecord:
+        if not inp.run_id:  # a Temporal Schedule's run: its id is the schedule's, suffixed with the start time
+            inp = inp.model_copy(update={"run_id": workflow.info().workflow_id})
         drill = inp.drill
         self._record = RunRecord(
             run_id=inp.run_id,

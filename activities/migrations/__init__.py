@@ -143,12 +143,14 @@ def upgrade(engine: Engine) -> tuple[SchemaStatus, SchemaStatus]:
 def gameday_metadata() -> MetaData:
     """The tables gameday's models define, the target the migrations must match (and autogenerate compares with)."""
     # Imported here: the store imports this package to check its schema.
+    from activities.gameday_store import GameDayRow
     from activities.ledger import LedgerRow
     from activities.locks import LockRow
     from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow, TrafficRunRow, TrafficWindowRow
 
     metadata = MetaData()
-    for model in (RunRow, PhaseRow, FaultRow, ProbeRow, TrafficRunRow, TrafficWindowRow, LedgerRow, LockRow):
+    models = (RunRow, PhaseRow, FaultRow, ProbeRow, TrafficRunRow, TrafficWindowRow, LedgerRow, LockRow, GameDayRow)
+    for model in models:
         table = model.metadata.tables[str(model.__tablename__)]
         table.to_metadata(metadata)
     return metadata

@@ -35,7 +35,9 @@ ALL_TABLES = [*STORE_TABLES, "fault_ledger", "target_locks"]
 """The tables of revision 0001: what gameday's ``create_all`` made before migrations."""
 TRAFFIC_TABLES = ["traffic_runs", "traffic_windows"]
 """Added by revision 0002."""
-HEAD_TABLES = [*ALL_TABLES, *TRAFFIC_TABLES]
+GAMEDAY_TABLES = ["gamedays"]
+"""Added by revision 0003."""
+HEAD_TABLES = [*ALL_TABLES, *TRAFFIC_TABLES, *GAMEDAY_TABLES]
 
 
 def differences(engine: Engine) -> list[object]:
@@ -72,6 +74,7 @@ def assert_schema_at_head(engine: Engine) -> None:
         "target_locks": [],
         "traffic_runs": [(["run_id"], "runs", ["run_id"])],
         "traffic_windows": [(["run_id"], "runs", ["run_id"])],
+        "gamedays": [],
     }
 
 
@@ -202,7 +205,7 @@ def test_an_old_create_all_sqlite_file_is_adopted_without_touching_its_tables(tm
     store = Store(url)
 
     assert_schema_at_head(store.engine)
-    added = {"alembic_version", *TRAFFIC_TABLES}  # by the revisions after the initial one
+    added = {"alembic_version", *TRAFFIC_TABLES, *GAMEDAY_TABLES, "ix_gamedays_name", "ix_gamedays_team"}
     assert {name: sql for name, sql in sqlite_ddl(path).items() if name not in added} == ddl_before
     assert store.get("old-run") == make_record("old-run")
 
@@ -351,3 +354,4 @@ def test_the_alembic_command_line_renders_the_ddl_for_review(monkeypatch: pytest
     assert "CREATE INDEX ix_runs_started_at ON runs (started_at)" in ddl
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in ddl
     assert "UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001'" in ddl
+    assert "UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002'" in ddl

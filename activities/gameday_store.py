@@ -1,0 +1,81 @@
+"""Game-day records in SQL: one ``gamedays`` row each (migration 0003), the drills' own runs being in ``runs``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Field, Session, SQLModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.store import Store, UTCDateTime
+from workflows.gameday import GameDayRecord
+
+
+class GameDayRow(SQLModel, table=True):
+    __tablename__ = "gamedays"
+
+    gameday_id: str = Field(primary_key=True)
+    name: str = Field(index=True)
+    team: str = Field(default="", index=True)
+    source: str = ""
+    started_by: str = ""
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = ""
+    halted_by: str = ""
+    record: dict[str, Any] = Field(sa_type=JSON)
+    """The whole :class:`GameDayRecord` (entries, stop) as JSON: small, read whole."""
+
+
+class GameDays:
+    """Save and read game-day records (idempotent upsert by id)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_tables(GameDayRow)
+
+    def save(self, record: GameDayRecord) -> None:
+        row = GameDayRow(
+            gameday_id=record.gameday_id,
+            name=record.name,
+            team=record.team,
+            source=record.source,
+            started_by=record.started_by,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            outcome=record.outcome,
+            halted_by=record.halted_by,
+            record=record.model_dump(mode="json"),
+        )
+        with Session(self.store.engine) as session, session.begin():
+            current = session.get(GameDayRow, record.gameday_id)
+            if current is None:
+                session.add(row)
+            else:
+                current.sqlmodel_update(row.model_dump())
+
+    def get(self, gameday_id: str) -> GameDayRecord | None:
+        with Session(self.store.engine) as session:
+            row = session.get(GameDayRow, gameday_id)
+            return None if row is None else GameDayRecord.model_validate(row.record)
+
+
+class GameDayActivities:
+    """``record_gameday``, bound to one results database."""
+
+    def __init__(self, gamedays: GameDays) -> None:
+        self.gamedays = gamedays
+
+    @activity.defn(name="record_gameday")
+    async def record_gameday(self, record: GameDayRecord) -> None:
+        """Save the game day's record; retryable ``StoreUnavailable`` while the database is down."""
+        try:
+            await asyncio.to_thread(self.gamedays.save, record)
+        except DBAPIError as exc:
+            reason = self.gamedays.store.redact(str(exc.orig)) if exc.orig is not None else type(exc).__name__
+            raise ApplicationError(f"results database unavailable: {reason}", type="StoreUnavailable") from exc

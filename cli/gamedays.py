@@ -1,0 +1,115 @@
+"""Game days from the command line: ``gameday run``/``validate`` of a game-day file, and its report.
+
+A game-day file is recognised by its top-level ``gameday:`` key (see ``workflows/gameday.py``); ``gameday stop
+GAMEDAY_ID`` needs nothing special (the game day answers the same ``emergency_stop`` signal as a drill).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+
+from cli.context import Settings, console, err_console, fail, run_async
+
+if TYPE_CHECKING:
+    from workflows.gameday import GameDayRecord, GameDaySpec, PlannedDrill
+
+
+def is_gameday_file(file: Path) -> bool:
+    from workflows.gameday_loader import is_gameday_text
+
+    try:
+        return is_gameday_text(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def load(file: Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:
+    from workflows.errors import DrillFileError
+    from workflows.gameday_loader import load_gameday_file
+
+    try:
+        return load_gameday_file(file)
+    except DrillFileError as err:
+        for problem in err.problems:
+            err_console.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True)
+        fail(f"{file}: {len(err.problems)} problem(s); nothing was started")
+
+
+def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
+    lines = [f"game day {spec.gameday}" + (f" (team {spec.team})" if spec.team else "")]
+    for n, stage in enumerate(stages, start=1):
+        names = ", ".join(p.drill.name for p in stage)
+        lines.append(f"  {n}. {'in parallel: ' if len(stage) > 1 else ''}{names}")
+    lines.append(f"  stops after a drill ends: {', '.join(v.value for v in spec.stop_on) or 'never'}")
+    return lines
+
+
+def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_json: bool) -> int:
+    """Start the game day; with ``wait``, follow its drills and return the worst verdict's exit code."""
+    spec, stages = load(file)
+    config = settings.config
+    out = err_console if as_json else console
+
+    async def go() -> int:
+        from cli.launch import current_user
+        from worker.client import connect
+        from workflows.gameday import GameDayInput
+        from workflows.gameday_workflow import GameDayWorkflow
+        from workflows.records import EXIT_CODES
+
+        client = await connect(config)
+        gameday_id = run_id or f"gameday-{spec.gameday}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        handle = await client.start_workflow(
+            GameDayWorkflow.run,
+            GameDayInput(
+                gameday_id=gameday_id,
+                name=spec.gameday,
+                team=spec.team,
+                description=spec.description,
+                stop_on=spec.stop_on,
+                stages=stages,
+                source=str(file),
+                started_by=current_user(),
+            ),
+            id=gameday_id,
+            task_queue=config.task_queue,
+            static_summary=f"game day {spec.gameday}" + (f" ({spec.team})" if spec.team else ""),
+            memo={"gameday": spec.gameday, "team": spec.team},
+        )
+        out.print(f"started [bold]{escape(gameday_id)}[/]  {escape(config.workflow_url(gameday_id))}")
+        if not wait:
+            if as_json:
+                print(json.dumps({"gameday_id": gameday_id, "outcome": None}))
+            return 0
+        record: GameDayRecord = await handle.result()
+        for line in report_lines(record):
+            out.print(line, markup=False)
+        codes = [EXIT_CODES[e.verdict] for e in record.entries if e.verdict is not None]
+        worst = max(codes, default=0)
+        code = max(worst, 4) if record.outcome in ("stopped", "cancelled") else worst
+        if as_json:
+            print(json.dumps({"gameday_id": gameday_id, "outcome": record.outcome, "exit_code": code}))
+        return code
+
+    return run_async(settings, go())
+
+
+def report_lines(record: GameDayRecord) -> list[str]:
+    """The game day in words: each drill's verdict, duration and recovery, then how it ended."""
+    lines = [f"game day {record.name}: {record.outcome}" + (f" ({record.halted_by})" if record.halted_by else "")]
+    if record.stop is not None:
+        lines.append(f"  stopped by {record.stop.by}: {record.stop.reason}")
+    for e in record.entries:
+        if e.skipped:
+            lines.append(f"  {e.stage + 1}. {e.drill_name:<24} skipped: {e.skipped}")
+            continue
+        took = f"{(e.ended_at - e.started_at).total_seconds():.1f}s" if e.ended_at and e.started_at else "-"
+        ttr = f"recovery {e.time_to_recovery:.2f}s" if e.time_to_recovery is not None else ""
+        verdict = e.verdict.value if e.verdict else "no verdict"
+        lines.append(f"  {e.stage + 1}. {e.drill_name:<24} {verdict:<13} {took:>8}  {ttr}  {e.run_id}")
+    return lines

@@ -1,0 +1,126 @@
+"""Game days: several drills in a planned order, as one workflow (``GameDayWorkflow``) with one record.
+
+A game-day file names the game day, its team, and an ordered list of steps; each step is one drill (``file:``
+relative to the game-day file, or ``drill:`` inline) or a ``parallel:`` group of drills run at once. After each
+step, a drill whose verdict is in ``stop_on`` ends the game day: the remaining drills are skipped (never
+started), and the record says which verdict stopped it. ``gameday stop GAMEDAY_ID`` stops the running drills
+(each rolls back) and skips the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workflows.drill import NAME_PATTERN, Drill
+from workflows.notify_records import Notify
+from workflows.records import StopRequest, Verdict
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DrillStep(Strict):
+    """One drill: ``{file: drills/db.yaml}`` or ``{drill: {name: ..., ...}}``."""
+
+    file: str | None = None
+    drill: Drill | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DrillStep:
+        if (self.file is None) == (self.drill is None):
+            raise ValueError("a game-day step needs exactly one of 'file' or 'drill' (or 'parallel')")
+        return self
+
+
+class ParallelStep(Strict):
+    """Drills started together; the next step waits for all of them."""
+
+    parallel: list[DrillStep] = Field(min_length=2)
+
+
+DEFAULT_STOP_ON = [Verdict.NOT_RECOVERED, Verdict.ERROR]
+
+
+class GameDaySpec(Strict):
+    """A whole game-day file."""
+
+    version: int = 1
+    gameday: str
+    """The game day's name (letters, digits, ``.``, ``_``, ``-``)."""
+    description: str = ""
+    team: str = ""
+    notify: Notify | None = None
+    """Applied to every drill of the game day that has no ``notify`` of its own."""
+    stop_on: list[Verdict] = Field(default_factory=lambda: list(DEFAULT_STOP_ON))
+    """Verdicts after which the remaining drills are skipped."""
+    drills: list[DrillStep | ParallelStep] = Field(min_length=1)
+
+    @field_validator("gameday")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+
+# --- what the workflow gets, and what it records --------------------------------------------------------
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlannedDrill(Record):
+    """A drill of the game day, resolved (files read by the CLI, never by the workflow)."""
+
+    drill: Drill
+    source: str = ""
+
+
+class GameDayInput(Record):
+    gameday_id: str
+    name: str
+    team: str = ""
+    description: str = ""
+    stop_on: list[Verdict]
+    stages: list[list[PlannedDrill]]
+    """Steps in order; a step of several drills runs them in parallel."""
+    source: str = ""
+    started_by: str = ""
+
+
+class GameDayEntry(Record):
+    """One drill of the game day, as it went."""
+
+    stage: int
+    drill_name: str
+    run_id: str = ""
+    verdict: Verdict | None = None
+    skipped: str = ""
+    """Why it never started (a stop, a stop_on verdict), when it did not."""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    time_to_recovery: float | None = None
+    time_to_safe: float | None = None
+    summary: str = ""
+
+
+class GameDayRecord(Record):
+    """The game day's record: its drills, how it ended, and why."""
+
+    gameday_id: str
+    name: str
+    team: str = ""
+    source: str = ""
+    started_by: str = ""
+    started_at: datetime
+    ended_at: datetime | None = None
+    entries: list[GameDayEntry] = Field(default_factory=list)
+    stop: StopRequest | None = None
+    halted_by: str = ""
+    """The ``stop_on`` verdict that ended the game day early, in words."""
+    outcome: str = ""
+    """``completed``, ``halted`` (stop_on), ``stopped`` (gameday stop) or ``cancelled``."""

@@ -1,0 +1,170 @@
+"""GameDayWorkflow: a game day's drills, in order, each a child DrillWorkflow that does its own rollback.
+
+Reading guide. ``run`` walks the steps; a step starts its drills together and waits for all of them. A drill
+ending with a verdict in ``stop_on`` halts the game day after its step; ``emergency_stop`` (``gameday stop
+GAMEDAY_ID``) is passed to every running drill, each of which rolls back, and the rest are skipped. Children
+are started with ``ParentClosePolicy.REQUEST_CANCEL``: if the game day itself is terminated, its drills get a
+cancellation, which takes their rollback path, never a termination, which would skip it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.gameday import GameDayEntry, GameDayInput, GameDayRecord, PlannedDrill
+    from workflows.records import DrillInput, DrillStatus, Phase, RunRecord, StopRequest
+
+
+@workflow.defn(name="GameDayWorkflow")
+class GameDayWorkflow:
+    """One game day. Signal ``emergency_stop``; update ``wait_rolled_back``; query ``gameday_status``."""
+
+    def __init__(self) -> None:
+        self._record: GameDayRecord | None = None
+        self._running: dict[str, workflow.ChildWorkflowHandle[object, RunRecord]] = {}
+        self._stop: StopRequest | None = None
+        self._results: list[RunRecord] = []
+        self._cancelled = False
+
+    @workflow.run
+    async def run(self, inp: GameDayInput) -> GameDayRecord:
+        self._record = GameDayRecord(
+            gameday_id=inp.gameday_id,
+            name=inp.name,
+            team=inp.team,
+            source=inp.source,
+            started_by=inp.started_by,
+            started_at=workflow.now(),
+        )
+        halted = ""
+        for stage, drills in enumerate(inp.stages):
+            if self._stop is not None or halted or self._cancelled:
+                reason = f"stopped by {self._stop.by}: {self._stop.reason}" if self._stop else halted or "cancelled"
+                self._add(*(GameDayEntry(stage=stage, drill_name=p.drill.name, skipped=reason) for p in drills))
+                continue
+            await self._run_stage(inp, stage, drills)
+            halted = halted or self._halt_reason(inp, stage)
+        assert self._record is not None
+        outcome = "cancelled" if self._cancelled else "stopped" if self._stop else "halted" if halted else "completed"
+        self._record = self._record.model_copy(
+            update={"ended_at": workflow.now(), "stop": self._stop, "halted_by": halted, "outcome": outcome}
+        )
+        await self._save()
+        return self._record
+
+    async def _run_stage(self, inp: GameDayInput, stage: int, drills: list[PlannedDrill]) -> None:
+        handles = []
+        for planned in drills:
+            run_id = f"{inp.gameday_id}.{planned.drill.name}"
+            handle = await workflow.start_child_workflow(
+                "DrillWorkflow",
+                DrillInput(run_id=run_id, drill=planned.drill, source=planned.source, started_by=inp.started_by),
+                id=run_id,
+                result_type=RunRecord,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"drill {planned.drill.name} (game day {inp.name})",
+                memo={"drill": planned.drill.name, "team": planned.drill.team or inp.team, "gameday": inp.gameday_id},
+            )
+            self._running[run_id] = handle
+            handles.append((planned, run_id, handle))
+        if self._stop is not None:  # a stop that arrived while the step was being started
+            await self._stop_running(self._stop)
+        gathered = asyncio.gather(*(h for _, _, h in handles), return_exceptions=True)
+        while True:
+            try:
+                # Shielded: a cancellation of the game day stops its drills, which roll back; their results stay.
+                outcomes = await asyncio.shield(gathered)
+                break
+            except asyncio.CancelledError:
+                self._cancelled = True
+                await self._stop_running(StopRequest(reason="game day cancelled", by="temporal"))
+        for (planned, run_id, _), outcome in zip(handles, outcomes, strict=True):
+            self._running.pop(run_id, None)
+            self._add(self._entry(stage, planned, run_id, outcome))
+
+    def _entry(self, stage: int, planned: PlannedDrill, run_id: str, outcome: object) -> GameDayEntry:
+        if isinstance(outcome, RunRecord):
+            self._results.append(outcome)
+            return GameDayEntry(
+                stage=stage,
+                drill_name=planned.drill.name,
+                run_id=run_id,
+                verdict=outcome.verdict,
+                started_at=outcome.started_at,
+                ended_at=outcome.ended_at,
+                time_to_recovery=outcome.time_to_recovery,
+                time_to_safe=outcome.time_to_safe,
+                summary=outcome.summary,
+            )
+        why = outcome.cause if isinstance(outcome, ChildWorkflowError) and outcome.cause else outcome
+        return GameDayEntry(stage=stage, drill_name=planned.drill.name, run_id=run_id, summary=f"failed: {why}")
+
+    def _halt_reason(self, inp: GameDayInput, stage: int) -> str:
+        assert self._record is not None
+        for entry in self._record.entries:
+            if entry.stage == stage and entry.verdict in inp.stop_on:
+                return f"{entry.drill_name} ended {entry.verdict} (stop_on): the rest skipped"
+        return ""
+
+    def _add(self, *entries: GameDayEntry) -> None:
+        assert self._record is not None
+        self._record = self._record.model_copy(update={"entries": [*self._record.entries, *entries]})
+
+    async def _stop_running(self, stop: StopRequest) -> None:
+        for handle in list(self._running.values()):
+            await handle.signal("emergency_stop", stop)
+
+    async def _save(self) -> None:
+        assert self._record is not None
+        try:
+            await workflow.execute_activity(
+                "record_gameday",
+                self._record,
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                summary=f"record: game day {self._record.name}",
+            )
+        except ActivityError as err:
+            workflow.logger.error("game day record not saved: %s", err.cause or err)
+
+    # --- messages -------------------------------------------------------------------------------------------
+
+    @workflow.signal(name="emergency_stop")
+    async def emergency_stop(self, stop: StopRequest) -> None:
+        """Stop the running drills (each rolls back) and skip the rest."""
+        if self._stop is None:
+            self._stop = stop.model_copy(update={"received_at": stop.received_at or workflow.now()})
+            await self._stop_running(self._stop)
+
+    @workflow.update(name="wait_rolled_back")
+    async def wait_rolled_back(self) -> DrillStatus:
+        """Returns once no drill of the game day is running: every fault of every drill reverted or given up on."""
+        await workflow.wait_condition(lambda: not self._running and self._stop is not None)
+        return self.gameday_status_as_drill()
+
+    @workflow.query(name="gameday_status")
+    def gameday_status(self) -> GameDayRecord | None:
+        return self._record
+
+    def gameday_status_as_drill(self) -> DrillStatus:
+        """The game day in the shape ``gameday stop --wait`` prints: every fault of its drills."""
+        faults = [f for r in self._results for f in r.faults]
+        safe = [r.time_to_safe for r in self._results if r.time_to_safe is not None]
+        return DrillStatus(
+            run_id=self._record.gameday_id if self._record else "",
+            phase=Phase.DONE,
+            faults_active=[],
+            last_measurements=[],
+            stop=self._stop,
+            faults=faults,
+            rolled_back=True,
+            time_to_safe=max(safe) if safe else None,
+        )
