@@ -62,6 +62,23 @@ def render_json(record: RunRecord) -> str:
     return record.model_dump_json(indent=2)
 
 
+FORMATS = ("md", "html", "json")
+"""What ``gameday report --format`` accepts."""
+
+
+def render(record: RunRecord, fmt: str, ui_url: str | None = None) -> str:
+    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`activities.report_html`."""
+    if fmt == "json":
+        return render_json(record)
+    if fmt == "html":
+        from activities.report_html import render_html  # it imports this module's formatting
+
+        return render_html(record, ui_url)
+    if fmt == "md":
+        return render_markdown(record, ui_url)
+    raise ValueError(f"unknown report format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
 def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
     facts = [("Run", f"`{record.run_id}`")]
     facts += [(name, value) for name, value in (("Team", record.team), ("Started by", record.started_by)) if value]

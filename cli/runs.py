@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -190,20 +191,50 @@ def list_runs(
 
 def report(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="The run's id.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+    run_id: Annotated[str, typer.Argument(help="The run's id, or a game day's id (its drills listed).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or json.")] = "md",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of printing it.")
+    ] = None,
 ) -> None:
-    """The record of one run: Markdown drill log, or the full record as JSON."""
-    settings = settings_of(ctx)
-    if fmt not in ("md", "json"):
-        fail(f"unknown format {fmt!r}: expected md or json")
-    record = _stored(settings, run_id)
-    if record is None:
-        fail(f"no run {run_id!r} in the results database ({settings.config.database_label})")
-    from activities.report import render_json, render_markdown
+    """The record of one run: Markdown drill log, one self-contained HTML page with charts, or JSON.
 
-    text = render_json(record) if fmt == "json" else render_markdown(record, settings.config.workflow_url(run_id))
-    print(text)
+    The HTML page loads nothing (no script, font or image from anywhere): it can be mailed or attached as is.
+    """
+    from activities.report import FORMATS, render
+
+    settings = settings_of(ctx)
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}: expected {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
+    record = _stored(settings, run_id)
+    if record is not None:
+        text = render(record, fmt, settings.config.workflow_url(run_id))
+    else:
+        text = _gameday_report(settings, run_id, fmt)
+    if output is None:
+        print(text)
+        return
+    try:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as err:
+        fail(f"cannot write {output}: {err.strerror or err}")
+    console.print(f"{fmt} report of {run_id} written to {output.resolve()}", markup=False)
+
+
+def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
+    """A game day's report (its drills each have their own): Markdown lines, or the record as JSON."""
+    from activities.gameday_store import GameDays
+    from activities.store import Store
+    from cli.gamedays import report_lines
+
+    gameday = GameDays(Store(settings.config.resolved_database_url)).get(gameday_id)
+    if gameday is None:
+        fail(f"no run or game day {gameday_id!r} in the results database ({settings.config.database_label})")
+    if fmt == "json":
+        return gameday.model_dump_json(indent=2)
+    if fmt == "html":
+        fail("a game day's report is md or json; each of its drills has an html report: gameday report RUN_ID -f html")
+    return "\n".join(report_lines(gameday))
 
 
 def sweep(

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from activities.gameday_store import GameDays
 from activities.store import Store
+from cli.gamedays import report_lines
 from tests.harness import eventually, running_worker
 from workflows.gameday import GameDayInput, GameDayRecord
 from workflows.gameday_loader import load_gameday_file
@@ -99,6 +100,9 @@ drills:
         lines.index("left-off"), lines.index("breaks-off")
     )
     assert GameDays(store).get(gameday_id) == record
+    report = "\n".join(report_lines(record))
+    assert "game day sprint-42: halted (breaks ended DEVIATED (stop_on)" in report
+    assert "breaks" in report and "DEVIATED" in report and "skipped" in report
     assert all(store.get(e.run_id) is not None for e in record.entries if e.run_id)
 
 

@@ -1,0 +1,168 @@
+"""The tables of the HTML report: hypothesis per phase, phases, faults, traffic windows.
+
+Cells are plain text, escaped here, unless built as :class:`Html` (markup made in this module from escaped
+parts). Figures are formatted as in the Markdown report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from activities.report import LATE_WARNING, _duration, _milliseconds, _percent, _relative, _signed, _timestamp
+from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
+from workflows.traffic import TrafficSummary, WindowStats
+
+PROBE_PHASES = {
+    Phase.PREFLIGHT: "Before the faults (preflight)",
+    Phase.OBSERVE: "Under fault (observe)",
+    Phase.VERIFY: "After rollback (verify)",
+}
+
+
+class Html(str):
+    """Markup already built here (escaped where needed): inserted as is, where any other ``str`` is escaped."""
+
+
+def probe_section(record: RunRecord) -> str:
+    """The hypothesis' probes, one table per phase: before the faults, under fault, after rollback."""
+    if not record.probes:
+        return ""
+    parts = ["<section><h2>Hypothesis: before, under fault, after</h2>"]
+    headers = ("Probe", "Kind", "Held", "Samples", "Failures", "p50 ms", "p95 ms", "max ms", "Problems")
+    for phase in [p for p in Phase if any(r.phase is p for r in record.probes)]:
+        parts.append(f"<h3>{escape(PROBE_PHASES.get(phase, phase.value))}</h3>")
+        parts.append(table(headers, [_probe_row(r) for r in record.probes if r.phase is phase]))
+    return "".join(parts) + "</section>"
+
+
+def _probe_row(result: ProbeResult) -> list[str | Html]:
+    held = Html("yes") if result.ok else Html('<span class="bad">no</span>')
+    latencies = (result.latency_p50, result.latency_p95, result.latency_max)
+    return [
+        result.probe,
+        result.kind,
+        held,
+        str(result.samples),
+        str(result.failures),
+        *(_milliseconds(v) for v in latencies),
+        "; ".join(result.problems),
+    ]
+
+
+def phase_section(record: RunRecord) -> str:
+    """Each phase (step) with its status, start and duration."""
+    if not record.steps:
+        return ""
+    rows: list[list[str | Html]] = [
+        [
+            step.phase.value,
+            step.status.value,
+            _relative(step.started_at, record.started_at),
+            "running" if step.seconds is None else _duration(step.seconds),
+            step.detail,
+        ]
+        for step in record.steps
+    ]
+    return "<section><h2>Phases</h2>" + table(("Phase", "Status", "Started", "Duration", "Detail"), rows) + "</section>"
+
+
+def fault_section(record: RunRecord) -> str:
+    """Each fault with its applied and reverted times, how long it was held, and what it changed."""
+    if not record.faults:
+        return ""
+    headers = ("#", "Fault", "Target", "Action", "State", "Applied", "Reverted", "Held for", "What changed")
+    rows = [_fault_row(fault, record) for fault in record.faults]
+    notes = [
+        f"<li><b>{escape(f.label)}</b> {what}: <code>{escape(text)}</code></li>"
+        for f in record.faults
+        for what, text in (("error", f.error), ("output", f.output))
+        if text
+    ]
+    extra = f"<ul>{''.join(notes)}</ul>" if notes else ""
+    return "<section><h2>Faults</h2>" + table(headers, rows) + extra + "</section>"
+
+
+def _fault_row(fault: FaultRecord, record: RunRecord) -> list[str | Html]:
+    held = "-"
+    if fault.applied_at is not None and fault.reverted_at is not None:
+        held = _duration((fault.reverted_at - fault.applied_at).total_seconds())
+    state = fault.state.value
+    changed = "<br>".join(f"{escape(k)} = {escape(v)}" for k, v in sorted(fault.changed.items()))
+    return [
+        str(fault.index),
+        fault.label,
+        fault.target,
+        f"{fault.kind} {fault.action}",
+        Html(f'<span class="bad">{escape(state)}</span>') if fault.state is FaultState.NOT_REVERTED else state,
+        _relative(fault.applied_at, record.started_at),
+        _relative(fault.reverted_at, record.started_at),
+        held,
+        Html(changed),
+    ]
+
+
+def traffic_section(traffic: TrafficSummary, record: RunRecord) -> str:
+    """Each traffic window and the total, with the errors by class, gaps and late requests below."""
+    shift = (traffic.started_at - record.started_at).total_seconds()
+    intro = (
+        f"{traffic.rate:g} requests/s sent from {_timestamp(traffic.started_at)} ({_signed(shift)}) for "
+        f"{_duration(traffic.elapsed)}, on a fixed schedule whatever the answers."
+    )
+    if not traffic.finished:
+        intro += " Measured so far: the traffic was still running when this record was written."
+    headers = ["Window", "From", "To", "Requests", "Throughput/s", "Error rate", "Availability"]
+    headers += ["p50 ms", "p95 ms", "p99 ms", "max ms", "Late"]
+    rows = [_window_row(w, shift) for w in traffic.phases] + [_window_row(traffic.total, shift, "total")]
+    total = traffic.total
+    classes = [("5xx", total.status_5xx), ("4xx", total.status_4xx), ("timeouts", total.timeouts)]
+    classes.append(("connection errors", total.connection_errors))
+    errors = ", ".join(f"{what}: {count}" for what, count in classes if count) or "none"
+    notes = [f"Errors in total: {errors}."]
+    if total.sent - total.completed:
+        notes.append(f"{total.sent - total.completed} requests had no outcome yet (in flight).")
+    notes += [
+        f"Gap: nothing sent from {_signed(g.start + shift)} to {_signed(g.end + shift)} (the sending worker was lost)."
+        for g in traffic.gaps
+    ]
+    if total.sent and total.late / total.sent > LATE_WARNING:
+        notes.append(f"{_percent(total.late / total.sent)} of requests left late: latencies include that waiting.")
+    return (
+        f"<section><h2>Traffic windows</h2><p>{escape(intro)} Times are from the start of the run.</p>"
+        + table(headers, rows)
+        + "<ul>"
+        + "".join(f"<li>{escape(n)}</li>" for n in notes)
+        + "</ul></section>"
+    )
+
+
+def _window_row(window: WindowStats, shift: float, name: str | None = None) -> list[str | Html]:
+    latency = window.latency
+    return [
+        Html(f"<b>{escape(name)}</b>") if name else window.name,
+        _signed(window.start + shift),
+        "open" if window.end is None else _signed(window.end + shift),
+        str(window.sent),
+        "-" if window.throughput is None else f"{window.throughput:.1f}",
+        _percent(window.error_rate),
+        _percent(window.availability),
+        *(_milliseconds(None if latency is None else getattr(latency, p)) for p in ("p50", "p95", "p99", "max")),
+        _percent(window.late / window.sent if window.sent else None),
+    ]
+
+
+def table(headers: Iterable[str], rows: Iterable[list[str | Html]]) -> str:
+    """A ``<table>`` with one header row; numeric cells are right-aligned."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_td(value) for value in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _td(value: str | Html) -> str:
+    numeric = not isinstance(value, Html) and value.replace(".", "", 1).replace("%", "").isdigit()
+    return f'<td class="num">{escape(value)}</td>' if numeric else f"<td>{cell(value)}</td>"
+
+
+def cell(value: str | Html) -> str:
+    """``value`` as HTML: escaped, unless it is :class:`Html` already."""
+    return value if isinstance(value, Html) else escape(value)
