@@ -10,7 +10,6 @@ from sqlalchemy import JSON
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, Session, SQLModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.store import Store, UTCDateTime
 from workflows.gameday import GameDayRecord
@@ -77,5 +76,4 @@ class GameDayActivities:
         try:
             await asyncio.to_thread(self.gamedays.save, record)
         except DBAPIError as exc:
-            reason = self.gamedays.store.redact(str(exc.orig)) if exc.orig is not None else type(exc).__name__
-            raise ApplicationError(f"results database unavailable: {reason}", type="StoreUnavailable") from exc
+            raise self.gamedays.store.unavailable(exc) from exc

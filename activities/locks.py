@@ -92,7 +92,7 @@ class LockActivities:
         try:
             blocking = await asyncio.to_thread(self.locks.acquire, inp)
         except DBAPIError as exc:
-            raise _unavailable(self.locks.store, exc) from exc
+            raise self.locks.store.unavailable(exc) from exc
         if blocking:
             raise ApplicationError(
                 "; ".join(
@@ -111,9 +111,4 @@ class LockActivities:
         try:
             return await asyncio.to_thread(self.locks.release, inp.run_id)
         except DBAPIError as exc:
-            raise _unavailable(self.locks.store, exc) from exc
-
-
-def _unavailable(store: Store, exc: DBAPIError) -> ApplicationError:
-    reason = store.redact(str(exc.orig)) if exc.orig is not None else type(exc).__name__
-    return ApplicationError(f"results database unavailable: {reason}", type="StoreUnavailable")
+            raise self.locks.store.unavailable(exc) from exc

@@ -267,6 +267,11 @@ class Store:
         """
         self._try_schema()
 
+    def unavailable(self, exc: DBAPIError) -> ApplicationError:
+        """The retryable ``StoreUnavailable`` an activity raises for ``exc``: the record waits in Temporal."""
+        reason = self.redact(str(exc.orig)) if exc.orig is not None else type(exc).__name__
+        return ApplicationError(f"results database unavailable: {reason}", type="StoreUnavailable", non_retryable=False)
+
     def redact(self, text: str) -> str:
         """``text`` with this store's database URL and password replaced by ``***``."""
         return redact_url(text, self._url)
@@ -401,10 +406,7 @@ class StoreActivities:
         try:
             await asyncio.to_thread(self.store.save, record)
         except DBAPIError as exc:  # OperationalError (unreachable, locked) is a DBAPIError too
-            reason = self.store.redact(str(exc.orig)) if exc.orig is not None else type(exc).__name__
-            raise ApplicationError(
-                f"results database unavailable: {reason}", type="StoreUnavailable", non_retryable=False
-            ) from exc
+            raise self.store.unavailable(exc) from exc
         except SchemaError as exc:
             # Retryable: the record waits in Temporal until someone runs `gameday db upgrade`.
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=False) from exc

@@ -20,6 +20,7 @@ write lock, so two workers starting at once, or two people running ``gameday db 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, func, select
+from sqlalchemy.exc import OperationalError
 
 from workflows.errors import GamedayError
 
@@ -35,6 +37,8 @@ UPGRADE_COMMAND = "gameday db upgrade"
 """What a person runs to bring a shared results database to the code's schema."""
 
 _HERE = Path(__file__).parent
+UPGRADE_LOCK_WAIT = 120.0
+"""Seconds a SQLite upgrade waits for another process's upgrade to finish."""
 _PG_LOCK_KEY = 0x67616D65  # "game": any constant shared by every gameday process; only gameday uses it
 
 
@@ -168,9 +172,18 @@ def _lock(connection: Connection) -> None:
     # Both locks last until the transaction ends, so they are released by commit or rollback, even on a crash.
     dialect = connection.dialect.name
     if dialect == "sqlite":
-        # pysqlite opens no transaction before DDL; this one takes SQLite's write lock at once (the busy
-        # timeout makes a second process wait for it instead of failing).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # pysqlite opens no transaction before DDL; this one takes SQLite's write lock at once. The busy
+        # timeout makes a second process wait for it; a migration running longer than that (a loaded machine)
+        # is waited for here, up to UPGRADE_LOCK_WAIT, instead of failing the second one.
+        deadline = time.monotonic() + UPGRADE_LOCK_WAIT
+        while True:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as err:
+                if "locked" not in str(err.orig) or time.monotonic() > deadline:
+                    raise
+                connection.rollback()
     elif dialect == "postgresql":
         connection.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
     else:

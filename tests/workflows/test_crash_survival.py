@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,13 +31,6 @@ from workflows.drill_workflow import DrillWorkflow
 from workflows.records import FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 async def test_worker_killed_mid_observation_a_new_worker_finishes_the_drill_and_reverts_the_fault(

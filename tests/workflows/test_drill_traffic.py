@@ -3,7 +3,6 @@ measured per window as faults come and go, and observe.expect judged on the wind
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from tests.harness import HttpService, finish, running_worker, start_drill
 from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 def _drill(name: str, service: HttpService, expect: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,18 +15,6 @@ from workflows.drill_workflow import DrillWorkflow
 from workflows.records import FaultState, Phase, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'results.db'}")
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 def _probe(url: str, samples: int = 2) -> str:

@@ -7,7 +7,6 @@ shortened instead: 2000 ticks at 10 ms, with traffic and a guardrail, must stay 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from workflows.records import Phase, Verdict
 pytestmark = pytest.mark.integration
 
 HISTORY_BOUND = 300
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 async def test_two_thousand_observation_ticks_with_traffic_cost_a_fixed_small_history(

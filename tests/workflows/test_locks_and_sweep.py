@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,6 @@ from tests.harness import (
 from workflows.records import FaultState, Phase, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'results.db'}")
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 def _pause_drill(name: str, service: HttpService, *, observe: str = "5m", lock_wait: str = "0s") -> str:

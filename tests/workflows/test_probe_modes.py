@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from workflows.loader import DrillFileError, parse_drill
 from workflows.records import Phase, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 async def test_each_probe_runs_only_in_the_phases_of_its_mode(

@@ -4,8 +4,6 @@ latency toxic is applied and removed through it, and the proxy is let go when th
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -16,18 +14,6 @@ from worker.devserver import free_port, port_open
 from workflows.records import FaultState, Phase, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'results.db'}")
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 def _drill(name: str, service: HttpService, listen: int, observe: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,18 +28,6 @@ from workflows.drill_workflow import DrillWorkflow
 from workflows.records import FaultState, Phase, RunRecord, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'results.db'}")
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[HttpService]:
-    svc = HttpService.start(tmp_path)
-    yield svc
-    svc.stop()
 
 
 # --- guardrails -----------------------------------------------------------------------------------------
