@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/orchestration_overhead.py
 	$(BIN)/python bench/proxy_latency.py; $(BIN)/python bench/proxy_overhead.py; $(BIN)/python bench/docker_faults.py
 	$(BIN)/python bench/stop_latency.py; $(BIN)/python bench/guardrail_reaction.py; $(BIN)/python bench/crash_survival.py
+	$(BIN)/python bench/observe_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -408,6 +408,7 @@ class DrillWorkflow:
                 interval=observe.interval,
                 ends_at=workflow.now() + observe.duration,
                 guardrails=observe.guardrails,
+                duration=observe.duration,
             ),
             result_type=ObserveResult,
             start_to_close_timeout=observe.duration + _probe_budget(probes),

@@ -167,6 +167,9 @@ class ObserveInput(Record):
     """Wall-clock end of the window, so a retried attempt resumes rather than starting over."""
     guardrails: list[Guardrail] = Field(default_factory=list)
     """Checked after every tick; the first breach ends the window early with ``breach`` set."""
+    duration: timedelta | None = None
+    """The window's length, counted from when the activity first starts (``ends_at`` is then a floor): a busy
+    worker that starts the observation late does not shorten it."""
 
 
 class GuardrailBreach(Record):
@@ -181,6 +184,8 @@ class ObserveProgress(Record):
     """Heartbeat details of the observation: compact, and enough to resume after a worker crash."""
 
     ticks: int = 0
+    ends_at: datetime | None = None
+    """When the window ends, fixed at the first attempt's start, so a retried attempt resumes to the same end."""
     samples: dict[str, list[float | None]] = Field(default_factory=dict)
     """Per probe, each sample's latency in seconds, ``None`` for a failed sample (bounded per probe)."""
     failures: dict[str, int] = Field(default_factory=dict)

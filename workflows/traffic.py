@@ -375,6 +375,8 @@ class TrafficHoldInput(BaseModel):
     traffic: Traffic
     until: datetime
     first_phase: str = "before"
+    resume: TrafficSummary | None = None
+    """What a lost worker's traffic had measured (its last heartbeat): carried on, the time lost as a gap."""
 
 
 class TrafficMark(BaseModel):

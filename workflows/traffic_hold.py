@@ -1,6 +1,8 @@
 """A drill's traffic, workflow side: started once the steady state holds, windows marked as faults come and go,
 stopped after verify. The load runs in one worker process (``hold_traffic``); marks are sent to the same
-process (``mark_traffic``) in order, by a background task, so no fault and no rollback waits on them.
+process (``mark_traffic``) in order, by a background task, so no fault and no rollback waits on them. If that
+worker dies, the traffic is started again on another, carrying on from its last heartbeat (the lost time
+recorded as a gap).
 
 Deterministic workflow code: no I/O, activities called by name.
 """
@@ -8,21 +10,25 @@ Deterministic workflow code: no I/O, activities called by name.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from workflows.proxy_holds import FIND_WORKER, HOLD_MARGIN
     from workflows.proxy_records import WorkerQueue, WorkerQueueRequest
     from workflows.records import DrillInput
-    from workflows.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
+    from workflows.traffic import Traffic, TrafficHoldInput, TrafficMark, TrafficOutcome, TrafficSummary
     from workflows.units import format_duration
 
 MARKS_WITHIN = timedelta(seconds=10)
 """How long the end of the drill waits for the last window marks before stopping the traffic."""
+RESTARTS = 3
+"""Workers the traffic may lose before it is given up (the drill goes on without it)."""
 
 
 class TrafficHold:
@@ -32,10 +38,15 @@ class TrafficHold:
         self.heartbeat = heartbeat
         self.queue: str | None = None
         self._handle: workflow.ActivityHandle[TrafficOutcome] | None = None
+        self._watcher: asyncio.Task[TrafficOutcome | None] | None = None
         self._marks: list[str] = []
+        self._phase = "before"
         self._pumping = False
         self._pump_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._run_id = ""
+        self._traffic: Traffic | None = None
+        self._until: datetime | None = None
 
     async def start(self, inp: DrillInput, queue: str | None) -> str:
         """Start the traffic (on ``queue``, else on a worker picked now), then hold it ``baseline`` before faults."""
@@ -43,39 +54,19 @@ class TrafficHold:
         traffic = drill.observe.traffic
         if traffic is None:
             return ""
-        self._run_id = inp.run_id
-        if queue is None:
-            where = await workflow.execute_activity(
-                "worker_queue",
-                WorkerQueueRequest(run_id=inp.run_id),
-                result_type=WorkerQueue,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-                summary="preflight: pick the worker that sends the traffic",
-            )
-            queue = where.task_queue
-        self.queue = queue
-        hold_for = drill.max_duration + drill.recovery.within + HOLD_MARGIN
-        endpoints = len(traffic.resolved())
-        self._handle = workflow.start_activity(
-            "hold_traffic",
-            TrafficHoldInput(run_id=inp.run_id, traffic=traffic, until=workflow.now() + hold_for),
-            result_type=TrafficOutcome,
-            task_queue=queue,
-            start_to_close_timeout=hold_for + timedelta(minutes=1),
-            schedule_to_start_timeout=FIND_WORKER,
-            heartbeat_timeout=self.heartbeat,
-            retry_policy=RetryPolicy(maximum_attempts=1),  # its worker is gone: so is the load it sent
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"traffic: {traffic.rate:g}/s to {endpoints} endpoint(s)",
-        )
+        self._run_id, self._traffic = inp.run_id, traffic
+        self._until = workflow.now() + drill.max_duration + drill.recovery.within + HOLD_MARGIN
+        self.queue = queue or await self._pick_worker()
+        self._handle = self._hold(None)
+        self._watcher = asyncio.create_task(self._watch())
         if traffic.baseline > timedelta(0):
             await workflow.sleep(traffic.baseline, summary=f"traffic: baseline {format_duration(traffic.baseline)}")
         return f"traffic {traffic.rate:g}/s"
 
     def mark(self, phase: str) -> None:
         """A new window starts now; returns at once (the mark is sent in order, in the background)."""
-        if self._handle is None or self._handle.done():
+        self._phase = phase
+        if self._watcher is None or self._watcher.done():
             return
         self._marks.append(phase)
         if not self._pumping:
@@ -84,19 +75,61 @@ class TrafficHold:
 
     async def stop(self) -> TrafficOutcome | None:
         """Stop the traffic after the last marks have landed (bounded); its outcome, or ``None`` if it was lost."""
-        if self._handle is None:
+        if self._watcher is None:
             return None
         try:
             await workflow.wait_condition(lambda: not self._pumping, timeout=MARKS_WITHIN)
         except TimeoutError:
             workflow.logger.warning("traffic window marks still pending; stopping the traffic anyway")
-        if not self._handle.done():
+        self._stopping = True
+        if self._handle is not None and not self._handle.done():
             self._handle.cancel()
-        try:
-            return await self._handle
-        except ActivityError as err:
-            workflow.logger.warning("traffic lost (its worker ended?): %s", err.cause or err)
-            return None
+        return await self._watcher
+
+    async def _watch(self) -> TrafficOutcome | None:
+        """Await the hold; when its worker is lost, start it on another, resuming from its last heartbeat."""
+        for _ in range(RESTARTS + 1):
+            assert self._handle is not None
+            try:
+                return await self._handle
+            except ActivityError as err:
+                if self._stopping or not isinstance(err.cause, ActivityTimeout):
+                    workflow.logger.warning("traffic lost: %s", err.cause or err)
+                    return None
+                resume = _summary(err.cause.last_heartbeat_details)
+                workflow.logger.warning("traffic's worker lost; starting it again on another worker")
+                self.queue = await self._pick_worker()
+                self._handle = self._hold(resume)
+        return None
+
+    def _hold(self, resume: TrafficSummary | None) -> workflow.ActivityHandle[TrafficOutcome]:
+        assert self._traffic is not None and self._until is not None
+        again = " (resumed)" if resume is not None else ""
+        return workflow.start_activity(
+            "hold_traffic",
+            TrafficHoldInput(
+                run_id=self._run_id, traffic=self._traffic, until=self._until, first_phase=self._phase, resume=resume
+            ),
+            result_type=TrafficOutcome,
+            task_queue=self.queue,
+            start_to_close_timeout=self._until - workflow.now() + timedelta(minutes=1),
+            schedule_to_start_timeout=FIND_WORKER,
+            heartbeat_timeout=self.heartbeat,
+            retry_policy=RetryPolicy(maximum_attempts=1),  # its queue died with its worker: restarted elsewhere
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"traffic: {self._traffic.rate:g}/s to {len(self._traffic.resolved())} endpoint(s){again}",
+        )
+
+    async def _pick_worker(self) -> str:
+        where: WorkerQueue = await workflow.execute_activity(
+            "worker_queue",
+            WorkerQueueRequest(run_id=self._run_id),
+            result_type=WorkerQueue,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+            summary="traffic: pick the worker that sends it",
+        )
+        return where.task_queue
 
     async def _pump(self) -> None:
         try:
@@ -117,3 +150,16 @@ class TrafficHold:
                     workflow.logger.warning("traffic window %r not marked: %s", phase, err.cause or err)
         finally:
             self._pumping = False
+
+
+def _summary(details: object) -> TrafficSummary | None:
+    """The summary a lost hold last heartbeated (plain JSON through the data converter), if any."""
+    if not isinstance(details, list | tuple) or not details:
+        return None
+    last = details[0]
+    if isinstance(last, TrafficSummary):
+        return last
+    try:
+        return TrafficSummary.model_validate(last)
+    except ValidationError:
+        return None

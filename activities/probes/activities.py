@@ -84,7 +84,10 @@ async def observe(request: ObserveInput) -> ObserveResult:
     progress = _resumed_progress()
     loop = asyncio.get_running_loop()
     start = loop.time()
-    ends_at = request.ends_at if request.ends_at.tzinfo else request.ends_at.replace(tzinfo=UTC)
+    if progress.ends_at is None:
+        floor = request.ends_at if request.ends_at.tzinfo else request.ends_at.replace(tzinfo=UTC)
+        progress.ends_at = max(floor, datetime.now(UTC) + request.duration) if request.duration else floor
+    ends_at = _aware(progress.ends_at)
     # The window ends at a wall-clock instant (so a retry resumes it); the schedule runs on the monotonic clock.
     deadline = start + (ends_at - datetime.now(UTC)).total_seconds()
     interval = max(request.interval.total_seconds(), MIN_INTERVAL)

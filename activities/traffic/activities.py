@@ -41,7 +41,7 @@ class TrafficActivities:
     @activity.defn(name="hold_traffic")
     async def hold_traffic(self, inp: TrafficHoldInput) -> TrafficOutcome:
         """Send ``inp.traffic`` until cancelled, then return what it measured, by window and per second."""
-        run = TrafficRun(inp.traffic, phase=inp.first_phase)
+        run = TrafficRun(inp.traffic, phase=inp.first_phase, resume=inp.resume)
         sending = asyncio.create_task(run.run(until=inp.until))
         async with self._started:
             self._runs[inp.run_id] = run

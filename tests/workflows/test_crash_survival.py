@@ -3,6 +3,7 @@ finishes, every fault is reverted, and SQL holds one row per run and fault."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -250,3 +251,48 @@ observe: {{duration: 500ms}}
     assert [f.state for f in record.faults] == [FaultState.REVERTED]
     assert service.state() in ("S", "R")
     assert TargetLocks(Store(database_url)).holders() == []
+
+
+async def test_traffic_resumes_on_the_next_worker_after_its_worker_is_killed(
+    client: Client, service: HttpService, tmp_path: Path
+) -> None:
+    queue = f"crash-traffic-{uuid.uuid4()}"
+    database_url = f"sqlite:///{tmp_path / 'results.db'}"
+    address = client.service_client.config.target_host
+    drill = f"""
+name: crash-with-traffic
+targets:
+  sh: {{command: {{}}}}
+faults:
+  - {{name: nothing, target: sh, action: run, run: "true", revert: "true"}}
+observe:
+  duration: 12s
+  traffic: {{url: "{service.url}", rate: 20/s, baseline: 0s}}
+recovery: {{within: 10s}}
+"""
+    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
+    second = None
+    try:
+        handle = await start_drill(client, queue, drill)
+        await wait_phase(handle, Phase.OBSERVE)
+        await asyncio.sleep(2.5)  # a snapshot of the traffic is on a heartbeat by now (every 2 s)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        record = await finish(handle, "crash_with_traffic", within=120)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+
+    assert record.verdict == Verdict.RESILIENT, record.summary
+    traffic = record.traffic
+    assert traffic is not None and traffic.finished
+    assert traffic.gaps, "the seconds without a worker are recorded as a gap"
+    windows = [w.name for w in traffic.phases]
+    assert "during nothing" in windows and "after" in windows
+    # Traffic before the kill (from the heartbeat) and after it (the new worker) are both in the total.
+    first_gap = traffic.gaps[0]
+    seconds = traffic.timeline.second
+    assert any(s < first_gap.start for s in seconds) and any(s >= first_gap.end for s in seconds)

@@ -152,3 +152,22 @@ async def test_observe_with_no_probes_waits_out_the_window_while_heartbeating() 
     assert 3 <= result.ticks <= 8
     assert (result.results, result.deviated, result.interrupted) == ([], False, False)
     assert beats[-1].ticks == result.ticks
+
+
+async def test_a_late_start_does_not_shorten_the_window_when_its_duration_is_given(server: str) -> None:
+    # The workflow computed ends_at when it scheduled the activity; a busy worker started it 800 ms later.
+    late = ObserveInput(
+        run_id="r1",
+        probes=[_probe("api", http={"url": f"{server}/ok"})],
+        interval=timedelta(milliseconds=100),
+        ends_at=datetime.now(UTC) + timedelta(milliseconds=200),
+        duration=timedelta(seconds=1),
+    )
+    env, beats = _recording_env()
+    started = datetime.now(UTC)
+
+    result = await env.run(observe, late)
+
+    assert datetime.now(UTC) - started >= timedelta(seconds=1)
+    assert result.ticks >= 8  # a whole second of 100 ms ticks, not the 200 ms left of the scheduled window
+    assert beats[-1].ends_at is not None and beats[-1].ends_at >= started + timedelta(seconds=1)
