@@ -76,8 +76,9 @@ class FaultLedger:
                         updated_at=now,
                     )
                 )
-            elif row.state != FaultState.REVERTED.value:
-                row.spec, row.updated_at = spec, now
+            else:
+                # Registered again: a fault reverted while its drill was paused is about to be applied again.
+                row.state, row.spec, row.updated_at = FaultState.REGISTERED.value, spec, now
 
     def mark(self, run_id: str, index: int, state: FaultState) -> None:
         """Move one fault to ``state`` (``applied`` or ``reverted``); a row already reverted stays reverted."""

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import db, drills, runs, schedules, servers
+from cli import db, drills, gates, runs, schedules, servers
 from cli.context import Settings
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ runs.register(app)
 servers.register(app)
 db.register(app)
 schedules.register(app)
+gates.register(app)
 
 
 @app.callback()

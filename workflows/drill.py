@@ -596,6 +596,21 @@ class Recovery(Strict):
     """Checks in a row the hypothesis must pass to count as recovered (a flapping system is not recovered)."""
 
 
+class Approval(Strict):
+    """A go/no-go gate: after preflight the drill waits for ``gameday approve RUN_ID`` before injecting."""
+
+    before: Literal["inject"] = "inject"
+    timeout: Duration = timedelta(minutes=10)
+    """Without an approval this long after the steady state held, the drill ends ABORTED, nothing injected."""
+
+
+class Pause(Strict):
+    """What ``gameday pause RUN_ID`` does to the faults while the drill is held between phases."""
+
+    faults: Literal["hold", "revert"] = "hold"
+    """``hold``: faults stay in place while paused; ``revert``: they are reverted, and applied again on resume."""
+
+
 class Drill(Strict):
     """A whole drill file. See docs/DRILL_FORMAT.md for every key."""
 
@@ -615,6 +630,10 @@ class Drill(Strict):
     recovery: Recovery = Field(default_factory=Recovery)
     notify: Notify | None = None
     """Who hears about the drill as it happens: ``{slack: {channel: "#gameday"}, webhook: true}``."""
+    approval: Approval | None = None
+    """A go/no-go gate before the faults: ``{before: inject, timeout: 10m}``."""
+    pause: Pause = Field(default_factory=Pause)
+    """The policy of ``gameday pause``: faults held (default) or reverted while paused."""
 
     @field_validator("name")
     @classmethod

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.proxy_holds import ProxyHolds
     from workflows.records import (
         AlertInput,
+        Approve,
         DrillInput,
         DrillStatus,
         FaultInput,
@@ -131,6 +132,9 @@ class DrillWorkflow:
         self._last: list[ProbeResult] = []
         self._healthy_at: datetime | None = None
         self._rolled_back = False
+        self._approved: Approve | None = None
+        self._paused: Approve | None = None
+        self._resumed_by = ""
         self._proxies = ProxyHolds(HEARTBEAT)
         self._traffic = TrafficHold(HEARTBEAT)
         self._expect_misses: list[str] = []
@@ -186,11 +190,94 @@ class DrillWorkflow:
         """Preflight, then inject, then observe: the part a stop interrupts."""
         if not await self._phase_step(Phase.PREFLIGHT, self._preflight(inp)):
             return
+        await self._pause_point(inp)
+        if inp.drill.approval is not None and not await self._phase_step(Phase.APPROVAL, self._await_approval(inp)):
+            return
+        await self._pause_point(inp)
         if not await self._phase_step(Phase.INJECT, self._inject(inp)):
             return
         await self._save_progress()
         self._raise_if_stopping()
+        await self._pause_point(inp)
         await self._phase_step(Phase.OBSERVE, self._observe(inp))
+
+    async def _await_approval(self, inp: DrillInput) -> str:
+        """The go/no-go gate: wait for ``approve``; without it in time, end safely with nothing injected."""
+        approval = inp.drill.approval
+        assert approval is not None
+        within = format_duration(approval.timeout)
+        try:
+            await workflow.wait_condition(
+                lambda: self._approved is not None or self._stop is not None,
+                timeout=approval.timeout,
+                timeout_summary=f"approval: waiting up to {within} for gameday approve",
+            )
+        except TimeoutError:
+            self._request_stop(StopRequest(reason=f"no approval within {within}: nothing injected", by="gameday"))
+            raise _PhaseInterrupted(f"no approval within {within}") from None
+        self._raise_if_stopping()
+        assert self._approved is not None
+        note = f": {self._approved.note}" if self._approved.note else ""
+        return f"approved by {self._approved.by}{note}"
+
+    async def _pause_point(self, inp: DrillInput) -> None:
+        """Between phases: if paused, hold here until resumed (faults held, or reverted and applied again)."""
+        if self._paused is None:
+            return
+        revert = inp.drill.pause.faults == "revert"
+        started = workflow.now()
+        previous = self._phase
+        self._phase = Phase.PAUSED
+        reverted = (
+            [fi.index for fi in reversed(self._faults) if fi.record.state == FaultState.APPLIED] if revert else []
+        )
+        for index in reverted:
+            await self._revert(inp, index, "pause")
+        self._traffic.mark("paused")
+        await workflow.wait_condition(lambda: self._paused is None or self._stop is not None)
+        self._raise_if_stopping()
+        for index in reversed(reverted):
+            await self._reapply(inp, index)
+        self._mark_traffic()
+        again = f"; {len(reverted)} fault(s) reverted while paused and applied again" if reverted else ""
+        step = StepRecord(
+            phase=Phase.PAUSED,
+            status=StepStatus.OK,
+            started_at=started,
+            ended_at=workflow.now(),
+            detail=f"paused ({'faults reverted' if revert else 'faults held'}), resumed by {self._resumed_by}{again}",
+        )
+        self._add_step(step)
+        self._phase = previous
+
+    async def _reapply(self, inp: DrillInput, index: int) -> None:
+        fi = self._faults[index]
+        fresh = fi.record.model_copy(update={"state": FaultState.REGISTERED, "reverted_at": None})
+        self._set_fault(index, fresh)
+        self._applying = index
+        try:
+            record = await workflow.execute_activity(
+                "apply_fault",
+                self._faults[index],
+                result_type=FaultRecord,
+                start_to_close_timeout=_apply_budget(fi.fault),
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RetryPolicy(maximum_attempts=1),
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"resume: apply {fi.record.label} again",
+                **self._proxies.route(fi),
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            failed = fresh.model_copy(update={"state": FaultState.FAILED, "error": _error_text(err)})
+            self._set_fault(index, failed)
+            raise _PhaseFailed(
+                f"applying '{fi.record.label}' again failed: {_error_text(err)}", orchestration_error=True
+            ) from err
+        finally:
+            self._applying = None
+        self._set_fault(index, record)
 
     async def _rollback_verify_record(self, inp: DrillInput, hold: asyncio.Task[None]) -> RunRecord:
         """The safe path, run on every exit: interrupt the hold, revert everything, verify, record."""
@@ -738,6 +825,23 @@ class DrillWorkflow:
     def emergency_stop(self, stop: StopRequest) -> None:
         """Stop now: interrupt the running phase, revert every fault in reverse order, verify, record ABORTED."""
         self._request_stop(stop)
+
+    @workflow.signal(name="approve")
+    def approve(self, approval: Approve) -> None:
+        """The go/no-go gate's go: the drill injects its faults (once its steady state holds)."""
+        if self._approved is None:
+            self._approved = approval
+
+    @workflow.signal(name="pause")
+    def pause(self, request: Approve) -> None:
+        """Hold the drill at the next phase boundary before the observation (rollback is never paused)."""
+        self._paused = request
+
+    @workflow.signal(name="resume")
+    def resume(self, request: Approve) -> None:
+        """Continue a paused drill at the step where it was held."""
+        if self._paused is not None:
+            self._paused, self._resumed_by = None, request.by
 
     @workflow.update(name="wait_rolled_back")
     async def wait_rolled_back(self) -> DrillStatus:

@@ -57,6 +57,10 @@ class Phase(StrEnum):
     DONE = "done"
     SWEEP = "sweep"
     """Not a phase of the drill: ``gameday sweep`` reverting faults the drill's workflow left behind."""
+    APPROVAL = "approval"
+    """Waiting for ``gameday approve`` between preflight and inject."""
+    PAUSED = "paused"
+    """Held between phases by ``gameday pause`` until ``gameday resume``."""
     NOTIFY = "notify"
     """Not a phase either: notifications that could not be delivered, recorded after the verdict."""
 
@@ -130,6 +134,13 @@ class ProbeResult(Record):
     @property
     def error_rate(self) -> float:
         return self.failures / self.samples if self.samples else 0.0
+
+
+class Approve(Record):
+    """``gameday approve`` / ``pause`` / ``resume``: who, and why."""
+
+    by: str = "unknown"
+    note: str = ""
 
 
 class StopRequest(Record):

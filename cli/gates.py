@@ -1,0 +1,74 @@
+"""Go/no-go and holding a drill: ``approve``, ``pause`` and ``resume`` (signals to the running drill)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from cli.context import console, run_async, settings_of
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(approve)
+    app.command()(pause)
+    app.command()(resume)
+
+
+_RUN = typer.Argument(help="The running drill's id.")
+_BY = typer.Option(help="Who (default: your user name).")
+_NOTE = typer.Option("--note", "-n", help="Why: stored in the drill log.")
+
+
+def approve(
+    ctx: typer.Context,
+    run_id: Annotated[str, _RUN],
+    by: Annotated[str | None, _BY] = None,
+    note: Annotated[str, _NOTE] = "",
+) -> None:
+    """Give a drill waiting at its go/no-go gate (`approval:` in the file) the go: it injects its faults.
+
+    Example: gameday approve drill-db-failover-20261124T140000Z --note "on-call agrees, traffic is low"
+    Without an approval within its timeout the drill ends ABORTED with nothing injected.
+    """
+    _send(ctx, run_id, "approve", by, note, "approved")
+
+
+def pause(
+    ctx: typer.Context,
+    run_id: Annotated[str, _RUN],
+    by: Annotated[str | None, _BY] = None,
+    note: Annotated[str, _NOTE] = "",
+) -> None:
+    """Hold a drill at its next phase boundary before the observation; `gameday resume` continues it.
+
+    Its faults stay in place, or are reverted and applied again on resume, as the file's `pause: {faults:}`
+    says. Rollback is never paused, and max_duration keeps counting: a pause cannot hold a fault longer.
+    """
+    _send(ctx, run_id, "pause", by, note, "pause requested for")
+
+
+def resume(
+    ctx: typer.Context,
+    run_id: Annotated[str, _RUN],
+    by: Annotated[str | None, _BY] = None,
+    note: Annotated[str, _NOTE] = "",
+) -> None:
+    """Continue a paused drill at the step where it was held."""
+    _send(ctx, run_id, "resume", by, note, "resumed")
+
+
+def _send(ctx: typer.Context, run_id: str, signal: str, by: str | None, note: str, done: str) -> None:
+    settings = settings_of(ctx)
+
+    async def go() -> None:
+        from cli.launch import current_user
+        from cli.runs import _client, _running_handle
+
+        client = await _client(settings)
+        handle = await _running_handle(client, settings, run_id)
+        await handle.signal(signal, {"by": by or current_user(), "note": note})
+        console.print(f"{done} [bold]{escape(run_id)}[/]")
+
+    run_async(settings, go())
