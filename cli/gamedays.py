@@ -16,6 +16,9 @@ from rich.markup import escape
 from cli.context import Settings, console, err_console, fail, run_async
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from activities.score import RunScore
     from workflows.gameday import GameDayRecord, GameDaySpec, PlannedDrill
 
 
@@ -72,6 +75,7 @@ def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_js
                 team=spec.team,
                 description=spec.description,
                 stop_on=spec.stop_on,
+                approval=spec.approval,
                 stages=stages,
                 source=str(file),
                 started_by=current_user(),
@@ -99,9 +103,24 @@ def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_js
     return run_async(settings, go())
 
 
-def report_lines(record: GameDayRecord) -> list[str]:
-    """The game day in words: each drill's verdict, duration and recovery, then how it ended."""
+def report_lines(record: GameDayRecord, scores: Mapping[str, RunScore] | None = None) -> list[str]:
+    """The game day in words: each drill's verdict, duration and recovery, then how it ended.
+
+    Args:
+        record: the game day.
+        scores: each drill run's resilience score by run id (``activities.score``); with them, a line gives the
+            game day's score (the mean of its scored runs).
+    """
     lines = [f"game day {record.name}: {record.outcome}" + (f" ({record.halted_by})" if record.halted_by else "")]
+    if scores is not None:
+        from activities.score import format_score, gameday_score
+
+        values = [scores[e.run_id].score for e in record.entries if e.run_id in scores]
+        scored = sum(1 for value in values if value is not None)
+        lines.append(
+            f"  resilience score {format_score(gameday_score(values))} "
+            f"(mean of {scored} scored drill run(s) of {len(record.entries)}; see docs/SCORE.md)"
+        )
     if record.stop is not None:
         lines.append(f"  stopped by {record.stop.by}: {record.stop.reason}")
     for e in record.entries:

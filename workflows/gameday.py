@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.drill import NAME_PATTERN, Drill
+from workflows.drill import NAME_PATTERN, Approval, Drill
 from workflows.notify_records import Notify
 from workflows.records import StopRequest, Verdict
 
@@ -56,6 +56,8 @@ class GameDaySpec(Strict):
     """Applied to every drill of the game day that has no ``notify`` of its own."""
     stop_on: list[Verdict] = Field(default_factory=lambda: list(DEFAULT_STOP_ON))
     """Verdicts after which the remaining drills are skipped."""
+    approval: Approval | None = None
+    """A go/no-go gate before the first drill: ``gameday approve GAMEDAY_ID``; without it in time, nothing runs."""
     drills: list[DrillStep | ParallelStep] = Field(min_length=1)
 
     @field_validator("gameday")
@@ -86,6 +88,7 @@ class GameDayInput(Record):
     team: str = ""
     description: str = ""
     stop_on: list[Verdict]
+    approval: Approval | None = None
     stages: list[list[PlannedDrill]]
     """Steps in order; a step of several drills runs them in parallel."""
     source: str = ""
@@ -123,4 +126,5 @@ class GameDayRecord(Record):
     halted_by: str = ""
     """The ``stop_on`` verdict that ended the game day early, in words."""
     outcome: str = ""
-    """``completed``, ``halted`` (stop_on), ``stopped`` (gameday stop) or ``cancelled``."""
+    """``completed``, ``halted`` (stop_on), ``stopped`` (gameday stop), ``cancelled`` or ``not approved``."""
+    approved_by: str = ""

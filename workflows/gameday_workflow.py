@@ -19,7 +19,8 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.gameday import GameDayEntry, GameDayInput, GameDayRecord, PlannedDrill
-    from workflows.records import DrillInput, DrillStatus, Phase, RunRecord, StopRequest
+    from workflows.records import Approve, DrillInput, DrillStatus, Phase, RunRecord, StopRequest
+    from workflows.units import format_duration
 
 
 @workflow.defn(name="GameDayWorkflow")
@@ -32,6 +33,7 @@ class GameDayWorkflow:
         self._stop: StopRequest | None = None
         self._results: list[RunRecord] = []
         self._cancelled = False
+        self._approved: Approve | None = None
 
     @workflow.run
     async def run(self, inp: GameDayInput) -> GameDayRecord:
@@ -43,7 +45,7 @@ class GameDayWorkflow:
             started_by=inp.started_by,
             started_at=workflow.now(),
         )
-        halted = ""
+        halted = await self._await_approval(inp)
         for stage, drills in enumerate(inp.stages):
             if self._stop is not None or halted or self._cancelled:
                 reason = f"stopped by {self._stop.by}: {self._stop.reason}" if self._stop else halted or "cancelled"
@@ -53,11 +55,30 @@ class GameDayWorkflow:
             halted = halted or self._halt_reason(inp, stage)
         assert self._record is not None
         outcome = "cancelled" if self._cancelled else "stopped" if self._stop else "halted" if halted else "completed"
+        if halted.startswith("no approval"):
+            outcome = "not approved"
         self._record = self._record.model_copy(
             update={"ended_at": workflow.now(), "stop": self._stop, "halted_by": halted, "outcome": outcome}
         )
         await self._save()
         return self._record
+
+    async def _await_approval(self, inp: GameDayInput) -> str:
+        """The game day's go/no-go gate; returns why every drill is skipped, or ``""`` to go on."""
+        if inp.approval is None:
+            return ""
+        try:
+            await workflow.wait_condition(
+                lambda: self._approved is not None or self._stop is not None,
+                timeout=inp.approval.timeout,
+                timeout_summary="approval: waiting for gameday approve",
+            )
+        except TimeoutError:
+            return f"no approval within {format_duration(inp.approval.timeout)}: nothing ran"
+        if self._approved is not None:
+            assert self._record is not None
+            self._record = self._record.model_copy(update={"approved_by": self._approved.by})
+        return ""
 
     async def _run_stage(self, inp: GameDayInput, stage: int, drills: list[PlannedDrill]) -> None:
         handles = []
@@ -143,6 +164,12 @@ class GameDayWorkflow:
         if self._stop is None:
             self._stop = stop.model_copy(update={"received_at": stop.received_at or workflow.now()})
             await self._stop_running(self._stop)
+
+    @workflow.signal(name="approve")
+    def approve(self, approval: Approve) -> None:
+        """The game day's go: its drills start (each with its own gate, if it has one)."""
+        if self._approved is None:
+            self._approved = approval
 
     @workflow.update(name="wait_rolled_back")
     async def wait_rolled_back(self) -> DrillStatus:

@@ -16,7 +16,7 @@ from tests.harness import eventually, running_worker
 from workflows.gameday import GameDayInput, GameDayRecord
 from workflows.gameday_loader import load_gameday_file
 from workflows.gameday_workflow import GameDayWorkflow
-from workflows.records import StopRequest, Verdict
+from workflows.records import Approve, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,14 @@ async def _start(client: Client, queue: str, file: Path) -> tuple[str, object]:
     gameday_id = f"gameday-{spec.gameday}-{uuid.uuid4().hex[:6]}"
     handle = await client.start_workflow(
         GameDayWorkflow.run,
-        GameDayInput(gameday_id=gameday_id, name=spec.gameday, stop_on=spec.stop_on, stages=stages, source=str(file)),
+        GameDayInput(
+            gameday_id=gameday_id,
+            name=spec.gameday,
+            stop_on=spec.stop_on,
+            approval=spec.approval,
+            stages=stages,
+            source=str(file),
+        ),
         id=gameday_id,
         task_queue=queue,
     )
@@ -139,3 +146,32 @@ drills:
     assert entries["long"].verdict == Verdict.ABORTED
     assert entries["later"].verdict is None and "stopped by alice: incident" in entries["later"].skipped
     assert log.read_text().split() == ["long-on", "long-off"]
+
+
+async def test_a_game_day_gate_runs_nothing_without_approval_and_everything_with_it(
+    client: Client, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    text = f"""
+gameday: gated
+approval: {{timeout: 30s}}
+drills:
+  - drill:
+      name: one
+      targets: {{sh: {{command: {{}}}}}}
+      faults: [{_fault("one", log)}]
+      observe: {{duration: 100ms}}
+"""
+    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
+    async with running_worker(client, store) as queue:
+        _, unapproved = await _start(client, queue, _write(tmp_path, text.replace("30s", "300ms")))
+        skipped: GameDayRecord = await unapproved.result()  # type: ignore[attr-defined]
+        _, handle = await _start(client, queue, _write(tmp_path, text))
+        await handle.signal("approve", Approve(by="dana"))  # type: ignore[attr-defined]
+        record: GameDayRecord = await handle.result()  # type: ignore[attr-defined]
+
+    assert skipped.outcome == "not approved"
+    assert [e.skipped for e in skipped.entries] == ["no approval within 300ms: nothing ran"]
+    assert record.outcome == "completed" and record.approved_by == "dana"
+    assert [e.verdict for e in record.entries] == [Verdict.RESILIENT]
+    assert log.read_text().split() == ["one-on", "one-off"]
