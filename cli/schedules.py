@@ -20,7 +20,7 @@ from rich.markup import escape
 from cli.context import console, run_async, settings_of
 
 if TYPE_CHECKING:
-    from temporalio.client import Client, ScheduleActionResult, ScheduleDescription, ScheduleHandle
+    from temporalio.client import Client, ScheduleActionResult, ScheduleDescription, ScheduleHandle, ScheduleSpec
 
     from cli.context import Settings
 
@@ -90,7 +90,7 @@ def add(
     Example: gameday schedule add drills/checkout.yaml --cron '0 14 * * TUE' --timezone Europe/Paris --jitter 5m
     --blackout 2026-12-21..2027-01-03 --blackout-cron '* * * * SAT,SUN'
     """
-    from cli import schedule_times
+    from activities import schedule_times
     from cli.drills import _load as load_drill
     from workflows.errors import GamedayError
 
@@ -121,15 +121,19 @@ def add(
         from worker.client import connect
         from workflows.records import DrillInput
 
-        spec = ScheduleSpec(
-            cron_expressions=[cron],
-            time_zone_name=timezone,
-            jitter=spread,
-            skip=[c for w in windows for c in w.calendars],
-        )
+        # Blackouts are not Temporal skip calendars: a skipped time would leave no trace. The run starts, finds
+        # itself in a blackout (check_blackout), records itself skipped (ABORTED, by schedule) and touches nothing.
+        spec = ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone, jitter=spread)
         action = ScheduleActionStartWorkflow(
             DRILL_WORKFLOW,
-            DrillInput(run_id=SCHEDULED_RUN_ID, drill=drill, source=str(file), started_by=f"schedule {sid}"),
+            DrillInput(
+                run_id=SCHEDULED_RUN_ID,
+                drill=drill,
+                source=str(file),
+                started_by=f"schedule {sid}",
+                blackouts=[w.text for w in windows],
+                time_zone=timezone,
+            ),
             id=sid,
             task_queue=settings.config.task_queue,
             static_summary=f"drill {drill.name}" + (f" ({drill.team})" if drill.team else "") + f", schedule {sid}",
@@ -158,7 +162,7 @@ def add(
             raise GamedayError(f"Temporal refused the schedule: {err.message}") from err
         desc = await handle.describe()
         console.print(f"scheduled [bold]{escape(sid)}[/]: drill {escape(drill.name)}, {escape(cron)} ({timezone})")
-        _print_next(desc)
+        _print_next(desc, [w.text for w in windows])
 
     run_async(settings, go())
 
@@ -193,7 +197,8 @@ def list_schedules(ctx: typer.Context) -> None:
         for entry, last in zip(entries, lasts, strict=True):
             memo = await entry.memo()
             assert entry.schedule is not None
-            nexts = entry.info.next_action_times if entry.info else []
+            blackouts = [str(b) for b in memo.get("blackouts", [])]
+            nexts = _firing(entry.schedule.spec, blackouts, 2)
             rows.append(
                 (
                     entry.id,
@@ -231,7 +236,7 @@ def show(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli import schedule_times
+        from activities import schedule_times
 
         client = await _connect(settings)
         async with _known(schedule_id):
@@ -251,8 +256,8 @@ def show(
         console.print(f"  blackouts: {', '.join(blackouts) or 'none'}", markup=False)
         now_in = schedule_times.blackout_now(spec, blackouts)
         if now_in:
-            console.print(f"  [yellow]now in blackout {escape(now_in)}[/]: no run starts until it ends")
-        _print_next(desc)
+            console.print(f"  [yellow]now in blackout {escape(now_in)}[/]: a run starting now records itself skipped")
+        _print_next(desc, blackouts)
         console.print(f"  upcoming cron times ({zone}):")
         for t in schedule_times.upcoming(spec, blackouts, datetime.now(UTC), UPCOMING):
             local = t.at.astimezone(schedule_times.time_zone(zone)).strftime("%a %Y-%m-%d %H:%M")
@@ -315,7 +320,7 @@ def resume(
             await handle.unpause(note=f"resumed by {current_user()}")
             desc = await handle.describe()
         console.print(f"resumed [bold]{escape(schedule_id)}[/]")
-        _print_next(desc)
+        _print_next(desc, [str(b) for b in (await desc.memo()).get("blackouts", [])])
 
     run_async(settings, go())
 
@@ -325,7 +330,11 @@ def trigger(
     ctx: typer.Context,
     schedule_id: Annotated[str, typer.Argument(metavar="ID", help="The schedule id.")],
     ignore_blackout: Annotated[
-        bool, typer.Option("--ignore-blackout", help="Start it even though now is inside a blackout window.")
+        bool,
+        typer.Option(
+            "--ignore-blackout",
+            help="Start it anyway inside a blackout window: the run records itself skipped and touches nothing.",
+        ),
     ] = False,
 ) -> None:
     """Start the schedule's drill now, as if its time had come: skipped if its previous run still runs.
@@ -336,7 +345,7 @@ def trigger(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli import schedule_times
+        from activities import schedule_times
 
         handle = await _handle(settings, schedule_id)
         async with _known(schedule_id):
@@ -443,8 +452,20 @@ async def _none() -> str:
     return "-"
 
 
-def _print_next(desc: ScheduleDescription) -> None:
-    times = desc.info.next_action_times
+def _firing(spec: ScheduleSpec, blackouts: list[str], count: int) -> list[datetime]:
+    """The next times that will run a drill: the schedule's times, without those inside a blackout.
+
+    Computed from the spec (Temporal's own next times include blacked-out ones: a run that starts in a blackout
+    records itself skipped), far enough ahead to get past a long blackout.
+    """
+    from activities import schedule_times
+
+    upcoming = schedule_times.upcoming(spec, blackouts, datetime.now(UTC), count * 2000)
+    return [u.at for u in upcoming if not u.blackout][:count]
+
+
+def _print_next(desc: ScheduleDescription, blackouts: list[str]) -> None:
+    times = _firing(desc.schedule.spec, blackouts, 3)
     if desc.schedule.state.paused:
         console.print("  next runs: none while paused")
     else:

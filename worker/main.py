@@ -14,6 +14,7 @@ from types import TracebackType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.blackout import check_blackout
 from activities.faults.activities import FaultActivities
 from activities.gameday_store import GameDayActivities, GameDays
 from activities.ledger import FaultLedger
@@ -119,6 +120,7 @@ def build_worker(
             locks.acquire_targets,
             locks.release_targets,
             alerts.alert,
+            check_blackout,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
         ],

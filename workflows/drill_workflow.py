@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.records import (
         AlertInput,
         Approve,
+        BlackoutCheck,
         DrillInput,
         DrillStatus,
         FaultInput,
@@ -167,6 +168,8 @@ class DrillWorkflow:
             )
         )
         await self._save_progress()
+        if inp.blackouts:
+            await self._check_blackout(inp)
         hold = asyncio.create_task(self._hold(inp))
         try:
             await workflow.wait_condition(
@@ -186,8 +189,22 @@ class DrillWorkflow:
                 # A further cancel while the rollback runs: keep going, the rollback must finish.
                 self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
 
+    async def _check_blackout(self, inp: DrillInput) -> None:
+        """A scheduled run inside a blackout window records itself skipped (a stop by ``schedule``) and does nothing."""
+        window = await workflow.execute_activity(
+            "check_blackout",
+            BlackoutCheck(blackouts=inp.blackouts, time_zone=inp.time_zone),
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+            summary="schedule: blackout window?",
+        )
+        if window:
+            self._request_stop(StopRequest(reason=f"skipped: now is in blackout {window}", by="schedule"))
+
     async def _hold(self, inp: DrillInput) -> None:
         """Preflight, then inject, then observe: the part a stop interrupts."""
+        self._raise_if_stopping()  # a skipped scheduled run: nothing at all
         if not await self._phase_step(Phase.PREFLIGHT, self._preflight(inp)):
             return
         await self._pause_point(inp)

@@ -255,6 +255,18 @@ class DrillInput(Record):
     source: str = ""
     """Where the drill came from (a file path), for the record."""
     started_by: str = ""
+    blackouts: list[str] = Field(default_factory=list)
+    """A scheduled drill's blackout windows (``2026-12-24..2026-12-26``, ``cron:* * * * SAT,SUN``): a run that
+    starts inside one records itself skipped and touches nothing."""
+    time_zone: str = "UTC"
+    """The zone the blackouts are read in (the schedule's)."""
+
+
+class BlackoutCheck(Record):
+    """Argument of ``check_blackout``."""
+
+    blackouts: list[str]
+    time_zone: str
 
 
 class RunRecord(Record):

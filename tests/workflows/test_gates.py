@@ -3,14 +3,17 @@ pause that holds (or reverts and re-applies) the faults until resume."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
 from activities.store import Store
-from tests.harness import finish, running_worker, start_drill, wait_phase, wait_until_async
-from workflows.records import Approve, FaultState, Phase, StepStatus, Verdict
+from tests.harness import drill_from_yaml, finish, running_worker, start_drill, wait_phase, wait_until_async
+from workflows.drill_workflow import DrillWorkflow
+from workflows.records import Approve, DrillInput, FaultState, Phase, StepStatus, Verdict
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +86,26 @@ async def test_a_paused_drill_waits_between_phases_and_resume_continues_it(
     paused = next(s for s in record.steps if s.phase == Phase.PAUSED)
     assert "resumed by carol" in paused.detail
     assert record.faults[0].state == FaultState.REVERTED
+
+
+async def test_a_scheduled_run_inside_a_blackout_records_itself_skipped_and_touches_nothing(
+    client: Client, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    today = datetime.now(UTC).date()
+    drill = drill_from_yaml(_drill("blacked-out", log, ""))
+    inp = DrillInput(
+        run_id=f"blacked-out-{uuid.uuid4().hex[:6]}",
+        drill=drill,
+        blackouts=["2001-01-01", f"{today - timedelta(days=1)}..{today + timedelta(days=1)}"],
+        time_zone="Europe/Paris",
+    )
+    async with running_worker(client, store) as queue:
+        handle = await client.start_workflow(DrillWorkflow.run, inp, id=inp.run_id, task_queue=queue)
+        record = await finish(handle, "blackout_skip")
+    assert record.verdict == Verdict.ABORTED
+    assert record.stop is not None and record.stop.by == "schedule"
+    assert record.stop.reason == f"skipped: now is in blackout {today - timedelta(days=1)}..{today + timedelta(days=1)}"
+    assert record.faults == [] and not log.exists()
+    saved = store.get(record.run_id)
+    assert saved is not None and saved.verdict == Verdict.ABORTED  # the skip is on record

@@ -145,20 +145,27 @@ def upcoming(spec: ScheduleSpec, blackouts: Sequence[str], after: datetime, coun
         if len(found) == count:
             break
         local = moment.astimezone(zone)
-        skipped = ""
-        if any(matches(c, local) for c in spec.skip):
-            skipped = next((text for text, cals in named if any(matches(c, local) for c in cals)), "skip calendar")
+        skipped = next((text for text, cals in named if any(matches(c, local) for c in cals)), "")
+        if not skipped and any(matches(c, local) for c in spec.skip):
+            skipped = "skip calendar"
         found.append(UpcomingTime(at=moment, blackout=skipped))
     return found
 
 
 def blackout_now(spec: ScheduleSpec, blackouts: Sequence[str], now: datetime | None = None) -> str:
     """The blackout covering ``now`` (default: this moment), or empty."""
+    return in_blackout(blackouts, spec.time_zone_name or "UTC", now) or ("skip calendar" if _skipped(spec, now) else "")
+
+
+def in_blackout(blackouts: Sequence[str], zone_name: str, now: datetime | None = None) -> str:
+    """The first of ``blackouts`` (as written) covering ``now`` in the zone, or empty: what a scheduled run checks."""
+    local = (now or datetime.now(UTC)).astimezone(time_zone(zone_name)).replace(microsecond=0)
+    return next((b for b in blackouts if any(matches(c, local) for c in blackout_of(b).calendars)), "")
+
+
+def _skipped(spec: ScheduleSpec, now: datetime | None) -> bool:
     local = (now or datetime.now(UTC)).astimezone(time_zone(spec.time_zone_name or "UTC")).replace(microsecond=0)
-    if not any(matches(c, local) for c in spec.skip):
-        return ""
-    named = [(b, blackout_of(b).calendars) for b in blackouts]
-    return next((text for text, cals in named if any(matches(c, local) for c in cals)), "skip calendar")
+    return any(matches(c, local) for c in spec.skip)
 
 
 def matches(calendar: ScheduleCalendarSpec, local: datetime) -> bool:
