@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from activities.score import format_score, score_record
 from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
 from workflows.traffic import SecondStats, TrafficSummary, WindowStats
 
@@ -100,6 +101,9 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
             facts.append(("Time to healthy", f"{healthy} (stop received → first healthy check)"))
     if record.time_to_recovery is not None:
         facts.append(("Time to recovery", _duration(record.time_to_recovery)))
+    if record.verdict is not None:
+        score = score_record(record)
+        facts.append(("Resilience score", f"{format_score(score.score)} ({score.why}; formula in docs/SCORE.md)"))
     if record.error:
         facts.append(("Error", _one_line(record.error)))
     if ui_url:

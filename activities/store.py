@@ -324,9 +324,19 @@ class Store:
         team: str | None = None,
         drill: str | None = None,
         verdict: Verdict | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
         """Run headers, newest first; their steps, faults, probes and traffic are left empty.
+
+        Args:
+            team: only this team's runs.
+            drill: only runs of this drill.
+            verdict: only runs with this verdict.
+            since: only runs started at or after this moment (naive means UTC).
+            until: only runs started before this moment (exclusive, so consecutive ranges never overlap).
+            limit: at most this many, the newest.
 
         Raises:
             ValueError: ``verdict`` names no :class:`Verdict` (a typo must not look like "no runs").
@@ -341,9 +351,45 @@ class Store:
             query = query.where(col(RunRow.drill_name) == drill)
         if verdict is not None:
             query = query.where(col(RunRow.verdict) == Verdict(verdict).value)
+        # Bound through UTCDateTime, so SQLite's naive text and PostgreSQL's timestamptz compare alike.
+        if since is not None:
+            query = query.where(col(RunRow.started_at) >= _as_utc(since))
+        if until is not None:
+            query = query.where(col(RunRow.started_at) < _as_utc(until))
         query = query.order_by(col(RunRow.started_at).desc(), col(RunRow.run_id).desc()).limit(limit)
         with Session(self._engine) as session:
             return [_run_record(run) for run in session.exec(query).all()]
+
+    def with_details(self, runs: Sequence[RunRecord]) -> list[RunRecord]:
+        """``runs`` (headers from :meth:`list_runs`) with their steps, faults and probes, in three queries.
+
+        Traffic is left out (``None``): it is the largest part of a record and what a trend reads is not in it.
+        Runs no longer in the database come back as they were given.
+        """
+        self._ensure_schema()
+        ids = [run.run_id for run in runs]
+        if not ids:
+            return []
+        with Session(self._engine) as session:
+            steps = _children_of(session, PhaseRow, ids, col(PhaseRow.started_at), col(PhaseRow.phase))
+            faults = _children_of(session, FaultRow, ids, col(FaultRow.index))
+            probes = _children_of(session, ProbeRow, ids, col(ProbeRow.at), col(ProbeRow.phase), col(ProbeRow.probe))
+        return [
+            run.model_copy(
+                update={
+                    "steps": [
+                        StepRecord.model_validate(row, from_attributes=True) for row in steps.get(run.run_id, [])
+                    ],
+                    "faults": [
+                        FaultRecord.model_validate(row, from_attributes=True) for row in faults.get(run.run_id, [])
+                    ],
+                    "probes": [
+                        ProbeResult.model_validate(row, from_attributes=True) for row in probes.get(run.run_id, [])
+                    ],
+                }
+            )
+            for run in runs
+        ]
 
     def counts(self, run_id: str) -> dict[str, int]:
         """Rows per table for ``run_id``: proof that saving again duplicated nothing."""
@@ -446,6 +492,14 @@ def _sqlite_on_connect(connection: sqlite3.Connection, _record: object) -> None:
 
 def _children(session: Session, model: type[_Child], run_id: str, *order: Any) -> Sequence[_Child]:
     return session.exec(select(model).where(col(model.run_id) == run_id).order_by(*order)).all()
+
+
+def _children_of(session: Session, model: type[_Child], run_ids: Sequence[str], *order: Any) -> dict[str, list[_Child]]:
+    rows = session.exec(select(model).where(col(model.run_id).in_(run_ids)).order_by(*order)).all()
+    grouped: dict[str, list[_Child]] = {}
+    for row in rows:
+        grouped.setdefault(row.run_id, []).append(row)
+    return grouped
 
 
 def _upsert(

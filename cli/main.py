@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import db, drills, gates, runs, schedules, servers
+from cli import db, drills, gates, history, runs, schedules, servers
 from cli.context import Settings
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 drills.register(app)
 runs.register(app)
+history.register(app)
 servers.register(app)
 db.register(app)
 schedules.register(app)

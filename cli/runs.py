@@ -145,6 +145,14 @@ def list_runs(
     team: Annotated[str | None, typer.Option(help="Only this team's runs.")] = None,
     drill: Annotated[str | None, typer.Option(help="Only runs of this drill.")] = None,
     verdict: Annotated[str | None, typer.Option(help="Only this verdict (RESILIENT, DEVIATED, ...).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only runs started since: a UTC date (2026-11-01) or that long ago (7d, 24h)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only runs started before: a UTC date (through its end) or that long ago (7d, 24h)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
     temporal: Annotated[
         bool,
@@ -153,18 +161,36 @@ def list_runs(
 ) -> None:
     """Recorded runs from the results database, newest first; with --temporal, drills as Temporal sees them.
 
-    Example: gameday list --temporal --team payments --verdict DEVIATED
+    Example: gameday list --team payments --since 7d;  gameday list --temporal --team payments --verdict DEVIATED
     """
     settings = settings_of(ctx)
     if temporal:
+        if since is not None or until is not None:
+            fail("--since/--until read the results database: drop --temporal to use them")
         run_async(settings, _list_temporal(settings, team=team, drill=drill, verdict=verdict, limit=limit))
         return
+    from datetime import UTC, datetime
+
     from activities.migrations import SchemaError
     from activities.store import Store
+    from cli.dates import parse_range
 
+    try:
+        start, end = parse_range(since, until, now=datetime.now(UTC))
+    except ValueError as err:
+        fail(str(err))
     store = Store(settings.config.resolved_database_url)
     try:
-        runs = store.list_runs(team=team, drill=drill, verdict=verdict.upper() if verdict else None, limit=limit)
+        runs = store.list_runs(
+            team=team,
+            drill=drill,
+            verdict=verdict.upper() if verdict else None,
+            since=start,
+            until=end,
+            limit=limit,
+        )
+    except ValueError as err:  # an unknown verdict
+        fail(str(err))
     except SchemaError as err:  # a shared database behind the code: name the command that fixes it
         fail(str(err))
     rows = [("run", "drill", "team", "started (UTC)", "verdict", "recovery")]
@@ -227,14 +253,18 @@ def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
     from activities.store import Store
     from cli.gamedays import report_lines
 
-    gameday = GameDays(Store(settings.config.resolved_database_url)).get(gameday_id)
+    store = Store(settings.config.resolved_database_url)
+    gameday = GameDays(store).get(gameday_id)
     if gameday is None:
         fail(f"no run or game day {gameday_id!r} in the results database ({settings.config.database_label})")
     if fmt == "json":
         return gameday.model_dump_json(indent=2)
     if fmt == "html":
         fail("a game day's report is md or json; each of its drills has an html report: gameday report RUN_ID -f html")
-    return "\n".join(report_lines(gameday))
+    from activities.score import score_record
+
+    runs = [store.get(entry.run_id) for entry in gameday.entries if entry.run_id]
+    return "\n".join(report_lines(gameday, {run.run_id: score_record(run) for run in runs if run is not None}))
 
 
 def sweep(
