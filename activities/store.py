@@ -482,10 +482,11 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_on_connect(connection: sqlite3.Connection, _record: object) -> None:
     # WAL lets the CLI read while a worker writes; the busy timeout makes concurrent writers wait, not fail;
-    # foreign keys on so SQLite checks what PostgreSQL checks.
+    # foreign keys on so SQLite checks what PostgreSQL checks. The busy timeout first: switching a new file to
+    # WAL takes a lock, and without it a process opening the file alongside another failed at once.
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
