@@ -64,10 +64,10 @@ def _send(ctx: typer.Context, run_id: str, signal: str, by: str | None, note: st
 
     async def go() -> None:
         from cli.launch import current_user
-        from cli.runs import _client, _running_handle
+        from cli.runs import client_for, running_handle
 
-        client = await _client(settings)
-        handle = await _running_handle(client, settings, run_id)
+        client = await client_for(settings)
+        handle = await running_handle(client, settings, run_id)
         await handle.signal(signal, {"by": by or current_user(), "note": note})
         console.print(f"{done} [bold]{escape(run_id)}[/]")
 

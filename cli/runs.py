@@ -60,8 +60,8 @@ def stop(
     async def go() -> None:
         from cli.launch import current_user
 
-        client = await _client(settings)
-        handles = [await _running_handle(client, settings, run_id)] if run_id else await _running_drills(client, team)
+        client = await client_for(settings)
+        handles = [await running_handle(client, settings, run_id)] if run_id else await _running_drills(client, team)
         if not handles:
             console.print("no running drills" + (f" for team {escape(team)}" if team else ""))
             return
@@ -107,7 +107,7 @@ def status(
     async def go() -> None:
         from temporalio.client import WorkflowExecutionStatus
 
-        client = await _client(settings)
+        client = await client_for(settings)
         handle = client.get_workflow_handle(run_id)
         try:
             desc = await handle.describe()
@@ -283,7 +283,7 @@ def sweep(
         from activities.store import Store
         from activities.sweep import sweep as sweep_orphans
 
-        client = await _client(settings)
+        client = await client_for(settings)
         report = await sweep_orphans(Store(settings.config.resolved_database_url), client, dry_run=dry_run)
         if not report.faults and not report.locks_released:
             console.print("no orphaned faults and no stale target locks")
@@ -310,7 +310,7 @@ async def _list_temporal(
     for key, value in ((search.TEAM, team), (search.DRILL_NAME, drill), (search.VERDICT, verdict and verdict.upper())):
         if value:
             clauses.append(f'{key.name} = "{value.replace(chr(34), "")}"')
-    client = await _client(settings)
+    client = await client_for(settings)
     rows = [("run", "drill", "team", "env", "status", "verdict", "started (UTC)")]
     async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
         attrs = execution.typed_search_attributes
@@ -339,13 +339,13 @@ async def _list_temporal(
 # --- shared pieces --------------------------------------------------------------------------------------
 
 
-async def _client(settings: Settings) -> Client:
+async def client_for(settings: Settings) -> Client:
     from worker.client import connect
 
     return await connect(settings.config)
 
 
-async def _running_handle(client: Client, settings: Settings, run_id: str):  # type: ignore[no-untyped-def]
+async def running_handle(client: Client, settings: Settings, run_id: str):  # type: ignore[no-untyped-def]
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 

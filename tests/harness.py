@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,6 +139,35 @@ def worker_process(address: str, queue: str, database_url: str, log: Path) -> su
     command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "cli.main"]
     with open(log, "ab") as out:
         return subprocess.Popen([*command, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@dataclass
+class WorkerProcesses:
+    """The ``gameday worker`` processes of one crash test: started in turn, killed at will, all stopped at the end."""
+
+    address: str
+    queue: str
+    database_url: str
+    logs: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """One more worker, its output in ``worker-<n>.log``."""
+        log = self.logs / f"worker-{len(self.started) + 1}.log"
+        self.started.append(worker_process(self.address, self.queue, self.database_url, log))
+        return self.started[-1]
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no shutdown, no last heartbeat, as a crash."""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
 
 
 @asynccontextmanager

@@ -4,9 +4,7 @@ finishes, every fault is reverted, and SQL holds one row per run and fault."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import sqlite3
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -17,13 +15,13 @@ from activities.locks import TargetLocks
 from activities.store import Store
 from tests.harness import (
     HttpService,
+    WorkerProcesses,
     eventually,
     finish,
     start_drill,
     wait_phase,
     wait_until,
     wait_until_async,
-    worker_process,
 )
 from worker.client import connect
 from worker.config import GamedayConfig
@@ -52,23 +50,19 @@ faults:
 observe: {{duration: 3s, interval: 250ms}}
 recovery: {{within: 10s, interval: 100ms}}
 """
-    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
-    second = None
+    workers = WorkerProcesses(address, queue, database_url, tmp_path)
+    first = workers.start()
     try:
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
         await wait_phase(handle, Phase.OBSERVE)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        workers.kill(first)
         assert service.state() == "T", "the fault is still applied once its worker is dead"
 
-        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        workers.start()
         record = await handle.result()
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
+        workers.stop_all()
 
     wait_until(lambda: service.state() in ("S", "R"), what="the service to run again", timeout=1)
     assert record.verdict == Verdict.DEVIATED, record.summary
@@ -121,21 +115,17 @@ async def test_worker_killed_in_each_phase_a_new_worker_finishes_the_drill_and_n
     database_url = f"sqlite:///{tmp_path / 'results.db'}"
     address = client.service_client.config.target_host
     reached, gate, log, marker = (tmp_path / n for n in ("reached", "gate", "log", "marker"))
-    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
-    second = None
+    workers = WorkerProcesses(address, queue, database_url, tmp_path)
+    first = workers.start()
     try:
         handle = await start_drill(client, queue, _boundary_drill(phase, tmp_path))
         await wait_until_async(reached.exists, what=f"the drill to park in {phase.value}", within=30)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        workers.kill(first)
         gate.touch()
-        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        workers.start()
         record = await finish(handle, f"crash_in_{phase.value}", within=120)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
+        workers.stop_all()
 
     steps = log.read_text().split() if log.exists() else []
     if phase == Phase.INJECT:
@@ -176,9 +166,8 @@ faults:
 observe: {{duration: 4s, interval: 250ms}}
 recovery: {{within: 20s, interval: 100ms}}
 """
-    workers: list[subprocess.Popen[bytes]] = [
-        worker_process(server.address, queue, database_url, tmp_path / "worker.log")
-    ]
+    workers = WorkerProcesses(server.address, queue, database_url, tmp_path)
+    first = workers.start()
     try:
         client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         handle = await start_drill(client, queue, drill)
@@ -187,17 +176,14 @@ recovery: {{within: 20s, interval: 100ms}}
         server.stop()  # history, timers and task queues are in its database file
         assert service.state() == "T"
         server.start()
-        if workers[0].poll() is not None:  # a worker that gave up while the server was away is replaced
-            workers.append(worker_process(server.address, queue, database_url, tmp_path / "worker-2.log"))
+        if first.poll() is not None:  # a worker that gave up while the server was away is replaced
+            workers.start()
         client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         record = await finish(
             client.get_workflow_handle_for(DrillWorkflow.run, handle.id), "server_restart", within=120
         )
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
+        workers.stop_all()
         server.stop()
 
     assert service.state() in ("S", "R")
@@ -223,8 +209,8 @@ faults:
   - {{target: svc, action: pause}}
 observe: {{duration: 500ms}}
 """
-    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
-    second = None
+    workers = WorkerProcesses(address, queue, database_url, tmp_path)
+    first = workers.start()
     blocker = sqlite3.connect(database, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # writers wait: acquire_targets stays in flight
@@ -235,17 +221,13 @@ observe: {{duration: 500ms}}
             return any(a.activity_type.name == "acquire_targets" and a.attempt >= 1 and a.state == 2 for a in pending)
 
         await eventually(taking_locks, what="acquire_targets to be running", within=60)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        workers.kill(first)
         blocker.execute("ROLLBACK")
-        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        workers.start()
         record = await finish(handle, "crash_in_locks", within=120)
     finally:
         blocker.close()
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
+        workers.stop_all()
 
     assert record.verdict == Verdict.RESILIENT, record.summary
     assert [f.state for f in record.faults] == [FaultState.REVERTED]
@@ -270,21 +252,17 @@ observe:
   traffic: {{url: "{service.url}", rate: 20/s, baseline: 0s}}
 recovery: {{within: 10s}}
 """
-    first = worker_process(address, queue, database_url, tmp_path / "worker-1.log")
-    second = None
+    workers = WorkerProcesses(address, queue, database_url, tmp_path)
+    first = workers.start()
     try:
         handle = await start_drill(client, queue, drill)
         await wait_phase(handle, Phase.OBSERVE)
         await asyncio.sleep(2.5)  # a snapshot of the traffic is on a heartbeat by now (every 2 s)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        second = worker_process(address, queue, database_url, tmp_path / "worker-2.log")
+        workers.kill(first)
+        workers.start()
         record = await finish(handle, "crash_with_traffic", within=120)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
+        workers.stop_all()
 
     assert record.verdict == Verdict.RESILIENT, record.summary
     traffic = record.traffic
