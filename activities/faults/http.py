@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from activities import secrets
 from activities.faults.command import OUTPUT_LIMIT
 from activities.faults.errors import ApplyError, FaultError, RevertError, UnsupportedFault
 from workflows.drill import CallFault, HttpRequest, HttpTarget
@@ -36,7 +37,10 @@ async def call(target: HttpTarget, request: HttpRequest, error: type[FaultError]
         FaultError: of the class given, on a transport error or a status not in ``expect_status``.
     """
     url = target.base_url + request.path
-    headers = {**target.headers, **request.headers}  # the request's own headers win
+    try:
+        headers = secrets.resolve({**target.headers, **request.headers})  # the request's own headers win
+    except secrets.SecretMissing as err:
+        raise error(f"{request.method} {url}: {err}") from err
     try:
         async with httpx.AsyncClient(timeout=request.timeout.total_seconds(), follow_redirects=False) as client:
             response = await client.request(request.method, url, json=request.json_body, headers=headers)

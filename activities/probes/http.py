@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from activities import secrets
 from activities.probes.judge import Sample
 from activities.probes.tcp import connection_problem, timed_out
 from workflows.drill import HttpProbe
@@ -29,9 +30,13 @@ async def take_sample(spec: HttpProbe, client: httpx.AsyncClient) -> Sample:
     seconds = spec.timeout.total_seconds()
     started = time.perf_counter()
     try:
+        headers = secrets.resolve(spec.headers)
+    except secrets.SecretMissing as exc:
+        return Sample(ok=False, latency=0.0, problem=str(exc))
+    try:
         # httpx applies its timeout to each phase (connect, read…); the outer one bounds the whole request.
         async with asyncio.timeout(seconds):
-            response = await client.request(spec.method, spec.url, headers=spec.headers, timeout=seconds)
+            response = await client.request(spec.method, spec.url, headers=headers, timeout=seconds)
     except (TimeoutError, httpx.TimeoutException):
         return Sample(ok=False, latency=time.perf_counter() - started, problem=timed_out(spec.timeout))
     except httpx.TransportError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from activities import secrets
 from activities.probes.judge import Sample
 from activities.probes.tcp import connection_problem, timed_out
 from workflows.probe_prometheus import PrometheusProbe
@@ -39,8 +40,12 @@ async def take_sample(spec: PrometheusProbe, client: httpx.AsyncClient) -> Sampl
     form = {"query": spec.query, "timeout": f"{seconds:g}s"}
     started = time.perf_counter()
     try:
+        headers = secrets.resolve(spec.headers)
+    except secrets.SecretMissing as exc:
+        return Sample(ok=False, latency=0.0, problem=str(exc))
+    try:
         async with asyncio.timeout(seconds):
-            response = await client.post(spec.url + API_PATH, data=form, headers=spec.headers, timeout=seconds)
+            response = await client.post(spec.url + API_PATH, data=form, headers=headers, timeout=seconds)
     except (TimeoutError, httpx.TimeoutException):
         return Sample(ok=False, latency=time.perf_counter() - started, problem=timed_out(spec.timeout))
     except httpx.ConnectError as exc:

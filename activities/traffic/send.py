@@ -17,6 +17,7 @@ from enum import StrEnum
 import aiohttp
 from yarl import URL
 
+from activities import secrets
 from workflows.traffic import Method, ResolvedEndpoint
 
 USER_AGENT = "gameday-traffic"
@@ -57,7 +58,7 @@ class PreparedRequest:
         body = None if endpoint.body is None else endpoint.body.encode()
         # Parsed once here rather than by aiohttp on every request: a measurable share of its per-request cost.
         url = URL(endpoint.url)
-        headers = endpoint.headers or None
+        headers = secrets.resolve(endpoint.headers) or None
         return cls(endpoint.method, url, headers, body, endpoint.timeout.total_seconds(), endpoint.weight)
 
 

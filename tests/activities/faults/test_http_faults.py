@@ -86,3 +86,37 @@ async def test_an_unreachable_service_is_a_non_retryable_apply_error(
 
     assert raised.value.type == "FaultApplyError"
     assert raised.value.non_retryable
+
+
+async def test_a_header_written_as_an_env_reference_is_sent_resolved_and_stays_a_reference_in_the_record(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    http_server: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GAMEDAY_TEST_FLAGS_TOKEN", "s3cret-value")
+    target = Target(
+        http=HttpTarget(
+            base_url=http_server.base_url, headers={"Authorization": "Bearer ${env:GAMEDAY_TEST_FLAGS_TOKEN}"}
+        )
+    )
+    inp = fault_input(target, call())
+
+    applied = await activity_env.run(apply_fault, inp)
+
+    assert http_server.calls[0].headers["authorization"] == "Bearer s3cret-value"
+    assert "s3cret-value" not in inp.model_dump_json() + applied.model_dump_json()  # history and SQL see the reference
+
+
+async def test_a_missing_env_reference_fails_the_apply_naming_the_variable_not_a_value(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, http_server: Recorder
+) -> None:
+    target = Target(http=HttpTarget(base_url=http_server.base_url, headers={"X-Key": "${env:GAMEDAY_TEST_UNSET_VAR}"}))
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, fault_input(target, call()))
+
+    assert (
+        "environment variable GAMEDAY_TEST_UNSET_VAR" in raised.value.message and "is not set" in raised.value.message
+    )
+    assert http_server.calls == []
