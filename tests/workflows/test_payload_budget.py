@@ -152,3 +152,49 @@ observe: {{duration: 1s}}
     assert failing.error.startswith("run sh: `yes"), "and its head"
     assert len(record.model_dump_json()) < 64 * KIB  # type: ignore[attr-defined]
     assert biggest < 128 * KIB
+
+
+# --- the cut itself, without a server ------------------------------------------------------------------------
+
+
+def test_clip_keeps_head_and_tail_and_says_how_much_was_cut() -> None:
+    text = "head " + "m" * 10_000 + " tail"
+
+    cut = budget.clip(text, 1000)
+
+    assert budget.payload_bytes(cut) <= 1000
+    assert cut.startswith("head m") and cut.endswith("m tail")
+    assert "…[truncated " in cut and " bytes]…" in cut
+    assert budget.clip("short", 1000) == "short"
+
+
+def test_clip_counts_what_json_escapes_so_nul_output_stays_within_its_bytes() -> None:
+    cut = budget.clip("\x00" * 4096, budget.MAX_OUTPUT_BYTES)
+
+    assert budget.payload_bytes(cut) <= budget.MAX_OUTPUT_BYTES
+
+
+def test_signal_texts_are_cut_on_arrival_whatever_a_client_sends() -> None:
+    from workflows.records import Approve, StopRequest
+
+    stop = StopRequest.model_validate({"reason": "r" * 2_000_000, "by": "b" * 10_000})
+    note = Approve.model_validate_json(json.dumps({"by": "me", "note": "n" * 2_000_000}))
+
+    assert budget.payload_bytes(stop.reason) <= budget.MAX_REASON_BYTES
+    assert budget.payload_bytes(stop.by) <= budget.MAX_BY_BYTES
+    assert budget.payload_bytes(note.note) <= budget.MAX_REASON_BYTES and note.by == "me"
+
+
+def test_a_fault_record_leaving_its_activity_has_its_output_and_error_cut() -> None:
+    from activities.faults.activities import bounded
+    from workflows.records import FaultRecord
+
+    record = FaultRecord(
+        index=0, label="f", target="t", kind="command", action="run", output="o" * 100_000, error="e" * 100_000
+    )
+    record = record.model_copy(update={"changed": {"revert": "r" * 8000}})
+
+    out = bounded(record)
+
+    assert len(out.output) <= budget.MAX_OUTPUT_BYTES and len(out.error) <= budget.MAX_OUTPUT_BYTES
+    assert out.changed == record.changed, "the revert needs all of changed: it is never cut"
