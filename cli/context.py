@@ -76,12 +76,17 @@ def run_async(settings: Settings, coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _explain(err: Exception, settings: Settings) -> str:
-    from temporalio.service import RPCError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    unreachable = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
     from workflows.errors import GamedayError
 
     if isinstance(err, GamedayError):
         return str(err)
+    if isinstance(err, RPCError) and err.status not in unreachable:
+        # The server answered, and said no (an unknown namespace, a payload over its limit, a permission…).
+        return f"Temporal refused the request: {err.status.name}: {err.message or err}"
     if isinstance(err, RPCError) or "connect" in str(err).lower():
         return (
             f"cannot reach Temporal at {settings.config.temporal_address} ({err}). "

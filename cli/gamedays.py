@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
 
 def is_gameday_file(file: Path) -> bool:
+    from workflows.budget import MAX_FILE_BYTES
     from workflows.gameday_loader import is_gameday_text
 
     try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            return False  # not read here: the drill loader refuses it, saying its size
         return is_gameday_text(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return False

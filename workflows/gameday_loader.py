@@ -6,27 +6,52 @@ checks them: their problems point into their own files. Pure: the CLI does this,
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from workflows import budget
 from workflows.drill import Drill
 from workflows.errors import DrillFileError, Problem
 from workflows.gameday import DrillStep, GameDaySpec, ParallelStep, PlannedDrill
 from workflows.loader import load_drill_file
+from workflows.loader_limits import data_problems, too_big
 from workflows.loader_messages import problems_from_validation
 from workflows.loader_yaml import read_yaml
 
 
 def is_gameday_text(text: str) -> bool:
-    """Whether YAML text is a game-day file (its top level has a ``gameday`` key) rather than a drill file."""
+    """Whether YAML text is a game-day file (its top level has a ``gameday`` key) rather than a drill file.
+
+    Reads parser events only, never builds a value: a malformed, deep or alias-laden file is not a game day
+    here, and the drill loader then reports what is wrong with it, located.
+    """
     import yaml
 
+    depth = 0
+    expect_key = False
     try:
-        data = yaml.safe_load(text)
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                if depth == 0 and not isinstance(event, yaml.MappingStartEvent):
+                    return False
+                depth += 1
+                expect_key = depth == 1
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                if depth == 0:
+                    return False  # the top-level mapping ended without a gameday key
+                expect_key = depth == 1  # a value ended: a key comes next
+                continue
+            if depth == 1 and isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                if expect_key and isinstance(event, yaml.ScalarEvent) and event.value == "gameday":
+                    return True
+                expect_key = not expect_key
     except yaml.YAMLError:
         return False
-    return isinstance(data, dict) and "gameday" in data
+    return False
 
 
 def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:
@@ -40,11 +65,20 @@ def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedD
     """
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > budget.MAX_FILE_BYTES:  # refused before it is read: it could be any size
+            raise DrillFileError([Problem(name, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise DrillFileError([Problem(name, None, None, "", f"cannot read: {exc.strerror or exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+        raise DrillFileError([problem]) from exc
     document = read_yaml(text, name)
     problems = list(document.problems)
+    over = [document.problem(p, m) for p, m in _inline_limits(document.data)]
+    if over:  # refused before the drill model reads them: they could be any size
+        raise DrillFileError(problems + over)
     try:
         spec = GameDaySpec.model_validate(document.data, context={"defer_cross_checks": True})
     except ValidationError as exc:
@@ -73,9 +107,30 @@ def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedD
                 planned = planned.model_copy(update={"drill": drill.model_copy(update={"notify": spec.notify})})
             stage.append(planned)
         stages.append(stage)
+    size = sum(len(p.drill.model_dump_json(by_alias=True)) for stage in stages for p in stage)
+    if size > budget.MAX_GAMEDAY_BYTES:
+        problems.append(document.problem(("drills",), too_big("the drills together", size, budget.MAX_GAMEDAY_BYTES)))
     if problems:
         raise DrillFileError(sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0, p.column or 0)))
     return spec, stages
+
+
+def _inline_limits(data: dict[Hashable, object]) -> list[tuple[tuple[Hashable, ...], str]]:
+    """The drill limits, for drills written inline (``drill:``) in the game-day file."""
+    steps = data.get("drills")
+    problems: list[tuple[tuple[Hashable, ...], str]] = []
+    if isinstance(steps, list) and len(steps) > budget.MAX_GAMEDAY_DRILLS:
+        problems.append((("drills",), f"{len(steps)} steps; at most {budget.MAX_GAMEDAY_DRILLS}"))
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        members = step.get("parallel") if isinstance(step, dict) else None
+        for where, member in (
+            [((("drills", i, "parallel", j)), m) for j, m in enumerate(members)]
+            if isinstance(members, list)
+            else [(("drills", i), step)]
+        ):
+            if isinstance(member, dict) and isinstance(member.get("drill"), dict):
+                problems.extend(data_problems(member["drill"], at=(*where, "drill")))
+    return problems
 
 
 def _resolve(

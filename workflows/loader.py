@@ -15,8 +15,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from workflows import budget
 from workflows.drill import Drill
 from workflows.errors import DrillFileError, Problem
+from workflows.loader_limits import data_problems, drill_problems, too_big
 from workflows.loader_messages import problems_from_validation
 from workflows.loader_yaml import read_yaml
 
@@ -38,6 +40,7 @@ def parse_drill(text: str, file: str = "<drill>") -> Drill:
     """
     document = read_yaml(text, file)
     problems = list(document.problems)
+    problems.extend(document.problem(path, message) for path, message in data_problems(document.data))
     try:
         # Cross-field checks are deferred so each comes back separately, with its own path and line.
         drill = Drill.model_validate(document.data, context={"defer_cross_checks": True})
@@ -46,6 +49,8 @@ def parse_drill(text: str, file: str = "<drill>") -> Drill:
             problems.append(document.problem(found.path, found.message, at_key=found.at_key))
     else:
         problems.extend(document.problem(path, message) for path, message in drill.cross_problems())
+        if not problems:
+            problems.extend(document.problem(path, message) for path, message in drill_problems(drill))
     if problems:
         raise DrillFileError(_in_file_order(problems))
     return drill
@@ -59,6 +64,9 @@ def load_drill_file(path: str | Path) -> Drill:
     """
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > budget.MAX_FILE_BYTES:  # refused before it is read: it could be any size
+            raise DrillFileError([Problem(name, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from workflows import budget
 from workflows.errors import DrillFileError, Problem
+from workflows.loader_limits import BoundedLoader, expansion_problem, too_big
 
 FieldPath = tuple[Hashable, ...]
 """Keys and list indices from the top of the file: ``("faults", 1, "latency")``."""
@@ -114,9 +116,12 @@ def read_yaml(text: str, file: str) -> YamlDocument:
     """
     # PyYAML skips a byte-order mark but counts it as a column of line 1; drop it so columns match editors.
     text = text.removeprefix("\ufeff")
+    size = len(text.encode("utf-8", "replace"))
+    if size > budget.MAX_FILE_BYTES:
+        raise DrillFileError([Problem(file, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
     try:
         # The reader rejects control characters as soon as it is created, before composing starts.
-        loader = yaml.SafeLoader(text)
+        loader = BoundedLoader(text, file)
     except yaml.YAMLError as exc:
         raise DrillFileError([_yaml_problem(exc, text, file)]) from exc
     try:
@@ -125,10 +130,14 @@ def read_yaml(text: str, file: str) -> YamlDocument:
         except yaml.YAMLError as exc:
             raise DrillFileError([_yaml_problem(exc, text, file)]) from exc
         except RecursionError as exc:
-            # PyYAML composes recursively; a few hundred nested brackets exhaust the stack.
+            # Nesting is bounded while composing; this is a last resort should a deep stack meet the bound.
             raise DrillFileError([Problem(file, None, None, "", "invalid YAML: nested too deeply")]) from exc
         if root is None:
             raise DrillFileError([Problem(file, 1, 1, "", "the file is empty; a drill needs at least a 'name'")])
+        # Before anything is built from the nodes: an alias bomb is a few lines that expand to gigabytes.
+        expansion = expansion_problem(root, file)
+        if expansion is not None:
+            raise DrillFileError([expansion])
         places, duplicates = _map_places(loader, root, file)
         data = _construct(loader, root, file, text)
     finally:

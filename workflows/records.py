@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from workflows.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
 from workflows.drill import Drill, Fault, Guardrail, Probe, Target
 from workflows.traffic import TrafficSummary
 
@@ -136,18 +138,24 @@ class ProbeResult(Record):
         return self.failures / self.samples if self.samples else 0.0
 
 
+Who = Annotated[str, AfterValidator(clipper(MAX_BY_BYTES))]
+"""Who sent a signal; cut on arrival, so whatever a client sends, the record stays within the payload budget."""
+Reason = Annotated[str, AfterValidator(clipper(MAX_REASON_BYTES))]
+"""Why, as a person wrote it in a signal; cut on arrival like :data:`Who`."""
+
+
 class Approve(Record):
     """``gameday approve`` / ``pause`` / ``resume``: who, and why."""
 
-    by: str = "unknown"
-    note: str = ""
+    by: Who = "unknown"
+    note: Reason = ""
 
 
 class StopRequest(Record):
     """Who stopped the drill, why, and when the workflow received it."""
 
-    reason: str
-    by: str = "unknown"
+    reason: Reason
+    by: Who = "unknown"
     received_at: datetime | None = None
 
 

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities.faults import PROVIDERS, FaultProvider
 from activities.faults.errors import FaultError, UnsupportedFault
 from activities.ledger import FaultLedger
+from workflows.budget import MAX_OUTPUT_BYTES, clip
 from workflows.records import FaultInput, FaultRecord, FaultState
 
 HEARTBEAT_EVERY = 0.5
@@ -46,10 +47,10 @@ async def apply_fault(inp: FaultInput) -> FaultRecord:
     except Exception as err:
         # Never retried: a half-applied fault is undone by the rollback's revert, not applied a second time.
         raise ApplicationError(
-            f"{inp.record.label}: {_describe(err)}", type="FaultApplyError", non_retryable=True
+            clip(f"{inp.record.label}: {_describe(err)}", MAX_OUTPUT_BYTES), type="FaultApplyError", non_retryable=True
         ) from err
     activity.logger.info("applied %s: %s", inp.record.label, record.output)
-    return record.model_copy(update={"state": FaultState.APPLIED, "applied_at": datetime.now(UTC)})
+    return bounded(record.model_copy(update={"state": FaultState.APPLIED, "applied_at": datetime.now(UTC)}))
 
 
 @activity.defn(name="revert_fault")
@@ -66,9 +67,10 @@ async def revert_fault(inp: FaultInput) -> FaultRecord:
     except UnsupportedFault as err:
         raise _unsupported(f"{inp.record.label}: {err}") from err
     except Exception as err:
-        raise ApplicationError(f"{inp.record.label}: {_describe(err)}", type="FaultRevertError") from err
+        message = clip(f"{inp.record.label}: {_describe(err)}", MAX_OUTPUT_BYTES)
+        raise ApplicationError(message, type="FaultRevertError") from err
     activity.logger.info("reverted %s: %s", inp.record.label, record.output)
-    return record.model_copy(update={"state": FaultState.REVERTED, "reverted_at": datetime.now(UTC)})
+    return bounded(record.model_copy(update={"state": FaultState.REVERTED, "reverted_at": datetime.now(UTC)}))
 
 
 class FaultActivities:
@@ -118,6 +120,20 @@ class FaultActivities:
             activity.logger.warning("fault ledger not updated for %s", inp.record.label, exc_info=True)
 
 
+def bounded(record: FaultRecord) -> FaultRecord:
+    """The record as it may leave the activity: its output and error cut to the payload budget.
+
+    Providers print what they like (a command's whole output, an HTTP answer); the workflow carries every
+    fault's record in each snapshot, so this is the one place where their size is capped. ``changed`` is
+    never cut: the revert needs all of it (each provider keeps it small; a command's revert text is bounded
+    by the drill limits).
+    """
+    output, error = clip(record.output, MAX_OUTPUT_BYTES), clip(record.error, MAX_OUTPUT_BYTES)
+    if (output, error) == (record.output, record.error):
+        return record
+    return record.model_copy(update={"output": output, "error": error})
+
+
 def _provider(inp: FaultInput) -> FaultProvider:
     provider = PROVIDERS.get(inp.target.kind)
     if provider is None:
@@ -126,7 +142,7 @@ def _provider(inp: FaultInput) -> FaultProvider:
 
 
 def _unsupported(message: str) -> ApplicationError:
-    return ApplicationError(message, type="UnsupportedFault", non_retryable=True)
+    return ApplicationError(clip(message, MAX_OUTPUT_BYTES), type="UnsupportedFault", non_retryable=True)
 
 
 def _describe(err: Exception) -> str:

@@ -39,6 +39,9 @@ HEARTBEAT_EVERY = 0.5
 """Seconds between background heartbeats: well inside the few-second heartbeat timeout the worker sets."""
 MAX_LATENCIES = 20_000
 """Latencies kept per probe in the observation's heartbeat details, so the details stay bounded."""
+LATENCY_BUDGET = 40_000
+"""Latencies kept for all probes together (~10 bytes each in the heartbeat details: ~400 KB at most, whatever
+the number of probes); each keeps ``min(MAX_LATENCIES, LATENCY_BUDGET // probes)``."""
 MIN_INTERVAL = 0.01
 """Seconds; a shorter schedule interval (or zero) is treated as this, as the drill model requires."""
 
@@ -94,6 +97,7 @@ async def observe(request: ObserveInput) -> ObserveResult:
     interrupted = False
     breach: GuardrailBreach | None = None
     watch = GuardrailWatch(request.guardrails)
+    keep = min(MAX_LATENCIES, LATENCY_BUDGET // max(1, len(request.probes)))
     switches = [(guard, _stop_probe(guard)) for guard in request.guardrails if guard.stop_when is not None]
     async with _http_client() as client, _heartbeating(lambda: (progress.model_copy(deep=True),)):
         try:
@@ -104,7 +108,7 @@ async def observe(request: ObserveInput) -> ObserveResult:
                 samples = await _all(take_sample(probe, client) for probe in probes)
                 measured = dict(zip((p.name for p in request.probes), samples, strict=False))
                 for probe in request.probes:
-                    _record(progress, probe.name, measured[probe.name])
+                    _record(progress, probe.name, measured[probe.name], keep)
                 for (guard, _), sample in zip(switches, samples[len(request.probes) :], strict=True):
                     watch.record(guard, sample)
                 for guard in request.guardrails:
@@ -267,18 +271,18 @@ def _resumed_progress() -> ObserveProgress:
         return ObserveProgress()
 
 
-def _record(progress: ObserveProgress, name: str, sample: Sample) -> None:
+def _record(progress: ObserveProgress, name: str, sample: Sample, keep: int = MAX_LATENCIES) -> None:
     count = progress.counts.get(name, 0) + 1
     progress.counts[name] = count
     latency = round(sample.latency, 6) if sample.ok else None
     kept = progress.samples.setdefault(name, [])
-    if len(kept) < MAX_LATENCIES:
+    if len(kept) < keep:
         kept.append(latency)
     else:
         # Reservoir sampling: every sample of a long window is equally likely to be kept, so the percentiles
         # are not biased towards its start.
         slot = random.randrange(count)
-        if slot < MAX_LATENCIES:
+        if slot < len(kept):
             kept[slot] = latency
     if not sample.ok:
         progress.failures[name] = progress.failures.get(name, 0) + 1

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from workflows.budget import MAX_PROBLEM_BYTES, clip
 from workflows.drill import Probe
 from workflows.records import Phase, ProbeResult
 from workflows.units import format_duration
@@ -117,9 +118,10 @@ def nearest_rank(ordered: Sequence[float], percent: float) -> float | None:
 
 
 def distinct(reasons: Iterable[str], limit: int = MAX_PROBLEMS) -> list[str]:
-    """The first ``limit`` distinct reasons, in the order first seen."""
+    """The first ``limit`` distinct reasons, in the order first seen, each cut to the payload budget."""
     seen: list[str] = []
-    for reason in reasons:
+    for found in reasons:
+        reason = clip(found, MAX_PROBLEM_BYTES)
         if reason not in seen:
             seen.append(reason)
             if len(seen) == limit:
