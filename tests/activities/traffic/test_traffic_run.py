@@ -132,8 +132,8 @@ async def test_phases_split_the_measurements_where_they_were_marked(target: Targ
     await target.control("delay/100")
     run.mark("during")
     await asyncio.sleep(1)
+    await target.control("delay/0")  # restored before the window ends, so "after" measures no delayed request
     run.mark("after")
-    await target.control("delay/0")
     summary = await sending
 
     before, during, after_ = summary.phases
