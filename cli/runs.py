@@ -235,9 +235,15 @@ def report(
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}: expected {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
     record = _stored(settings, run_id)
-    if record is None and not _is_gameday(settings, run_id):
+    gameday = _is_gameday(settings, run_id)
+    if record is None and not gameday:
         # Not (yet) in SQL, the database down or the final record still retrying: the workflow has the record.
         record = run_async(settings, _from_temporal(settings, run_id))
+        if record is None and gameday is None:
+            fail(
+                f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r}, and the results database "
+                f"({settings.config.database_label}) cannot be reached"
+            )
     if record is not None:
         text = render(record, fmt, settings.config.workflow_url(run_id))
     else:
@@ -252,7 +258,8 @@ def report(
     console.print(f"{fmt} report of {run_id} written to {output.resolve()}", markup=False)
 
 
-def _is_gameday(settings: Settings, gameday_id: str) -> bool:
+def _is_gameday(settings: Settings, gameday_id: str) -> bool | None:
+    """Whether the results database has this game day; ``None`` when it cannot be reached."""
     from sqlalchemy.exc import DBAPIError
 
     from activities.gameday_store import GameDays
@@ -261,7 +268,7 @@ def _is_gameday(settings: Settings, gameday_id: str) -> bool:
     try:
         return GameDays(Store(settings.config.resolved_database_url)).get(gameday_id) is not None
     except DBAPIError:
-        return False
+        return None
 
 
 async def _from_temporal(settings: Settings, run_id: str) -> RunRecord | None:
