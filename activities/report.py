@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from activities.score import format_score, score_record
-from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
+from workflows.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
 from workflows.traffic import SecondStats, TrafficSummary, WindowStats
 
 LATE_WARNING = 0.01
@@ -45,6 +45,17 @@ def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
         lines += ["|---|---|---|---|---|---|---|---|"]
         lines += [_fault_line(fault, record.started_at) for fault in record.faults]
         lines += _fault_notes(record.faults)
+    if record.coverage is not None and record.coverage.gaps:
+        lines += ["", "## Gaps in the observation", "", "| From | To | Length | Cause |", "|---|---|---|---|"]
+        lines += [
+            _row(
+                _relative(gap.start, record.started_at),
+                _relative(gap.end, record.started_at),
+                _duration(gap.seconds),
+                gap.cause,
+            )
+            for gap in record.coverage.gaps
+        ]
     if record.traffic is not None:
         lines += _traffic(record.traffic, record.started_at)
     if record.probes:
@@ -101,6 +112,8 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
             facts.append(("Time to healthy", f"{healthy} (stop received → first healthy check)"))
     if record.time_to_recovery is not None:
         facts.append(("Time to recovery", _duration(record.time_to_recovery)))
+    if record.coverage is not None:
+        facts.append(("Evidence under fault", coverage_line(record.coverage)))
     if record.verdict is not None:
         score = score_record(record)
         facts.append(("Resilience score", f"{format_score(score.score)} ({score.why}; formula in docs/SCORE.md)"))
@@ -109,6 +122,15 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
     if ui_url:
         facts.append(("Web UI", f"[{ui_url}]({ui_url})"))
     return [f"- **{name}:** {value}" for name, value in facts]
+
+
+def coverage_line(coverage: Coverage) -> str:
+    """The observation's coverage in one line: ticks, share of the window, gaps, and the drill's threshold."""
+    line = coverage.describe()
+    if coverage.min_coverage is not None:
+        below = "" if coverage.sufficient else ": **below**"
+        line += f" (observe.min_coverage {coverage.min_coverage * 100:.0f}%{below})"
+    return line
 
 
 def _step_line(step: StepRecord) -> str:

@@ -13,7 +13,15 @@ from html import escape
 
 from activities.report import _duration, _relative, _timestamp
 from activities.report_chart import FAULT_COLOURS, SERIES, STEP_COLOURS, STOP_COLOUR, timeline_svg
-from activities.report_sections import Html, cell, fault_section, phase_section, probe_section, traffic_section
+from activities.report_sections import (
+    Html,
+    cell,
+    coverage_section,
+    fault_section,
+    phase_section,
+    probe_section,
+    traffic_section,
+)
 from workflows.records import FaultState, RunRecord, Verdict
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {
@@ -23,6 +31,7 @@ VERDICT_COLOURS: dict[Verdict | None, str] = {
     Verdict.NOT_STEADY: "#6639ba",
     Verdict.ABORTED: "#9a6700",
     Verdict.ERROR: "#82071e",
+    Verdict.INCONCLUSIVE: "#0969da",
     None: "#57606a",
 }
 """Background of the verdict badge; ``None`` is a run still in progress."""
@@ -34,6 +43,8 @@ VERDICT_MEANINGS: dict[Verdict | None, str] = {
     Verdict.NOT_STEADY: "Unhealthy before any fault: nothing was injected.",
     Verdict.ABORTED: "Stopped (by a person, a guardrail, a cancellation or max_duration) before the end.",
     Verdict.ERROR: "The orchestration failed (a fault could not be applied or reverted).",
+    Verdict.INCONCLUSIVE: "Evidence incomplete: the probes covered too little of the time under fault; the system "
+    "recovered and the expectations held as far as observed.",
     None: "The drill is still running: this is what was recorded so far.",
 }
 
@@ -81,6 +92,7 @@ def render_html(record: RunRecord, ui_url: str | None = None) -> str:
         _who(record, ui_url),
         _timeline(record),
         probe_section(record),
+        coverage_section(record),
         phase_section(record),
         fault_section(record),
         traffic_section(record.traffic, record) if record.traffic is not None else "",
@@ -123,6 +135,9 @@ def _figures(record: RunRecord) -> str:
             cards.append(("Time to healthy", _duration(record.time_to_healthy), "stop → first healthy check"))
     recovery = "-" if record.time_to_recovery is None else _duration(record.time_to_recovery)
     cards.append(("Time to recovery", recovery, "last revert → hypothesis holds again"))
+    if record.coverage is not None:
+        coverage = record.coverage
+        cards.append(("Coverage", f"{coverage.covered * 100:.0f}%", f"{coverage.describe()}; observation under fault"))
     body = "".join(
         f'<div class="card" id="{escape(name.lower().replace(" ", "-"))}"><small>{escape(name)}</small>'
         f"<b>{escape(value)}</b><small>{escape(why)}</small></div>"

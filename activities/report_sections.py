@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from activities.report import LATE_WARNING, _duration, _milliseconds, _percent, _relative, _signed, _timestamp
+from activities.report import (
+    LATE_WARNING,
+    _duration,
+    _milliseconds,
+    _percent,
+    _relative,
+    _signed,
+    _timestamp,
+    coverage_line,
+)
 from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
 from workflows.traffic import TrafficSummary, WindowStats
 
@@ -48,6 +57,25 @@ def _probe_row(result: ProbeResult) -> list[str | Html]:
         *(_milliseconds(v) for v in latencies),
         "; ".join(result.problems),
     ]
+
+
+def coverage_section(record: RunRecord) -> str:
+    """How much of the observation under fault the probes covered, and each gap with its times and cause."""
+    coverage = record.coverage
+    if coverage is None:
+        return ""
+    intro = coverage_line(coverage).replace("**", "")
+    if not coverage.gaps:
+        return f'<section id="coverage"><h2>Evidence under fault</h2><p>{escape(intro)}; no gap.</p></section>'
+    rows: list[list[str | Html]] = [
+        [_relative(g.start, record.started_at), _relative(g.end, record.started_at), _duration(g.seconds), g.cause]
+        for g in coverage.gaps
+    ]
+    return (
+        f'<section id="coverage"><h2>Evidence under fault</h2><p>{escape(intro)}.</p>'
+        + table(("From", "To", "Length", "Cause"), rows)
+        + "</section>"
+    )
 
 
 def phase_section(record: RunRecord) -> str:

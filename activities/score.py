@@ -5,8 +5,9 @@ The formula, its reasons and worked examples are in ``docs/SCORE.md``; in short:
 - a run scores ``RECOVERED_POINTS`` for coming back to steady state by itself within ``recovery.within`` (every
   RESILIENT or DEVIATED run did, else it would be NOT_RECOVERED) plus ``HELD_POINTS`` times the share of its
   checks under fault that held: RESILIENT 100, DEVIATED 50-99, NOT_RECOVERED 0;
-- ABORTED, NOT_STEADY and ERROR runs, and unfinished ones, are **not scored** (``None``): the experiment did not
-  run as designed, so they say nothing about the system, and counting them as 0 or 100 would both lie;
+- ABORTED, NOT_STEADY, ERROR and INCONCLUSIVE runs, and unfinished ones, are **not scored** (``None``): the
+  experiment did not run as designed (INCONCLUSIVE: the probes missed too much of the time under fault), so they
+  say nothing sure about the system, and counting them as 0 or 100 would both lie;
 - a drill's score is the mean of its last ``DRILL_WINDOW`` scored runs; a game day's, the mean of its drills' runs.
 """
 
@@ -24,7 +25,7 @@ HELD_POINTS = 50.0
 """What expectations under fault are worth, times the share of checks that held."""
 DRILL_WINDOW = 5
 """How many of a drill's most recent scored runs its score averages (and the trend compares with the 5 before)."""
-NOT_SCORED = frozenset({Verdict.ABORTED, Verdict.NOT_STEADY, Verdict.ERROR})
+NOT_SCORED = frozenset({Verdict.ABORTED, Verdict.NOT_STEADY, Verdict.ERROR, Verdict.INCONCLUSIVE})
 """Verdicts of runs whose experiment did not run as designed: left out of every mean."""
 
 
@@ -55,6 +56,8 @@ def score_run(verdict: Verdict | None, probes: Sequence[ProbeResult] = ()) -> Ru
     """
     if verdict is None:
         return RunScore(None, "not finished")
+    if verdict is Verdict.INCONCLUSIVE:
+        return RunScore(None, "not scored: INCONCLUSIVE, the evidence under fault is incomplete")
     if verdict in NOT_SCORED:
         return RunScore(None, f"not scored: {verdict.value} runs do not test the hypothesis to the end")
     if verdict is Verdict.NOT_RECOVERED:

@@ -36,6 +36,8 @@ from temporalio.exceptions import ApplicationError
 from activities import migrations
 from activities.migrations import SchemaError
 from workflows.records import (
+    Coverage,
+    CoverageGap,
     FaultRecord,
     ProbeResult,
     RunRecord,
@@ -103,9 +105,13 @@ class _RunChild(SQLModel):
 
 
 class PhaseRow(_RunChild, table=True):
+    """One step of the drill log. Keyed by its position in the log: a phase may come twice (two pauses)."""
+
     __tablename__ = "phases"
 
-    phase: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    """Position in the run's steps, from 0: the order they happened in, whatever their timestamps."""
+    phase: str
     status: str
     started_at: datetime = Field(sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -169,6 +175,27 @@ class TrafficRunRow(_RunChild, table=True):
     """Seconds still in flight when a snapshot was taken (resume state; empty once the traffic finished)."""
 
 
+class ObservationRow(_RunChild, table=True):
+    """The observation's coverage under fault: one row per run whose observation ran probes.
+
+    The gaps are one JSON value (``[{"start": iso, "end": iso, "cause": text}]``, at most a few): they are read
+    with the run, never queried one by one.
+    """
+
+    __tablename__ = "observations"
+
+    window_start: datetime = Field(sa_type=UTCDateTime)
+    window_end: datetime = Field(sa_type=UTCDateTime)
+    interval: float
+    ticks_expected: int
+    ticks_taken: int
+    covered: float
+    """Share of the window, 0-1, in which the probes were sampling."""
+    gap_seconds: float
+    min_coverage: float | None = None
+    gaps: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+
+
 class WindowKind(StrEnum):
     """What a ``traffic_windows`` row is: one of the phases, or all of them merged."""
 
@@ -216,7 +243,13 @@ class TrafficWindowRow(_RunChild, table=True):
 _Child = TypeVar("_Child", PhaseRow, FaultRow, ProbeRow)
 _TABLES: dict[
     str,
-    type[RunRow] | type[PhaseRow] | type[FaultRow] | type[ProbeRow] | type[TrafficRunRow] | type[TrafficWindowRow],
+    type[RunRow]
+    | type[PhaseRow]
+    | type[FaultRow]
+    | type[ProbeRow]
+    | type[TrafficRunRow]
+    | type[TrafficWindowRow]
+    | type[ObservationRow],
 ] = {
     "runs": RunRow,
     "phases": PhaseRow,
@@ -224,6 +257,7 @@ _TABLES: dict[
     "probe_results": ProbeRow,
     "traffic_runs": TrafficRunRow,
     "traffic_windows": TrafficWindowRow,
+    "observations": ObservationRow,
 }
 
 
@@ -297,11 +331,14 @@ class Store:
                 current.sqlmodel_update(run.model_dump())
             # Children reference the run: write it first so a database enforcing foreign keys accepts them.
             session.flush()
-            _upsert(session, PhaseRow, record.run_id, record.steps)
+            # Steps are keyed by their position: the log only grows, so a later save extends an earlier one.
+            _upsert(session, PhaseRow, record.run_id, record.steps, numbered=True)
             _upsert(session, FaultRow, record.run_id, record.faults)
             _upsert(session, ProbeRow, record.run_id, record.probes)
             if record.traffic is not None:
                 _save_traffic(session, record.run_id, record.traffic)
+            if record.coverage is not None:
+                _save_coverage(session, record.run_id, record.coverage)
 
     def get(self, run_id: str) -> RunRecord | None:
         """The full record of ``run_id`` (steps by start, faults by index, probes by time), or ``None``."""
@@ -312,10 +349,11 @@ class Store:
                 return None
             return _run_record(
                 run,
-                steps=_children(session, PhaseRow, run_id, col(PhaseRow.started_at), col(PhaseRow.phase)),
+                steps=_children(session, PhaseRow, run_id, col(PhaseRow.seq)),
                 faults=_children(session, FaultRow, run_id, col(FaultRow.index)),
                 probes=_children(session, ProbeRow, run_id, col(ProbeRow.at), col(ProbeRow.phase), col(ProbeRow.probe)),
                 traffic=_load_traffic(session, run_id),
+                coverage=_load_coverage(session, run_id),
             )
 
     def list_runs(
@@ -371,7 +409,7 @@ class Store:
         if not ids:
             return []
         with Session(self._engine) as session:
-            steps = _children_of(session, PhaseRow, ids, col(PhaseRow.started_at), col(PhaseRow.phase))
+            steps = _children_of(session, PhaseRow, ids, col(PhaseRow.seq))
             faults = _children_of(session, FaultRow, ids, col(FaultRow.index))
             probes = _children_of(session, ProbeRow, ids, col(ProbeRow.at), col(ProbeRow.phase), col(ProbeRow.probe))
         return [
@@ -504,15 +542,21 @@ def _children_of(session: Session, model: type[_Child], run_ids: Sequence[str], 
 
 
 def _upsert(
-    session: Session, model: type[_Child], run_id: str, items: Sequence[StepRecord | FaultRecord | ProbeResult]
+    session: Session,
+    model: type[_Child],
+    run_id: str,
+    items: Sequence[StepRecord | FaultRecord | ProbeResult],
+    *,
+    numbered: bool = False,
 ) -> None:
     # One SELECT for the run's existing rows, then update in place or add: no SELECT per row, and a key
     # repeated inside the record updates the row just added (last wins) instead of inserting it twice.
     mapper = sa_inspect(model)
     existing = {tuple(mapper.primary_key_from_instance(row)): row for row in _children(session, model, run_id)}
-    for item in items:
+    for seq, item in enumerate(items):
         # Validating into the row turns each enum into its plain value, which every driver can bind.
-        row = model.model_validate(item.model_dump(), update={"run_id": run_id})
+        update: dict[str, object] = {"run_id": run_id, **({"seq": seq} if numbered else {})}
+        row = model.model_validate(item.model_dump(), update=update)
         key = tuple(mapper.primary_key_from_instance(row))
         current = existing.get(key)
         if current is None:
@@ -524,8 +568,8 @@ def _upsert(
 
 def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
     stop = record.stop
-    # Steps, faults, probes and traffic have tables of their own; the stop is three columns of this one.
-    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic"})
+    # Steps, faults, probes, traffic and coverage have tables of their own; the stop is three columns of this one.
+    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage"})
     return RunRow.model_validate(
         header,
         update={
@@ -544,6 +588,7 @@ def _run_record(
     faults: Sequence[FaultRow] = (),
     probes: Sequence[ProbeRow] = (),
     traffic: TrafficSummary | None = None,
+    coverage: Coverage | None = None,
 ) -> RunRecord:
     stop = None
     if run.stop_reason is not None:
@@ -557,7 +602,32 @@ def _run_record(
             "faults": [FaultRecord.model_validate(row, from_attributes=True) for row in faults],
             "probes": [ProbeResult.model_validate(row, from_attributes=True) for row in probes],
             "traffic": traffic,
+            "coverage": coverage,
         }
+    )
+
+
+# --- coverage ---------------------------------------------------------------------------------------------
+
+
+def _save_coverage(session: Session, run_id: str, coverage: Coverage) -> None:
+    row = ObservationRow.model_validate(
+        coverage.model_dump(exclude={"gaps"}),
+        update={"run_id": run_id, "gaps": [gap.model_dump(mode="json") for gap in coverage.gaps]},
+    )
+    current = session.get(ObservationRow, run_id)
+    if current is None:
+        session.add(row)
+    else:
+        current.sqlmodel_update(row.model_dump())
+
+
+def _load_coverage(session: Session, run_id: str) -> Coverage | None:
+    row = session.get(ObservationRow, run_id)
+    if row is None:
+        return None
+    return Coverage.model_validate(
+        {**row.model_dump(exclude={"run_id", "gaps"}), "gaps": [CoverageGap.model_validate(g) for g in row.gaps]}
     )
 
 

@@ -61,7 +61,8 @@ def run(
     """Start a drill as a durable Temporal workflow; a worker must be running ('gameday worker' or 'gameday dev').
 
     Without --wait it prints the run id and the Web UI link and returns. With --wait the exit code tells the
-    verdict: 0 RESILIENT, 2 DEVIATED, 3 NOT_STEADY, 4 ABORTED, 5 NOT_RECOVERED, 6 ERROR (1: usage errors).
+    verdict: 0 RESILIENT, 2 DEVIATED, 3 NOT_STEADY, 4 ABORTED, 5 NOT_RECOVERED, 6 ERROR, 7 INCONCLUSIVE (1: usage
+    errors). Ctrl-C once says how to stop the drill; twice within 5 s stops it and waits for the reverts.
     """
     settings = settings_of(ctx)
     from cli import gamedays

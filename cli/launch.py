@@ -6,8 +6,9 @@ import asyncio
 import getpass
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -28,6 +29,7 @@ VERDICT_STYLE = {
     "ABORTED": "bold magenta",
     "NOT_RECOVERED": "bold red",
     "ERROR": "bold red",
+    "INCONCLUSIVE": "bold blue",
 }
 
 
@@ -108,46 +110,195 @@ def _details(drill: Drill, source: str) -> str:
     return "\n\n".join(lines)
 
 
+RECORD_SETTLE = 5.0
+"""Seconds ``--wait`` still waits for the workflow to complete once the verdict is set: the record normally lands
+in milliseconds; past this, the database (or a notification) is slow and the verdict is returned without it."""
+
+CTRL_C_WINDOW = 5.0
+"""Seconds within which a second Ctrl-C on ``run --wait`` stops the drill."""
+
+
 async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console, poll: float = 0.25) -> RunRecord:
-    """Print each phase as it completes, then return the final record."""
-    from temporalio.client import WorkflowQueryFailedError
+    """Print each phase as it completes; return the record once the drill is safe and judged.
 
-    from workflows.records import DrillStatus
+    The workflow's result is the record once SQL has it; if the results database is down the workflow keeps
+    retrying for days, so once the verdict is set (rollback and verify done) and the result is not in within
+    :data:`RECORD_SETTLE` seconds, the workflow's own record (query ``record``) is returned instead.
 
+    Ctrl-C (see :class:`CtrlC`): the first says the drill still runs and how to stop it; a second within
+    :data:`CTRL_C_WINDOW` seconds stops it, and the following goes on until the reverts and the verdict.
+    """
+    from workflows.records import DrillStatus, RunRecord
+
+    loop = asyncio.get_running_loop()
+    ctrl_c = CtrlC(handle, out)
+    ctrl_c.install()
     shown = 0
+    judged_at: float | None = None
+    status: DrillStatus | None = None
     result = asyncio.ensure_future(handle.result())
-    while not result.done():
-        try:
-            status: DrillStatus = await handle.query("status", result_type=DrillStatus)
-        except WorkflowQueryFailedError:
-            status = None  # type: ignore[assignment]
-        except Exception:
-            status = None  # type: ignore[assignment]
-        if status is not None:
-            shown = _print_steps(out, status, shown)
-        await asyncio.wait([result], timeout=poll)
+    try:
+        while not result.done():
+            try:
+                status = await handle.query("status", result_type=DrillStatus)
+            except Exception:
+                status = None  # no worker answered this time (or the run just closed): the next poll says
+            if status is not None:
+                shown = _print_steps(out, status, shown)
+                ctrl_c.rolled_back(status)
+                if status.verdict is not None and judged_at is None:
+                    judged_at = loop.time()
+            if judged_at is not None and loop.time() - judged_at > RECORD_SETTLE:
+                record: RunRecord | None = await handle.query("record", result_type=RunRecord)
+                if record is not None:
+                    _print_steps_of(out, record, shown)
+                    ctrl_c.rolled_back(_status_of(record))
+                    _say_record_pending(out, handle.id, status)
+                    result.cancel()
+                    return record
+            waits: list[asyncio.Future[Any]] = [result, ctrl_c.leave]
+            await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+            if ctrl_c.leave.done():
+                result.cancel()
+                ctrl_c.say_left()
+                raise typer.Exit(code=130)
+    finally:
+        ctrl_c.remove()
     record = result.result()
     _print_steps_of(out, record, shown)
+    ctrl_c.rolled_back(_status_of(record))
     return record
 
 
+def _say_record_pending(out: Console, run_id: str, status: DrillStatus | None) -> None:
+    from workflows.drill_workflow import GIVE_UP
+    from workflows.records import Phase
+
+    if status is not None and status.phase == Phase.RECORD:
+        what = f"the results database has not taken the record yet: the worker keeps trying (for up to {GIVE_UP})"
+    else:
+        what = "the record is not saved yet (notifications still being sent)"
+    out.print(
+        f"[yellow]note:[/] {what}; meanwhile `gameday report {escape(run_id)}` and `gameday status "
+        f"{escape(run_id)}` read it from Temporal"
+    )
+
+
+class CtrlC:
+    """Ctrl-C while following a run: never leave a fault applied without a word.
+
+    First press: say the drill is still running, its faults applied, and give the exact stop command. A second
+    press within :data:`CTRL_C_WINDOW` seconds sends the stop (the same ``emergency_stop`` signal as
+    ``gameday stop``) and the follower goes on until the reverts are done and the verdict is in. A press after the
+    stop was sent leaves at once (the rollback goes on in the workflow).
+    """
+
+    def __init__(self, handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console) -> None:
+        self._handle = handle
+        self._out = out
+        self._pressed_at: float | None = None
+        self._stop: asyncio.Future[None] | None = None
+        self._reverts_shown = False
+        self._installed = False
+        self.leave: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def install(self) -> None:
+        import signal
+
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._pressed)
+            self._installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or no signals here: Ctrl-C then interrupts as before
+
+    def remove(self) -> None:
+        import signal
+
+        if self._installed:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+            self._installed = False
+
+    def _pressed(self) -> None:
+        now = asyncio.get_running_loop().time()
+        run_id = escape(self._handle.id)
+        if self._stop is not None:
+            if not self.leave.done():
+                self.leave.set_result(None)
+            return
+        if self._pressed_at is not None and now - self._pressed_at <= CTRL_C_WINDOW:
+            self._out.print(f"[bold magenta]stopping {run_id}[/]: stop sent, rolling back every fault…")
+            self._stop = asyncio.ensure_future(self._send_stop())
+            return
+        self._pressed_at = now
+        self._out.print(
+            f"[yellow]Ctrl-C: the drill {run_id} is still running and its faults stay applied.[/] "
+            f'To stop it and roll back: [bold]gameday stop {run_id} --reason "…"[/], or press Ctrl-C again '
+            f"within {CTRL_C_WINDOW:.0f} s."
+        )
+
+    async def _send_stop(self) -> None:
+        request = {"reason": "Ctrl-C twice on gameday run --wait", "by": current_user()}
+        try:
+            await self._handle.signal("emergency_stop", request)
+        except Exception as err:  # the follower keeps going: the person can still use `gameday stop`
+            self._out.print(
+                f"[bold red]stop not sent[/] ({escape(str(err))}): "
+                f'run [bold]gameday stop {escape(self._handle.id)} --reason "…"[/]'
+            )
+            self._stop = None
+
+    def rolled_back(self, status: DrillStatus) -> None:
+        """After a stop from here, print each revert once the rollback is done."""
+        if self._stop is None or self._reverts_shown or not status.rolled_back:
+            return
+        self._reverts_shown = True
+        stop_at = status.stop.received_at if status.stop else None
+        self._out.print(f"[bold]{escape(status.run_id)}[/]: rolled back")
+        for fault in status.faults:
+            after = ""
+            if stop_at is not None and fault.reverted_at is not None and fault.reverted_at >= stop_at:
+                after = f" +{(fault.reverted_at - stop_at).total_seconds():.3f}s after the stop"
+            self._out.print(f"  {fault.state.value:<12} {escape(fault.label)}{after}")
+        if status.time_to_safe is not None:
+            self._out.print(f"  time to safe: {status.time_to_safe:.3f}s (stop received → last revert done)")
+
+    def say_left(self) -> None:
+        run_id = escape(self._handle.id)
+        self._out.print(
+            f"left {run_id}: its rollback goes on in the workflow; follow it with [bold]gameday status {run_id}[/]"
+        )
+
+
 def _print_steps(out: Console, status: DrillStatus, shown: int) -> int:
+    """Print the finished steps not shown yet; returns how many are shown (a step still running waits)."""
     for step in status.steps[shown:]:
+        if step.ended_at is None:
+            return shown
+        shown += 1
         style = STATUS_STYLE.get(step.status.value, "")
         seconds = f"{step.seconds:.2f}s" if step.seconds is not None else ""
         out.print(f"  [{style}]{step.phase.value:<9}[/] {step.status.value:<11} {seconds:>8}  {escape(step.detail)}")
-    return len(status.steps)
+    return shown
 
 
 def _print_steps_of(out: Console, record: RunRecord, shown: int) -> None:
+    _print_steps(out, _status_of(record), shown)
+
+
+def _status_of(record: RunRecord) -> DrillStatus:
     from workflows.records import DrillStatus
 
-    _print_steps(
-        out,
-        DrillStatus(
-            run_id=record.run_id, phase=record.phase, faults_active=[], last_measurements=[], steps=record.steps
-        ),
-        shown,
+    return DrillStatus(
+        run_id=record.run_id,
+        phase=record.phase,
+        faults_active=[],
+        last_measurements=[],
+        steps=record.steps,
+        stop=record.stop,
+        verdict=record.verdict,
+        faults=record.faults,
+        rolled_back=True,
+        time_to_safe=record.time_to_safe,
     )
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.context import Settings, console, fail, run_async, settings_of
+from cli.context import Settings, console, err_console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
     from temporalio.api.workflow.v1 import PendingActivityInfo
@@ -131,6 +131,8 @@ def status(
             await _print_live_traffic(client, desc)
             return
         record = _stored(settings, run_id)
+        if record is None and desc is not None:
+            record = await recorded_in_temporal(client, run_id)
         if record is None:
             fail(f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r} nor in the results database")
         from activities.report import render_markdown
@@ -233,6 +235,15 @@ def report(
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}: expected {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
     record = _stored(settings, run_id)
+    gameday = _is_gameday(settings, run_id)
+    if record is None and not gameday:
+        # Not (yet) in SQL, the database down or the final record still retrying: the workflow has the record.
+        record = run_async(settings, _from_temporal(settings, run_id))
+        if record is None and gameday is None:
+            fail(
+                f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r}, and the results database "
+                f"({settings.config.database_label}) cannot be reached"
+            )
     if record is not None:
         text = render(record, fmt, settings.config.workflow_url(run_id))
     else:
@@ -245,6 +256,62 @@ def report(
     except OSError as err:
         fail(f"cannot write {output}: {err.strerror or err}")
     console.print(f"{fmt} report of {run_id} written to {output.resolve()}", markup=False)
+
+
+def _is_gameday(settings: Settings, gameday_id: str) -> bool | None:
+    """Whether the results database has this game day; ``None`` when it cannot be reached."""
+    from sqlalchemy.exc import DBAPIError
+
+    from activities.gameday_store import GameDays
+    from activities.store import Store
+
+    try:
+        return GameDays(Store(settings.config.resolved_database_url)).get(gameday_id) is not None
+    except DBAPIError:
+        return None
+
+
+async def _from_temporal(settings: Settings, run_id: str) -> RunRecord | None:
+    """The run's record from Temporal (see :func:`recorded_in_temporal`); ``None`` if Temporal cannot say."""
+    try:
+        client = await client_for(settings)
+        return await recorded_in_temporal(client, run_id)
+    except Exception:  # Temporal unreachable: the caller reports what SQL has, or that there is nothing
+        return None
+
+
+async def recorded_in_temporal(client: Client, run_id: str) -> RunRecord | None:
+    """A drill's record as its workflow holds it: the ``record`` query while it runs, its result once completed.
+
+    What ``report`` and ``status`` show while the row is not (yet) in SQL: the results database down, or the final
+    record still being retried. ``None`` for a workflow that is no drill, or that answers neither.
+    """
+    from datetime import timedelta
+
+    from temporalio.client import WorkflowExecutionStatus
+
+    from workflows.records import RunRecord
+
+    handle = client.get_workflow_handle(run_id, result_type=RunRecord)
+    try:
+        desc = await handle.describe()
+        if desc.workflow_type != "DrillWorkflow":
+            return None
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            found: RunRecord | None = await handle.query(
+                "record", result_type=RunRecord, rpc_timeout=timedelta(seconds=10)
+            )
+        elif desc.status == WorkflowExecutionStatus.COMPLETED:
+            found = await handle.result(rpc_timeout=timedelta(seconds=10))
+        else:
+            return None
+    except Exception:  # not found, no worker to answer the query, a workflow of another shape: nothing to show
+        return None
+    if found is not None:
+        err_console.print(
+            f"note: {run_id} is not in the results database (yet): this record comes from Temporal", markup=False
+        )
+    return found
 
 
 def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
@@ -412,13 +479,20 @@ def _print_time_to_safe(status: DrillStatus) -> None:
 
 
 def _stored(settings: Settings, run_id: str) -> RunRecord | None:
+    from sqlalchemy.exc import DBAPIError
+
     from activities.migrations import SchemaError
     from activities.store import Store
 
+    store = Store(settings.config.resolved_database_url)
     try:
-        return Store(settings.config.resolved_database_url).get(run_id)
+        return store.get(run_id)
     except SchemaError as err:  # a shared database behind the code: name the command that fixes it
         fail(str(err))
+    except DBAPIError as err:  # unreachable: Temporal may still hold the record
+        reason = store.unavailable(err).message
+        err_console.print(f"note: {reason} ({settings.config.database_label})", markup=False)
+        return None
 
 
 def traffic_activity(desc: WorkflowExecutionDescription) -> PendingActivityInfo | None:

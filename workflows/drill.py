@@ -585,6 +585,9 @@ class Observe(Strict):
     ``rollback``, ``after``) and per second."""
     expect: Expect | None = None
     """Service levels the traffic must keep under fault; a miss makes the verdict DEVIATED."""
+    min_coverage: Percent = 0.8
+    """Share of the observation the probes must actually cover (no gap from a lost worker or an unreachable
+    Temporal) for the run to be RESILIENT; below it the verdict is INCONCLUSIVE."""
 
 
 class Recovery(Strict):

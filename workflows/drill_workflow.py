@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         AlertInput,
         Approve,
         BlackoutCheck,
+        Coverage,
         DrillInput,
         DrillStatus,
         FaultInput,
@@ -59,6 +60,15 @@ TIMED_ACTIONS = frozenset({"run", "call", "stop", "restart", "exec"})
 
 LOCKS_PATCH = "target-locks"
 """Drills started before target locks existed replay without them (``workflow.patched``)."""
+
+RECORD_GIVE_UP = timedelta(days=7)
+"""How long the final record keeps trying to reach the results database before the run ends "not recorded"."""
+
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=2)
+)
+"""The final record's retries: backoff doubling up to one attempt every 2 minutes, until :data:`RECORD_GIVE_UP`."""
+GIVE_UP = f"{RECORD_GIVE_UP.days} days"
 
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
@@ -140,6 +150,7 @@ class DrillWorkflow:
         self._traffic = TrafficHold(HEARTBEAT)
         self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
+        self._coverage: Coverage | None = None
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -524,14 +535,17 @@ class DrillWorkflow:
         result = await handle
         self._add_probes(result.results)
         self._deviated = result.deviated
+        if result.coverage is not None:
+            self._coverage = result.coverage.model_copy(update={"min_coverage": observe.min_coverage})
         if result.breach is not None:
             breach = result.breach
             reason = f"guardrail '{breach.guardrail}' breached: {breach.detail}"
             self._request_stop(StopRequest(reason=reason, by="guardrail", received_at=breach.at))
         held = "expectations broken under fault" if result.deviated else "expectations held"
+        seen = f"{result.ticks} tick(s)" if self._coverage is None else self._coverage.describe()
         if result.interrupted:
-            raise _PhaseInterrupted(f"{self._interrupt_reason()} after {result.ticks} tick(s): {held}")
-        return f"observed {result.ticks} tick(s): {held}"
+            raise _PhaseInterrupted(f"{self._interrupt_reason()} after {seen}: {held}")
+        return f"observed {seen}: {held}"
 
     async def _rollback(self, inp: DrillInput) -> str:
         for index in list(self._early):
@@ -724,6 +738,7 @@ class DrillWorkflow:
                 time_to_safe=record.time_to_safe,
                 faults_reverted=sum(1 for f in faults if f.reverted_at is not None),
                 faults_total=len(faults),
+                coverage=record.coverage.describe() if record.coverage is not None else "",
             )
         )
         started = workflow.now()
@@ -765,6 +780,15 @@ class DrillWorkflow:
         elif self._deviated:
             broken = f" ({'; '.join(self._expect_misses)})" if self._expect_misses else ""
             verdict, why = Verdict.DEVIATED, f"expectations broke under fault{broken}; the system recovered"
+        elif self._coverage is not None and not self._coverage.sufficient:
+            verdict, why = (
+                Verdict.INCONCLUSIVE,
+                (
+                    f"evidence incomplete: the probes covered {self._coverage.covered * 100:.0f}% of the observation "
+                    f"under fault (observe.min_coverage {(self._coverage.min_coverage or 0) * 100:.0f}%); "
+                    "the system recovered and expectations held as far as observed"
+                ),
+            )
         else:
             verdict, why = Verdict.RESILIENT, "expectations held under fault; the system recovered"
         self._record = self._record.model_copy(
@@ -775,6 +799,7 @@ class DrillWorkflow:
                 "stop": self._stop,
                 "error": "; ".join(self._errors),
                 "ended_at": workflow.now(),
+                "coverage": self._coverage,
                 **self._time_to_safe(faults),
             }
         )
@@ -818,12 +843,15 @@ class DrillWorkflow:
         step = StepRecord(phase=Phase.RECORD, status=StepStatus.OK, started_at=now, ended_at=now)
         self._add_step(step.model_copy(update={"detail": f"verdict {self._record.verdict} recorded"}))
         try:
+            # Every row must land once the database is back (or `gameday db upgrade` has run): retried with a
+            # bounded backoff for RECORD_GIVE_UP. Meanwhile the verdict is already known to `run --wait`, `status`
+            # and `report` through the ``record`` query, so nobody waits on the database.
             await workflow.execute_activity(
                 "record_run",
                 self._record,
                 start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=timedelta(hours=1),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                schedule_to_close_timeout=RECORD_GIVE_UP,
+                retry_policy=RECORD_RETRY,
                 summary=f"record: {self._record.verdict}",
             )
         except ActivityError as err:
@@ -835,6 +863,16 @@ class DrillWorkflow:
                 }
             )
             self._record = self._record.model_copy(update={"steps": [*self._record.steps[:-1], failed]})
+
+    def _steps_now(self) -> list[StepRecord]:
+        """The steps as a person should see them now: while the final record is being saved, its step is running."""
+        if self._record is None:
+            return []
+        steps = self._record.steps
+        if self._phase != Phase.RECORD or not steps or steps[-1].phase != Phase.RECORD:
+            return steps
+        saving = f"verdict {self._record.verdict}: saving to the results database (retried for up to {GIVE_UP})"
+        return [*steps[:-1], steps[-1].model_copy(update={"ended_at": None, "detail": saving})]
 
     # --- messages -------------------------------------------------------------------------------------------
 
@@ -870,6 +908,16 @@ class DrillWorkflow:
         await workflow.wait_condition(lambda: self._rolled_back)
         return self.status()
 
+    @workflow.query(name="record")
+    def record(self) -> RunRecord | None:
+        """The run's record as the workflow holds it now: final once ``verdict`` is set, even before SQL has it.
+
+        What ``gameday run --wait``, ``status`` and ``report`` read while the results database is unreachable.
+        """
+        if self._record is None or self._phase != Phase.RECORD:
+            return self._record
+        return self._record.model_copy(update={"steps": self._steps_now()})
+
     @workflow.query(name="status")
     def status(self) -> DrillStatus:
         faults = [f.record for f in self._faults]
@@ -879,7 +927,7 @@ class DrillWorkflow:
             phase=self._phase,
             faults_active=[f.label for f in faults if f.state in (FaultState.APPLIED, FaultState.REGISTERED)],
             last_measurements=self._last,
-            steps=self._record.steps if self._record else [],
+            steps=self._steps_now(),
             stop=self._stop,
             verdict=verdict,
             faults=faults,

@@ -118,6 +118,8 @@ class DrillFinished(Record):
     time_to_safe: float | None = None
     faults_reverted: int = 0
     faults_total: int = 0
+    coverage: str = ""
+    """How much of the observation the probes covered, in words (empty without an observation)."""
     report_url: str = ""
     """A link to the run's report, when one is published; the Web UI link is added by the worker."""
 

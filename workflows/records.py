@@ -36,6 +36,10 @@ class Verdict(StrEnum):
     """Emergency stop, cancellation or max_duration before the observation ended."""
     ERROR = "ERROR"
     """The orchestration failed (a fault could not be applied or reverted); faults were still reverted."""
+    INCONCLUSIVE = "INCONCLUSIVE"
+    """The evidence is incomplete: the probes covered less of the observation under fault than
+    ``observe.min_coverage`` (a worker lost, Temporal unreachable); the system recovered and the expectations held
+    as far as they were observed."""
 
 
 EXIT_CODES: dict[Verdict, int] = {
@@ -45,6 +49,7 @@ EXIT_CODES: dict[Verdict, int] = {
     Verdict.ABORTED: 4,
     Verdict.NOT_RECOVERED: 5,
     Verdict.ERROR: 6,
+    Verdict.INCONCLUSIVE: 7,
 }
 
 
@@ -199,6 +204,59 @@ class GuardrailBreach(Record):
     at: datetime
 
 
+class CoverageGap(Record):
+    """A stretch of the observation window in which no probe sampled, and why."""
+
+    start: datetime
+    end: datetime
+    cause: str
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.end - self.start).total_seconds())
+
+
+class Coverage(Record):
+    """How much of the observation under fault the probes actually watched: the evidence behind the verdict.
+
+    ``covered`` is the share of the window's time outside :attr:`gaps`; a gap is a stretch without any sample
+    longer than one interval plus :data:`~activities.probes.coverage.GAP_SLACK` (a worker lost and its attempt
+    resumed, Temporal unreachable, a frozen worker).
+    """
+
+    window_start: datetime
+    window_end: datetime
+    """When the window ended: its planned end, or when a stop or a guardrail cut it short."""
+    interval: float
+    """Seconds between ticks (``observe.interval``)."""
+    ticks_expected: int
+    ticks_taken: int
+    covered: float
+    """Share of the window, 0-1, in which the probes were sampling."""
+    gap_seconds: float = 0.0
+    """Total length of the gaps (all of them, even past the ones listed)."""
+    gaps: list[CoverageGap] = Field(default_factory=list)
+    """The gaps, in order (the first :data:`~activities.probes.coverage.MAX_GAPS`)."""
+    min_coverage: float | None = None
+    """The drill's ``observe.min_coverage``: below it the run cannot be RESILIENT (set by the workflow)."""
+
+    @property
+    def window_seconds(self) -> float:
+        return max(0.0, (self.window_end - self.window_start).total_seconds())
+
+    @property
+    def sufficient(self) -> bool:
+        """Whether the evidence reaches ``min_coverage`` (always, when none is set)."""
+        return self.min_coverage is None or self.covered >= self.min_coverage
+
+    def describe(self) -> str:
+        """``"38 of 40 tick(s), 95% of the window covered, 1 gap(s) (2.1 s)"``."""
+        text = f"{self.ticks_taken} of {self.ticks_expected} tick(s), {self.covered * 100:.0f}% of the window covered"
+        if self.gap_seconds:
+            text += f", {len(self.gaps)} gap(s) ({self.gap_seconds:.1f} s)"
+        return text
+
+
 class ObserveProgress(Record):
     """Heartbeat details of the observation: compact, and enough to resume after a worker crash."""
 
@@ -210,6 +268,12 @@ class ObserveProgress(Record):
     failures: dict[str, int] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     problems: dict[str, list[str]] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    """When the window started (fixed with ``ends_at``): coverage counts from here."""
+    last_tick_at: datetime | None = None
+    """When the last tick's samples were all in: a resumed attempt's gap starts here."""
+    gaps: list[CoverageGap] = Field(default_factory=list)
+    gap_seconds: float = 0.0
 
 
 class ObserveResult(Record):
@@ -220,6 +284,8 @@ class ObserveResult(Record):
     """The window was cut short (stop, guardrail, max_duration): the results cover what was observed."""
     breach: GuardrailBreach | None = None
     """Set when a guardrail ended the window."""
+    coverage: Coverage | None = None
+    """How much of the window the probes watched (``None`` from workers older than coverage)."""
 
 
 class VerifyInput(Record):
@@ -304,6 +370,8 @@ class RunRecord(Record):
     error: str = ""
     summary: str = ""
     """One line on why the verdict is what it is."""
+    coverage: Coverage | None = None
+    """The observation's coverage under fault: ticks expected and taken, the gaps with their times and cause."""
 
 
 class DrillStatus(Record):

@@ -150,11 +150,19 @@ def gameday_metadata() -> MetaData:
     from activities.gameday_store import GameDayRow
     from activities.ledger import LedgerRow
     from activities.locks import LockRow
-    from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow, TrafficRunRow, TrafficWindowRow
+    from activities.store import (
+        FaultRow,
+        ObservationRow,
+        PhaseRow,
+        ProbeRow,
+        RunRow,
+        TrafficRunRow,
+        TrafficWindowRow,
+    )
 
     metadata = MetaData()
     models = (RunRow, PhaseRow, FaultRow, ProbeRow, TrafficRunRow, TrafficWindowRow, LedgerRow, LockRow, GameDayRow)
-    for model in models:
+    for model in (*models, ObservationRow):
         table = model.metadata.tables[str(model.__tablename__)]
         table.to_metadata(metadata)
     return metadata

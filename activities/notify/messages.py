@@ -26,6 +26,7 @@ VERDICT_EMOJI = {
     "NOT_STEADY": ":white_circle:",
     "ABORTED": ":octagonal_sign:",
     "ERROR": ":x:",
+    "INCONCLUSIVE": ":large_blue_circle:",
 }
 STATUS_EMOJI = {
     "ok": ":white_check_mark:",
@@ -120,6 +121,8 @@ def finished(event: NotifyEvent, what: DrillFinished, links: Links) -> Message:
         f"*Time to recovery*\n{_seconds(what.time_to_recovery)}",
         f"*Time to safe*\n{_seconds(what.time_to_safe)}",
     ]
+    if what.coverage:
+        fields.append(f"*Evidence under fault*\n{escape(what.coverage)}")
     blocks: list[Block] = [HeaderBlock(text=_clip(f"{emoji} {what.verdict}: {event.drill_name}", HEADER_MAX))]
     if what.summary:
         blocks.append(_section(escape(what.summary)))

@@ -19,7 +19,7 @@ import httpx
 from pydantic import ValidationError
 from temporalio import activity
 
-from activities.probes import command, http, prometheus, tcp
+from activities.probes import command, coverage, http, prometheus, tcp
 from activities.probes.guardrails import GuardrailWatch
 from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
 from workflows.drill import Guardrail, Probe
@@ -83,14 +83,24 @@ async def observe(request: ObserveInput) -> ObserveResult:
     attempt resumes from them. A cancel from the workflow ends the window early with the partial result
     (``interrupted=True``); any other cancel (worker shutdown, pause, reset) propagates so that Temporal
     retries the attempt, which then resumes.
+
+    The result says how much of the window the probes covered (:mod:`activities.probes.coverage`): a resumed
+    attempt records the stretch since the lost one's last tick as a gap, with its cause.
     """
     progress = _resumed_progress()
+    # A later attempt that picks up heartbeated progress: the stretch since its last tick is a gap in the evidence.
+    resumed_by = activity.info().attempt if progress.ends_at is not None else None
+    attempt_started = datetime.now(UTC)
     loop = asyncio.get_running_loop()
     start = loop.time()
     if progress.ends_at is None:
         floor = request.ends_at if request.ends_at.tzinfo else request.ends_at.replace(tzinfo=UTC)
-        progress.ends_at = max(floor, datetime.now(UTC) + request.duration) if request.duration else floor
+        now = datetime.now(UTC)
+        progress.ends_at = max(floor, now + request.duration) if request.duration else floor
+        progress.started_at = progress.ends_at - request.duration if request.duration else now
     ends_at = _aware(progress.ends_at)
+    if progress.started_at is None:  # progress heartbeated by a worker older than coverage
+        progress.started_at = ends_at - request.duration if request.duration else attempt_started
     # The window ends at a wall-clock instant (so a retry resumes it); the schedule runs on the monotonic clock.
     deadline = start + (ends_at - datetime.now(UTC)).total_seconds()
     interval = max(request.interval.total_seconds(), MIN_INTERVAL)
@@ -104,8 +114,11 @@ async def observe(request: ObserveInput) -> ObserveResult:
             tick = 0
             while (due := start + tick * interval) < deadline:
                 await asyncio.sleep(due - loop.time())
+                first = tick == 0
+                coverage.note_tick(progress, datetime.now(UTC), interval, resumed_by=resumed_by if first else None)
                 probes = [*request.probes, *(probe for _, probe in switches)]
                 samples = await _all(take_sample(probe, client) for probe in probes)
+                progress.last_tick_at = datetime.now(UTC)
                 measured = dict(zip((p.name for p in request.probes), samples, strict=False))
                 for probe in request.probes:
                     _record(progress, probe.name, measured[probe.name], keep)
@@ -134,12 +147,14 @@ async def observe(request: ObserveInput) -> ObserveResult:
             interrupted = True
     at = datetime.now(UTC)
     results = [judge_tally(probe, Phase.OBSERVE, _tally(progress, probe.name), at) for probe in request.probes]
+    ticked = progress.last_tick_at is not None and progress.last_tick_at >= attempt_started
     return ObserveResult(
         results=results,
         ticks=progress.ticks,
         deviated=any(not result.ok for result in results),
         interrupted=interrupted or breach is not None,
         breach=breach,
+        coverage=coverage.finish(progress, min(at, ends_at), interval, resumed_by=resumed_by, ticked=ticked),
     )
 
 

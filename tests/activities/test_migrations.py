@@ -15,7 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Column, Engine, ForeignKey, MetaData, String, Table, inspect, text
 from sqlmodel import Session, SQLModel
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -25,10 +25,11 @@ from activities import migrations
 from activities.ledger import FaultLedger
 from activities.locks import TargetLocks
 from activities.migrations import SchemaOutOfDate, SchemaTooNew
-from activities.store import FaultRow, PhaseRow, ProbeRow, RunRow, Store, StoreActivities, make_engine
+from activities.store import FaultRow, ProbeRow, RunRow, Store, StoreActivities, UTCDateTime, make_engine
 from cli.main import app
 from tests.activities.test_store import NO_TRAFFIC, make_record
 from tests.pg_support import PostgresServer
+from workflows.records import RunRecord
 
 STORE_TABLES = ["runs", "phases", "faults", "probe_results"]
 ALL_TABLES = [*STORE_TABLES, "fault_ledger", "target_locks"]
@@ -37,7 +38,37 @@ TRAFFIC_TABLES = ["traffic_runs", "traffic_windows"]
 """Added by revision 0002."""
 GAMEDAY_TABLES = ["gamedays"]
 """Added by revision 0003."""
-HEAD_TABLES = [*ALL_TABLES, *TRAFFIC_TABLES, *GAMEDAY_TABLES]
+EVIDENCE_TABLES = ["observations"]
+"""Added by revision 0004 (which also rebuilds ``phases`` keyed by position)."""
+HEAD_TABLES = [*ALL_TABLES, *TRAFFIC_TABLES, *GAMEDAY_TABLES, *EVIDENCE_TABLES]
+
+
+OLD_METADATA = MetaData()
+Table("runs", OLD_METADATA, Column("run_id", String, primary_key=True))  # what the foreign key names
+OLD_PHASES = Table(
+    "phases",
+    OLD_METADATA,
+    Column("run_id", String, ForeignKey("runs.run_id"), primary_key=True),
+    Column("phase", String, primary_key=True),
+    Column("status", String, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("detail", String, nullable=False),
+)
+"""``phases`` as revisions 0001-0003 had it, keyed by (run, phase)."""
+
+
+def add_old_rows(session: Session, record: RunRecord) -> None:
+    """The rows of ``record`` as the Store before revision 0004 wrote them."""
+    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage"})
+    session.add(RunRow.model_validate(header, update={"updated_at": datetime.now(UTC)}))
+    session.flush()
+    steps = [{**step.model_dump(include={"status", "started_at", "ended_at", "detail"}), "phase": step.phase.value}
+             for step in record.steps]  # fmt: skip
+    session.execute(OLD_PHASES.insert(), [{**step, "run_id": record.run_id} for step in steps])
+    for model, items in ((FaultRow, record.faults), (ProbeRow, record.probes)):
+        for item in items:
+            session.add(model.model_validate(item.model_dump(), update={"run_id": record.run_id}))
 
 
 def differences(engine: Engine) -> list[object]:
@@ -75,6 +106,7 @@ def assert_schema_at_head(engine: Engine) -> None:
         "traffic_runs": [(["run_id"], "runs", ["run_id"])],
         "traffic_windows": [(["run_id"], "runs", ["run_id"])],
         "gamedays": [],
+        "observations": [(["run_id"], "runs", ["run_id"])],
     }
 
 
@@ -82,16 +114,12 @@ def old_create_all_database(path: Path, tables: list[str]) -> str:
     """A SQLite file as gameday made it before migrations: ``create_all`` of ``tables``, one run saved in it."""
     url = f"sqlite:///{path}"
     engine = make_engine(url)
-    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in tables])
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in tables if name != "phases"])
+    OLD_PHASES.create(engine)
     record = make_record("old-run")
     with Session(engine) as session, session.begin():
         # The rows as the old Store.save wrote them (the same models, minus the upsert logic).
-        session.add(RunRow.model_validate(record.model_dump(exclude={"steps", "faults", "probes", "stop"}),
-                                          update={"updated_at": datetime.now(UTC)}))  # fmt: skip
-        session.flush()
-        for model, items in ((PhaseRow, record.steps), (FaultRow, record.faults), (ProbeRow, record.probes)):
-            for item in items:
-                session.add(model.model_validate(item.model_dump(), update={"run_id": record.run_id}))
+        add_old_rows(session, record)
     engine.dispose()
     return url
 
@@ -177,12 +205,7 @@ def test_a_database_at_0001_gains_the_traffic_tables_and_keeps_its_runs(
     record = make_record("run-at-0001")
     with Session(engine) as session, session.begin():
         # The rows as the Store of revision 0001 wrote them.
-        session.add(RunRow.model_validate(record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic"}),
-                                          update={"updated_at": datetime.now(UTC)}))  # fmt: skip
-        session.flush()
-        for model, items in ((PhaseRow, record.steps), (FaultRow, record.faults), (ProbeRow, record.probes)):
-            for item in items:
-                session.add(model.model_validate(item.model_dump(), update={"run_id": record.run_id}))
+        add_old_rows(session, record)
     assert not set(TRAFFIC_TABLES) & set(inspect(engine).get_table_names())
 
     before, after = migrations.upgrade(engine)
@@ -206,7 +229,10 @@ def test_an_old_create_all_sqlite_file_is_adopted_without_touching_its_tables(tm
 
     assert_schema_at_head(store.engine)
     added = {"alembic_version", *TRAFFIC_TABLES, *GAMEDAY_TABLES, "ix_gamedays_name", "ix_gamedays_team"}
-    assert {name: sql for name, sql in sqlite_ddl(path).items() if name not in added} == ddl_before
+    added |= {*EVIDENCE_TABLES, "phases"}  # 0004 rebuilds phases keyed by position, its rows kept
+    assert {name: sql for name, sql in sqlite_ddl(path).items() if name not in added} == {
+        name: sql for name, sql in ddl_before.items() if name != "phases"
+    }
     assert store.get("old-run") == make_record("old-run")
 
 

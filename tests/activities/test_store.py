@@ -25,8 +25,9 @@ from workflows.records import (
 )
 
 T0 = datetime(2024, 5, 7, 14, 0, tzinfo=UTC)
-NO_TRAFFIC = {"traffic_runs": 0, "traffic_windows": 0}
-"""The traffic tables' counts of a run that sent no traffic (see ``test_store_traffic.py`` for one that did)."""
+NO_TRAFFIC = {"traffic_runs": 0, "traffic_windows": 0, "observations": 0}
+"""The counts of the traffic and coverage tables of a run that sent no traffic and kept no observation coverage
+(see ``test_store_traffic.py`` for one that did)."""
 PHASES = [Phase.PREFLIGHT, Phase.INJECT, Phase.OBSERVE, Phase.ROLLBACK, Phase.VERIFY]
 
 
@@ -250,17 +251,25 @@ def test_redact_url_hides_the_url_and_its_password() -> None:
     assert redacted == "cannot reach ***; password *** rejected"
 
 
-def test_a_phase_repeated_inside_one_record_is_stored_once_with_its_last_values(store: Store) -> None:
-    record = make_record(steps=1, faults=0)
-    retried = record.steps[0].model_copy(update={"status": StepStatus.FAILED, "detail": "second try"})
-    record.steps.append(retried)
+def test_every_step_is_kept_in_order_a_phase_twice_and_steps_of_the_same_instant_included(store: Store) -> None:
+    # Issue 11 item 15: keyed by (run, phase), the second pause overwrote the first, and steps that started in the
+    # same instant read back sorted by name (inject before preflight).
+    at = T0
+    steps = [
+        StepRecord(phase=Phase.PREFLIGHT, status=StepStatus.OK, started_at=at, ended_at=at, detail="steady"),
+        StepRecord(phase=Phase.PAUSED, status=StepStatus.OK, started_at=at, ended_at=at, detail="first pause"),
+        StepRecord(phase=Phase.INJECT, status=StepStatus.OK, started_at=at, ended_at=at, detail="1 fault applied"),
+        StepRecord(phase=Phase.PAUSED, status=StepStatus.OK, started_at=at, ended_at=at, detail="second pause"),
+    ]
+    record = make_record(steps=0, faults=0, verdict=None).model_copy(update={"steps": steps[:2]})
+    store.save(record)  # a progress snapshot, then the longer log: the later save extends the earlier one
+    store.save(record.model_copy(update={"steps": steps}))
 
-    store.save(record)
-
-    assert store.counts(record.run_id)["phases"] == 1
+    assert store.counts(record.run_id)["phases"] == 4
     loaded = store.get(record.run_id)
-    assert loaded is not None
-    assert loaded.steps == [retried]
+    assert loaded is not None and loaded.steps == steps
+    [detailed] = store.with_details(store.list_runs())
+    assert detailed.steps == steps
 
 
 def test_a_late_progress_snapshot_never_rolls_a_finished_run_back(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ def counts_of(record: RunRecord) -> dict[str, int]:
         "faults": len(record.faults),
         "probe_results": len(record.probes),
         **NO_TRAFFIC,
+        "observations": int(record.coverage is not None),
     }
 
 

@@ -87,7 +87,15 @@ def with_traffic(traffic: TrafficSummary | None, run_id: str = "run-1", *, final
 
 
 def counts(windows: int, runs: int = 1) -> dict[str, int]:
-    return {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, "traffic_runs": runs, "traffic_windows": windows}
+    return {
+        "runs": 1,
+        "phases": 5,
+        "faults": 2,
+        "probe_results": 3,
+        "traffic_runs": runs,
+        "traffic_windows": windows,
+        "observations": 0,
+    }
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
