@@ -103,13 +103,14 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
     if record.stop is not None:
         stop = record.stop
         when = f" at {_timestamp(stop.received_at)}" if stop.received_at is not None else ""
+        if stop.sent_at is not None:
+            when = f", sent at {_timestamp(stop.sent_at)}{stop_handled(record)}"
         facts.append(("Stopped", f"{_one_line(stop.reason)} (by {stop.by}{when})"))
     if record.stop is not None:
-        safe = "never: a fault was NOT REVERTED" if record.time_to_safe is None else _duration(record.time_to_safe)
-        facts.append(("Time to safe", f"{safe} (stop received → last revert done)"))
+        facts.append(("Time to safe", " ".join(time_to_safe_words(record))))
         if record.time_to_healthy is not None:
             healthy = _duration(record.time_to_healthy)
-            facts.append(("Time to healthy", f"{healthy} (stop received → first healthy check)"))
+            facts.append(("Time to healthy", f"{healthy} ({stop_basis(record)} → first healthy check)"))
     if record.time_to_recovery is not None:
         facts.append(("Time to recovery", _duration(record.time_to_recovery)))
     if record.coverage is not None:
@@ -310,6 +311,40 @@ def _row(*cells: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def stop_basis(record: RunRecord) -> str:
+    """What time to safe counts from: the stop sent (``gameday stop``), else the stop received (a guardrail)."""
+    return "stop sent" if record.stop is not None and record.stop.sent_at is not None else "stop received"
+
+
+def stop_handled(record: RunRecord) -> str:
+    """``", handled by the workflow at … (+73.4 s)"``: how long a sent stop waited for a worker; ``""`` if unknown."""
+    stop = record.stop
+    if stop is None or stop.sent_at is None or stop.received_at is None:
+        return ""
+    waited = max(0.0, (stop.received_at - stop.sent_at).total_seconds())
+    return f", handled by the workflow at {_timestamp(stop.received_at)} (+{_duration(waited)})"
+
+
+def time_to_safe_words(record: RunRecord) -> tuple[str, str]:
+    """Time to safe and what it means: (``"466 ms"``, ``"(stop sent → last revert done; …)"``).
+
+    It covers the reverts that succeeded; faults NOT REVERTED are named, since for them there is no time to safe.
+    """
+    left = [f.label for f in record.faults if f.state == FaultState.NOT_REVERTED]
+    if record.time_to_safe is None:
+        value = "never: a fault was NOT REVERTED" if left else "-"
+    else:
+        value = _duration(record.time_to_safe)
+    notes = [f"{stop_basis(record)} → last revert done"]
+    stop = record.stop
+    if record.time_to_safe is not None and stop is not None and stop.sent_at and stop.received_at:
+        handled = record.time_to_safe - max(0.0, (stop.received_at - stop.sent_at).total_seconds())
+        notes.append(f"{_duration(max(0.0, handled))} after the workflow handled the stop")
+    if left and record.time_to_safe is not None:
+        notes.append(f"NOT REVERTED: {', '.join(left)}")
+    return value, f"({'; '.join(notes)})"
 
 
 def _timestamp(at: datetime) -> str:

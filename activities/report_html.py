@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
-from activities.report import _duration, _relative, _timestamp
+from activities.report import _duration, _relative, _timestamp, stop_handled, time_to_safe_words
 from activities.report_chart import FAULT_COLOURS, SERIES, STEP_COLOURS, STOP_COLOUR, timeline_svg
 from activities.report_sections import (
     Html,
@@ -129,8 +129,8 @@ def _figures(record: RunRecord) -> str:
     if record.ended_at is not None:
         cards.append(("Duration", _duration((record.ended_at - record.started_at).total_seconds()), "whole run"))
     if record.stop is not None:
-        safe = "never" if record.time_to_safe is None else _duration(record.time_to_safe)
-        cards.append(("Time to safe", safe, "stop received → last revert done"))
+        safe, why = time_to_safe_words(record)
+        cards.append(("Time to safe", "never" if safe.startswith("never") else safe, why.strip("()")))
         if record.time_to_healthy is not None:
             cards.append(("Time to healthy", _duration(record.time_to_healthy), "stop → first healthy check"))
     recovery = "-" if record.time_to_recovery is None else _duration(record.time_to_recovery)
@@ -157,6 +157,8 @@ def _who(record: RunRecord, ui_url: str | None) -> str:
     if record.stop is not None:
         stop = record.stop
         when = f" at {_relative(stop.received_at, record.started_at)}" if stop.received_at is not None else ""
+        if stop.sent_at is not None:
+            when = f", sent at {_relative(stop.sent_at, record.started_at)}{stop_handled(record)}"
         facts.append(("Stopped", f"{stop.reason} (by {stop.by}{when})"))
     if record.error:
         facts.append(("Error", record.error))

@@ -97,6 +97,8 @@ class RunRow(SQLModel, table=True):
     """``None`` when nobody stopped the drill (an empty reason is still a stop)."""
     stop_by: str | None = None
     stop_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stop_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When ``gameday stop`` sent the stop (time to safe counts from here); ``None`` for stops from inside."""
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -568,7 +570,7 @@ def _upsert(
 
 def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
     stop = record.stop
-    # Steps, faults, probes, traffic and coverage have tables of their own; the stop is three columns of this one.
+    # Steps, faults, probes, traffic and coverage have tables of their own; the stop is four columns of this one.
     header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage"})
     return RunRow.model_validate(
         header,
@@ -576,6 +578,7 @@ def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
             "stop_reason": None if stop is None else stop.reason,
             "stop_by": None if stop is None else stop.by,
             "stop_received_at": None if stop is None else stop.received_at,
+            "stop_sent_at": None if stop is None else stop.sent_at,
             "updated_at": updated_at,
         },
     )
@@ -592,8 +595,13 @@ def _run_record(
 ) -> RunRecord:
     stop = None
     if run.stop_reason is not None:
-        stop = StopRequest(reason=run.stop_reason, by=run.stop_by or "unknown", received_at=run.stop_received_at)
-    header = run.model_dump(exclude={"stop_reason", "stop_by", "stop_received_at", "updated_at"})
+        stop = StopRequest(
+            reason=run.stop_reason,
+            by=run.stop_by or "unknown",
+            received_at=run.stop_received_at,
+            sent_at=run.stop_sent_at,
+        )
+    header = run.model_dump(exclude={"stop_reason", "stop_by", "stop_received_at", "stop_sent_at", "updated_at"})
     return RunRecord.model_validate(
         {
             **header,

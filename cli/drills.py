@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -57,12 +58,22 @@ def run(
             "--json", help="Print one JSON object (run_id, verdict, started_at, ended_at, ui_url) as the last line."
         ),
     ] = False,
+    start_deadline: Annotated[
+        str | None,
+        typer.Option(
+            "--start-deadline",
+            help="Override the drill's start_deadline (default 60s): not picked up by a worker by then, it ends "
+            "ABORTED, touching nothing.",
+        ),
+    ] = None,
 ) -> None:
     """Start a drill as a durable Temporal workflow; a worker must be running ('gameday worker' or 'gameday dev').
 
     Without --wait it prints the run id and the Web UI link and returns. With --wait the exit code tells the
     verdict: 0 RESILIENT, 2 DEVIATED, 3 NOT_STEADY, 4 ABORTED, 5 NOT_RECOVERED, 6 ERROR, 7 INCONCLUSIVE (1: usage
     errors). Ctrl-C once says how to stop the drill; twice within 5 s stops it and waits for the reverts.
+    With no worker polling the task queue it says so at once; with --wait, a drill no worker picked up within its
+    start_deadline exits 4 (it records itself ABORTED, touching nothing, whenever a worker polls).
     """
     settings = settings_of(ctx)
     from cli import gamedays
@@ -75,6 +86,13 @@ def run(
             return
         raise typer.Exit(code=gamedays.run(settings, file, wait=wait, run_id=run_id, as_json=as_json))
     drill = _load(file)
+    if start_deadline is not None:
+        from workflows.units import parse_duration
+
+        try:
+            drill = drill.model_copy(update={"start_deadline": parse_duration(start_deadline)})
+        except ValueError as err:
+            fail(f"--start-deadline: {err}")
     if dry_run:
         from workflows.plan import plan_lines
 
@@ -88,16 +106,22 @@ def run(
     async def go() -> int:
         from cli import launch
         from worker.client import connect
-        from workflows.records import EXIT_CODES
+        from workflows.records import EXIT_CODES, Verdict
 
         client = await connect(config)
         handle = await launch.start(client, config, drill, source=str(file), run_id=run_id)
+        submitted = time.monotonic()
         ui_url = config.workflow_url(handle.id)
         out.print(f"started [bold]{escape(handle.id)}[/]  {escape(ui_url)}")
+        silent = await launch.warn_if_no_worker(client, config.task_queue, drill)
         if not wait:
             if as_json:
                 print(launch.contract_json(handle.id, None, ui_url))
             return 0
+        if silent and not await launch.picked_up_in_time(handle, submitted, drill, out):
+            if as_json:
+                print(launch.contract_json(handle.id, None, ui_url))
+            return EXIT_CODES[Verdict.ABORTED]
         record = await launch.follow(handle, out)
         out.print(launch.verdict_line(record))
         if as_json:

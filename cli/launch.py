@@ -79,6 +79,44 @@ async def start(
     raise RuntimeError(f"could not find a free run id near {base}")
 
 
+async def warn_if_no_worker(client: Client, queue: str, drill: Drill) -> bool:
+    """Say at once when no worker polls the queue the drill was started on; returns whether none does."""
+    from cli.pollers import no_worker
+    from workflows.units import format_duration
+
+    silent = await no_worker(client, queue)
+    if silent is not None:
+        Console(stderr=True).print(
+            f"[yellow]warning:[/] {escape(silent)}: the drill waits for a worker (start one: gameday worker); if none "
+            f"picks it up within {format_duration(drill.start_deadline)} it ends ABORTED, touching nothing",
+        )
+    return silent is not None
+
+
+async def picked_up_in_time(
+    handle: WorkflowHandle[DrillWorkflow, RunRecord], submitted: float, drill: Drill, out: Console
+) -> bool:
+    """``run --wait`` with no worker: wait out the start deadline for one, rather than hang with no word.
+
+    Past the deadline with no worker having looked, the verdict is certain (the drill ends ABORTED, touching
+    nothing, the moment a worker picks it up), so the command ends with it.
+    """
+    from cli.pollers import started_within
+    from workflows.units import format_duration
+
+    deadline = drill.start_deadline.total_seconds()
+    out.print(f"waiting up to {format_duration(drill.start_deadline)} for a worker to pick up {escape(handle.id)}…")
+    # A little past the deadline: the drill's own check uses the server's clock, which started first.
+    if await started_within(handle, submitted + deadline + 2.0):
+        return True
+    out.print(
+        f"[{VERDICT_STYLE['ABORTED']}]ABORTED[/]: no worker picked it up within "
+        f"{format_duration(drill.start_deadline)}: nothing was touched; the run records itself ABORTED when a "
+        "worker polls its task queue"
+    )
+    return False
+
+
 def _search_attributes(drill: Drill, config: GamedayConfig) -> TypedSearchAttributes:
     from temporalio.common import SearchAttributePair, TypedSearchAttributes
 

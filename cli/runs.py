@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from temporalio.api.workflow.v1 import PendingActivityInfo
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
-    from workflows.records import DrillStatus, RunRecord
+    from workflows.records import DrillStatus, RunRecord, StopRequest
     from workflows.traffic import TrafficSummary
 
 TRAFFIC_ACTIVITY = "hold_traffic"
@@ -44,12 +45,17 @@ def stop(
     ] = "",
     by: Annotated[str | None, typer.Option(help="Who is stopping it (default: your user name).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Return only when every fault has been reverted.")] = False,
-    every: Annotated[bool, typer.Option("--all", help="Stop every running drill (of --team, if given).")] = False,
-    team: Annotated[str | None, typer.Option(help="With --all: only this team's drills.")] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Stop every running game day, then every running drill (of --team, if given).")
+    ] = False,
+    team: Annotated[str | None, typer.Option(help="With --all: only this team's game days and drills.")] = None,
 ) -> None:
     """Emergency stop: interrupt the drill, revert every fault in reverse order, record it ABORTED.
 
-    A second stop while rolling back is harmless. Stopping a run that has finished says so and exits 1.
+    A RUN_ID may be a game day's: its running drills stop and the rest are skipped. --all stops game days first
+    (so none starts its next step), then drills. A second stop while rolling back is harmless. Stopping a run that
+    has finished says so and exits 1. With no worker polling, the stop is still recorded (exit 0) and a warning
+    says its rollback runs when a worker polls.
     """
     settings = settings_of(ctx)
     if not reason:
@@ -61,18 +67,38 @@ def stop(
         from cli.launch import current_user
 
         client = await client_for(settings)
-        handles = [await running_handle(client, settings, run_id)] if run_id else await _running_drills(client, team)
+        if run_id:
+            waves = [[await running_handle(client, settings, run_id)]]
+        else:
+            # Game days first: a game day whose drill was stopped under it must not start its next step.
+            waves = [await _running(client, "GameDayWorkflow", team), await _running(client, "DrillWorkflow", team)]
+        handles = [h for wave in waves for h in wave]
         if not handles:
             console.print("no running drills" + (f" for team {escape(team)}" if team else ""))
             return
         started = time.perf_counter()
         # Plain JSON, the shape of workflows.records.StopRequest: importing the drill model would cost the
-        # stop ~0.1 s of start-up, and every 0.1 s here is a fault held longer.
-        request = {"reason": reason, "by": by or current_user()}
-        await asyncio.gather(*(h.signal("emergency_stop", request) for h in handles))
+        # stop ~0.1 s of start-up, and every 0.1 s here is a fault held longer. `sent_at` is when time to safe
+        # starts: a stop that waits for a worker to come back is not a fast stop.
+        request = {"reason": reason, "by": by or current_user(), "sent_at": datetime.now(UTC).isoformat()}
+        for wave in waves:
+            await asyncio.gather(*(h.signal("emergency_stop", request) for h in wave))
         for handle in handles:
             console.print(f"stop sent to [bold]{escape(handle.id)}[/]: {escape(reason)}")
+        unattended = await _unattended(client, handles)
+        for handle in handles:
+            if handle.id in unattended:
+                err_console.print(
+                    f"[yellow]warning:[/] {escape(handle.id)}: {escape(unattended[handle.id])}: the stop is recorded "
+                    "and its rollback runs as soon as a worker polls; until then its faults stay applied"
+                )
         if wait:
+            for handle in handles:
+                if handle.id in unattended:
+                    console.print(
+                        f"waiting for a worker to pick up the stop of {escape(handle.id)} and roll it back "
+                        "(Ctrl-C ends this wait, not the stop)…"
+                    )
             statuses = await asyncio.gather(*(_wait_rolled_back(h) for h in handles))
             seconds = time.perf_counter() - started
             for status in statuses:
@@ -87,10 +113,26 @@ def stop(
     run_async(settings, go())
 
 
-async def _running_drills(client: Client, team: str | None) -> list[WorkflowHandle[Any, Any]]:
-    """Running drill workflows, by visibility; the team comes from the memo set at start."""
+async def _unattended(client: Client, handles: list[WorkflowHandle[Any, Any]]) -> dict[str, str]:
+    """The runs whose stop no worker will act on now, each with why (no poller, or the stop not picked up)."""
+    from cli.pollers import PICKUP_WAIT, no_worker, picked_up
+
+    async def why(handle: WorkflowHandle[Any, Any]) -> str | None:
+        queue = (await handle.describe()).task_queue
+        silent = await no_worker(client, queue)
+        if silent is None and not await picked_up(client, handle):
+            silent = f"no worker picked up the stop within {PICKUP_WAIT:g}s (task queue {queue!r})"
+        return silent
+
+    answers = await asyncio.gather(*(why(h) for h in handles), return_exceptions=True)
+    return {h.id: answer for h, answer in zip(handles, answers, strict=True) if isinstance(answer, str)}
+
+
+async def _running(client: Client, workflow_type: str, team: str | None) -> list[WorkflowHandle[Any, Any]]:
+    """Running workflows of one type, by visibility; the team comes from the memo set at start."""
     found = []
-    async for execution in client.list_workflows('WorkflowType = "DrillWorkflow" AND ExecutionStatus = "Running"'):
+    query = f'WorkflowType = "{workflow_type}" AND ExecutionStatus = "Running"'
+    async for execution in client.list_workflows(query):
         if team is not None and (await execution.memo()).get("team") != team:
             continue
         found.append(client.get_workflow_handle(execution.id, run_id=execution.run_id))
@@ -115,6 +157,22 @@ def status(
             desc = None
         if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
             from datetime import timedelta
+
+            from cli.pollers import no_worker
+
+            silent = await no_worker(client, desc.task_queue)
+            if silent is not None:
+                # No worker to answer a query: say so at once, with what the database last heard of the run.
+                snapshot = _stored(settings, run_id)
+                if snapshot is not None:
+                    from activities.report import render_markdown
+
+                    console.print(render_markdown(snapshot, settings.config.workflow_url(run_id)), markup=False)
+                fail(
+                    f"{run_id} is running but {silent}: nothing happens to it until a worker polls "
+                    "(start one: gameday worker); a drill no worker picked up within its start_deadline then "
+                    "ends ABORTED, touching nothing"
+                )
 
             from temporalio.service import RPCError
 
@@ -437,7 +495,7 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from workflows.records import DrillStatus, RunRecord
+    from workflows.records import DrillStatus, Phase, RunRecord
 
     try:
         status: DrillStatus = await handle.execute_update("wait_rolled_back", result_type=DrillStatus)
@@ -450,6 +508,20 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
                 "runs as soon as a worker polls: check with `gameday status`"
             )
     result = await handle.result()
+    if isinstance(result, dict) and "gameday_id" in result:  # a game day: its drills' faults are in their records
+        from workflows.gameday import GameDayRecord
+
+        gameday = GameDayRecord.model_validate(result)
+        safe = [e.time_to_safe for e in gameday.entries if e.time_to_safe is not None]
+        return DrillStatus(
+            run_id=gameday.gameday_id,
+            phase=Phase.DONE,
+            faults_active=[],
+            last_measurements=[],
+            stop=gameday.stop,
+            rolled_back=True,
+            time_to_safe=max(safe) if safe else None,
+        )
     record = result if isinstance(result, RunRecord) else RunRecord.model_validate(result)
     return DrillStatus(
         run_id=record.run_id,
@@ -466,8 +538,8 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
 
 
 def _print_time_to_safe(status: DrillStatus) -> None:
-    """Each revert's time after the stop reached the drill, then the total: what ``stop --wait`` promises."""
-    stop_at = status.stop.received_at if status.stop else None
+    """Each revert's time after the stop was sent, then the total: what ``stop --wait`` promises."""
+    stop_at = status.stop.since if status.stop else None
     console.print(f"[bold]{escape(status.run_id)}[/]: rolled back")
     for fault in status.faults:
         after = ""
@@ -475,7 +547,15 @@ def _print_time_to_safe(status: DrillStatus) -> None:
             after = f" +{(fault.reverted_at - stop_at).total_seconds():.3f}s after the stop"
         console.print(f"  {fault.state.value:<12} {fault.label}{after}", markup=False)
     if status.time_to_safe is not None:
-        console.print(f"  time to safe: {status.time_to_safe:.3f}s (stop received → last revert done)")
+        console.print(f"  time to safe: {status.time_to_safe:.3f}s ({safe_basis(status.stop)})", markup=False)
+
+
+def safe_basis(stop: StopRequest | None) -> str:
+    """What a time to safe counts from, in words, with how long the workflow took to handle the stop."""
+    if stop is None or stop.sent_at is None or stop.received_at is None:
+        return "stop received → last revert done"
+    handled = max(0.0, (stop.received_at - stop.sent_at).total_seconds())
+    return f"stop sent → last revert done; the workflow handled the stop {handled:.3f}s after it was sent"
 
 
 def _stored(settings: Settings, run_id: str) -> RunRecord | None:
@@ -543,7 +623,7 @@ def _print_status(status: DrillStatus) -> None:
     if status.stop:
         console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}", markup=False)
         if status.time_to_safe is not None:
-            console.print(f"  time to safe: {status.time_to_safe:.3f}s (stop received → last revert done)")
+            console.print(f"  time to safe: {status.time_to_safe:.3f}s ({safe_basis(status.stop)})", markup=False)
         elif not status.rolled_back:
             console.print("  rolling back…")
     console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}", markup=False)

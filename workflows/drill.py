@@ -34,6 +34,9 @@ from workflows.units import Duration, Percent
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
 """A drill without ``max_duration`` is capped at 15 minutes: rollback is forced then."""
 
+DEFAULT_START_DEADLINE = timedelta(seconds=60)
+"""A drill no worker picked up within this long of its submission ends ABORTED, touching nothing."""
+
 DEFAULT_REVERT_GRACE = timedelta(minutes=5)
 """How long past ``max_duration`` a failing revert keeps being retried before the run reports NOT REVERTED."""
 
@@ -626,6 +629,9 @@ class Drill(Strict):
     """A failing revert is retried until ``max_duration`` plus this grace; then the run ends ERROR, NOT REVERTED."""
     lock_wait: Duration = timedelta(0)
     """How long to wait for a target another drill holds; 0 refuses at once, naming the holder."""
+    start_deadline: Duration = DEFAULT_START_DEADLINE
+    """A drill not in preflight this long after it was submitted (no worker picked it up) ends ABORTED, touching
+    nothing; ``max_duration`` also counts from the submission."""
     targets: dict[str, Target] = Field(default_factory=dict)
     hypothesis: list[Probe] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
@@ -647,7 +653,7 @@ class Drill(Strict):
             )
         return value
 
-    @field_validator("max_duration")
+    @field_validator("max_duration", "start_deadline")
     @classmethod
     def _positive_cap(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -70,6 +71,9 @@ RECORD_RETRY = RetryPolicy(
 """The final record's retries: backoff doubling up to one attempt every 2 minutes, until :data:`RECORD_GIVE_UP`."""
 GIVE_UP = f"{RECORD_GIVE_UP.days} days"
 
+PICKUP_NOTABLE = timedelta(seconds=5)
+"""A wait this long between submission and a worker's first look is recorded as a ``pending`` step."""
+
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
@@ -95,6 +99,16 @@ def _failure_type(err: BaseException) -> str | None:
             return inner.type
         inner = getattr(inner, "cause", None)
     return None
+
+
+def _non_retryable(err: BaseException) -> bool:
+    """Whether the innermost application error in a failure chain says retrying cannot help."""
+    inner: BaseException | None = err
+    while inner is not None:
+        if isinstance(inner, ApplicationError):
+            return inner.non_retryable
+        inner = getattr(inner, "cause", None)
+    return False
 
 
 def _probe_budget(probes: list[Probe]) -> timedelta:
@@ -159,13 +173,16 @@ class DrillWorkflow:
         if not inp.run_id:  # a Temporal Schedule's run: its id is the schedule's, suffixed with the start time
             inp = inp.model_copy(update={"run_id": workflow.info().workflow_id})
         drill = inp.drill
+        # The drill's clock starts when it was submitted, not when a worker first looked at it: a drill that
+        # waited for a worker must neither hide the wait nor get its whole max_duration again.
+        submitted = workflow.info().workflow_start_time
         self._record = RunRecord(
             run_id=inp.run_id,
             drill_name=drill.name,
             team=drill.team,
             source=inp.source,
             started_by=inp.started_by,
-            started_at=workflow.now(),
+            started_at=submitted,
         )
         # Input-based: a drill without ``notify`` schedules no notification at all (old histories replay as is).
         self._notify = NotifySender(inp.run_id, drill.name, drill.team, drill.notify, _notify_policy(drill))
@@ -178,15 +195,19 @@ class DrillWorkflow:
                 faults=[f.label for f in drill.faults],
             )
         )
+        self._check_picked_up(inp, submitted)
         await self._save_progress()
-        if inp.blackouts:
+        if inp.blackouts and self._stop is None:
             await self._check_blackout(inp)
         hold = asyncio.create_task(self._hold(inp))
+        left = drill.max_duration - (workflow.now() - submitted)
         try:
+            if left <= timedelta(0):
+                raise TimeoutError  # max_duration passed before a worker picked the drill up
             await workflow.wait_condition(
                 lambda: hold.done() or self._stop is not None,
-                timeout=drill.max_duration,
-                timeout_summary=f"max_duration {format_duration(drill.max_duration)}",
+                timeout=left,
+                timeout_summary=f"max_duration {format_duration(drill.max_duration)} from submission",
             )
         except TimeoutError:
             self._request_stop(StopRequest(reason="max_duration reached: rollback forced", by="gameday"))
@@ -199,6 +220,38 @@ class DrillWorkflow:
             except asyncio.CancelledError:
                 # A further cancel while the rollback runs: keep going, the rollback must finish.
                 self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
+
+    def _check_picked_up(self, inp: DrillInput, submitted: datetime) -> None:
+        """A drill no worker picked up within ``start_deadline`` ends ABORTED and touches nothing.
+
+        Without this, a drill submitted to a queue nobody polls would inject whenever a worker appears, maybe
+        days later, into a system nobody is watching. A notable wait is recorded as a ``pending`` step.
+        """
+        now = workflow.now()
+        waited = now - submitted
+        deadline = inp.drill.start_deadline
+        late = waited > deadline
+        if waited >= PICKUP_NOTABLE or late:
+            step = StepRecord(
+                phase=Phase.PENDING,
+                status=StepStatus.INTERRUPTED if late else StepStatus.OK,
+                started_at=submitted,
+                ended_at=now,
+                detail=f"waited {format_duration(_whole_seconds(waited))} for a worker to pick it up",
+            )
+            self._add_step(step)
+        if late:
+            reason = f"no worker picked it up within {format_duration(deadline)}: nothing was touched"
+            self._request_stop(StopRequest(reason=reason, by="gameday"))
+
+    def _check_preflight_deadline(self, inp: DrillInput) -> None:
+        """Picked up in time but still not in preflight at ``start_deadline`` (a slow start): do not start late."""
+        assert self._record is not None
+        deadline = inp.drill.start_deadline
+        if workflow.now() - self._record.started_at > deadline:
+            reason = f"not in preflight within {format_duration(deadline)} of its submission: nothing was touched"
+            self._request_stop(StopRequest(reason=reason, by="gameday"))
+        self._raise_if_stopping()
 
     async def _check_blackout(self, inp: DrillInput) -> None:
         """A scheduled run inside a blackout window records itself skipped (a stop by ``schedule``) and does nothing."""
@@ -215,7 +268,8 @@ class DrillWorkflow:
 
     async def _hold(self, inp: DrillInput) -> None:
         """Preflight, then inject, then observe: the part a stop interrupts."""
-        self._raise_if_stopping()  # a skipped scheduled run: nothing at all
+        self._raise_if_stopping()  # a skipped scheduled run, a drill picked up too late: nothing at all
+        self._check_preflight_deadline(inp)
         if not await self._phase_step(Phase.PREFLIGHT, self._preflight(inp)):
             return
         await self._pause_point(inp)
@@ -548,17 +602,28 @@ class DrillWorkflow:
         return f"observed {seen}: {held}"
 
     async def _rollback(self, inp: DrillInput) -> str:
-        for index in list(self._early):
-            if index not in self._early_reverting:
-                self._early[index].cancel()
-        if self._early:
-            await workflow.wait(list(self._early.values()))
+        # A fault's own `duration` timer still sleeping is cancelled (its fault is reverted here); an early revert
+        # already under way carries on as its own task, beside the others.
+        sleeping = [task for index, task in self._early.items() if index not in self._early_reverting]
+        for task in sleeping:
+            task.cancel()
+        if sleeping:
+            await workflow.wait(sleeping)
+        retrying: list[asyncio.Task[Any]] = [
+            task for index, task in self._early.items() if index in self._early_reverting and not task.done()
+        ]
+        busy = {index for index, task in self._early.items() if task in retrying}
         reverted = 0
         for fi in reversed(self._faults):
-            if self._faults[fi.index].record.state == FaultState.REVERTED:
+            if fi.index in busy or self._faults[fi.index].record.state == FaultState.REVERTED:
                 continue
-            await self._revert(inp, fi.index, "rollback")
             reverted += 1
+            # Each revert's first attempt in reverse order; one that fails is retried in a task of its own, so a
+            # revert that keeps failing never holds the faults before it (theirs take milliseconds).
+            if not await self._revert(inp, fi.index, "rollback", first_attempt_only=True):
+                retrying.append(asyncio.create_task(self._revert(inp, fi.index, "rollback: retry")))
+        if retrying:
+            await workflow.wait(retrying)
         left = [f.record.label for f in self._faults if f.record.state == FaultState.NOT_REVERTED]
         if left:
             raise _PhaseFailed("NOT REVERTED: " + ", ".join(left))
@@ -606,7 +671,12 @@ class DrillWorkflow:
         await self._revert(inp, index, "early revert")
         self._mark_traffic()
 
-    async def _revert(self, inp: DrillInput, index: int, why: str) -> None:
+    async def _revert(self, inp: DrillInput, index: int, why: str, *, first_attempt_only: bool = False) -> bool:
+        """Revert one fault; returns whether it is done with (reverted, or given up on).
+
+        ``first_attempt_only``: one attempt, and a retryable failure returns ``False`` with the fault's state
+        unchanged (its error noted), for the caller to retry it on its own task.
+        """
         fi = self._faults[index]
         gone = {
             "state": FaultState.REVERTED,
@@ -615,7 +685,7 @@ class DrillWorkflow:
         }
         if self._proxies.gone(fi):
             self._set_fault(index, fi.record.model_copy(update=gone))
-            return
+            return True
         try:
             record = await workflow.execute_activity(
                 "revert_fault",
@@ -624,18 +694,22 @@ class DrillWorkflow:
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=self._revert_window(inp),
                 heartbeat_timeout=HEARTBEAT,
-                retry_policy=REVERT_RETRY,
+                retry_policy=RetryPolicy(maximum_attempts=1) if first_attempt_only else REVERT_RETRY,
                 summary=f"{why}: revert {fi.record.label}",
                 **self._proxies.route(fi),
             )
         except ActivityError as err:
             if ProxyHolds.worker_gone(err):
                 record = fi.record.model_copy(update=gone)
+            elif first_attempt_only and not _non_retryable(err) and not is_cancelled_exception(err):
+                self._set_fault(index, fi.record.model_copy(update={"error": _error_text(err)}))
+                return False
             else:
                 record = fi.record.model_copy(update={"state": FaultState.NOT_REVERTED, "error": _error_text(err)})
         if fi.record.state == FaultState.FAILED and record.state == FaultState.REVERTED:
             record = record.model_copy(update={"state": FaultState.FAILED})  # keep "apply failed" visible
         self._set_fault(index, record)
+        return True
 
     def _revert_window(self, inp: DrillInput) -> timedelta:
         """A failing revert is retried until ``max_duration`` + ``revert_grace`` from the start of the run.
@@ -805,16 +879,22 @@ class DrillWorkflow:
         )
 
     def _time_to_safe(self, faults: list[FaultRecord]) -> dict[str, float | None]:
-        """Stop (or breach) → last revert done → first healthy check, in seconds; only for stopped runs."""
-        if self._stop is None or self._stop.received_at is None:
+        """Stop sent (or breach) → last revert done → first healthy check, in seconds; only for stopped runs.
+
+        Counted from when ``gameday stop`` sent the stop, not when the workflow handled it: a stop that waited
+        for a worker is not fast. It covers the reverts that succeeded; the faults say which did not.
+        """
+        stop_at = self._stop.since if self._stop is not None else None
+        if stop_at is None:
             return {}
-        stop_at = self._stop.received_at
         reverted = [f.reverted_at for f in faults if f.reverted_at is not None and f.reverted_at >= stop_at]
-        if any(f.state == FaultState.NOT_REVERTED for f in faults):
-            safe = None
+        if reverted:
+            safe: float | None = (max(reverted) - stop_at).total_seconds()
+        elif any(f.state == FaultState.NOT_REVERTED for f in faults):
+            safe = None  # nothing reverted after the stop, and something never was
         else:
             # Nothing left to revert after the stop: safe the moment it arrived.
-            safe = (max(reverted) - stop_at).total_seconds() if reverted else 0.0
+            safe = 0.0
         healthy = None if self._healthy_at is None else max(0.0, (self._healthy_at - stop_at).total_seconds())
         return {"time_to_safe": safe, "time_to_healthy": healthy}
 
@@ -935,6 +1015,10 @@ class DrillWorkflow:
             time_to_safe=self._time_to_safe(faults).get("time_to_safe") if self._rolled_back else None,
             time_to_healthy=self._record.time_to_healthy if self._record and verdict else None,
         )
+
+
+def _whole_seconds(span: timedelta) -> timedelta:
+    return timedelta(seconds=round(span.total_seconds()))
 
 
 class _PhaseFailed(Exception):

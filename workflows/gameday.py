@@ -41,7 +41,9 @@ class ParallelStep(Strict):
     parallel: list[DrillStep] = Field(min_length=2)
 
 
-DEFAULT_STOP_ON = [Verdict.NOT_RECOVERED, Verdict.ERROR]
+DEFAULT_STOP_ON = [Verdict.NOT_RECOVERED, Verdict.ERROR, Verdict.ABORTED]
+"""ABORTED included: a drill stopped by a person or a guardrail (a declared incident) must not be followed, seconds
+later, by the next step injecting its faults."""
 
 
 class GameDaySpec(Strict):

@@ -19,7 +19,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.gameday import GameDayEntry, GameDayInput, GameDayRecord, PlannedDrill
-    from workflows.records import Approve, DrillInput, DrillStatus, Phase, RunRecord, StopRequest
+    from workflows.records import Approve, DrillInput, DrillStatus, Phase, RunRecord, StopRequest, Verdict
     from workflows.units import format_duration
 
 
@@ -131,7 +131,10 @@ class GameDayWorkflow:
         assert self._record is not None
         for entry in self._record.entries:
             if entry.stage == stage and entry.verdict in inp.stop_on:
-                return f"{entry.drill_name} ended {entry.verdict} (stop_on): the rest skipped"
+                # An ABORTED drill says who stopped it and why (a person's stop, a guardrail): the reason the rest
+                # must not run.
+                why = f"; {entry.summary}" if entry.verdict == Verdict.ABORTED and entry.summary else ""
+                return f"{entry.drill_name} ended {entry.verdict} (stop_on){why}: the rest skipped"
         return ""
 
     def _add(self, *entries: GameDayEntry) -> None:

@@ -157,11 +157,21 @@ class Approve(Record):
 
 
 class StopRequest(Record):
-    """Who stopped the drill, why, and when the workflow received it."""
+    """Who stopped the drill, why, when the stop was sent and when the workflow received it."""
 
     reason: Reason
     by: Who = "unknown"
     received_at: datetime | None = None
+    """When the workflow handled the stop (a guardrail: when it measured the breach)."""
+    sent_at: datetime | None = None
+    """When ``gameday stop`` sent it (the CLI's clock): time to safe counts from here, so a stop that waited for a
+    worker to come back is not reported as fast. ``None`` for stops raised inside the workflow."""
+
+    @property
+    def since(self) -> datetime | None:
+        """The moment time to safe counts from: sent, else received (the earlier, should the clocks disagree)."""
+        moments = [t for t in (self.sent_at, self.received_at) if t is not None]
+        return min(moments) if moments else None
 
 
 # --- activity arguments and results ---------------------------------------------------------------------

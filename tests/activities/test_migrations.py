@@ -61,7 +61,9 @@ OLD_PHASES = Table(
 def add_old_rows(session: Session, record: RunRecord) -> None:
     """The rows of ``record`` as the Store before revision 0004 wrote them."""
     header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage"})
-    session.add(RunRow.model_validate(header, update={"updated_at": datetime.now(UTC)}))
+    row = RunRow.model_validate(header, update={"updated_at": datetime.now(UTC)})
+    columns = {c["name"] for c in inspect(session.connection()).get_columns("runs")}  # only those it had
+    session.execute(RunRow.__table__.insert().values(row.model_dump(include=columns)))  # type: ignore[attr-defined]
     session.flush()
     steps = [{**step.model_dump(include={"status", "started_at", "ended_at", "detail"}), "phase": step.phase.value}
              for step in record.steps]  # fmt: skip
