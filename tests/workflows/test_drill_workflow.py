@@ -201,13 +201,14 @@ async def test_max_duration_forces_rollback_while_faults_are_held(client: Client
     log = tmp_path / "log"
     drill = f"""
 name: capped
-max_duration: 2s
+max_duration: 6s
 targets:
   sh: {{command: {{}}}}
 faults:
   - {{target: sh, action: run, run: "sleep 1; echo applied >> {log}", revert: "echo reverted >> {log}"}}
-observe: {{duration: 1800ms}}
+observe: {{duration: 5800ms}}
 """
+    # max_duration counts from submission: leave room for a loaded machine to pick the drill up and apply.
     async with running_worker(client, store) as queue:
         record = await finish(await start_drill(client, queue, drill), "max_duration")
     assert record.verdict == Verdict.ABORTED
