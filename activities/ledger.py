@@ -6,19 +6,28 @@ history was reset. ``gameday sweep`` reads the rows that were applied (or may ha
 whose workflow is closed or gone, and reverts them from the stored :class:`~workflows.records.FaultInput`.
 
 Rows are keyed by (run, fault index) and written by the fault activities themselves, so there is no extra
-Temporal round trip and no window between "applied" and "on record".
+Temporal round trip and no window between "applied" and "on record". Each row also says where its run lives
+(namespace and cluster, :mod:`activities.run_scope`), so a sweep never judges a run it cannot see, and which
+target lock the run held for the fault, so a sweep never reverts a fault on a target another drill now holds.
+
+A row left ``applied`` by a revert whose ledger write failed (the database was down) is brought up to date by
+the run's final record: ``record_run`` retries until the database is back and then :meth:`FaultLedger.reconcile`
+marks every fault the record says reverted.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from activities.locks import LockRow
+from activities.run_scope import RunScope
 from activities.store import RunRow, Store, UTCDateTime
-from workflows.records import FaultInput, FaultState, Phase
+from workflows.records import FaultInput, FaultState, Phase, RunRecord
 
 
 class LedgerRow(SQLModel, table=True):
@@ -34,6 +43,31 @@ class LedgerRow(SQLModel, table=True):
     """The :class:`FaultInput` as JSON: target, fault and record, all a revert needs."""
     registered_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    namespace: str = Field(default="", index=True)
+    """The Temporal namespace of the run's workflow; empty on rows written before it was recorded."""
+    cluster: str = ""
+    """The Temporal cluster of the run (``cluster:<id>`` or ``address:<host:port>``); empty likewise."""
+    lock_key: str = ""
+    """The target lock the run held for this fault's target when it was registered; empty when it had none."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One unreverted ledger row, as the sweep reads it.
+
+    Attributes:
+        input: what the revert needs.
+        state: ``registered`` or ``applied``.
+        scope: where the run lives.
+        lock_key: the run's lock on the fault's target, or empty.
+        updated_at: when a worker last wrote the row.
+    """
+
+    input: FaultInput
+    state: FaultState
+    scope: RunScope
+    lock_key: str
+    updated_at: datetime
 
 
 class FaultLedger:
@@ -47,9 +81,15 @@ class FaultLedger:
         self.store = store
         store.ensure_tables(LedgerRow)
 
-    def register(self, inp: FaultInput) -> None:
-        """Record ``inp`` as about to be applied. Creates the run's header row if the run is not on record yet."""
+    def register(self, inp: FaultInput, scope: RunScope | None = None) -> None:
+        """Record ``inp`` as about to be applied. Creates the run's header row if the run is not on record yet.
+
+        Args:
+            inp: the fault.
+            scope: where the run lives; ``None`` writes none, and no sweep will ever act on the row.
+        """
         now = datetime.now(UTC)
+        scope = scope or RunScope("", "")
         with Session(self.store.engine) as session, session.begin():
             if session.get(RunRow, inp.run_id) is None:
                 # The workflow's first progress write is best effort; the ledger is not.
@@ -65,6 +105,11 @@ class FaultLedger:
                 session.flush()
             row = session.get(LedgerRow, (inp.run_id, inp.index))
             spec = inp.model_dump(mode="json")
+            # The lock the run took in preflight for this target, whatever the key is made of.
+            lock = session.exec(
+                select(LockRow).where(col(LockRow.run_id) == inp.run_id, col(LockRow.target) == inp.target_name)
+            ).first()
+            lock_key = "" if lock is None else lock.key
             if row is None:
                 session.add(
                     LedgerRow(
@@ -74,11 +119,15 @@ class FaultLedger:
                         spec=spec,
                         registered_at=now,
                         updated_at=now,
+                        namespace=scope.namespace,
+                        cluster=scope.cluster,
+                        lock_key=lock_key,
                     )
                 )
             else:
                 # Registered again: a fault reverted while its drill was paused is about to be applied again.
                 row.state, row.spec, row.updated_at = FaultState.REGISTERED.value, spec, now
+                row.namespace, row.cluster, row.lock_key = scope.namespace, scope.cluster, lock_key
 
     def mark(self, run_id: str, index: int, state: FaultState) -> None:
         """Move one fault to ``state`` (``applied`` or ``reverted``); a row already reverted stays reverted."""
@@ -100,6 +149,48 @@ class FaultLedger:
             for row in session.exec(query).all():
                 found.setdefault(row.run_id, []).append(FaultInput.model_validate(row.spec))
         return found
+
+    def pending(self) -> list[LedgerEntry]:
+        """Every unreverted row with its scope, by run, each run's newest fault first (the order of reverts)."""
+        query = (
+            select(LedgerRow)
+            .where(col(LedgerRow.state) != FaultState.REVERTED.value)
+            .order_by(col(LedgerRow.run_id), col(LedgerRow.index).desc())
+        )
+        with Session(self.store.engine) as session:
+            return [
+                LedgerEntry(
+                    input=FaultInput.model_validate(row.spec),
+                    state=FaultState(row.state),
+                    scope=RunScope(row.namespace, row.cluster),
+                    lock_key=row.lock_key,
+                    updated_at=row.updated_at,
+                )
+                for row in session.exec(query).all()
+            ]
+
+    def reconcile(self, record: RunRecord) -> int:
+        """Mark reverted every fault the final ``record`` says is reverted; returns how many rows changed.
+
+        Only a final record (with a verdict) is trusted: a progress snapshot saved late could say "reverted" of a
+        fault that a resumed drill has applied again since.
+        """
+        if record.verdict is None:
+            return 0
+        reverted = {f.index for f in record.faults if f.state == FaultState.REVERTED}
+        if not reverted:
+            return 0
+        now, changed = datetime.now(UTC), 0
+        with Session(self.store.engine) as session, session.begin():
+            query = select(LedgerRow).where(
+                col(LedgerRow.run_id) == record.run_id,
+                col(LedgerRow.index).in_(reverted),
+                col(LedgerRow.state) != FaultState.REVERTED.value,
+            )
+            for row in session.exec(query).all():
+                row.state, row.updated_at = FaultState.REVERTED.value, now
+                changed += 1
+        return changed
 
     def state(self, run_id: str, index: int) -> FaultState | None:
         with Session(self.store.engine) as session:

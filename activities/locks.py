@@ -2,7 +2,9 @@
 
 A lock is a row keyed by the target's lock key (``workflows.locks.lock_key``); taking it is an INSERT, so two
 workers racing for one target cannot both win, on SQLite or PostgreSQL. The rollback path releases it; a drill
-whose workflow vanished without releasing is cleaned up by ``gameday sweep``.
+whose workflow vanished without releasing is cleaned up by ``gameday sweep``. Each lock also records where its
+run lives (namespace and cluster, :mod:`activities.run_scope`): a sweep releases only the locks of runs of its
+own scope that it has seen closed, and never reverts a fault on a target another live run holds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.run_scope import ActivityScope, RunScope
 from activities.store import Store, UTCDateTime
 from workflows.locks import LockHolder, LockInput
 
@@ -27,6 +30,10 @@ class LockRow(SQLModel, table=True):
     run_id: str = Field(index=True)
     drill_name: str
     acquired_at: datetime = Field(sa_type=UTCDateTime)
+    namespace: str = ""
+    """The Temporal namespace of the holding run; empty on locks taken before it was recorded."""
+    cluster: str = ""
+    """The Temporal cluster of the holding run (see ``activities.run_scope``); empty likewise."""
 
 
 class TargetLocks:
@@ -36,12 +43,14 @@ class TargetLocks:
         self.store = store
         store.ensure_tables(LockRow)
 
-    def acquire(self, inp: LockInput) -> list[LockHolder]:
+    def acquire(self, inp: LockInput, scope: RunScope | None = None) -> list[LockHolder]:
         """Take every key of ``inp`` for its run, all or none; returns the other runs' locks in the way.
 
-        Taking a lock the run already holds is a no-op, so a retried attempt succeeds.
+        Taking a lock the run already holds is a no-op, so a retried attempt succeeds. ``scope`` is where the run
+        lives (``None``: not recorded, and no sweep will release the lock).
         """
         now = datetime.now(UTC)
+        scope = scope or RunScope("", "")
         try:
             with Session(self.store.engine) as session, session.begin():
                 taken = {row.key: row for row in session.exec(select(LockRow).where(col(LockRow.key).in_(inp.keys)))}
@@ -52,7 +61,13 @@ class TargetLocks:
                     if key not in taken:
                         session.add(
                             LockRow(
-                                key=key, target=target, run_id=inp.run_id, drill_name=inp.drill_name, acquired_at=now
+                                key=key,
+                                target=target,
+                                run_id=inp.run_id,
+                                drill_name=inp.drill_name,
+                                acquired_at=now,
+                                namespace=scope.namespace,
+                                cluster=scope.cluster,
                             )
                         )
         except IntegrityError:
@@ -67,8 +82,12 @@ class TargetLocks:
             return int(result.rowcount or 0)
 
     def holders(self) -> list[LockHolder]:
+        return [_holder(row) for row in self.rows()]
+
+    def rows(self) -> list[LockRow]:
+        """Every lock held, oldest first, with the scope of its run (what the sweep reads)."""
         with Session(self.store.engine) as session:
-            return [_holder(row) for row in session.exec(select(LockRow).order_by(col(LockRow.acquired_at)))]
+            return list(session.exec(select(LockRow).order_by(col(LockRow.acquired_at))))
 
 
 def _holder(row: LockRow) -> LockHolder:
@@ -78,8 +97,9 @@ def _holder(row: LockRow) -> LockHolder:
 class LockActivities:
     """``acquire_targets`` / ``release_targets``, bound to one :class:`TargetLocks`."""
 
-    def __init__(self, locks: TargetLocks) -> None:
+    def __init__(self, locks: TargetLocks, scope: ActivityScope | None = None) -> None:
         self.locks = locks
+        self.scope = scope or ActivityScope()
 
     @activity.defn(name="acquire_targets")
     async def acquire_targets(self, inp: LockInput) -> None:
@@ -89,8 +109,9 @@ class LockActivities:
             ApplicationError: ``TargetLocked`` (retryable, benign: the workflow's retry policy is the wait)
                 naming the run holding each target; ``StoreUnavailable`` when the database is down.
         """
+        scope = await self.scope.current()
         try:
-            blocking = await asyncio.to_thread(self.locks.acquire, inp)
+            blocking = await asyncio.to_thread(self.locks.acquire, inp, scope)
         except DBAPIError as exc:
             raise self.locks.store.unavailable(exc) from exc
         if blocking:

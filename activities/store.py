@@ -478,11 +478,17 @@ class StoreActivities:
     """The store's activities, bound to one :class:`Store` (register ``StoreActivities(store).record_run``)."""
 
     def __init__(self, store: Store) -> None:
+        # Imported here: the ledger's tables import this module.
+        from activities.ledger import FaultLedger
+
         self.store = store
+        self.ledger = FaultLedger(store)
 
     @activity.defn(name="record_run")
     async def record_run(self, record: RunRecord) -> None:
-        """Saves ``record``; safe to retry.
+        """Saves ``record``; safe to retry. A final record (with a verdict) also brings the fault ledger up to date:
+        a revert whose own ledger write failed (the database was down) is marked reverted once the database is
+        back, so no sweep mistakes it for an orphan.
 
         Raises:
             ApplicationError: retryable, of type ``StoreUnavailable`` (the database is down or locked; the text is
@@ -491,6 +497,7 @@ class StoreActivities:
         """
         try:
             await asyncio.to_thread(self.store.save, record)
+            await asyncio.to_thread(self.ledger.reconcile, record)
         except DBAPIError as exc:  # OperationalError (unreachable, locked) is a DBAPIError too
             raise self.store.unavailable(exc) from exc
         except SchemaError as exc:

@@ -1,9 +1,21 @@
 """The orphan sweep: revert faults whose drill can no longer revert them, and say so in the record.
 
 A fault is an orphan when the fault ledger has it applied (or maybe applied) and not reverted, and its drill's
-workflow is closed or gone: terminated, timed out, reset away, deleted with its namespace. A workflow that is
-still running is left alone: its own rollback owns its faults. ``gameday sweep`` runs this; so does every worker
-at start-up, because a worker that starts is often the one that replaces a runner that died.
+workflow is positively known not to run it any more. The sweep acts only on runs of its own scope (the Temporal
+namespace and cluster its client talks to: :mod:`activities.run_scope`), and only on a run that is:
+
+* **closed**: described, and its status is closed (terminated, timed out, failed, completed, cancelled);
+* **gone**: not found, and its rows are older than the namespace's retention, so its history was purged;
+* **wedged**: running, but its workflow task has been failing for longer than ``wedged_after`` (a payload over
+  Temporal's limit, a bug): no code of the drill runs, so its own rollback never will. The sweep terminates the
+  workflow (so it cannot resume and apply faults behind the sweep's back), then treats it as closed, and alerts.
+
+Everything else is left and listed with the reason: a running drill (its own rollback owns its faults), a run
+not found that may still live (``unknown``), a run of another namespace or cluster sharing the results database,
+a row written before gameday recorded scopes. A fault whose target lock is now held by another run that is not
+known to be closed is left too: reverting it could undo that live drill's fault. A completed drill whose own
+result says the fault was reverted only has its stale ledger row brought up to date: nothing is reverted and its
+record is not rewritten.
 
 Reverts run here, in this process, through the same providers as ``revert_fault``, newest fault first; each is
 idempotent, so two sweeps at once, or a sweep after a partial revert, do no harm.
@@ -14,17 +26,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.faults import PROVIDERS
-from activities.ledger import FaultLedger
-from activities.locks import TargetLocks
+from activities.ledger import FaultLedger, LedgerEntry
+from activities.locks import LockRow, TargetLocks
+from activities.notify.alert import AlertActivities
+from activities.run_scope import RunScope, scope_of
 from activities.store import Store
+from activities.sweep_judge import DEFAULT_WEDGED_AFTER, RPC_TIMEOUT, RunFate, RunJudge, RunState
+from workflows.locks import lock_key
 from workflows.records import (
-    FaultInput,
+    AlertInput,
     FaultRecord,
     FaultState,
     Phase,
@@ -45,56 +61,180 @@ class SweptFault:
     fault: FaultRecord
     """The fault as the ledger has it."""
     workflow: str
-    """Why it is an orphan: the workflow's status (``TERMINATED``…) or ``gone``."""
+    """Why it is an orphan: the workflow's status (``TERMINATED``…), ``gone`` or ``WEDGED``."""
     reverted: bool = False
     error: str = ""
 
 
 @dataclass
+class LeftItem:
+    """Something the sweep found and did not touch: a fault, or a run's target locks, and why."""
+
+    run_id: str
+    what: str
+    """A fault's label, or ``N target lock(s)``."""
+    reason: str
+
+
+@dataclass
 class SweepReport:
+    scope: RunScope | None = None
+    """The namespace and cluster this sweep acted in."""
     faults: list[SweptFault] = field(default_factory=list)
+    """Orphans reverted (or that a ``dry_run`` would revert, or that could not be reverted)."""
     locks_released: dict[str, int] = field(default_factory=dict)
     """Run id → locks released, for runs that are closed or gone."""
+    left: list[LeftItem] = field(default_factory=list)
+    """What was found and left alone, with the reason."""
+    reconciled: list[SweptFault] = field(default_factory=list)
+    """Stale ledger rows of faults the drill itself reported reverted: marked, not reverted."""
+    terminated: list[str] = field(default_factory=list)
+    """Wedged runs whose workflow the sweep terminated."""
 
 
-async def sweep(store: Store, client: Client, *, dry_run: bool = False) -> SweepReport:
-    """Find orphaned faults and stale target locks; unless ``dry_run``, revert and release them and record it."""
+async def sweep(
+    store: Store,
+    client: Client,
+    *,
+    dry_run: bool = False,
+    wedged_after: timedelta | None = DEFAULT_WEDGED_AFTER,
+    alerts: AlertActivities | None = None,
+) -> SweepReport:
+    """Find orphaned faults and stale target locks; unless ``dry_run``, revert and release them and record it.
+
+    Args:
+        store: the results database (ledger, locks, run records).
+        client: the Temporal client; its namespace and cluster are the sweep's scope.
+        dry_run: list only, touch nothing.
+        wedged_after: a running drill whose workflow task has failed for longer is lost; ``None``: never.
+        alerts: where a wedged drill or a fault that could not be reverted is reported (log only when ``None``).
+    """
     ledger, locks = FaultLedger(store), TargetLocks(store)
-    report = SweepReport()
-    pending = await asyncio.to_thread(ledger.unreverted)
-    holders = await asyncio.to_thread(locks.holders)
-    runs = sorted(set(pending) | {h.run_id for h in holders})
-    for run_id in runs:
-        status = await _workflow_status(client, run_id)
-        if status == "RUNNING":
+    scope = await scope_of(client)
+    report = SweepReport(scope=scope)
+    entries = await asyncio.to_thread(ledger.pending)
+    held = await asyncio.to_thread(locks.rows)
+    pending: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        pending.setdefault(entry.input.run_id, []).append(entry)
+    held_by: dict[str, list[LockRow]] = {}
+    for row in held:
+        held_by.setdefault(row.run_id, []).append(row)
+    judge = RunJudge(client, scope, wedged_after)
+    fates = {
+        run_id: await judge.fate(run_id, pending.get(run_id, []), held_by.get(run_id, []))
+        for run_id in sorted(set(pending) | set(held_by))
+    }
+    ctx = _Context(ledger, locks, held, fates, report)
+    for run_id, fate in fates.items():
+        run_pending, run_locks = pending.get(run_id, []), held_by.get(run_id, [])
+        if not fate.acted_on:
+            report.left.extend(LeftItem(run_id, e.input.record.label, fate.reason()) for e in run_pending)
+            if run_locks:
+                report.left.append(LeftItem(run_id, f"{len(run_locks)} target lock(s)", fate.reason()))
             continue
-        swept = [SweptFault(run_id, fi.record, status) for fi in pending.get(run_id, [])]
-        report.faults.extend(swept)
-        if dry_run:
-            continue
-        for fi, result in zip(pending.get(run_id, []), swept, strict=True):
-            await _revert(ledger, fi, result)
-        if all(s.reverted for s in swept):
-            released = await asyncio.to_thread(locks.release, run_id)
-            if released:
-                report.locks_released[run_id] = released
-        if swept:
-            await asyncio.to_thread(_record, store, run_id, status, swept)
+        await _sweep_run(store, client, run_id, fate, run_pending, ctx, dry_run)
+        if fate.state == RunState.WEDGED and not dry_run:
+            await _alert_wedged(alerts, store, run_id, fate, [s for s in report.faults if s.run_id == run_id])
+    wedged = {run_id for run_id, fate in fates.items() if fate.state == RunState.WEDGED}
+    failed = [s for s in report.faults if s.error and s.run_id not in wedged]
+    if failed and not dry_run:
+        await _alert(alerts, "fault_not_reverted", "gameday sweep could NOT revert a fault: act now", failed, store)
     return report
 
 
-async def _workflow_status(client: Client, run_id: str) -> str:
+@dataclass
+class _Context:
+    ledger: FaultLedger
+    locks: TargetLocks
+    held: list[LockRow]
+    fates: dict[str, RunFate]
+    report: SweepReport
+
+
+async def _sweep_run(
+    store: Store,
+    client: Client,
+    run_id: str,
+    fate: RunFate,
+    run_pending: list[LedgerEntry],
+    ctx: _Context,
+    dry_run: bool,
+) -> None:
+    report = ctx.report
+    to_revert: list[LedgerEntry] = []
+    left = 0
+    reported_reverted = await _reverted_by_the_drill(client, run_id) if fate.workflow == "COMPLETED" else set()
+    for entry in run_pending:
+        label = entry.input.record.label
+        if entry.input.index in reported_reverted:
+            report.reconciled.append(SweptFault(run_id, entry.input.record, fate.workflow, reverted=True))
+            if not dry_run:
+                await asyncio.to_thread(ctx.ledger.mark, run_id, entry.input.index, FaultState.REVERTED)
+            continue
+        holder = _live_holder(entry, run_id, ctx.held, ctx.fates)
+        if holder is not None:
+            why = (
+                f"its target is now locked by run {holder.run_id} (drill {holder.drill_name}, "
+                f"{ctx.fates[holder.run_id].reason()}): reverting could undo that drill's fault"
+            )
+            report.left.append(LeftItem(run_id, label, why))
+            left += 1
+            continue
+        to_revert.append(entry)
+    swept = [SweptFault(run_id, e.input.record, fate.workflow) for e in to_revert]
+    report.faults.extend(swept)
+    if dry_run:
+        return
+    if fate.state == RunState.WEDGED:
+        await _terminate(client, run_id, fate, report)
+    for entry, result in zip(to_revert, swept, strict=True):
+        await _revert(ctx.ledger, entry, result)
+    if not left and all(s.reverted for s in swept):
+        released = await asyncio.to_thread(ctx.locks.release, run_id)
+        if released:
+            report.locks_released[run_id] = released
+    if swept:
+        await asyncio.to_thread(_record, store, run_id, fate, swept)
+
+
+def _live_holder(entry: LedgerEntry, run_id: str, held: list[LockRow], fates: dict[str, RunFate]) -> LockRow | None:
+    """A lock on ``entry``'s target held by another run not known to be closed, if any."""
+    keys = {entry.lock_key} - {""}
+    static = lock_key(entry.input.target)
+    if static is not None:
+        keys.add(static)
+    for row in held:
+        if row.run_id != run_id and row.key in keys and not fates[row.run_id].acted_on:
+            return row
+    return None
+
+
+async def _reverted_by_the_drill(client: Client, run_id: str) -> set[int]:
+    """Indexes of the faults a completed drill's own result says it reverted (stale ledger rows, not orphans)."""
     try:
-        desc = await client.get_workflow_handle(run_id).describe()
+        record = await client.get_workflow_handle(run_id, result_type=RunRecord).result(rpc_timeout=RPC_TIMEOUT)
+    except Exception:  # not a drill's record, or unreadable: the ledger decides alone
+        return set()
+    if not isinstance(record, RunRecord):
+        return set()
+    return {f.index for f in record.faults if f.state == FaultState.REVERTED}
+
+
+async def _terminate(client: Client, run_id: str, fate: RunFate, report: SweepReport) -> None:
+    try:
+        await client.get_workflow_handle(run_id).terminate(
+            reason=f"gameday sweep: declared lost ({fate.detail}); its faults are reverted by the sweep",
+            rpc_timeout=RPC_TIMEOUT,
+        )
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return "gone"
-        raise
-    status = desc.status or WorkflowExecutionStatus.RUNNING
-    return status.name
+        log.error("sweep could not terminate wedged run %s: %s", run_id, err)
+        return
+    report.terminated.append(run_id)
 
 
-async def _revert(ledger: FaultLedger, fi: FaultInput, result: SweptFault) -> None:
+async def _revert(ledger: FaultLedger, entry: LedgerEntry, result: SweptFault) -> None:
+    fi = entry.input
     provider = PROVIDERS.get(fi.target.kind)
     if provider is None:
         result.error = f"no fault provider for {fi.target.kind} targets in this worker"
@@ -110,7 +250,50 @@ async def _revert(ledger: FaultLedger, fi: FaultInput, result: SweptFault) -> No
     log.warning("sweep reverted orphaned fault %s of run %s (workflow %s)", fi.record.label, fi.run_id, result.workflow)
 
 
-def _record(store: Store, run_id: str, status: str, swept: list[SweptFault]) -> None:
+async def _alert_wedged(
+    alerts: AlertActivities | None, store: Store, run_id: str, fate: RunFate, swept: list[SweptFault]
+) -> None:
+    done = sum(1 for s in swept if s.reverted)
+    summary = f"drill declared lost by gameday sweep ({fate.detail}): {done}/{len(swept)} fault(s) reverted"
+    await _alert(alerts, "drill_wedged", summary, swept, store, run_id=run_id)
+
+
+async def _alert(
+    alerts: AlertActivities | None,
+    event: str,
+    summary: str,
+    swept: list[SweptFault],
+    store: Store,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """One alert per run through the worker's ``alert`` path (CRITICAL log + ``GAMEDAY_ALERT_WEBHOOK``)."""
+    alerts = alerts or AlertActivities()
+    runs = [run_id] if run_id is not None else sorted({s.run_id for s in swept})
+    for run in runs:
+        record = await asyncio.to_thread(_record_or_none, store, run)
+        alert = AlertInput(
+            run_id=run,
+            drill_name=record.drill_name if record is not None else run,
+            team=record.team if record is not None else "",
+            event=event,
+            summary=summary,
+            faults=[s.fault for s in swept if s.run_id == run],
+        )
+        try:
+            await alerts.alert(alert)
+        except Exception as err:  # the CRITICAL line is logged before the webhook is tried
+            log.error("sweep alert for run %s not delivered: %s", run, err)
+
+
+def _record_or_none(store: Store, run_id: str) -> RunRecord | None:
+    try:
+        return store.get(run_id)
+    except Exception:
+        return None
+
+
+def _record(store: Store, run_id: str, fate: RunFate, swept: list[SweptFault]) -> None:
     """Mark the run's faults reverted (or not) by the sweep, add a ``sweep`` step, and give it a verdict."""
     record = store.get(run_id)
     now = datetime.now(UTC)
@@ -126,7 +309,9 @@ def _record(store: Store, run_id: str, status: str, swept: list[SweptFault]) -> 
             update_fault = {"state": FaultState.NOT_REVERTED, "error": s.error}
         faults[s.fault.index] = base.model_copy(update=update_fault)
     done = sum(1 for s in swept if s.reverted)
-    detail = f"workflow {status}: {done}/{len(swept)} orphaned fault(s) reverted by gameday sweep"
+    detail = f"workflow {fate.workflow}: {done}/{len(swept)} orphaned fault(s) reverted by gameday sweep"
+    if fate.state == RunState.WEDGED:
+        detail += f" (declared lost: {fate.detail}; workflow terminated)"
     status_ = StepStatus.OK if done == len(swept) else StepStatus.FAILED
     step = StepRecord(phase=Phase.SWEEP, status=status_, started_at=now, ended_at=now, detail=detail)
     update: dict[str, object] = {"faults": [faults[i] for i in sorted(faults)], "steps": [*record.steps, step]}

@@ -396,28 +396,49 @@ def sweep(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List orphans and stale locks; touch nothing.")] = False,
 ) -> None:
-    """Revert faults left behind by drills whose workflow is closed or gone, and release their target locks.
+    """Revert faults left behind by drills whose workflow is closed, gone or wedged, and release their target locks.
 
     Reads the fault ledger in the results database: every fault applied (or maybe applied) and never reverted.
-    Drills still running are left to their own rollback. Reverts run from this machine, like a worker's;
-    every worker also sweeps when it starts. Exits 6 if a fault could not be reverted.
+    Acts only on runs of this namespace on this Temporal cluster, and only when their workflow is seen closed,
+    purged past the namespace's retention, or wedged (its workflow task failing for longer than
+    GAMEDAY_SWEEP_WEDGED_AFTER, default 2m: the workflow is terminated and an alert sent). Everything else (drills
+    running, not found, of another namespace or cluster, or on a target another live drill now holds) is listed
+    with the reason, never touched. Reverts run from this machine, like a worker's; every worker also sweeps when it
+    starts. Exits 6 if a fault could not be reverted.
     """
     settings = settings_of(ctx)
 
     async def go() -> None:
+        from activities.notify.alert import AlertActivities
         from activities.store import Store
         from activities.sweep import sweep as sweep_orphans
 
+        config = settings.config
+        wedged_after = config.wedged_after
         client = await client_for(settings)
-        report = await sweep_orphans(Store(settings.config.resolved_database_url), client, dry_run=dry_run)
-        if not report.faults and not report.locks_released:
+        alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
+        report = await sweep_orphans(
+            Store(config.resolved_database_url), client, dry_run=dry_run, wedged_after=wedged_after, alerts=alerts
+        )
+        if report.scope is not None:
+            console.print(f"sweeping runs of {report.scope.describe()}", markup=False)
+        if not (report.faults or report.locks_released or report.left or report.reconciled):
             console.print("no orphaned faults and no stale target locks")
             return
         for swept in report.faults:
             outcome = "orphaned" if dry_run else ("reverted" if swept.reverted else f"NOT REVERTED: {swept.error}")
             console.print(f"{swept.run_id}  {swept.fault.label}  (workflow {swept.workflow}): {outcome}", markup=False)
+        for swept in report.reconciled:
+            verb = "stale ledger row" if dry_run else "ledger row brought up to date"
+            console.print(
+                f"{swept.run_id}  {swept.fault.label}: reverted by its drill; {verb}, nothing reverted", markup=False
+            )
+        for run_id in report.terminated:
+            console.print(f"{run_id}: wedged workflow terminated (declared lost)", markup=False)
         for run_id, count in report.locks_released.items():
             console.print(f"{run_id}: released {count} target lock(s)", markup=False)
+        for left in report.left:
+            console.print(f"{left.run_id}  {left.what}: left alone ({left.reason})", markup=False)
         failed = [s for s in report.faults if not dry_run and not s.reverted]
         if failed:
             fail(f"{len(failed)} orphaned fault(s) could NOT be reverted: act now", code=6)

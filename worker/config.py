@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 DEFAULT_TASK_QUEUE = "gameday"
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_UI_PORT = 8233
+DEFAULT_SWEEP_WEDGED_AFTER = "2m"
 
 
 def default_data_dir() -> Path:
@@ -40,6 +42,8 @@ class GamedayConfig:
             attribute, so the Web UI can tell a staging drill from a production one.
         alert_webhook: URL the worker POSTs alerts to, e.g. a fault NOT REVERTED (``GAMEDAY_ALERT_WEBHOOK``);
             a secret of the worker's, never put in workflow inputs.
+        sweep_wedged_after: how long a drill's workflow task may keep failing before the sweep declares the drill
+            lost and reverts its faults (``GAMEDAY_SWEEP_WEDGED_AFTER``, a duration like ``2m``; ``off``: never).
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -50,6 +54,7 @@ class GamedayConfig:
     ui_url: str = f"http://127.0.0.1:{DEFAULT_UI_PORT}"
     environment: str = "dev"
     alert_webhook: str = field(default="", repr=False)
+    sweep_wedged_after: str = DEFAULT_SWEEP_WEDGED_AFTER
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -64,7 +69,29 @@ class GamedayConfig:
             ui_url=env.get("GAMEDAY_UI_URL", f"http://127.0.0.1:{DEFAULT_UI_PORT}"),
             environment=env.get("GAMEDAY_ENVIRONMENT", "dev"),
             alert_webhook=env.get("GAMEDAY_ALERT_WEBHOOK", ""),
+            sweep_wedged_after=env.get("GAMEDAY_SWEEP_WEDGED_AFTER", DEFAULT_SWEEP_WEDGED_AFTER),
         )
+
+    @property
+    def wedged_after(self) -> timedelta | None:
+        """:attr:`sweep_wedged_after` as a duration; ``None`` when ``off``.
+
+        Raises:
+            GamedayError: the value is not a duration (one line naming the setting).
+        """
+        from workflows.errors import GamedayError
+        from workflows.units import DURATION_HINT, parse_duration
+
+        text = self.sweep_wedged_after.strip()
+        if text.lower() in ("off", "never", "none"):
+            return None
+        try:
+            value = parse_duration(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, timedelta):
+            raise GamedayError(f"GAMEDAY_SWEEP_WEDGED_AFTER={text!r}: expected {DURATION_HINT}, or off")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -23,6 +23,7 @@ from activities.notify.activities import NotifyActivities
 from activities.notify.alert import AlertActivities
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
 from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
+from activities.run_scope import ActivityScope
 from activities.store import Store, StoreActivities
 from activities.sweep import sweep
 from activities.traffic.activities import TrafficActivities
@@ -99,8 +100,9 @@ def build_worker(
         fail_on_workflow_bug: fail a workflow whose code raises unexpectedly, instead of retrying its task
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
     """
-    faults = FaultActivities(FaultLedger(store))
-    locks = LockActivities(TargetLocks(store))
+    scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
+    faults = FaultActivities(FaultLedger(store), scope)
+    locks = LockActivities(TargetLocks(store), scope)
     alerts = alerts or AlertActivities()
     notify = notify or NotifyActivities()
     traffic = TrafficActivities()
@@ -150,6 +152,7 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     to the next worker, which is how a drill survives its worker.
     """
     stop = stop or asyncio.Event()
+    wedged_after = config.wedged_after  # a bad setting fails here, in one line, before anything starts
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -164,22 +167,27 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify)
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
     async with worker:
-        sweeping = asyncio.create_task(_sweep_at_start(store, client))
+        sweeping = asyncio.create_task(_sweep_at_start(store, client, wedged_after, alerts))
         await stop.wait()
         sweeping.cancel()
         log.info("worker shutting down")
 
 
-async def _sweep_at_start(store: Store, client: Client) -> None:
-    """Revert faults that drills whose workflows are gone left behind; a worker starting often replaces a dead one.
+async def _sweep_at_start(
+    store: Store, client: Client, wedged_after: timedelta | None, alerts: AlertActivities | None = None
+) -> None:
+    """Revert faults that drills whose workflows are closed, gone or wedged left behind; a worker starting often
+    replaces a dead one. Only runs of this worker's namespace and cluster are touched; the rest is logged.
 
     Runs beside polling, never before it: a sweep must not delay the rollback of drills that are still alive.
     """
     try:
-        report = await sweep(store, client)
+        report = await sweep(store, client, wedged_after=wedged_after, alerts=alerts)
     except Exception:
         log.exception("start-up sweep failed; run `gameday sweep` by hand")
         return
     for swept in report.faults:
         outcome = "reverted" if swept.reverted else f"NOT REVERTED: {swept.error}"
         log.warning("sweep: %s of run %s (workflow %s): %s", swept.fault.label, swept.run_id, swept.workflow, outcome)
+    for left in report.left:
+        log.info("sweep: left %s of run %s: %s", left.what, left.run_id, left.reason)

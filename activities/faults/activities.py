@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities.faults import PROVIDERS, FaultProvider
 from activities.faults.errors import FaultError, UnsupportedFault
 from activities.ledger import FaultLedger
+from activities.run_scope import ActivityScope
 from workflows.budget import MAX_OUTPUT_BYTES, clip
 from workflows.records import FaultInput, FaultRecord, FaultState
 
@@ -78,10 +79,12 @@ class FaultActivities:
 
     Args:
         ledger: the results database's fault ledger.
+        scope: where the runs of this worker live, written on each row (namespace and cluster).
     """
 
-    def __init__(self, ledger: FaultLedger) -> None:
+    def __init__(self, ledger: FaultLedger, scope: ActivityScope | None = None) -> None:
         self.ledger = ledger
+        self.scope = scope or ActivityScope()
 
     @activity.defn(name="apply_fault")
     async def apply_fault(self, inp: FaultInput) -> FaultRecord:
@@ -92,7 +95,8 @@ class FaultActivities:
                 fault that is not on record is not applied.
         """
         try:
-            await asyncio.to_thread(self.ledger.register, inp)
+            scope = await self.scope.current()
+            await asyncio.to_thread(self.ledger.register, inp, scope)
         except Exception as err:
             reason = self.ledger.store.redact(str(err))
             raise ApplicationError(
@@ -112,8 +116,9 @@ class FaultActivities:
         return record
 
     async def _mark(self, inp: FaultInput, state: FaultState) -> None:
-        # Best effort: the fault itself is done; a stale "applied" row only makes a later sweep revert it again,
-        # which reverts are built to survive.
+        # Best effort: the fault itself is done. A row left stale here (the database down) is brought up to date
+        # by the run's final record (``record_run`` retries until the database is back), and until then a
+        # sweep never reverts it while another live run holds its target.
         try:
             await asyncio.to_thread(self.ledger.mark, inp.run_id, inp.index, state)
         except Exception:

@@ -1,5 +1,6 @@
 """The results store on a real PostgreSQL server: the same records as on SQLite, idempotent saves, and a database
-outage, under the ``record_run`` activity alone and in the middle of a whole drill."""
+outage, under the ``record_run`` activity alone and in the middle of a whole drill, with the fault ledger brought
+up to date once the database is back (so no later sweep reverts a finished drill's fault onto the next drill)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import migrations
+from activities.ledger import FaultLedger
+from activities.locks import TargetLocks
 from activities.report import render_json
 from activities.store import Store, StoreActivities, make_engine
+from activities.sweep import sweep
 from tests.activities.test_store import NO_TRAFFIC, T0, make_record
-from tests.harness import eventually, finish, running_worker, start_drill, wait_until_async
+from tests.harness import eventually, finish, running_worker, start_drill, wait_phase, wait_until_async
 from tests.pg_support import PostgresServer
-from workflows.records import FaultState, RunRecord, Verdict
+from workflows.records import FaultState, Phase, RunRecord, StopRequest, Verdict
 
 FULL = {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 
@@ -197,6 +201,10 @@ recovery: {{within: 10s, interval: 200ms}}
     assert [f.state for f in record.faults] == [FaultState.REVERTED]
     assert not marker.exists()
     assert pg_store.counts(record.run_id) == counts_of(record)
+    # The revert ran while PostgreSQL was down: its own ledger write failed, the final record brought it up to date.
+    assert FaultLedger(pg_store).state(record.run_id, 0) == FaultState.REVERTED
+    assert FaultLedger(pg_store).pending() == []
+    assert TargetLocks(pg_store).holders() == []
     saved = pg_store.get(record.run_id)
     assert saved == record
     # And the report JSON is the one the same record gives from SQLite.
@@ -205,3 +213,62 @@ recovery: {{within: 10s, interval: 200ms}}
     stored_on_sqlite = on_sqlite.get(record.run_id)
     assert saved is not None and stored_on_sqlite is not None
     assert render_json(saved) == render_json(stored_on_sqlite)
+
+
+async def test_a_revert_done_while_postgresql_is_down_is_reconciled_and_never_swept_onto_the_next_drill(
+    client: Client, pg_store: Store, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    flag, go = tmp_path / "flag", tmp_path / "go"
+
+    def drill(name: str, revert: str, observe: str) -> str:
+        return f"""
+name: {name}
+targets:
+  flag: {{command: {{}}, lock: "flag-file"}}
+faults:
+  - {{target: flag, action: run, run: "touch {flag}", revert: '{revert}'}}
+observe: {{duration: {observe}}}
+"""
+
+    # The first drill's revert waits for the test, so PostgreSQL is down exactly while it runs and is marked.
+    slow_revert = f"while [ ! -e {go} ]; do sleep 0.05; done; rm -f {flag}"
+    async with running_worker(client, pg_store) as queue:
+        first = await start_drill(client, queue, drill("first", slow_revert, "300ms"))
+
+        async def reverting() -> bool:
+            pending = (await first.describe()).raw_description.pending_activities
+            return any(a.activity_type.name == "revert_fault" for a in pending)
+
+        await eventually(reverting, what="the revert to start", within=60)
+        postgres_server.stop()
+        try:
+            go.touch()
+            await wait_until_async(lambda: not flag.exists(), what="the revert to run", within=60)
+
+            async def writes_failing_after_the_revert() -> bool:
+                # The revert is done (and its ledger write failed); the next writes wait for the database.
+                pending = (await first.describe()).raw_description.pending_activities
+                return any(
+                    a.activity_type.name in ("release_targets", "record_run") and a.attempt >= 2 for a in pending
+                )
+
+            await eventually(writes_failing_after_the_revert, what="writes to fail while PostgreSQL is down", within=90)
+        finally:
+            postgres_server.start()
+        done = await finish(first, "revert_while_db_down", within=120)
+        assert done.verdict == Verdict.RESILIENT, done.summary
+        assert FaultLedger(pg_store).state(done.run_id, 0) == FaultState.REVERTED
+
+        # The next drill takes the same target and applies the same fault; then a worker starts and sweeps.
+        second = await start_drill(client, queue, drill("second", f"rm -f {flag}", "5m"))
+        await wait_phase(second, Phase.OBSERVE)
+        assert flag.exists()
+        report = await sweep(pg_store, client)
+        assert report.faults == [] and report.reconciled == []
+        assert flag.exists()  # the second drill's fault, untouched
+        await second.signal("emergency_stop", StopRequest(reason="end of test", by="test"))
+        await finish(second, "revert_while_db_down_next")
+
+    saved = pg_store.get(done.run_id)
+    assert saved is not None and saved.verdict == Verdict.RESILIENT
+    assert all(step.phase != Phase.SWEEP for step in saved.steps)  # the finished run's record is not rewritten

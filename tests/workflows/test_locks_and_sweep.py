@@ -130,8 +130,11 @@ async def test_a_worker_sweeps_orphans_when_it_starts(
     database_url = str(store.engine.url)
     worker = worker_process(address, f"sweeper-{handle.id}", database_url, tmp_path / "worker.log")
     try:
-        await wait_until_async(lambda: service.state() in ("S", "R"), what="the start-up sweep to revert the fault")
-        await wait_until_async(lambda: _swept(store, handle.id), what="the sweep to be recorded")
+        # Bounds, not claims: a worker process takes seconds to import on a loaded machine.
+        await wait_until_async(
+            lambda: service.state() in ("S", "R"), what="the start-up sweep to revert the fault", within=120
+        )
+        await wait_until_async(lambda: _swept(store, handle.id), what="the sweep to be recorded", within=30)
     finally:
         worker.terminate()
         worker.wait(timeout=15)
