@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from activities.policy import WorkerPolicy
 
 DEFAULT_TASK_QUEUE = "gameday"
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -40,6 +44,8 @@ class GamedayConfig:
             attribute, so the Web UI can tell a staging drill from a production one.
         alert_webhook: URL the worker POSTs alerts to, e.g. a fault NOT REVERTED (``GAMEDAY_ALERT_WEBHOOK``);
             a secret of the worker's, never put in workflow inputs.
+        policy_file: the worker policy, a YAML file (``GAMEDAY_POLICY``): what this worker does for drills
+            (``activities/policy.py``); ``""`` runs every drill unrestricted. Never read from a drill.
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -50,6 +56,7 @@ class GamedayConfig:
     ui_url: str = f"http://127.0.0.1:{DEFAULT_UI_PORT}"
     environment: str = "dev"
     alert_webhook: str = field(default="", repr=False)
+    policy_file: str = ""
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -64,6 +71,7 @@ class GamedayConfig:
             ui_url=env.get("GAMEDAY_UI_URL", f"http://127.0.0.1:{DEFAULT_UI_PORT}"),
             environment=env.get("GAMEDAY_ENVIRONMENT", "dev"),
             alert_webhook=env.get("GAMEDAY_ALERT_WEBHOOK", ""),
+            policy_file=env.get("GAMEDAY_POLICY", "").strip(),
         )
 
     @property
@@ -76,6 +84,19 @@ class GamedayConfig:
         from sqlalchemy.engine import make_url
 
         return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
+    def worker_policy(self) -> WorkerPolicy:
+        """The worker policy in :attr:`policy_file`, checked at start (with ``GAMEDAY_DRILL_SECRETS``).
+
+        The activities read the same file again at each check (``activities.policy.current``), so an edit applies
+        without a restart.
+
+        Raises:
+            PolicyError: the file is unusable, or the secrets allowlist has an entry that is not a name.
+        """
+        from activities.policy import at_start
+
+        return at_start(self.policy_file)
 
     def with_overrides(self, **changes: object) -> GamedayConfig:
         """A copy with the non-``None`` values replaced (CLI flags win over the environment)."""
