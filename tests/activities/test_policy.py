@@ -167,3 +167,43 @@ def test_the_locked_down_policy_of_the_docs_loads(tmp_path: Path) -> None:
     rules = policy.load(str(path)).rules
 
     assert rules.commands is False and rules.hosts is not None and rules.target_kinds is not None
+
+
+def test_every_place_a_drill_names_a_command_or_a_host_is_refused_with_its_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_policy(tmp_path, "commands: false\nhosts: [10.0.0.0/8]\n", monkeypatch)
+    drill = Drill.model_validate(
+        {
+            "name": "everything",
+            "targets": {
+                "api": {"process": {"pid": 4242, "restart": "systemctl start api"}},
+                "db": {"docker": {"container": "shop-db"}},
+                "link": {"proxy": {"listen": "127.0.0.1:15432", "upstream": "db.internal:5432"}},
+            },
+            "hypothesis": [
+                {"name": "port", "tcp": {"host": "127.0.0.1", "port": 5432}},
+                {"name": "errors", "prometheus": {"url": "http://127.0.0.1:9090", "query": "up", "max": 1}},
+            ],
+            "faults": [
+                {"target": "api", "action": "kill"},
+                {"target": "db", "action": "exec", "run": "true", "revert": "true"},
+            ],
+            "observe": {
+                "guardrails": [{"name": "button", "stop_when": {"command": {"run": "cat /run/stop"}}}],
+                "traffic": {"rate": "5/s", "endpoints": [{"url": "http://10.1.2.3/"}, {"url": "http://evil.com/"}]},
+            },
+        }
+    )
+
+    fields = [refusal.field for refusal in policy.current().drill_refusals(drill)]
+
+    assert fields == [
+        "targets.api.process.restart",
+        "targets.link.proxy.upstream",
+        "faults[1].action",
+        "hypothesis[0].tcp.host",
+        "hypothesis[1].prometheus.url",
+        "observe.guardrails[0].stop_when.command",
+        "observe.traffic.endpoints[1].url",
+    ]
