@@ -10,6 +10,10 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from activities.policy import WorkerPolicy
 
 DEFAULT_TASK_QUEUE = "gameday"
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -44,6 +48,8 @@ class GamedayConfig:
             a secret of the worker's, never put in workflow inputs.
         sweep_wedged_after: how long a drill's workflow task may keep failing before the sweep declares the drill
             lost and reverts its faults (``GAMEDAY_SWEEP_WEDGED_AFTER``, a duration like ``2m``; ``off``: never).
+        policy_file: the worker policy, a YAML file (``GAMEDAY_POLICY``): what this worker does for drills
+            (``activities/policy.py``); ``""`` runs every drill unrestricted. Never read from a drill.
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -55,6 +61,7 @@ class GamedayConfig:
     environment: str = "dev"
     alert_webhook: str = field(default="", repr=False)
     sweep_wedged_after: str = DEFAULT_SWEEP_WEDGED_AFTER
+    policy_file: str = ""
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -70,6 +77,7 @@ class GamedayConfig:
             environment=env.get("GAMEDAY_ENVIRONMENT", "dev"),
             alert_webhook=env.get("GAMEDAY_ALERT_WEBHOOK", ""),
             sweep_wedged_after=env.get("GAMEDAY_SWEEP_WEDGED_AFTER", DEFAULT_SWEEP_WEDGED_AFTER),
+            policy_file=env.get("GAMEDAY_POLICY", "").strip(),
         )
 
     @property
@@ -103,6 +111,19 @@ class GamedayConfig:
         from sqlalchemy.engine import make_url
 
         return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
+    def worker_policy(self) -> WorkerPolicy:
+        """The worker policy in :attr:`policy_file`, checked at start (with ``GAMEDAY_DRILL_SECRETS``).
+
+        The activities read the same file again at each check (``activities.policy.current``), so an edit applies
+        without a restart.
+
+        Raises:
+            PolicyError: the file is unusable, or the secrets allowlist has an entry that is not a name.
+        """
+        from activities.policy import at_start
+
+        return at_start(self.policy_file)
 
     def with_overrides(self, **changes: object) -> GamedayConfig:
         """A copy with the non-``None`` values replaced (CLI flags win over the environment)."""

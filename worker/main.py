@@ -21,6 +21,7 @@ from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
 from activities.notify.activities import NotifyActivities
 from activities.notify.alert import AlertActivities
+from activities.policy import check_policy
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
 from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from activities.run_scope import ActivityScope
@@ -123,6 +124,7 @@ def build_worker(
             locks.release_targets,
             alerts.alert,
             check_blackout,
+            check_policy,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
         ],
@@ -153,6 +155,7 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     """
     stop = stop or asyncio.Event()
     wedged_after = config.wedged_after  # a bad setting fails here, in one line, before anything starts
+    policy = config.worker_policy()  # an unusable policy file stops the worker here, in one line
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -166,6 +169,8 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     notify = NotifyConfig.from_env().activities(config.ui_url, config.namespace)
     worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify)
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
+    # Said once, plainly: a drill runs code here with this worker's rights unless a policy narrows it.
+    (log.warning if policy.unrestricted else log.info)("%s", policy.describe())
     async with worker:
         sweeping = asyncio.create_task(_sweep_at_start(store, client, wedged_after, alerts))
         await stop.wait()

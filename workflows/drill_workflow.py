@@ -74,6 +74,9 @@ GIVE_UP = f"{RECORD_GIVE_UP.days} days"
 PICKUP_NOTABLE = timedelta(seconds=5)
 """A wait this long between submission and a worker's first look is recorded as a ``pending`` step."""
 
+POLICY_PATCH = "worker-policy"
+"""Drills started before the worker policy check replay without it (apply and probes still enforce it)."""
+
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
@@ -397,6 +400,7 @@ class DrillWorkflow:
     # --- phases ---------------------------------------------------------------------------------------------
 
     async def _preflight(self, inp: DrillInput) -> str:
+        await self._check_policy(inp)  # first: before any lock, proxy, probe, traffic or fault
         locked = await self._lock_targets(inp) if self._uses_locks(inp) else ""
         try:
             locked += await self._proxies.start(inp)
@@ -422,6 +426,29 @@ class DrillWorkflow:
             self._not_steady = True
             raise _PhaseFailed("steady state does not hold: " + "; ".join(_describe(r) for r in failing))
         return locked + f"steady state holds ({len(results)} probe(s))" + await self._start_traffic(inp)
+
+    async def _check_policy(self, inp: DrillInput) -> None:
+        """Does the worker's policy (its own configuration, never the drill's) accept the whole drill?
+
+        A refusal ends the drill here, ``ERROR`` with nothing touched; apply, probes, traffic and proxies enforce
+        the same policy again on whichever worker runs them.
+        """
+        if not workflow.patched(POLICY_PATCH):
+            return
+        try:
+            await workflow.execute_activity(
+                "check_policy",
+                inp,
+                result_type=str,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PolicyRefused"]),
+                summary="preflight: worker policy",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            why = "" if _failure_type(err) == "PolicyRefused" else "worker policy not checked: "
+            raise _PhaseFailed(why + _error_text(err), orchestration_error=True) from err
 
     async def _start_traffic(self, inp: DrillInput) -> str:
         """Start the traffic once the steady state holds; ``"; traffic 50/s"`` for the preflight line, or ``""``."""

@@ -19,6 +19,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import policy
 from activities.faults import PROVIDERS, FaultProvider
 from activities.faults.errors import FaultError, UnsupportedFault
 from activities.ledger import FaultLedger
@@ -38,9 +39,11 @@ async def apply_fault(inp: FaultInput) -> FaultRecord:
 
     Raises:
         ApplicationError: ``FaultApplyError`` (non-retryable) when the fault could not be applied;
-            ``UnsupportedFault`` (non-retryable) when its kind or action has no provider.
+            ``UnsupportedFault`` (non-retryable) when its kind or action has no provider; ``PolicyRefused``
+            (non-retryable) when this worker's policy refuses it: nothing is touched.
     """
     provider = _provider(inp)
+    _refuse_by_policy(inp)
     try:
         record = await _heartbeating(provider.apply(inp))
     except UnsupportedFault as err:
@@ -63,6 +66,11 @@ async def revert_fault(inp: FaultInput) -> FaultRecord:
             revert did not complete; ``UnsupportedFault`` (non-retryable) when its kind has no provider.
     """
     provider = _provider(inp)
+    if policy.refused_before_apply(inp.record):
+        # Refused before anything was touched (before the ledger, even): there is nothing to undo, and running
+        # its revert would run the drill's code that the policy refused.
+        output = "never applied (refused by the worker policy): nothing to revert"
+        return inp.record.model_copy(update={"state": FaultState.REVERTED, "output": output})
     try:
         record = await _heartbeating(provider.revert(inp))
     except UnsupportedFault as err:
@@ -94,6 +102,7 @@ class FaultActivities:
             ApplicationError: ``FaultApplyError`` (non-retryable), also when the ledger cannot be written: a
                 fault that is not on record is not applied.
         """
+        _refuse_by_policy(inp)  # before the ledger: a refused fault is not on record, nothing to sweep
         try:
             scope = await self.scope.current()
             await asyncio.to_thread(self.ledger.register, inp, scope)
@@ -137,6 +146,17 @@ def bounded(record: FaultRecord) -> FaultRecord:
     if (output, error) == (record.output, record.error):
         return record
     return record.model_copy(update={"output": output, "error": error})
+
+
+def _refuse_by_policy(inp: FaultInput) -> None:
+    """Enforce this worker's policy again at the apply (preflight did for the whole drill, maybe elsewhere).
+
+    Reverts are never refused: they undo what some worker applied, and a fault must not stay.
+    """
+    current = policy.current()
+    found = current.target_refusals(inp.target_name, inp.target) + current.fault_refusals(inp.index, inp.fault)
+    if found:
+        raise policy.refused(found, current)
 
 
 def _provider(inp: FaultInput) -> FaultProvider:

@@ -31,22 +31,25 @@ async def call(target: HttpTarget, request: HttpRequest, error: type[FaultError]
         error: the exception raised on failure (:class:`ApplyError` or :class:`RevertError`).
 
     Returns:
-        ``"<status> <body>"``, the body cut to :data:`OUTPUT_LIMIT` characters.
+        ``"<status> <body>"``, the body cut to :data:`OUTPUT_LIMIT` characters, every secret the request's
+        headers carried masked (``secrets.MASK``).
 
     Raises:
         FaultError: of the class given, on a transport error or a status not in ``expect_status``.
     """
     url = target.base_url + request.path
     try:
-        headers = secrets.resolve({**target.headers, **request.headers})  # the request's own headers win
+        resolved = secrets.resolve({**target.headers, **request.headers})  # the request's own headers win
     except secrets.SecretMissing as err:
         raise error(f"{request.method} {url}: {err}") from err
     try:
         async with httpx.AsyncClient(timeout=request.timeout.total_seconds(), follow_redirects=False) as client:
-            response = await client.request(request.method, url, json=request.json_body, headers=headers)
-    except httpx.HTTPError as err:
-        raise error(f"{request.method} {url}: {type(err).__name__}: {err}") from err
-    answer = f"{response.status_code} {response.text[:OUTPUT_LIMIT]}".rstrip()
+            response = await client.request(request.method, url, json=request.json_body, headers=resolved.headers)
+    except (httpx.HTTPError, httpx.InvalidURL) as err:
+        # Not chained: the cause's own message would reach history unscrubbed (h11 quotes a bad header value).
+        raise error(resolved.scrub(f"{request.method} {url}: {type(err).__name__}: {err}")) from None
+    # An answer may echo the request's headers: the secrets they carried never leave this function.
+    answer = resolved.scrub(f"{response.status_code} {response.text[:OUTPUT_LIMIT]}".rstrip())
     if response.status_code not in request.expect_status:
         expected = ", ".join(map(str, request.expect_status))
         raise error(f"{request.method} {url} answered {answer} (expected {expected})")

@@ -26,6 +26,8 @@ RESTART_TIMEOUT = timedelta(seconds=30)
 RESTART_WAIT = timedelta(seconds=10)
 """How long, after ``restart`` exits, the pidfile may take to name a live process."""
 POLL_EVERY = 0.1
+PIDFILE_BYTES = 32
+"""A pid is a few digits: no more of a pidfile is read."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,14 @@ def resolve(target: ProcessTarget) -> int:
         pid = target.pid or 0
     else:
         try:
-            text = Path(target.pidfile).read_text().strip()
+            with open(target.pidfile, "rb") as pidfile:
+                text = pidfile.read(PIDFILE_BYTES).strip()
         except OSError as err:
             raise TargetNotFound(f"cannot read pidfile {target.pidfile}: {err.strerror or err}") from err
-        try:
-            pid = int(text)
-        except ValueError as err:
-            raise TargetNotFound(f"pidfile {target.pidfile} does not hold a pid: {text[:40]!r}") from err
+        # Never quote what was read: a pidfile naming any readable file (a password file) must not print it.
+        if not text.isdigit():
+            raise TargetNotFound(f"pidfile {target.pidfile}: not a pid")
+        pid = int(text)
     # kill(0) and kill(-1) signal a whole group or every process; stopping the worker would stall its own revert.
     if pid <= 1 or pid == os.getpid():
         raise ApplyError(f"refusing to signal pid {pid}")

@@ -19,6 +19,7 @@ import httpx
 from pydantic import ValidationError
 from temporalio import activity
 
+from activities import policy
 from activities.probes import command, coverage, http, prometheus, tcp
 from activities.probes.guardrails import GuardrailWatch
 from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
@@ -49,7 +50,13 @@ T = TypeVar("T")
 
 
 async def take_sample(probe: Probe, client: httpx.AsyncClient) -> Sample:
-    """Take one sample with the module of the probe's kind (``http``, ``tcp``, ``command``, ``prometheus``)."""
+    """Take one sample with the module of the probe's kind (``http``, ``tcp``, ``command``, ``prometheus``).
+
+    A probe this worker's policy refuses is a failed sample that says so, and runs nothing.
+    """
+    worker_policy = policy.current()
+    if refusals := worker_policy.probe_refusals(f"probe {probe.name!r}", probe):
+        return Sample(ok=False, latency=0.0, problem=policy.refused(refusals, worker_policy).message)
     if probe.http is not None:
         return await http.take_sample(probe.http, client)
     if probe.tcp is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import httpx
 
@@ -30,9 +31,17 @@ async def take_sample(spec: HttpProbe, client: httpx.AsyncClient) -> Sample:
     seconds = spec.timeout.total_seconds()
     started = time.perf_counter()
     try:
-        headers = secrets.resolve(spec.headers)
+        resolved = secrets.resolve(spec.headers)
     except secrets.SecretMissing as exc:
         return Sample(ok=False, latency=0.0, problem=str(exc))
+    sample = await _send(spec, client, resolved.headers, seconds, started)
+    # A problem may quote what the server or the transport said: the secrets sent never leave the probe.
+    return replace(sample, problem=resolved.scrub(sample.problem)) if sample.problem else sample
+
+
+async def _send(
+    spec: HttpProbe, client: httpx.AsyncClient, headers: dict[str, str], seconds: float, started: float
+) -> Sample:
     try:
         # httpx applies its timeout to each phase (connect, read…); the outer one bounds the whole request.
         async with asyncio.timeout(seconds):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -40,9 +41,22 @@ async def take_sample(spec: PrometheusProbe, client: httpx.AsyncClient) -> Sampl
     form = {"query": spec.query, "timeout": f"{seconds:g}s"}
     started = time.perf_counter()
     try:
-        headers = secrets.resolve(spec.headers)
+        resolved = secrets.resolve(spec.headers)
     except secrets.SecretMissing as exc:
         return Sample(ok=False, latency=0.0, problem=str(exc))
+    sample = await _query(spec, client, form, resolved.headers, seconds, started)
+    # A problem quotes the server's own error text, which may echo the request's headers: scrub what was sent.
+    return replace(sample, problem=resolved.scrub(sample.problem)) if sample.problem else sample
+
+
+async def _query(
+    spec: PrometheusProbe,
+    client: httpx.AsyncClient,
+    form: dict[str, str],
+    headers: dict[str, str],
+    seconds: float,
+    started: float,
+) -> Sample:
     try:
         async with asyncio.timeout(seconds):
             response = await client.post(spec.url + API_PATH, data=form, headers=headers, timeout=seconds)

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import policy
 from activities.proxy import HELD, FaultProxy, HeldProxy
+from workflows.drill import Target
 from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
 
 HEARTBEAT_EVERY = 0.5
@@ -51,9 +53,15 @@ async def hold_proxy(inp: ProxyHoldInput) -> ProxyStatus:
 
     Raises:
         ApplicationError: ``ProxyListenError`` (non-retryable) when ``listen`` cannot be bound;
-            ``ProxyAlreadyHeld`` (non-retryable) when this worker already holds that run's target.
+            ``ProxyAlreadyHeld`` (non-retryable) when this worker already holds that run's target;
+            ``PolicyRefused`` (non-retryable) when this worker's policy refuses its upstream.
     """
     name = f"proxy {inp.target_name!r} ({inp.target.listen} → {inp.target.upstream})"
+    worker_policy = policy.current()
+    if refusals := worker_policy.target_refusals(inp.target_name, Target(proxy=inp.target)):
+        error = policy.refused(refusals, worker_policy)
+        HELD.fail(inp.run_id, inp.target_name, error.message)  # proxy_ready answers with it at once
+        raise error
     if HELD.holds(inp.run_id, inp.target_name):
         raise ApplicationError(f"{name} is already held by this worker", type="ProxyAlreadyHeld", non_retryable=True)
     proxy = FaultProxy(inp.target.listen, inp.target.upstream, seed=inp.seed)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
+from activities import policy
 from activities.traffic.run import TrafficRun
 from activities.traffic.windows import merge
 from workflows.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
@@ -40,7 +41,14 @@ class TrafficActivities:
 
     @activity.defn(name="hold_traffic")
     async def hold_traffic(self, inp: TrafficHoldInput) -> TrafficOutcome:
-        """Send ``inp.traffic`` until cancelled, then return what it measured, by window and per second."""
+        """Send ``inp.traffic`` until cancelled, then return what it measured, by window and per second.
+
+        Raises:
+            ApplicationError: ``PolicyRefused`` (non-retryable) when this worker's policy refuses a host.
+        """
+        worker_policy = policy.current()
+        if refusals := worker_policy.traffic_refusals(inp.traffic):
+            raise policy.refused(refusals, worker_policy)
         run = TrafficRun(inp.traffic, phase=inp.first_phase, resume=inp.resume)
         sending = asyncio.create_task(run.run(until=inp.until))
         async with self._started:

@@ -58,7 +58,8 @@ class PreparedRequest:
         body = None if endpoint.body is None else endpoint.body.encode()
         # Parsed once here rather than by aiohttp on every request: a measurable share of its per-request cost.
         url = URL(endpoint.url)
-        headers = secrets.resolve(endpoint.headers) or None
+        # Nothing the traffic keeps quotes an answer or a header: only counts and latencies leave it.
+        headers = secrets.resolve(endpoint.headers).headers or None
         return cls(endpoint.method, url, headers, body, endpoint.timeout.total_seconds(), endpoint.weight)
 
 

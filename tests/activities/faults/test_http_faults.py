@@ -94,10 +94,11 @@ async def test_a_header_written_as_an_env_reference_is_sent_resolved_and_stays_a
     http_server: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("GAMEDAY_TEST_FLAGS_TOKEN", "s3cret-value")
+    monkeypatch.setenv("DRILL_TEST_FLAGS_TOKEN", "s3cret-value")
+    monkeypatch.setenv("GAMEDAY_DRILL_SECRETS", "DRILL_TEST_FLAGS_TOKEN")
     target = Target(
         http=HttpTarget(
-            base_url=http_server.base_url, headers={"Authorization": "Bearer ${env:GAMEDAY_TEST_FLAGS_TOKEN}"}
+            base_url=http_server.base_url, headers={"Authorization": "Bearer ${env:DRILL_TEST_FLAGS_TOKEN}"}
         )
     )
     inp = fault_input(target, call())
@@ -109,14 +110,17 @@ async def test_a_header_written_as_an_env_reference_is_sent_resolved_and_stays_a
 
 
 async def test_a_missing_env_reference_fails_the_apply_naming_the_variable_not_a_value(
-    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, http_server: Recorder
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    http_server: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    target = Target(http=HttpTarget(base_url=http_server.base_url, headers={"X-Key": "${env:GAMEDAY_TEST_UNSET_VAR}"}))
+    monkeypatch.setenv("GAMEDAY_DRILL_SECRETS", "DRILL_TEST_*")
+    monkeypatch.delenv("DRILL_TEST_UNSET_VAR", raising=False)
+    target = Target(http=HttpTarget(base_url=http_server.base_url, headers={"X-Key": "${env:DRILL_TEST_UNSET_VAR}"}))
 
     with pytest.raises(ApplicationError) as raised:
         await activity_env.run(apply_fault, fault_input(target, call()))
 
-    assert (
-        "environment variable GAMEDAY_TEST_UNSET_VAR" in raised.value.message and "is not set" in raised.value.message
-    )
+    assert "environment variable DRILL_TEST_UNSET_VAR" in raised.value.message and "is not set" in raised.value.message
     assert http_server.calls == []
