@@ -59,7 +59,7 @@ class LedgerEntry:
         input: what the revert needs.
         state: ``registered`` or ``applied``.
         scope: where the run lives.
-        lock_key: the run's lock on the fault's target, or empty.
+        lock_key: the keys of the run's locks on the fault's target, one per line, or empty.
         updated_at: when a worker last wrote the row.
     """
 
@@ -105,11 +105,12 @@ class FaultLedger:
                 session.flush()
             row = session.get(LedgerRow, (inp.run_id, inp.index))
             spec = inp.model_dump(mode="json")
-            # The lock the run took in preflight for this target, whatever the key is made of.
-            lock = session.exec(
+            # The locks the run took in preflight for this target (a resolved target may hold several keys: a
+            # pidfile's path and the process's pid + start time), one per line.
+            locks = session.exec(
                 select(LockRow).where(col(LockRow.run_id) == inp.run_id, col(LockRow.target) == inp.target_name)
-            ).first()
-            lock_key = "" if lock is None else lock.key
+            ).all()
+            lock_key = "\n".join(sorted(lock.key for lock in locks))
             if row is None:
                 session.add(
                     LedgerRow(

@@ -1,6 +1,6 @@
 """Target locks in SQL: a drill holds its targets from preflight until its rollback is done.
 
-A lock is a row keyed by the target's lock key (``workflows.locks.lock_key``); taking it is an INSERT, so two
+A lock is a row keyed by a resolved target key (``activities.resolve``); taking it is an INSERT, so two
 workers racing for one target cannot both win, on SQLite or PostgreSQL. The rollback path releases it; a drill
 whose workflow vanished without releasing is cleaned up by ``gameday sweep``. Each lock also records where its
 run lives (namespace and cluster, :mod:`activities.run_scope`): a sweep releases only the locks of runs of its
@@ -90,6 +90,18 @@ class TargetLocks:
             return list(session.exec(select(LockRow).order_by(col(LockRow.acquired_at))))
 
 
+def _refusals(inp: LockInput, blocking: list[LockHolder]) -> list[str]:
+    """One line per target and holding run, with the resource keys they share (a pidfile and its process…)."""
+    shared: dict[tuple[str, str], list[LockHolder]] = {}
+    for h in blocking:
+        shared.setdefault((inp.keys[h.key], h.run_id), []).append(h)
+    return [
+        f"target '{target}' is held by run {run_id} (drill {held[0].drill_name}, since "
+        f"{held[0].acquired_at:%Y-%m-%d %H:%M:%SZ}): {', '.join(h.key for h in held)}"
+        for (target, run_id), held in shared.items()
+    ]
+
+
 def _holder(row: LockRow) -> LockHolder:
     return LockHolder.model_validate(row, from_attributes=True)
 
@@ -116,12 +128,7 @@ class LockActivities:
             raise self.locks.store.unavailable(exc) from exc
         if blocking:
             raise ApplicationError(
-                "; ".join(
-                    f"target '{inp.keys[h.key]}' is held by run {h.run_id} (drill {h.drill_name}, since "
-                    f"{h.acquired_at:%Y-%m-%d %H:%M:%SZ})"
-                    for h in blocking
-                )
-                + "; if that run is gone, `gameday sweep` releases it",
+                "; ".join(_refusals(inp, blocking)) + "; if that run is gone, `gameday sweep` releases it",
                 type="TargetLocked",
                 category=ApplicationErrorCategory.BENIGN,
             )

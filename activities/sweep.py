@@ -200,7 +200,7 @@ async def _sweep_run(
 
 def _live_holder(entry: LedgerEntry, run_id: str, held: list[LockRow], fates: dict[str, RunFate]) -> LockRow | None:
     """A lock on ``entry``'s target held by another run not known to be closed, if any."""
-    keys = {entry.lock_key} - {""}
+    keys = set(entry.lock_key.splitlines()) - {""}
     static = lock_key(entry.input.target)
     if static is not None:
         keys.add(static)

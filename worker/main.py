@@ -24,6 +24,7 @@ from activities.notify.alert import AlertActivities
 from activities.policy import check_policy
 from activities.probes.activities import check_hypothesis, observe, verify_recovery
 from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
+from activities.resolve import resolve_targets
 from activities.run_scope import ActivityScope
 from activities.store import Store, StoreActivities
 from activities.sweep import sweep
@@ -120,6 +121,7 @@ def build_worker(
             faults.revert_fault,
             StoreActivities(store).record_run,
             GameDayActivities(GameDays(store)).record_gameday,
+            resolve_targets,
             locks.acquire_targets,
             locks.release_targets,
             alerts.alert,

@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from workflows import search
     from workflows.drill import CallFault, Drill, Fault, Probe
-    from workflows.locks import LockInput, keys_of
+    from workflows.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
     from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
     from workflows.notify_sender import NotifyPolicy, NotifySender
     from workflows.proxy_holds import ProxyHolds
@@ -76,6 +76,9 @@ PICKUP_NOTABLE = timedelta(seconds=5)
 
 POLICY_PATCH = "worker-policy"
 """Drills started before the worker policy check replay without it (apply and probes still enforce it)."""
+
+RESOLVED_LOCKS_PATCH = "resolved-target-locks"
+"""Drills started before ``resolve_targets`` existed replay with the static keys of ``workflows/locks.py``."""
 
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
@@ -466,9 +469,18 @@ class DrillWorkflow:
         self._traffic.mark("during " + ", ".join(active) if active else "observe, no fault")
 
     async def _lock_targets(self, inp: DrillInput) -> str:
-        """Hold every faulted target for this run, waiting up to ``lock_wait`` for another drill to let go."""
+        """Hold every faulted target for this run, waiting up to ``lock_wait`` for another drill to let go.
+
+        The keys are the resources the targets resolve to now (``resolve_targets``), not their spelling.
+        """
         drill = inp.drill
-        keys = keys_of(drill)
+        if workflow.patched(RESOLVED_LOCKS_PATCH):
+            resolved = await self._resolve_targets(inp)
+            keys = resolved_keys(resolved)
+            locked = "locked " + ", ".join(f"{r.name} ({', '.join(r.keys)})" for r in resolved) + "; "
+        else:
+            keys = keys_of(drill)
+            locked = f"{len(keys)} target(s) locked; "
         wait = drill.lock_wait
         try:
             await workflow.execute_activity(
@@ -484,7 +496,7 @@ class DrillWorkflow:
                     maximum_interval=timedelta(seconds=5),
                     non_retryable_error_types=[] if wait else ["TargetLocked"],
                 ),
-                summary=f"preflight: lock {', '.join(sorted(keys.values()))}"
+                summary=f"preflight: lock {', '.join(sorted(set(keys.values())))}"
                 + (f" (wait up to {format_duration(wait)})" if wait else ""),
             )
         except ActivityError as err:
@@ -492,7 +504,38 @@ class DrillWorkflow:
                 raise
             why = "refused" if _failure_type(err) == "TargetLocked" else "target locks not taken"
             raise _PhaseFailed(f"{why}: {_error_text(err)}", orchestration_error=True) from err
-        return f"{len(keys)} target(s) locked; "
+        return locked
+
+    async def _resolve_targets(self, inp: DrillInput) -> list[ResolvedTarget]:
+        """What each faulted target is on the worker now: a missing target fails preflight, nothing injected."""
+        targets = lockable_targets(inp.drill)
+        wait = inp.drill.lock_wait
+        try:
+            resolved: list[ResolvedTarget] = await workflow.execute_activity(
+                "resolve_targets",
+                ResolveInput(targets=targets),
+                result_type=list[ResolvedTarget],
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=wait + timedelta(seconds=30) if wait else timedelta(minutes=2),
+                heartbeat_timeout=HEARTBEAT,
+                # An engine or resolver that does not answer is asked again. A target that is not there fails at
+                # once, nothing touched (a wrong drill file or worker), unless the drill waits for its targets
+                # (lock_wait): another drill's fault may have taken it down (a kill before its restart).
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=500),
+                    backoff_coefficient=1.5,
+                    maximum_interval=timedelta(seconds=5),
+                    maximum_attempts=0 if wait else 3,
+                    non_retryable_error_types=[] if wait else ["TargetUnresolved"],
+                ),
+                summary=f"preflight: resolve {', '.join(targets)}"
+                + (f" (wait up to {format_duration(wait)})" if wait else ""),
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise _PhaseFailed(f"target not resolved: {_error_text(err)}", orchestration_error=True) from err
+        return resolved
 
     def _uses_locks(self, inp: DrillInput) -> bool:
         # Input-based and patch-gated: the same answer on every replay of the same history.

@@ -2,6 +2,12 @@
 
 Two drills must never hold faults on the same target at once. A target's lock key names the resource, not the
 drill's name for it, so two drill files calling one container ``db`` and ``postgres`` still collide.
+
+The keys a drill takes are resolved in preflight by the ``resolve_targets`` activity (``activities/resolve.py``):
+what the target *is* on the worker at that moment (a process's pid and start time, a pidfile's real path, a
+container's id, the addresses a host name resolves to), so two spellings of one resource collide too. The static
+keys below (``lock_key``, ``keys_of``) are spelling only: they decide whether a drill takes locks at all, and are
+the keys of drills started before resolution existed, replayed unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +46,46 @@ def keys_of(drill: Drill) -> dict[str, str]:
         key = None if target is None else lock_key(target)
         if key is not None:
             keys.setdefault(key, fault.target)
+    return keys
+
+
+def lockable_targets(drill: Drill) -> dict[str, Target]:
+    """The drill's name → target, for every target it has a fault on that takes a lock (as ``keys_of``)."""
+    targets: dict[str, Target] = {}
+    for fault in drill.faults:
+        target = drill.targets.get(fault.target)
+        if target is not None and lock_key(target) is not None:
+            targets.setdefault(fault.target, target)
+    return targets
+
+
+class ResolveInput(BaseModel):
+    """Argument of ``resolve_targets``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: dict[str, Target]
+    """The drill's name → target, for every target to lock (``lockable_targets``)."""
+
+
+class ResolvedTarget(BaseModel):
+    """What one target is, as the worker found it in preflight: the lock keys of that resource."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """The drill's name for the target."""
+    keys: list[str]
+    """Its lock keys: the ``lock`` name if given, and every key of the resource (``process:pid:4242@81234``,
+    ``process:/run/db.pid``, ``docker:<full id>``, ``http:http://127.0.0.1:8080``, ``proxy:[::1]:15432``)."""
+
+
+def resolved_keys(resolved: list[ResolvedTarget]) -> dict[str, str]:
+    """Lock key → the drill's name for its target (a key two targets share is held once, under the first)."""
+    keys: dict[str, str] = {}
+    for target in resolved:
+        for key in target.keys:
+            keys.setdefault(key, target.name)
     return keys
 
 

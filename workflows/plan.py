@@ -24,6 +24,7 @@ from workflows.drill import (
     Target,
     ToxicFault,
 )
+from workflows.locks import lockable_targets
 from workflows.units import format_duration
 
 
@@ -102,6 +103,12 @@ def plan_lines(drill: Drill) -> list[str]:
         "targets (the only things this drill may touch):",
     ]
     lines += [f"  {name}: {describe_target(target)}" for name, target in drill.targets.items()]
+    locked = lockable_targets(drill)
+    if locked:
+        lines.append(
+            f"preflight: lock what {', '.join(locked)} resolve(s) to on the worker then (pid + start time, real "
+            "pidfile path, container id, ip:port): not found, or held by another drill, ends the drill untouched"
+        )
     lines.append(f"preflight: {len(drill.hypothesis)} hypothesis probe(s) must hold, else nothing is injected")
     lines += [f"  {probe.name}: {probe.kind.value}, {probe.samples} sample(s)" for probe in drill.hypothesis]
     lines.append("inject (each revert registered before its fault is applied):")

@@ -97,10 +97,10 @@ async def test_a_sweep_in_a_mistyped_namespace_lists_a_live_drill_and_reverts_no
         assert code == 0, out
         assert "sweeping runs of namespace 'typo'" in out
         assert f"{handle.id}  pause svc: left alone (not this sweep's: a run of namespace 'default'" in out
-        assert f"{handle.id}  1 target lock(s): left alone" in out
+        assert f"{handle.id}  2 target lock(s): left alone" in out
         assert service.state() == "T"
         assert FaultLedger(store).state(handle.id, 0) == FaultState.APPLIED
-        assert [h.run_id for h in TargetLocks(store).holders()] == [handle.id]
+        assert {h.run_id for h in TargetLocks(store).holders()} == {handle.id}
         await _stop(handle, "sweep_typo_bystander")
     record = store.get(handle.id)
     assert record is not None and record.verdict == Verdict.ABORTED  # its own rollback, not the sweep's ERROR
@@ -171,11 +171,11 @@ async def test_a_sweep_on_another_cluster_sharing_the_results_database_leaves_a_
             assert found.faults == [] and found.locks_released == {}
             assert [(left.run_id, left.what) for left in found.left] == [
                 (handle.id, "pause svc"),
-                (handle.id, "1 target lock(s)"),
+                (handle.id, "2 target lock(s)"),
             ]
             assert "not this sweep's: a run of namespace 'default' on cluster:" in found.left[0].reason
         assert service.state() == "T"
-        assert [h.run_id for h in TargetLocks(store).holders()] == [handle.id]
+        assert {h.run_id for h in TargetLocks(store).holders()} == {handle.id}
 
         own = await sweep(store, client)  # the drill's own cluster sees it running: its rollback owns the fault
         assert own.faults == [] and own.left[0].reason.startswith("RUNNING")
@@ -223,7 +223,7 @@ async def test_a_run_not_found_is_unknown_within_the_retention_and_gone_past_it(
     gone = await sweep(store, client)
 
     assert [(s.run_id, s.workflow, s.reverted) for s in gone.faults] == [(handle.id, "gone", True)]
-    assert gone.locks_released == {handle.id: 1}
+    assert gone.locks_released == {handle.id: 2}  # a pidfile target: its path and its process
     await wait_until_async(lambda: service.state() in ("S", "R"), what="the service to run again")
 
 
