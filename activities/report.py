@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from activities.score import format_score, score_record
+from workflows import budget
 from workflows.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
 from workflows.traffic import SecondStats, TrafficSummary, WindowStats
 
@@ -232,16 +233,18 @@ def _traffic_notes(traffic: TrafficSummary, shift: float) -> list[str]:
     if in_flight:
         notes.append(f"- {in_flight} requests had no outcome yet when the figures were taken (in flight).")
     points = traffic.timeline.points()
+    step = traffic.timeline.step
+    point = "second" if step == 1 else f"{step} s"
     worst_errors = max(points, key=lambda p: p.errors, default=None)
     if worst_errors is not None and worst_errors.errors:
         notes.append(
-            f"- Worst second for errors: {_signed(worst_errors.second + shift)}, "
+            f"- Worst {point} for errors: {_signed(worst_errors.second + shift)}, "
             f"{worst_errors.errors} of {worst_errors.completed} failed."
         )
     slowest = max((p for p in points if p.latency is not None), key=_p95, default=None)
     if slowest is not None and slowest.latency is not None:
         notes.append(
-            f"- Slowest second: {_signed(slowest.second + shift)}, p95 {_milliseconds(slowest.latency.p95)} ms."
+            f"- Slowest {point}: {_signed(slowest.second + shift)}, p95 {_milliseconds(slowest.latency.p95)} ms."
         )
     for gap in traffic.gaps:
         notes.append(
@@ -253,7 +256,13 @@ def _traffic_notes(traffic: TrafficSummary, shift: float) -> list[str]:
             f"- **{_percent(total.late / total.sent)} of requests left late** (over 10 ms after their intended "
             "time: the generator or its connections were saturated), so the latencies include that waiting."
         )
-    notes.append(f"- Per-second figures ({len(points)} seconds) are in the JSON report, `traffic.timeline`.")
+    if step == 1:
+        notes.append(f"- Per-second figures ({len(points)} seconds) are in the JSON report, `traffic.timeline`.")
+    else:
+        notes.append(
+            f"- Figures per {step} s ({len(points)} points; a long run's timeline is kept to "
+            f"{budget.MAX_TIMELINE_POINTS:,} points) are in the JSON report, `traffic.timeline`."
+        )
     return notes
 
 
@@ -274,6 +283,8 @@ def render_traffic_live(traffic: TrafficSummary, *, seconds: int = 5) -> list[st
     state = "finished" if traffic.finished else "running"
     lines = [f"traffic: {traffic.rate:g}/s, {state}, {_duration(traffic.elapsed)} measured"]
     recent = traffic.timeline.points()[-seconds:] if seconds > 0 else []
+    if recent and traffic.timeline.step > 1:
+        lines.append(f"  (points of {traffic.timeline.step} s: a long run's timeline is downsampled)")
     if recent:
         lines.append(f"  {'second':>8} {'sent':>7} {'ok':>7} {'errors':>7} {'p95 ms':>9}")
         for point in recent:

@@ -47,7 +47,7 @@ class Series:
 
 
 SERIES = (
-    Series("throughput", "Throughput (completed requests/s)", "/s", "#0550ae", lambda p: float(p.completed)),
+    Series("throughput", "Throughput (completed requests/s)", "/s", "#0550ae", lambda p: p.throughput),
     Series(
         "error-rate",
         "Error rate",
@@ -131,7 +131,7 @@ def _stop_marker(record: RunRecord, origin: datetime) -> Span | None:
 
 def _traffic_chart(traffic: TrafficSummary, faults: list[Span], stop: Span | None) -> str:
     points = traffic.timeline.points()
-    last = max(p.second + 1 for p in points)
+    last = max(p.second + p.seconds for p in points)
     finite = [s.end for s in faults if math.isfinite(s.end)] + [s.start for s in faults]
     axis = Axis(max([traffic.elapsed, float(last), *finite, stop.start if stop else 0.0]) or 1.0)
     top = 8 + LANE * len(faults) + (LANE if stop else 0)
@@ -194,15 +194,17 @@ def _panel(series: Series, points: list[SecondStats], axis: Axis, top: int) -> l
         y = bottom - share * PANEL_HEIGHT
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7de"/>')
         parts.append(_text(LEFT - 6, y + 4, f"{_number(peak * share)}{series.unit}", anchor="end"))
-    # One path per series, each second drawn at its middle. A second without a value (nothing completed) or
-    # missing from the timeline (a gap: nothing sent) breaks the line instead of bridging it.
+    # One path per series, each point (a second, or ``step`` seconds of a long run) drawn at its middle. A point
+    # without a value (nothing completed) or missing from the timeline (a gap: nothing sent) breaks the line
+    # instead of bridging it.
+    step = points[0].seconds if points else 1
     commands, previous = [], None
     for second, value in values:
         if value is None:
             previous = None
             continue
-        x, y = axis.x(second + 0.5), bottom - PANEL_HEIGHT * value / peak
-        commands.append(f"{'L' if previous == second - 1 else 'M'}{x:.1f},{y:.1f}")
+        x, y = axis.x(second + step / 2), bottom - PANEL_HEIGHT * value / peak
+        commands.append(f"{'L' if previous == second - step else 'M'}{x:.1f},{y:.1f}")
         previous = second
     parts.append(
         f'<path class="series" data-series="{series.key}" d="{" ".join(commands)}" fill="none" '

@@ -174,8 +174,10 @@ def _timeline(record: RunRecord) -> str:
         legend += [
             f'<span><i class="swatch" style="background:{s.colour}"></i>{escape(s.title)}</span>' for s in SERIES
         ]
+        step = record.traffic.timeline.step
+        per = "Per second" if step == 1 else f"Per {step} seconds (the highest p95 of merged points)"
         caption = (
-            "Per second of traffic, at a fixed arrival rate whatever the answers; latency counts from each "
+            f"{per} of traffic, at a fixed arrival rate whatever the answers; latency counts from each "
             "request's intended send time. Shaded: each fault from applied to reverted. Hatched: no traffic sent."
         )
     else:

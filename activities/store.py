@@ -156,8 +156,9 @@ class TrafficRunRow(_RunChild, table=True):
     """What ``observe.traffic`` measured besides its windows: one row per run that sent traffic.
 
     The per-second timeline is one JSON column in the columnar form of :class:`~workflows.traffic.Timeline`
-    (``{"second": [...], "sent": [...], ..., "p95_us": [...]}``): an hour is 3600 entries per figure, one row,
-    and exactly what a chart reads. Rows per second would be 3600 rows per drill that nobody queries one by one.
+    (``{"step": 1, "second": [...], "sent": [...], ..., "p95_us": [...]}``): at most 1,200 entries per figure
+    (``workflows.budget.MAX_TIMELINE_POINTS``: a longer run has a coarser step), one row, and exactly what a
+    chart reads. Rows per second would be 3600 rows an hour per drill that nobody queries one by one.
     """
 
     __tablename__ = "traffic_runs"
@@ -170,7 +171,8 @@ class TrafficRunRow(_RunChild, table=True):
     """Seconds after ``started_at`` that the stored figures cover."""
     finished: bool
     """``False`` for a snapshot taken while the traffic was still running."""
-    timeline: dict[str, list[int | None]] = Field(default_factory=dict, sa_type=JSON)
+    timeline: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    """The columns, and ``step`` (seconds a point covers: 1, or more for a run longer than the budget allows)."""
     gaps: list[dict[str, float]] = Field(default_factory=list, sa_type=JSON)
     """``[{"start": s, "end": s}]``: seconds in which nothing was sent because the worker sending it was lost."""
     open_seconds: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)

@@ -16,6 +16,7 @@ docs/ARCHITECTURE.md ("Payload budget") adds these up for the worst drill the li
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 KIB = 1024
 
@@ -52,9 +53,14 @@ MAX_GAMEDAY_DRILLS = 32
 """Steps of a game day."""
 MAX_GAMEDAY_BYTES = 1024 * KIB
 """A game day's drills together, as the game-day workflow receives them."""
+MAX_CONTAINERS = 64
+"""Running opted-in containers a docker ``labels`` selection may match (refused at apply, nothing changed): each
+one is named in its fault's record, and each pick's changes too. Also the most ``count`` may ask for."""
 MAX_DRILL_BYTES = 768 * KIB
 """The whole validated drill as the workflow receives it (JSON, defaults included): a safety net behind the
 limits above, which keep a real drill far below it."""
+MAX_DURATION = timedelta(hours=24)
+"""``max_duration``: what runs for the whole drill (its traffic, its hold on targets) runs at most this long."""
 
 # --- what activities and signals hand to the workflow (cut, never refused) ---------------------------------
 
@@ -66,6 +72,18 @@ MAX_REASON_BYTES = 1 * KIB
 """A stop reason or an approval/pause note sent by a person."""
 MAX_BY_BYTES = 128
 """Who sent a signal."""
+
+# --- what the traffic measured (bounded by design, whatever the run's length or the target's answers) ------
+
+MAX_TIMELINE_POINTS = 1200
+"""Points of a traffic timeline: one a second up to 20 minutes; past that, neighbouring points are merged
+(the step doubles), so a 24-hour run is ~675 points of 128 s."""
+MAX_HISTOGRAM_BYTES = 4 * KIB
+"""A window's encoded HDR histogram: 3 significant figures while it fits, else 2, else 1 (~3.5 KiB whatever
+the counts); in the impossible case it still does not fit, the window keeps its percentiles, not its histogram."""
+MAX_OPEN_SECONDS = 16
+"""Timeline points still in flight that a traffic snapshot carries with their histograms (to resume exactly);
+older ones, waiting for slow requests, travel as points with what they measured so far."""
 
 _MARK = "…[truncated {} bytes]…"
 

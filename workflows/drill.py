@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows import budget
 from workflows.notify_records import Notify
 from workflows.probe_prometheus import PrometheusProbe
 from workflows.traffic import Expect, Traffic
@@ -103,7 +104,7 @@ class DockerTarget(Strict):
     """A container name or id. Naming a container is explicit consent: it needs no opt-in label."""
     labels: dict[str, str] | None = None
     """Select the running containers carrying every one of these labels and ``gameday.target=true``."""
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=budget.MAX_CONTAINERS)
     percent: Percent | None = None
     seed: int | None = None
     """Seed of the random pick; without one a seed is drawn and recorded, so a pick can be replayed."""
@@ -658,6 +659,8 @@ class Drill(Strict):
     def _positive_cap(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("expected a positive duration")
+        if value > budget.MAX_DURATION:
+            raise ValueError("expected at most 24h (see Limits in docs/DRILL_FORMAT.md)")
         return value
 
     def probes_for(self, part: str) -> list[Probe]:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from workflows import budget
 from workflows.units import Duration, Percent, Rate
 
 MAX_RATE = 100_000.0
@@ -214,16 +215,19 @@ class Latency(Strict):
 
 
 class SecondStats(Outcomes):
-    """One second of the timeline: requests intended in ``[second, second + 1)`` after the run's start."""
+    """One point of the timeline: requests intended in ``[second, second + seconds)`` after the run's start."""
 
     second: int
+    seconds: int = 1
+    """How many seconds the point covers: the timeline's ``step`` (1 until a long run made it coarser)."""
     latency: Latency | None = None
-    """``None`` when no request of this second completed."""
+    """``None`` when no request of this point completed. A point merged from others (see :func:`downsample`)
+    holds, for each percentile, the highest of theirs: an upper bound, never an average that hides a spike."""
 
     @property
     def throughput(self) -> float:
         """Completed requests per second."""
-        return float(self.completed)
+        return self.completed / self.seconds
 
 
 class WindowStats(Outcomes):
@@ -254,9 +258,13 @@ class Timeline(Strict):
     """Per-second figures in columns (one list per figure, ``second`` first): compact, and what a chart wants.
 
     Latencies are whole microseconds, ``None`` for a second in which nothing completed. Only seconds in which
-    requests were sent appear.
+    requests were sent appear. At most :data:`~workflows.budget.MAX_TIMELINE_POINTS` points: a longer run has
+    a coarser ``step`` (each point then covers ``step`` seconds from its ``second``), so the timeline stays
+    small enough for heartbeats and records whatever the run's length.
     """
 
+    step: int = Field(default=1, ge=1)
+    """Seconds each point covers."""
     second: list[int] = Field(default_factory=list)
     sent: list[int] = Field(default_factory=list)
     ok: list[int] = Field(default_factory=list)
@@ -273,15 +281,16 @@ class Timeline(Strict):
 
     @model_validator(mode="after")
     def _same_lengths(self) -> Timeline:
-        lengths = {len(getattr(self, name)) for name in type(self).model_fields}
+        lengths = {len(getattr(self, name)) for name in type(self).model_fields if name != "step"}
         if len(lengths) > 1:
             raise ValueError("every timeline column needs one entry per second")
         return self
 
     @classmethod
-    def of(cls, points: list[SecondStats]) -> Timeline:
-        """The columns of ``points`` (ascending seconds)."""
-        columns: dict[str, list[int | None]] = {"second": [p.second for p in points]}
+    def of(cls, points: list[SecondStats], step: int = 1) -> Timeline:
+        """The columns of ``points`` (ascending seconds), downsampled to ``step`` or coarser (:func:`downsample`)."""
+        points, step = downsample(points, step)
+        columns: dict[str, object] = {"step": step, "second": [p.second for p in points]}
         for name in _TIMELINE_COUNTS:
             columns[name] = [getattr(p, name) for p in points]
         for name in _TIMELINE_LATENCIES:
@@ -289,7 +298,7 @@ class Timeline(Strict):
         return cls.model_validate(columns)
 
     def points(self) -> list[SecondStats]:
-        """The rows again, one :class:`SecondStats` per second."""
+        """The rows again, one :class:`SecondStats` per point (covering ``step`` seconds)."""
         rows: list[SecondStats] = []
         for i, second in enumerate(self.second):
             counts = {name: getattr(self, name)[i] for name in _TIMELINE_COUNTS}
@@ -297,8 +306,48 @@ class Timeline(Strict):
             latency = None
             if micros[0] is not None:
                 latency = Latency(**{n: v / 1e6 for n, v in zip(_TIMELINE_LATENCIES, micros, strict=True)})
-            rows.append(SecondStats(second=second, latency=latency, **counts))
+            rows.append(SecondStats(second=second, seconds=self.step, latency=latency, **counts))
         return rows
+
+
+def downsample(points: list[SecondStats], step: int = 1) -> tuple[list[SecondStats], int]:
+    """``points`` (ascending) as points of ``step`` seconds, the step doubled until they fit the budget.
+
+    Points falling in the same ``step`` merge: counts add; each latency percentile is the highest of theirs
+    (the exact figure needs the histograms, which points do not keep; the traffic engine merges seconds through
+    their histograms while they are open, so only points merged afterwards take this upper bound).
+
+    Returns:
+        The points, each starting at a multiple of the step and covering it, and the step.
+    """
+    step = max([step, *(p.seconds for p in points)])
+    result = _bucketed(points, step)
+    while len(result) > budget.MAX_TIMELINE_POINTS:
+        step *= 2
+        result = _bucketed(result, step)
+    return result, step
+
+
+def _bucketed(points: list[SecondStats], step: int) -> list[SecondStats]:
+    if step == 1 and all(p.seconds == 1 for p in points):
+        return points
+    result: list[SecondStats] = []
+    for point in points:
+        start = point.second - point.second % step
+        if result and result[-1].second == start:
+            result[-1] = merge_points(result[-1], point, start, step)
+        else:
+            result.append(point.model_copy(update={"second": start, "seconds": step}))
+    return result
+
+
+def merge_points(a: SecondStats, b: SecondStats, second: int, seconds: int) -> SecondStats:
+    """One point for ``a`` and ``b``: counts added, each percentile the higher of the two."""
+    counts = {name: getattr(a, name) + getattr(b, name) for name in _TIMELINE_COUNTS}
+    latency = a.latency or b.latency
+    if a.latency is not None and b.latency is not None:
+        latency = Latency(**{n: max(getattr(a.latency, n), getattr(b.latency, n)) for n in _TIMELINE_LATENCIES})
+    return SecondStats(second=second, seconds=seconds, latency=latency, **counts)
 
 
 def _micros(latency: Latency | None, name: str) -> int | None:

@@ -34,6 +34,7 @@ from docker.models.containers import Container
 
 from activities.faults.command import OUTPUT_LIMIT
 from activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
+from workflows import budget
 from workflows.drill import (
     OPT_IN_LABEL,
     DisconnectFault,
@@ -119,6 +120,12 @@ def select(client: docker.DockerClient, target: DockerTarget) -> Selection:
                 f"the opt-in label {OPT_IN_LABEL}=true; label them, or name one under 'container'"
             )
         raise TargetNotFound(f"no running container matches {shown} on {engine_address()}")
+    if len(opted_in) > budget.MAX_CONTAINERS:
+        # Every match is named in the record (and every pick's changes): refused before anything is touched.
+        raise ApplyError(
+            f"refusing: {len(opted_in)} opted-in running containers match {shown}; a selection may match at most "
+            f"{budget.MAX_CONTAINERS} (see Limits in docs/DRILL_FORMAT.md): narrow the labels"
+        )
     seed = target.seed if target.seed is not None else random.SystemRandom().randrange(2**32)
     if target.count is not None:
         k = target.count

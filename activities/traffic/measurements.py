@@ -14,17 +14,23 @@ from datetime import UTC, datetime
 
 from activities.traffic.send import Outcome
 from activities.traffic.windows import Window
-from workflows.traffic import Gap, SecondStats, Timeline, TrafficSummary
+from workflows import budget
+from workflows.traffic import Gap, SecondStats, Timeline, TrafficSummary, downsample, merge_points
 
 
 class Measurements:
     """Phases, seconds and gaps of one run, counted from :attr:`started_at`.
 
+    The timeline is bounded (:data:`~workflows.budget.MAX_TIMELINE_POINTS`): requests are counted in points of
+    ``step`` seconds, one second at first; when the closed points would pass the budget, neighbours merge and
+    the step doubles, so the points still to come are counted at the new step (their latencies exact, from
+    their histogram) while the ones already closed take an upper bound (:func:`~workflows.traffic.downsample`).
+
     Args:
         rate: The traffic's rate (kept in the summary).
         phase: Name of the first phase, when not resuming.
-        resume: A summary to continue from: its phases (the last one reopened), timeline and seconds; the
-            time since it was taken becomes a gap.
+        resume: A summary to continue from: its phases (the last one reopened), timeline (and its step) and
+            seconds; the time since it was taken becomes a gap.
     """
 
     def __init__(self, rate: float, phase: str, resume: TrafficSummary | None = None) -> None:
@@ -38,6 +44,7 @@ class Measurements:
             self._offset0 = 0.0
             self._phases = [Window(phase, 0.0)]
             self._timeline: list[SecondStats] = []
+            self._step = 1
             self._seconds: dict[int, Window] = {}
             self._gaps: list[Gap] = []
         else:
@@ -46,6 +53,7 @@ class Measurements:
             self._phases = [Window.restore(p) for p in resume.phases]
             self._phases[-1].end = None
             self._timeline = resume.timeline.points()
+            self._step = resume.timeline.step
             self._seconds = {int(s.start): Window.restore(s) for s in resume.open_seconds}
             self._gaps = list(resume.gaps)
             if self._offset0 > resume.elapsed:
@@ -74,6 +82,7 @@ class Measurements:
         offset = self.offset(due)
         with self._lock:
             second = int(offset)
+            second -= second % self._step
             second_window = self._seconds.get(second)
             if second_window is None:
                 second_window = self._seconds[second] = Window(f"second {second}", float(second))
@@ -99,7 +108,7 @@ class Measurements:
             self._phases[-1].end = self._end
 
     def closed_seconds(self, *, final: bool = False) -> list[SecondStats]:
-        """Move each second that has ended with nothing in flight to the timeline, oldest first; return them.
+        """Move each point that has ended with nothing in flight to the timeline, oldest first; return them.
 
         Args:
             final: Close every second, in flight or not (the run is over, or abandoned).
@@ -109,32 +118,56 @@ class Measurements:
             now = self.offset(time.monotonic())
             while self._seconds:
                 second, window = next(iter(self._seconds.items()))
-                if not final and (window.in_flight or second + 1 > now):
+                if not final and (window.in_flight or second + self._step > now):
                     break
                 del self._seconds[second]
-                closed.append(window.second_stats(second))
-            self._timeline.extend(closed)
+                closed.append(window.second_stats(second, self._step))
+            for point in closed:
+                self._close(point)
         return closed
 
     def summary(self, *, finished: bool) -> TrafficSummary:
         """A snapshot: windows are copied under the lock, then encoded outside it (so sends are not held up)."""
         with self._lock:
             elapsed = self._end if finished and self._end is not None else self.offset(time.monotonic())
-            phases = [Window.merged(p.name, [p]) for p in self._phases]
-            seconds = [Window.merged(w.name, [w]) for w in self._seconds.values()]
-            timeline = list(self._timeline)
+            phases = [p.copy() for p in self._phases]
+            # Points still waiting for slow requests: the newest keep their histograms (to resume exactly),
+            # the older ones travel as points with what they measured so far (bounded, whatever the timeout).
+            waiting = list(self._seconds.items())
+            keep = len(waiting) - budget.MAX_OPEN_SECONDS
+            provisional = [w.second_stats(second) for second, w in waiting[: max(keep, 0)]]
+            seconds = [w.copy() for _, w in waiting[max(keep, 0) :]]
+            timeline = [*self._timeline, *provisional]
+            step = self._step
             gaps = list(self._gaps)
-        return TrafficSummary(
+        summary = TrafficSummary(
             started_at=self.started_at,
             rate=self._rate,
             elapsed=elapsed,
             phases=[p.stats() for p in phases],
             total=Window.merged("total", phases).stats(),
-            timeline=Timeline.of(timeline),
+            timeline=Timeline.of(timeline, step),
             open_seconds=[w.stats() for w in seconds],
             gaps=gaps,
             finished=finished,
         )
+        with self._lock:
+            for phase, twin in zip(self._phases, phases, strict=False):
+                phase.keep_encoding(twin)
+        return summary
+
+    def _close(self, point: SecondStats) -> None:
+        """Add ``point`` to the timeline at the current step; past the budget, merge neighbours (step doubled)."""
+        start = point.second - point.second % self._step
+        last = self._timeline[-1] if self._timeline else None
+        if last is not None and last.second == start:  # a point opened before the step last doubled
+            self._timeline[-1] = merge_points(last, point, start, self._step)
+            return
+        if (point.second, point.seconds) != (start, self._step):
+            point = point.model_copy(update={"second": start, "seconds": self._step})
+        self._timeline.append(point)
+        if len(self._timeline) > budget.MAX_TIMELINE_POINTS:
+            self._timeline, self._step = downsample(self._timeline, self._step * 2)
 
     def _phase_at(self, offset: float) -> Window:
         if offset >= self._phase_starts[-1]:

@@ -198,3 +198,18 @@ def test_a_fault_record_leaving_its_activity_has_its_output_and_error_cut() -> N
 
     assert len(out.output) <= budget.MAX_OUTPUT_BYTES and len(out.error) <= budget.MAX_OUTPUT_BYTES
     assert out.changed == record.changed, "the revert needs all of changed: it is never cut"
+
+
+def test_max_duration_is_refused_past_24_hours_located_and_accepted_at_24() -> None:
+    from workflows.loader import DrillFileError
+
+    drill = (
+        "name: long\nmax_duration: {}\ntargets: {{t: {{command: {{}}}}}}\n"
+        "faults: [{{target: t, action: run, run: 'true', revert: 'true'}}]\n"
+    )
+    assert parse_drill(drill.format("24h")).max_duration == budget.MAX_DURATION
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(drill.format("24h1s"), file="drills/long.yaml")
+    assert str(caught.value).splitlines()[0] == (
+        "drills/long.yaml:2:15: max_duration: expected at most 24h (see Limits in docs/DRILL_FORMAT.md)"
+    )

@@ -399,3 +399,27 @@ async def test_a_cancelled_apply_leaves_nothing_behind_that_its_record_does_not_
 
     paused = {c.id for c in fleet if status(containers, c.id) == "paused"}
     assert paused == (set(record.changed["containers"].split()) if record else set())
+
+
+async def test_a_selection_matching_more_containers_than_the_limit_is_refused_and_changes_nothing(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, containers: Containers
+) -> None:
+    from workflows import budget
+
+    app = uuid.uuid4().hex[:8]
+    fleet = [containers.sleeper(labels={"app": app}) for _ in range(budget.MAX_CONTAINERS + 1)]
+    inp = fault_input(labelled({"app": app}, count=1), PauseFault(action="pause", target="fleet"))
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, inp)
+
+    assert raised.value.type == "FaultApplyError" and raised.value.non_retryable
+    assert f"{budget.MAX_CONTAINERS + 1} opted-in running containers match app={app}" in str(raised.value)
+    assert f"at most {budget.MAX_CONTAINERS}" in str(raised.value)
+    assert all(status(containers, c.id) == "running" for c in fleet)
+
+    fleet[0].stop(timeout=0)  # one fewer: at the limit, the selection is accepted and its record names 64
+    record = await activity_env.run(apply_fault, inp)
+    await activity_env.run(revert_fault, then(inp, record))
+    assert len(record.changed["candidates"].split(", ")) == budget.MAX_CONTAINERS
+    assert len(record.changed["containers"].split()) == 1
