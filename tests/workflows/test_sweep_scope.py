@@ -290,3 +290,36 @@ async def test_a_completed_drill_with_a_stale_ledger_row_is_reconciled_not_rever
     record = store.get(done.run_id)
     assert record is not None and record.verdict == Verdict.RESILIENT
     assert all(s.phase != Phase.SWEEP for s in record.steps)
+
+
+async def test_a_stale_row_is_never_reverted_while_a_live_run_holds_its_process_under_another_spelling(
+    client: Client, store: Store, service: HttpService
+) -> None:
+    async with running_worker(client, store) as queue:
+        old = await start_drill(client, queue, _pause_drill("old-pidfile", service))
+        await wait_phase(old, Phase.OBSERVE)
+        await old.terminate(reason="runner gone")
+        TargetLocks(store).release(old.id)  # a lost release: the row stays, the lock went
+        # The same process, spelled by its pid: the live drill's only key is the process identity.
+        live = await start_drill(
+            client,
+            queue,
+            f"""
+name: live-pid
+targets:
+  svc: {{process: {{pid: {service.process.pid}}}}}
+faults:
+  - {{target: svc, action: pause}}
+observe: {{duration: 5m}}
+""",
+        )
+        await wait_phase(live, Phase.OBSERVE)
+
+        report = await sweep(store, client)
+
+        assert report.faults == []
+        held = next(left for left in report.left if left.run_id == old.id)
+        assert f"its target is now locked by run {live.id}" in held.reason
+        assert service.state() == "T"  # the live drill's pause, untouched
+        await _stop(live, "sweep_pid_bystander")
+    assert service.state() in ("S", "R")
