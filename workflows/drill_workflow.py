@@ -224,6 +224,10 @@ class DrillWorkflow:
             try:
                 return await asyncio.shield(safe)
             except asyncio.CancelledError:
+                if safe.done():
+                    # The safe path itself was cancelled: only an eviction from the worker's cache does that (it
+                    # cancels every task). Let it go: looping here would never yield, and the eviction would hang.
+                    raise
                 # A further cancel while the rollback runs: keep going, the rollback must finish.
                 self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
 

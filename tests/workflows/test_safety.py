@@ -215,7 +215,7 @@ async def test_revert_that_never_succeeds_ends_error_with_the_fault_not_reverted
     marker = tmp_path / "marker"
     drill = f"""
 name: stuck-fault
-max_duration: 2s
+max_duration: 6s
 revert_grace: 1s
 targets:
   sh: {{command: {{}}}}
