@@ -26,6 +26,7 @@ from temporalio.client import Client
 
 from activities.ledger import FaultLedger, LedgerRow
 from activities.store import Store
+from activities.sweep import sweep
 from tests.docker_support import Containers
 from tests.harness import WorkerProcesses, finish, start_drill, wait_until_async
 from workflows.records import FaultState
@@ -194,3 +195,41 @@ max_duration: 3m
     with Session(store.engine) as session:
         row = session.get(LedgerRow, (record.run_id, 0))
         assert row is not None and row.spec["before"]["containers"] == box.id, "the ledger carries the capture"
+
+
+async def test_the_sweep_restores_a_labelled_pick_whose_workflow_died_mid_apply_from_the_ledger(
+    client: Client, containers: Containers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = uuid.uuid4().hex[:8]
+    fleet = [containers.sleeper(labels={"app": app}) for _ in range(3)]
+    database_url = f"sqlite:///{tmp_path / 'results.db'}"
+    drill = f"""
+name: docker-sweep-interrupted
+targets:
+  fleet: {{docker: {{labels: {{app: "{app}"}}, count: 1}}}}
+faults:
+  - {{target: fleet, action: pause}}
+observe: {{duration: 1s}}
+"""
+    workers = WorkerProcesses(client.service_client.config.target_host, f"dock-{uuid.uuid4()}", database_url, tmp_path)
+    socket = HoldingSocket(tmp_path / "engine.sock")
+    async with socket.running():
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{socket.path}")
+        first = workers.start()
+        monkeypatch.delenv("DOCKER_HOST")
+        try:
+            handle = await start_drill(client, workers.queue, drill)
+            await wait_until_async(
+                lambda: any(state(box)["status"] == "paused" for box in fleet), what="one container paused", within=60
+            )
+            workers.kill(first)
+            await handle.terminate("the drill's workflow is lost")  # nothing left but the ledger
+        finally:
+            workers.stop_all()
+
+    report = await sweep(Store(database_url), client)
+
+    assert [state(box)["status"] for box in fleet] == ["running"] * 3
+    [swept] = report.faults
+    assert swept.reverted and swept.workflow == "TERMINATED", swept
+    assert FaultLedger(Store(database_url)).state(handle.id, 0) == FaultState.REVERTED
