@@ -269,7 +269,7 @@ async def measure(workdir: Path, runs: dict[str, int], lanes: int, within: float
             lane.worker = lab.start_worker(lane.queue, lane.database, logs / "worker-0.log")
         for lane in parts:
             assert lane.worker is not None
-            await lab.wait_polling(lane.logs / "worker-0.log", lane.worker)
+            await lab.wait_polling(lane.logs / "worker-0.log", lane.worker, within=180)  # 5 starting at once, loaded
         # cold (imports, sandbox, SQLite schema): any verdict will do, a probe may time out on a worker still loading
         await asyncio.gather(*(calibrate(lab, lane, warm=False) for lane in parts))
         results.calibration = list(await asyncio.gather(*(calibrate(lab, lane) for lane in parts)))
