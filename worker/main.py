@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.blackout import check_blackout
-from activities.faults.activities import FaultActivities
+from activities.faults.activities import FaultActivities, capture_target
 from activities.gameday_store import GameDayActivities, GameDays
 from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
@@ -117,6 +117,7 @@ def build_worker(
             check_hypothesis,
             observe,
             verify_recovery,
+            capture_target,
             faults.apply_fault,
             faults.revert_fault,
             StoreActivities(store).record_run,

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepStatus,
         StopRequest,
+        TargetState,
         Verdict,
         VerifyInput,
         VerifyResult,
@@ -79,6 +80,9 @@ POLICY_PATCH = "worker-policy"
 
 RESOLVED_LOCKS_PATCH = "resolved-target-locks"
 """Drills started before ``resolve_targets`` existed replay with the static keys of ``workflows/locks.py``."""
+
+CAPTURE_PATCH = "capture-target"
+"""Drills started before ``capture_target`` existed replay without it: their reverts have no before-state."""
 
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
@@ -605,9 +609,11 @@ class DrillWorkflow:
             self._faults.append(fi)
             self._applying = index
             try:
+                if workflow.patched(CAPTURE_PATCH):
+                    await self._capture(index)
                 record = await workflow.execute_activity(
                     "apply_fault",
-                    fi,
+                    self._faults[index],
                     result_type=FaultRecord,
                     start_to_close_timeout=_apply_budget(fault),
                     heartbeat_timeout=HEARTBEAT,
@@ -632,6 +638,21 @@ class DrillWorkflow:
             if fault.duration is not None:
                 self._early[index] = asyncio.create_task(self._revert_early(inp, index, fault.duration))
         return f"{len(drill.faults)} fault(s) applied"
+
+    async def _capture(self, index: int) -> None:
+        """Read the target's state before its apply, into workflow state (and so the ledger): a revert restores
+        that state, whatever an interrupted apply did or did not change. Read-only, so retrying it is safe."""
+        fi = self._faults[index]
+        before = await workflow.execute_activity(
+            "capture_target",
+            fi,
+            result_type=TargetState,
+            start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["FaultCaptureError"]),
+            summary=f"inject: read the state of {fi.record.target} before {fi.record.label}",
+        )
+        self._faults[index] = fi.model_copy(update={"before": before.facts})
 
     async def _observe(self, inp: DrillInput) -> str:
         observe = inp.drill.observe

@@ -185,6 +185,15 @@ class FaultInput(Record):
     fault: Fault
     record: FaultRecord
     """The record so far: for a revert, what apply changed (possibly nothing, after a crash mid-apply)."""
+    before: dict[str, str] = Field(default_factory=dict)
+    """The target's state read by ``capture_target`` before the apply started (empty for drills started before
+    it existed): what a revert restores, whatever an interrupted apply did or did not change."""
+
+
+class TargetState(Record):
+    """``capture_target``'s answer: the target's state before a fault, as the provider's facts (strings)."""
+
+    facts: dict[str, str] = Field(default_factory=dict)
 
 
 class ProbeInput(Record):

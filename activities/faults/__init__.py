@@ -1,7 +1,7 @@
 """Fault providers, one module per target kind, and the registry the fault activities dispatch on.
 
 Adding a kind: write ``activities/faults/<kind>.py`` with module-level ``apply`` and ``revert`` coroutines
-(the :class:`FaultProvider` shape), then add its line to :data:`PROVIDERS`.
+(and ``capture``: the :class:`FaultProvider` shape), then add its line to :data:`PROVIDERS`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ from workflows.records import FaultInput, FaultRecord
 class FaultProvider(Protocol):
     """What a fault kind provides; a module with these two functions is one."""
 
+    async def capture(self, inp: FaultInput) -> dict[str, str]:
+        """Read, never change, the state of ``inp.target`` the revert must restore (stored as ``inp.before``)."""
+        ...
+
     async def apply(self, inp: FaultInput) -> FaultRecord:
         """Apply ``inp.fault`` to ``inp.target``; return ``inp.record`` updated with exactly what changed."""
         ...
 
     async def revert(self, inp: FaultInput) -> FaultRecord:
-        """Undo the fault from ``inp.record.changed``, else from the spec; idempotent, harmless if never applied."""
+        """Bring the target back to ``inp.before`` (else what ``inp.record.changed`` says, else the spec), whatever
+        an interrupted apply did; idempotent, harmless if never applied."""
         ...
 
 

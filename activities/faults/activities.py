@@ -25,12 +25,33 @@ from activities.faults.errors import FaultError, UnsupportedFault
 from activities.ledger import FaultLedger
 from activities.run_scope import ActivityScope
 from workflows.budget import MAX_OUTPUT_BYTES, clip
-from workflows.records import FaultInput, FaultRecord, FaultState
+from workflows.records import FaultInput, FaultRecord, FaultState, TargetState
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats; the SDK throttles what it actually sends to the server."""
 
 _T = TypeVar("_T")
+
+
+@activity.defn(name="capture_target")
+async def capture_target(inp: FaultInput) -> TargetState:
+    """Read (never change) the state of the fault's target that its revert will restore.
+
+    Raises:
+        ApplicationError: ``FaultCaptureError`` (non-retryable) when the target is not there or refused;
+            ``UnsupportedFault`` (non-retryable); anything else (an engine blip) is retried.
+    """
+    provider = _provider(inp)
+    try:
+        facts = await _heartbeating(provider.capture(inp))
+    except UnsupportedFault as err:
+        raise _unsupported(f"{inp.record.label}: {err}") from err
+    except FaultError as err:
+        raise ApplicationError(f"{inp.record.label}: {err}", type="FaultCaptureError", non_retryable=True) from err
+    except Exception as err:
+        raise ApplicationError(f"{inp.record.label}: cannot read the target's state: {_describe(err)}") from err
+    activity.logger.info("captured %s before %s: %s", inp.record.target, inp.record.label, facts)
+    return TargetState(facts=facts)
 
 
 @activity.defn(name="apply_fault")

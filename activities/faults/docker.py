@@ -6,11 +6,13 @@ random pick among the running containers that carry its ``labels`` **and** the o
 container, its full id and exactly what it changed (previous limits, network aliases…) in the fault record,
 so the revert is exact and the report says what was touched; the pick's seed is recorded too.
 
-Reverts go by container id and are idempotent: a container restarted by someone else in between is still
-the same container (its id and its limits survive a restart), and one that has vanished is reported in the
-record, never crashed on. The docker SDK blocks: every engine call runs in a worker thread, so the activity
-keeps heartbeating, and a cancelled apply waits for the engine and undoes its partial work before it ends
-(a fault must never land after its revert).
+``capture`` makes the pick and reads each container's state before the apply (status, the network it will
+leave, its CPU and memory limits); that state travels in the workflow and the fault ledger, and is what the
+revert restores, whatever an interrupted apply did. Reverts go by container id and are idempotent: a container
+restarted by someone else in between is still the same container (its id and its limits survive a restart),
+and one that has vanished is reported in the record, never crashed on. The docker SDK blocks: every engine
+call runs in a worker thread, so the activity keeps heartbeating, and a cancelled apply waits for the engine
+and undoes its partial work before it ends (a fault must never land after its revert).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -31,9 +34,11 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 from docker.models.containers import Container
+from temporalio import activity
 
 from activities.faults.command import OUTPUT_LIMIT
 from activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
+from activities.faults.supervisor import descendants
 from workflows import budget
 from workflows.drill import (
     OPT_IN_LABEL,
@@ -72,11 +77,23 @@ class _Stopped(Exception):
 
 @dataclass
 class _Job:
-    """One apply or revert, run in a thread: the stop flag a cancellation sets, and the record's facts."""
+    """One apply or revert, run in a thread: the stop flag a cancellation sets, and the record's facts.
+
+    ``tick`` is the last moment the worker's event loop ran; ``silent_limit`` the activity's heartbeat timeout.
+    A worker frozen (SIGSTOP, a suspended VM) longer than that has been given up on by the workflow, which
+    reverts from the captured state: on waking, its apply must not go on, and undoes what it did.
+    """
 
     inp: FaultInput
     target: DockerTarget
     stop: threading.Event = field(default_factory=threading.Event)
+    tick: float = field(default_factory=time.monotonic)
+    silent_limit: float | None = None
+
+    def given_up(self) -> bool:
+        if self.silent_limit is not None and time.monotonic() - self.tick > self.silent_limit:
+            self.stop.set()
+        return self.stop.is_set()
 
 
 # --- selection ---------------------------------------------------------------------------------------------
@@ -193,17 +210,23 @@ def _apply_one(client: docker.DockerClient, fault: Fault, c: Container) -> tuple
 def _revert_one(client: docker.DockerClient, fault: Fault, c: Container, facts: Facts) -> str:
     """Undo ``fault`` on one container from its recorded facts; a no-op when it is already as it should be."""
     status = _status(c)
+    was = facts.get("status_before", "running")
     if fault.action == "pause":
         if status != "paused":
             return f"not paused ({status}): nothing to unpause"
+        if was == "paused":
+            return "paused, as it was before the fault: left as it is"
         c.unpause()
         return "unpaused"
     if isinstance(fault, StopFault | KillFault | RestartFault):
         if status in ("running", "paused", "restarting"):
             return f"{status}: nothing to start"
-        if facts.get("status_before", "running") not in ("running", "paused", "restarting"):
-            return f"{status}, as it was before the fault ({facts['status_before']}): left as it is"
+        if was not in ("running", "paused", "restarting"):
+            return f"{status}, as it was before the fault ({was}): left as it is"
         c.start()
+        if was == "paused":
+            c.pause()
+            return "started and paused again, as it was before the fault"
         return "started"
     if isinstance(fault, DisconnectFault):
         return _reconnect(client, fault, c, facts)
@@ -222,7 +245,7 @@ def _revert_one(client: docker.DockerClient, fault: Fault, c: Container, facts: 
     raise UnsupportedFault(f"action {fault.action!r} does not apply to a docker target")
 
 
-def _disconnect(client: docker.DockerClient, fault: DisconnectFault, c: Container, facts: Facts) -> tuple[Facts, str]:
+def _network_facts(client: docker.DockerClient, fault: DisconnectFault, c: Container) -> Facts:
     try:
         network = client.networks.get(fault.network)
     except docker.errors.NotFound as err:
@@ -233,15 +256,45 @@ def _disconnect(client: docker.DockerClient, fault: DisconnectFault, c: Containe
     # The engine adds the short id as an alias on every connect: keep only the aliases someone chose.
     aliases = [a for a in endpoint.get("Aliases") or [] if a != (c.id or "")[:ID_LEN]]
     ipam = endpoint.get("IPAMConfig") or {}
-    facts.update(
-        network=network.name,
-        network_id=network.id or "",
-        aliases=",".join(aliases),
-        ipv4_address=ipam.get("IPv4Address") or "",
-        ip_address=endpoint.get("IPAddress") or "",
-    )
-    network.disconnect(c)
-    return facts, f"disconnected from {network.name} (address {facts['ip_address'] or 'none'})"
+    return {
+        "network": network.name or "",
+        "network_id": network.id or "",
+        "aliases": ",".join(aliases),
+        "ipv4_address": ipam.get("IPv4Address") or "",
+        "ip_address": endpoint.get("IPAddress") or "",
+    }
+
+
+def _cpu_facts(c: Container) -> Facts:
+    host = c.attrs.get("HostConfig", {})
+    return {
+        "nano_cpus": str(host.get("NanoCpus") or 0),
+        "cpu_quota": str(host.get("CpuQuota") or 0),
+        "cpu_period": str(host.get("CpuPeriod") or 0),
+    }
+
+
+def _memory_facts(c: Container) -> Facts:
+    host = c.attrs.get("HostConfig", {})
+    return {"memory": str(host.get("Memory") or 0), "memory_swap": str(host.get("MemorySwap") or 0)}
+
+
+def _facts_before(client: docker.DockerClient, fault: Fault, c: Container) -> Facts:
+    """What ``capture`` reads of one container: its status, and what the fault's action will change."""
+    facts: Facts = {"name": c.name or "", "status_before": _status(c)}
+    if isinstance(fault, DisconnectFault):
+        facts.update(_network_facts(client, fault, c))
+    elif isinstance(fault, LimitCpuFault):
+        facts.update(_cpu_facts(c))
+    elif isinstance(fault, LimitMemoryFault):
+        facts.update(_memory_facts(c))
+    return facts
+
+
+def _disconnect(client: docker.DockerClient, fault: DisconnectFault, c: Container, facts: Facts) -> tuple[Facts, str]:
+    facts.update(_network_facts(client, fault, c))
+    client.networks.get(facts["network_id"] or facts["network"]).disconnect(c)
+    return facts, f"disconnected from {facts['network']} (address {facts['ip_address'] or 'none'})"
 
 
 def _reconnect(client: docker.DockerClient, fault: DisconnectFault, c: Container, facts: Facts) -> str:
@@ -258,12 +311,7 @@ def _reconnect(client: docker.DockerClient, fault: DisconnectFault, c: Container
 
 
 def _limit_cpu(client: docker.DockerClient, fault: LimitCpuFault, c: Container, facts: Facts) -> tuple[Facts, str]:
-    host = c.attrs.get("HostConfig", {})
-    facts.update(
-        nano_cpus=str(host.get("NanoCpus") or 0),
-        cpu_quota=str(host.get("CpuQuota") or 0),
-        cpu_period=str(host.get("CpuPeriod") or 0),
-    )
+    facts.update(_cpu_facts(c))
     if int(facts["nano_cpus"]):
         # A container started with --cpus refuses CFS period/quota updates: change NanoCpus itself.
         _update_raw(client, c, {"NanoCpus": int(fault.cpus * 1e9)})
@@ -276,6 +324,8 @@ def _limit_cpu(client: docker.DockerClient, fault: LimitCpuFault, c: Container, 
 def _restore_cpu(client: docker.DockerClient, c: Container, facts: Facts) -> str:
     if "nano_cpus" not in facts:
         return "previous CPU limits not recorded (apply did not finish): left as they are"
+    if _cpu_facts(c) == {k: facts[k] for k in ("nano_cpus", "cpu_quota", "cpu_period")}:
+        return f"CPU limits as before the fault ({_cpu_words(facts)}): nothing to restore"
     nano, quota, period = int(facts["nano_cpus"]), int(facts["cpu_quota"]), int(facts["cpu_period"])
     if nano:
         _update_raw(client, c, {"NanoCpus": nano})
@@ -295,8 +345,7 @@ def _cpu_words(facts: Facts) -> str:
 
 
 def _limit_memory(c: Container, fault: LimitMemoryFault, facts: Facts) -> tuple[Facts, str]:
-    host = c.attrs.get("HostConfig", {})
-    facts.update(memory=str(host.get("Memory") or 0), memory_swap=str(host.get("MemorySwap") or 0))
+    facts.update(_memory_facts(c))
     # Swap capped at the limit too, or the container would only swap instead of feeling the limit.
     c.update(mem_limit=fault.memory, memswap_limit=fault.memory)
     previous = int(facts["memory"])
@@ -306,6 +355,9 @@ def _limit_memory(c: Container, fault: LimitMemoryFault, facts: Facts) -> tuple[
 def _restore_memory(client: docker.DockerClient, c: Container, facts: Facts) -> str:
     if "memory" not in facts:
         return "previous memory limits not recorded (apply did not finish): left as they are"
+    now = _memory_facts(c)
+    if now == {k: facts[k] for k in ("memory", "memory_swap")} or (facts["memory"] == "0" and now["memory"] == "0"):
+        return f"memory limits as before the fault ({int(facts['memory']) or 'unlimited'}): nothing to restore"
     memory, swap = int(facts["memory"]), int(facts["memory_swap"])
     note = ""
     if memory == 0:
@@ -340,15 +392,21 @@ def _exec(client: docker.DockerClient, c: Container, command: str, timeout: floa
     try:
         raw = pool.submit(api.exec_start, exec_id).result(timeout=timeout)
     except FutureTimeout:
-        pid = int(api.exec_inspect(exec_id).get("Pid") or 0)
-        with contextlib.suppress(OSError):
-            if pid > 1:
-                os.kill(pid, signal.SIGKILL)
+        _kill_exec(int(api.exec_inspect(exec_id).get("Pid") or 0))
         return None, f"timed out after {timeout:g}s"
     finally:
         pool.shutdown(wait=False)
     output = (raw or b"").decode(errors="replace")[-OUTPUT_LIMIT:].strip()
     return int(api.exec_inspect(exec_id).get("ExitCode") or 0), output
+
+
+def _kill_exec(pid: int) -> None:
+    """SIGKILL an exec'd process and everything below it (when the engine's pids are visible here)."""
+    if pid <= 1:
+        return
+    for each in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):
+            os.kill(each, signal.SIGKILL)
 
 
 def _exit_words(code: int | None) -> str:
@@ -364,8 +422,19 @@ def _narrow(inp: FaultInput) -> DockerTarget:
     return inp.target.docker
 
 
+async def capture(inp: FaultInput) -> Facts:
+    """Pick the containers (the pick is final: apply and revert go by these ids) and read, per container, its
+    status and what the action will change (networks, CPU, memory), before anything is touched.
+
+    Raises:
+        TargetNotFound: no such container, or nothing matches the labels.
+        ApplyError: refused (no opt-in label), not on the fault's network, or the engine cannot be reached.
+    """
+    return await _in_thread(_Job(inp, _narrow(inp)), _capture_all)
+
+
 async def apply(inp: FaultInput) -> FaultRecord:
-    """Apply the fault to every selected container and record, per container, its id and what changed.
+    """Apply the fault to every captured container and record, per container, its id and what changed.
 
     A failure (or cancellation) part-way undoes what was already done before raising, so a failed apply
     leaves nothing behind for the rollback to guess at.
@@ -380,10 +449,14 @@ async def apply(inp: FaultInput) -> FaultRecord:
 
 
 async def revert(inp: FaultInput) -> FaultRecord:
-    """Undo the fault on every recorded container; report vanished ones; idempotent.
+    """Bring every captured container back to its state before the fault; report vanished ones; idempotent.
 
-    With nothing recorded (the worker died mid-apply) a named container is found again and brought back
-    idempotently; a labelled pick cannot be known, so nothing is touched and the record says so.
+    The apply's record is never trusted to say what an interrupted apply did: each container's actual state is
+    compared with the one captured before the apply, and restored. An apply that did not end well (its worker
+    died or froze) may still have an engine call running (a ``stop`` waiting out its timeout, an ``exec``):
+    the revert waits for the first, kills the second, then compares. Without a capture (drills started before
+    it) a named container is found again; a labelled pick cannot be known, so nothing is touched and the
+    record says so.
 
     Raises:
         RevertError: the engine could not be reached or refused (retried by Temporal).
@@ -394,6 +467,8 @@ async def revert(inp: FaultInput) -> FaultRecord:
 
 
 async def _in_thread(job: _Job, work: Callable[[_Job], _T], *, undo: Callable[[_Job, _T], object] | None = None) -> _T:
+    job.silent_limit = _heartbeat_timeout()
+    ticking = asyncio.create_task(_tick(job))
     task = asyncio.ensure_future(asyncio.to_thread(work, job))
     try:
         return await asyncio.shield(task)
@@ -406,11 +481,70 @@ async def _in_thread(job: _Job, work: Callable[[_Job], _T], *, undo: Callable[[_
             # It finished just as the cancel came: its result will never reach the workflow, so undo it here.
             await asyncio.to_thread(undo, job, task.result())
         raise
+    finally:
+        ticking.cancel()
+
+
+def _heartbeat_timeout() -> float | None:
+    try:
+        timeout = activity.info().heartbeat_timeout
+    except RuntimeError:
+        return None  # not in an activity (the sweep): nobody gives up on us
+    return timeout.total_seconds() if timeout else None
+
+
+async def _tick(job: _Job) -> None:
+    while True:
+        job.given_up()  # a loop silent for a whole heartbeat timeout was frozen: the workflow has moved on
+        job.tick = time.monotonic()
+        await asyncio.sleep(0.2)
 
 
 def _undo_applied(job: _Job, result: tuple[Facts, list[str]]) -> object:
-    record = job.inp.record.model_copy(update={"changed": result[0]})
+    record = job.inp.record.model_copy(update={"changed": result[0], "state": FaultState.APPLIED})
     return _revert_all(_Job(job.inp.model_copy(update={"record": record}), job.target))
+
+
+def _prefixed(c: Container, facts: Facts) -> Facts:
+    return {f"{(c.id or '')[:ID_LEN]}.{k}": v for k, v in facts.items()}
+
+
+def _facts_of(facts: Facts, short: str) -> Facts:
+    return {k.split(".", 1)[1]: v for k, v in facts.items() if k.startswith(short + ".")}
+
+
+def _capture_all(job: _Job) -> Facts:
+    client = _connect(ApplyError)
+    try:
+        selection = select(client, job.target)
+        before: Facts = dict(selection.facts)
+        before["captured_at"] = f"{time.time():.3f}"
+        before["containers"] = " ".join(c.id or "" for c in selection.containers)
+        before["names"] = ", ".join(c.name or "" for c in selection.containers)
+        for c in selection.containers:
+            before.update(_prefixed(c, _facts_before(client, job.inp.fault, c)))
+        return before
+    except FaultError:
+        raise
+    except Exception as err:
+        raise ConnectionError(_engine_words(err)) from err  # retried: reading is harmless
+    finally:
+        client.close()
+
+
+def _chosen(client: docker.DockerClient, job: _Job) -> Selection:
+    """The containers captured before the apply; without a capture, the target's pick now."""
+    before = job.inp.before
+    if "containers" not in before:
+        return select(client, job.target)
+    picked = []
+    for cid in before["containers"].split():
+        try:
+            picked.append(client.containers.get(cid))
+        except docker.errors.NotFound as err:
+            name = before.get(f"{cid[:ID_LEN]}.name", cid[:ID_LEN])
+            raise TargetNotFound(f"container {name} vanished between its pick and the fault") from err
+    return Selection(picked, {k: before[k] for k in ("seed", "candidates", "selection") if k in before})
 
 
 def _apply_all(job: _Job) -> tuple[Facts, list[str]]:
@@ -418,21 +552,21 @@ def _apply_all(job: _Job) -> tuple[Facts, list[str]]:
     client = _connect(ApplyError)
     done: list[tuple[Container, Facts]] = []
     try:
-        selection = select(client, job.target)
+        selection = _chosen(client, job)
         changed: Facts = dict(selection.facts)
         lines = [selection.facts["selection"] + f", seed {selection.facts['seed']}"] if selection.facts else []
         for c in selection.containers:
-            if job.stop.is_set():
+            if job.given_up():
                 raise _Stopped()
             facts, line = _apply_one(client, fault, c)
             done.append((c, facts))
             lines.append(f"{_label(c)}: {line}")
-        if job.stop.is_set():
+        if job.given_up():
             raise _Stopped()  # cancelled while the last call ran: the workflow will never see this record
         changed["containers"] = " ".join(c.id or "" for c, _ in done)
         changed["names"] = ", ".join(c.name or "" for c, _ in done)
         for c, facts in done:
-            changed.update({f"{(c.id or '')[:ID_LEN]}.{k}": v for k, v in facts.items()})
+            changed.update(_prefixed(c, facts))
         return changed, lines
     except (_Stopped, Exception) as err:
         undone = _undo(client, fault, done)
@@ -457,15 +591,15 @@ def _undo(client: docker.DockerClient, fault: Fault, done: list[tuple[Container,
 
 
 def _revert_all(job: _Job) -> tuple[Facts, list[str]]:
-    inp, fault = job.inp, job.inp.fault
+    inp, fault, before = job.inp, job.inp.fault, job.inp.before
     changed = dict(inp.record.changed)
-    ids = changed.get("containers", "").split()
-    if "containers" not in changed:
-        if inp.record.state == FaultState.FAILED:
-            return changed, ["the apply failed and undid its partial changes: nothing to revert"]
-        if job.target.container is None:
-            return changed, ["nothing recorded (the apply never finished) and a labelled pick cannot be known: "
-                             "no container touched"]  # fmt: skip
+    ids = (before.get("containers") or changed.get("containers", "")).split()
+    # Only an apply that returned its record is known to have ended: anything else may have left an engine
+    # call running, or done more than it recorded (the FAILED record of a dead worker's apply included).
+    ended = inp.record.state in (FaultState.APPLIED, FaultState.REVERTED)
+    if not ids and job.target.container is None:
+        return changed, ["nothing recorded (the apply never finished) and a labelled pick cannot be known: "
+                         "no container touched"]  # fmt: skip
     client = _connect(RevertError)
     lines: list[str] = []
     vanished: list[str] = []
@@ -477,18 +611,18 @@ def _revert_all(job: _Job) -> tuple[Facts, list[str]]:
                 return changed, [f"nothing recorded, and {err}: nothing to revert"]
         for cid in ids:
             short = cid[:ID_LEN]
-            facts = {k.split(".", 1)[1]: v for k, v in changed.items() if k.startswith(short + ".")}
+            facts = {**_facts_of(changed, short), **_facts_of(before, short)}  # the state before wins
             try:
                 c = client.containers.get(cid)
             except docker.errors.NotFound:
                 vanished.append(cid)
                 lines.append(f"{facts.get('name', short)} ({short}): vanished: nothing to revert")
                 continue
-            lines.append(f"{_label(c)}: {_revert_one(client, fault, c, facts)}")
+            settled = "" if ended else _settle(client, job, c)
+            done = _revert_one(client, fault, c, facts)
+            lines.append(f"{_label(c)}: " + (f"{settled}; {done}" if settled else done))
     except FaultError:
         raise
-    except docker.errors.NotFound as err:
-        raise RevertError(_engine_words(err)) from err
     except Exception as err:
         raise RevertError(_engine_words(err)) from err
     finally:
@@ -496,6 +630,57 @@ def _revert_all(job: _Job) -> tuple[Facts, list[str]]:
     if vanished:
         changed["vanished"] = " ".join(vanished)
     return changed, lines
+
+
+SETTLE_MARGIN = 10.0
+"""Seconds past a ``stop``/``restart`` timeout the engine may take to finish it (kill, wait, start)."""
+
+
+def _settle(client: docker.DockerClient, job: _Job, c: Container) -> str:
+    """Let an interrupted apply's engine work end before comparing states; returns what it did, in words.
+
+    A worker that dies does not stop what it asked the engine: a ``stop`` goes on for its whole timeout and
+    then stops the container, after a revert that found it running. The engine's events say whether one was
+    asked since the capture (``kill``) and whether it has ended (``stop``/``restart``). An ``exec`` still
+    running the fault's command is killed, with everything it started, so it cannot finish after the revert.
+    """
+    fault = job.inp.fault
+    if isinstance(fault, ExecFault):
+        return _kill_interrupted_exec(client, c, fault.run)
+    if not isinstance(fault, StopFault | RestartFault):
+        return ""  # pause, kill, disconnect, update: one quick engine call, over long before a revert runs
+    since = float(job.inp.before.get("captured_at") or time.time() - fault.timeout.total_seconds() - SETTLE_MARGIN)
+    ending = "stop" if isinstance(fault, StopFault) else "restart"
+    waited = False
+    while True:
+        events = list(
+            client.events(
+                since=int(since) - 1, until=int(time.time()) + 1, filters={"container": c.id or ""}, decode=True
+            )
+        )
+        asked = [e for e in events if e.get("Action") == "kill"]
+        if not asked:
+            return ""
+        last = int(asked[-1].get("timeNano") or 0)
+        if any(e.get("Action") == ending and int(e.get("timeNano") or 0) >= last for e in events):
+            return f"waited for the interrupted {ending} to end" if waited else ""
+        if time.time() > last / 1e9 + fault.timeout.total_seconds() + SETTLE_MARGIN or job.stop.is_set():
+            return ""
+        waited = True
+        time.sleep(0.2)
+
+
+def _kill_interrupted_exec(client: docker.DockerClient, c: Container, command: str) -> str:
+    c.reload()
+    killed = []
+    for exec_id in c.attrs.get("ExecIDs") or []:
+        with contextlib.suppress(docker.errors.NotFound):
+            info = client.api.exec_inspect(exec_id)
+            config = info.get("ProcessConfig") or {}
+            if info.get("Running") and config.get("entrypoint") == "sh" and config.get("arguments") == ["-c", command]:
+                _kill_exec(int(info.get("Pid") or 0))
+                killed.append(str(info.get("Pid")))
+    return f"killed the interrupted `{command}` (pid {', '.join(killed)})" if killed else ""
 
 
 def _connect(error: type[FaultError]) -> docker.DockerClient:

@@ -56,6 +56,11 @@ async def call(target: HttpTarget, request: HttpRequest, error: type[FaultError]
     return answer
 
 
+async def capture(inp: FaultInput) -> dict[str, str]:
+    """Nothing to read: the service keeps its own state; the revert request always runs, whatever the apply did."""
+    return {}
+
+
 async def apply(inp: FaultInput) -> FaultRecord:
     """Send the fault's ``request``; a transport error or an unexpected status is an :class:`ApplyError`."""
     target, fault = _narrow(inp)

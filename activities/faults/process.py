@@ -1,9 +1,11 @@
 """Faults on a local ``process`` target: ``pause`` (SIGSTOP, revert SIGCONT) and ``kill`` (revert: ``restart``).
 
-The process is found by ``pid`` or by a ``pidfile`` read at the moment of the fault. Apply records the pid
-and the process start time (``/proc/<pid>/stat`` field 22): a revert never signals a process that merely
-reuses the pid. When the record is empty (the worker died mid-apply) the revert finds the target again from
-the spec, and every revert is a no-op on a process that is already as it should be.
+The process is found by ``pid`` or by a ``pidfile``. ``capture`` records, before the apply, the pid, the
+process start time (``/proc/<pid>/stat`` field 22) and whether it was stopped already; the revert goes by that
+identity, never by what an interrupted apply may have recorded (a worker can die between SIGSTOP and its
+record), and never signals a process that merely reuses the pid. Without a capture (drills started before it)
+the revert finds the target again from the record, else the spec; every revert is a no-op on a process that
+is already as it should be. gameday itself (the worker, its parents, a Temporal server, init) is refused.
 """
 
 from __future__ import annotations
@@ -41,10 +43,16 @@ class ProcStat:
 
     state: str
     starttime: str
+    ppid: int = 0
+    """field 4: the parent's pid."""
 
     @property
     def alive(self) -> bool:
         return self.state not in ("Z", "X", "x")
+
+    @property
+    def stopped(self) -> bool:
+        return self.state in ("T", "t")
 
 
 def read_stat(pid: int) -> ProcStat | None:
@@ -55,7 +63,7 @@ def read_stat(pid: int) -> ProcStat | None:
         return None
     # Field 2 (the command name, in parentheses) may itself hold spaces and ')': split after the last one.
     fields = text[text.rindex(")") + 2 :].split()
-    return ProcStat(state=fields[0], starttime=fields[19])
+    return ProcStat(state=fields[0], starttime=fields[19], ppid=int(fields[1]))
 
 
 def resolve(target: ProcessTarget) -> int:
@@ -77,10 +85,45 @@ def resolve(target: ProcessTarget) -> int:
         if not text.isdigit():
             raise TargetNotFound(f"pidfile {target.pidfile}: not a pid")
         pid = int(text)
-    # kill(0) and kill(-1) signal a whole group or every process; stopping the worker would stall its own revert.
-    if pid <= 1 or pid == os.getpid():
-        raise ApplyError(f"refusing to signal pid {pid}")
+    # kill(0) and kill(-1) signal a whole group or every process; stopping gameday would stall its own revert.
+    if pid <= 0:
+        raise ApplyError(f"refusing to signal pid {pid}: not a single process")
+    own = gameday_itself(pid)
+    if own is not None:
+        raise ApplyError(f"refusing to signal pid {pid}: it is {own}; a drill must never pause or kill gameday")
     return pid
+
+
+def gameday_itself(pid: int) -> str | None:
+    """What ``pid`` is to gameday, when signalling it could wedge the drill; ``None`` for any other process.
+
+    Refused: the pid namespace's init, this worker, its parents up to init (the ``gameday dev``/``demo`` CLI
+    that runs it, a supervisor…), and a Temporal dev server (the one ``gameday dev`` started as a child, or
+    any other on this host: pausing the server a drill runs on holds the drill past its ``max_duration``).
+    """
+    if pid == 1:
+        return "the init process of this pid namespace"
+    me = os.getpid()
+    if pid == me:
+        return "this gameday worker"
+    parent, seen = os.getppid(), {me}
+    while parent > 0 and parent not in seen:
+        if parent == pid:
+            return "a parent of this gameday worker"
+        seen.add(parent)
+        stat = read_stat(parent)
+        parent = stat.ppid if stat is not None else 0
+    if _is_temporal_server(pid):
+        return "a Temporal server"
+    return None
+
+
+def _is_temporal_server(pid: int) -> bool:
+    try:
+        argv = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and Path(argv[0].decode(errors="replace")).name.startswith("temporal") and b"server" in argv
 
 
 def _narrow(inp: FaultInput) -> ProcessTarget:
@@ -89,10 +132,10 @@ def _narrow(inp: FaultInput) -> ProcessTarget:
     return inp.target.process
 
 
-def _recorded(record: FaultRecord) -> tuple[int, str | None] | None:
-    """The (pid, start time) apply recorded, or ``None`` when it recorded nothing."""
-    pid = record.changed.get("pid", "")
-    return (int(pid), record.changed.get("starttime")) if pid.isdigit() else None
+def _recorded_in(facts: dict[str, str]) -> tuple[int, str | None] | None:
+    """The (pid, start time) in captured or recorded facts, or ``None`` when they hold none."""
+    pid = facts.get("pid", "")
+    return (int(pid), facts.get("starttime")) if pid.isdigit() else None
 
 
 def _running(pid: int, starttime: str | None) -> bool:
@@ -111,6 +154,20 @@ def _signal_target(pid: int, sig: signal.Signals) -> ProcStat:
     except PermissionError as err:
         raise ApplyError(f"not allowed to send {sig.name} to pid {pid}") from err
     return stat
+
+
+async def capture(inp: FaultInput) -> dict[str, str]:
+    """The process the fault will hit: pid, start time (its identity) and whether it is stopped already.
+
+    Raises:
+        TargetNotFound: no such process, or the pidfile cannot be read.
+        ApplyError: the pid is gameday itself (see :func:`gameday_itself`).
+    """
+    pid = resolve(_narrow(inp))
+    stat = read_stat(pid)
+    if stat is None or not stat.alive:
+        raise TargetNotFound(f"no running process with pid {pid}")
+    return {"pid": str(pid), "starttime": stat.starttime, "stopped": "yes" if stat.stopped else "no"}
 
 
 async def apply(inp: FaultInput) -> FaultRecord:
@@ -136,14 +193,23 @@ async def revert(inp: FaultInput) -> FaultRecord:
     """
     target = _narrow(inp)
     if isinstance(inp.fault, PauseFault):
-        output = _resume(target, inp.record)
+        output = _resume(target, inp)
     else:
-        output = await _restart(target, inp.record)
+        output = await _restart(target, inp)
     return inp.record.model_copy(update={"output": output})
 
 
-def _resume(target: ProcessTarget, record: FaultRecord) -> str:
-    recorded = _recorded(record)
+def _identity(inp: FaultInput) -> tuple[int, str | None] | None:
+    """The process as captured before the apply, else as the apply recorded it; ``None`` when neither ran."""
+    return _recorded_in(inp.before) or _recorded_in(inp.record.changed)
+
+
+def _resume(target: ProcessTarget, inp: FaultInput) -> str:
+    # The apply's record is never trusted to say whether SIGSTOP went out (a worker can die between the two):
+    # the captured identity is resumed whenever it still names the process, unless it was stopped before.
+    if inp.before.get("stopped") == "yes":
+        return f"pid {inp.before['pid']} was already stopped before the fault: left as it was"
+    recorded = _identity(inp)
     if recorded is None:
         # Nothing recorded: the worker may have died between SIGSTOP and returning the record. SIGCONT is
         # harmless on a running process, so resume whatever the spec names now.
@@ -164,8 +230,8 @@ def _resume(target: ProcessTarget, record: FaultRecord) -> str:
     return f"sent SIGCONT to pid {pid}"
 
 
-async def _restart(target: ProcessTarget, record: FaultRecord) -> str:
-    recorded = _recorded(record)
+async def _restart(target: ProcessTarget, inp: FaultInput) -> str:
+    recorded = _identity(inp)
     try:
         pid: int | None = resolve(target)
     except ApplyError:

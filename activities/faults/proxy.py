@@ -113,6 +113,11 @@ def _here() -> str | None:
     return activity.info().task_queue if activity.in_activity() else None
 
 
+async def capture(inp: FaultInput) -> dict[str, str]:
+    """Nothing to read: the proxy starts with no toxic; the revert removes the toxic by name whatever the apply did."""
+    return {}
+
+
 async def apply(inp: FaultInput) -> FaultRecord:
     """Add the fault's toxic to the held proxy; it acts at once, on open connections too.
 

@@ -78,8 +78,12 @@ recovery: {{within: 10s, interval: 100ms}}
 _WAIT = "touch {reached}; while [ ! -e {gate} ]; do sleep 0.05; done"
 
 
-def _boundary_drill(phase: Phase, tmp_path: Path) -> str:
-    """A command drill that parks in ``phase`` (touching ``reached``) until the test opens ``gate``."""
+def _boundary_drill(phase: Phase, tmp_path: Path, *, pipeline: bool = False) -> str:
+    """A command drill that parks in ``phase`` (touching ``reached``) until the test opens ``gate``.
+
+    With ``pipeline``, the apply parks inside a pipeline member (``{ park; apply; } | cat``), which outlives a
+    shell killed with its worker unless everything the command started dies with it.
+    """
     reached, gate, log, marker = (tmp_path / n for n in ("reached", "gate", "log", "marker"))
     park = _WAIT.format(reached=reached, gate=gate)
     once = f"[ -e {gate} ] || {{ {park}; }}"
@@ -89,6 +93,9 @@ def _boundary_drill(phase: Phase, tmp_path: Path) -> str:
     }.get(phase, "true")
     apply = f"{park}; " if phase == Phase.INJECT else ""
     revert = f"{once}; " if phase == Phase.ROLLBACK else ""
+    run = f"{apply}echo a >> {log}; touch {marker}"
+    if pipeline:
+        run = f"{{ {run}; }} | cat"
     return f"""
 name: crash-in-{phase.value}
 targets:
@@ -99,7 +106,7 @@ hypothesis:
 faults:
   - target: sh
     action: run
-    run: "{apply}echo a >> {log}; touch {marker}"
+    run: "{run}"
     revert: "{revert}echo r >> {log}; rm -f {marker}"
     timeout: 60s
 observe: {{duration: 500ms, interval: 100ms}}
@@ -107,9 +114,19 @@ recovery: {{within: 60s, interval: 100ms}}
 """
 
 
-@pytest.mark.parametrize("phase", [Phase.PREFLIGHT, Phase.INJECT, Phase.ROLLBACK, Phase.VERIFY])
+@pytest.mark.parametrize(
+    ("phase", "pipeline"),
+    [
+        (Phase.PREFLIGHT, False),
+        (Phase.INJECT, False),
+        (Phase.INJECT, True),
+        (Phase.ROLLBACK, False),
+        (Phase.VERIFY, False),
+    ],
+    ids=["preflight", "inject", "inject-pipeline", "rollback", "verify"],
+)
 async def test_worker_killed_in_each_phase_a_new_worker_finishes_the_drill_and_no_fault_stays(
-    client: Client, tmp_path: Path, phase: Phase
+    client: Client, tmp_path: Path, phase: Phase, pipeline: bool
 ) -> None:
     queue = f"crash-{uuid.uuid4()}"
     database_url = f"sqlite:///{tmp_path / 'results.db'}"
@@ -118,19 +135,19 @@ async def test_worker_killed_in_each_phase_a_new_worker_finishes_the_drill_and_n
     workers = WorkerProcesses(address, queue, database_url, tmp_path)
     first = workers.start()
     try:
-        handle = await start_drill(client, queue, _boundary_drill(phase, tmp_path))
+        handle = await start_drill(client, queue, _boundary_drill(phase, tmp_path, pipeline=pipeline))
         await wait_until_async(reached.exists, what=f"the drill to park in {phase.value}", within=30)
         workers.kill(first)
         gate.touch()
         workers.start()
-        record = await finish(handle, f"crash_in_{phase.value}", within=120)
+        record = await finish(handle, f"crash_in_{phase.value}{'_pipeline' if pipeline else ''}", within=120)
     finally:
         workers.stop_all()
 
     steps = log.read_text().split() if log.exists() else []
     if phase == Phase.INJECT:
-        # The apply died with its worker (its shell carries a parent-death signal) and is never retried: the
-        # rollback reverts it anyway, and nothing applies it behind the revert's back.
+        # The apply died with its worker (its supervisor kills the whole tree, pipeline members included) and is
+        # never retried: the rollback reverts it anyway, and nothing applies it behind the revert's back.
         assert record.verdict == Verdict.ERROR, record.summary
         assert steps == ["r"]
         assert record.faults[0].state == FaultState.FAILED and record.faults[0].reverted_at is not None

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.faults.activities import apply_fault, revert_fault
 from activities.faults.command import OUTPUT_LIMIT
+from tests.harness import wait_until
 from workflows.drill import CommandTarget, RunFault, Target
 from workflows.records import FaultState
 
@@ -128,3 +134,104 @@ async def test_output_keeps_the_tail_of_a_long_output(
 
     assert applied.output.endswith("4999\n5000\n")
     assert len(applied.output.encode()) <= OUTPUT_LIMIT + len("…".encode())
+
+
+# --- nothing a command starts outlives its worker, its cancel or its revert ---------------------------------
+
+_HOST = """
+import asyncio, sys
+from datetime import timedelta
+from activities.faults.command import run_shell
+
+async def main() -> None:
+    result = await run_shell(sys.argv[1], timeout=timedelta(seconds=60), guard=True)
+    print("shell exited", result.exit_code, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+"""A stand-in worker: runs one fault command as ``apply`` does, then idles until the test SIGKILLs it."""
+
+
+def _tree(marker: str) -> list[int]:
+    """Live ``sleep <marker>`` processes (the unique sleep of one test, which stands for the fault's tree)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize(
+    ("case", "command"),
+    [
+        ("pipeline", "{{ sleep {marker}; touch {flag}; }} | cat"),
+        ("subshell", "( sleep {marker}; touch {flag} ); true"),
+        ("background job", "{{ sleep {marker}; touch {flag}; }} & echo started"),
+    ],
+)
+def test_a_sigkilled_worker_takes_every_process_of_its_fault_command_with_it(
+    tmp_path: Path, case: str, command: str
+) -> None:
+    marker = f"{20 + secrets.randbelow(10_000) / 10_000:.4f}"  # a sleep no other test runs
+    flag = tmp_path / "fault-landed"
+    root = Path(__file__).resolve().parents[3]
+    host = subprocess.Popen(
+        [sys.executable, "-c", _HOST, command.format(marker=marker, flag=flag)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: bool(_tree(marker)), what=f"the {case} to be running", timeout=15)
+        if case == "background job":
+            assert host.stdout is not None
+            assert host.stdout.readline().startswith(b"shell exited 0"), "the apply completed, its job running"
+        host.kill()
+        host.wait(timeout=10)
+        wait_until(lambda: not _tree(marker), what=f"every process of the {case} to die with the worker", timeout=5)
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait(timeout=10)
+        for pid in _tree(marker):
+            os.kill(pid, signal.SIGKILL)
+    assert not flag.exists()
+
+
+async def test_a_cancelled_run_kills_its_pipeline_members_too(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, eventually: Eventually, tmp_path: Path
+) -> None:
+    marker = f"{20 + secrets.randbelow(10_000) / 10_000:.4f}"
+    fault = run(f"{{ sleep {marker}; touch landed; }} | cat", timeout=timedelta(seconds=60))
+    applying = asyncio.create_task(activity_env.run(apply_fault, fault_input(in_dir(tmp_path), fault)))
+    await eventually(lambda: bool(_tree(marker)), "the pipeline to be running")
+
+    activity_env.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await applying
+    assert not _tree(marker), "nothing of the pipeline is left once the cancelled apply has ended"
+    assert not (tmp_path / "landed").exists()
+
+
+async def test_the_revert_stops_what_the_run_left_running_before_running_the_revert(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, eventually: Eventually, tmp_path: Path
+) -> None:
+    marker = f"{20 + secrets.randbelow(10_000) / 10_000:.4f}"
+    fault = run(f"(sleep {marker}; touch landed) &", revert="rm -f landed")
+    applied = await activity_env.run(apply_fault, fault_input(in_dir(tmp_path), fault))
+    assert _tree(marker), "the job the fault started runs on after the apply"
+    assert "guard" in applied.changed
+
+    reverted = await activity_env.run(revert_fault, fault_input(in_dir(tmp_path), fault, applied.changed))
+
+    assert not _tree(marker)
+    assert "stopped what the command left running" in reverted.output
+    again = await activity_env.run(revert_fault, fault_input(in_dir(tmp_path), fault, applied.changed))
+    assert again.state is FaultState.REVERTED  # the supervisor is gone: a second revert is harmless

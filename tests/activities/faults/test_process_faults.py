@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,9 +12,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, revert_fault
+from activities.faults.activities import apply_fault, capture_target, revert_fault
+from activities.faults.process import read_stat
+from worker.devserver import DevServer, free_port
 from workflows.drill import KillFault, PauseFault, ProcessTarget, Target
-from workflows.records import FaultState
+from workflows.records import FaultInput, FaultState
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import Eventually, FaultInputFactory, Processes, Sleeper
@@ -198,3 +201,84 @@ async def test_apply_to_a_dead_pid_is_a_non_retryable_apply_error(
 
     assert raised.value.type == "FaultApplyError"
     assert raised.value.non_retryable
+
+
+# --- gameday itself is never a target; the revert goes by the state captured before the apply ------------
+
+
+REFUSED = {
+    "the worker's parent": "a parent of this gameday worker",
+    "the pid namespace's init": "the init process of this pid namespace",
+    "a Temporal dev server": "a Temporal server",
+}
+
+
+def _pid_of(who: str, tmp_path: Path) -> tuple[int, DevServer | None]:
+    if who == "the worker's parent":
+        return os.getppid(), None
+    if who == "the pid namespace's init":
+        return 1, None
+    server = DevServer(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=free_port()).start()
+    assert server.process is not None
+    return server.process.pid, server
+
+
+@pytest.mark.parametrize("who", list(REFUSED))
+@pytest.mark.parametrize("step", [capture_target, apply_fault], ids=["capture", "apply"])
+async def test_a_process_fault_on_gameday_itself_is_refused_with_what_it_is(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    tmp_path: Path,
+    who: str,
+    step: Callable[[FaultInput], Awaitable[object]],
+) -> None:
+    pid, server = _pid_of(who, tmp_path)
+    try:
+        with pytest.raises(ApplicationError) as raised:
+            pidfile = tmp_path / "target.pid"  # a pidfile may name any pid, 1 included (a ``pid:`` of 1 is invalid)
+            pidfile.write_text(str(pid))
+            await activity_env.run(step, fault_input(Target(process=ProcessTarget(pidfile=str(pidfile))), PAUSE))
+        assert read_stat(pid) is not None and not read_stat(pid).stopped  # type: ignore[union-attr]
+    finally:
+        if server is not None:
+            server.stop()
+
+    assert raised.value.non_retryable
+    assert f"refusing to signal pid {pid}" in raised.value.message
+    assert f"it is {REFUSED[who]}" in raised.value.message, raised.value.message
+
+
+async def test_a_revert_resumes_the_captured_process_whatever_the_record_says(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    processes: Processes,
+    eventually: Eventually,
+) -> None:
+    paused, other = processes.start_sleeper(), processes.start_sleeper()
+    inp = fault_input(by_pidfile(paused), PAUSE)
+    captured = await activity_env.run(capture_target, inp)
+    os.kill(paused.pid, signal.SIGSTOP)  # the apply's SIGSTOP went out; its worker died before the record
+    paused.pidfile.write_text(str(other.pid))  # and the pidfile has moved on since
+    interrupted = inp.record.model_copy(update={"state": FaultState.FAILED})
+
+    await activity_env.run(revert_fault, inp.model_copy(update={"record": interrupted, "before": captured.facts}))
+
+    await eventually(lambda: paused.state in RUNNING, "the captured process runs again")
+
+
+async def test_a_revert_leaves_a_process_stopped_before_the_fault_stopped(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, sleeper: Sleeper, eventually: Eventually
+) -> None:
+    os.kill(sleeper.pid, signal.SIGSTOP)
+    await eventually(lambda: sleeper.state == "T", "the process is stopped before the drill")
+    inp = fault_input(by_pidfile(sleeper), PAUSE)
+    captured = await activity_env.run(capture_target, inp)
+    applied = await activity_env.run(apply_fault, inp.model_copy(update={"before": captured.facts}))
+
+    reverted = await activity_env.run(
+        revert_fault, inp.model_copy(update={"record": applied, "before": captured.facts})
+    )
+
+    assert sleeper.state == "T"
+    assert "already stopped before the fault" in reverted.output
+    os.kill(sleeper.pid, signal.SIGCONT)
