@@ -208,3 +208,31 @@ def test_the_readme_tour_runs_as_written_against_gameday_dev_demo(tmp_path: Path
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_dev_demo_with_a_demo_port_taken_says_which_in_one_line_and_leaves_nothing_running(tmp_path: Path) -> None:
+    from worker.devserver import free_port
+
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GAMEDAY_")}
+    env["GAMEDAY_DATA_DIR"] = str(tmp_path / "data")
+    port, ui_port = free_port(), free_port()
+    argv = [installed_binary("gameday"), "dev", "--demo", "--port", str(port), "--ui-port", str(ui_port)]
+    argv += ["--demo-dir", str(tmp_path / "demo")]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # already taken by someone else: the same refusal
+            squatter.bind(("127.0.0.1", 8001))
+            squatter.listen()
+        try:
+            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        finally:
+            leftover = processes_naming(str(tmp_path))
+            for pid in leftover:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "port 8001 (the demo inventory) is in use on 127.0.0.1" in err
+    assert "Traceback" not in err
+    assert leftover == [], "the dev server (or a demo service) outlived the refusal"
