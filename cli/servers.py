@@ -7,11 +7,14 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.context import console, fail, run_async, settings_of
+
+if TYPE_CHECKING:
+    from demo.system import DemoSystem
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +51,7 @@ def dev(
     demo_dir: Annotated[
         Path,
         typer.Option(help="With --demo: where the pidfiles and logs go (created private to you; never shared)."),
-    ] = Path("/tmp/gameday-demo"),
+    ] = Path("/tmp/gameday-demo"),  # demo.system.SERVE_DIR, written out: importing it would slow every command
 ) -> None:
     """Embedded default: a Temporal dev server (database file in the data dir), its Web UI, and a worker.
 
@@ -83,7 +86,7 @@ def dev(
         server.stop()
 
 
-def _serve_demo(workdir: Path):  # type: ignore[no-untyped-def]
+def _serve_demo(workdir: Path) -> DemoSystem:
     """The demo system on its known ports, started; a port in use or an unsafe directory is one line."""
     from demo.system import SERVE_API_PORT, SERVE_INVENTORY_PORT, DemoError, DemoSystem
 
@@ -93,7 +96,7 @@ def _serve_demo(workdir: Path):  # type: ignore[no-untyped-def]
         fail(str(err))
 
 
-def _print_demo(system) -> None:  # type: ignore[no-untyped-def]
+def _print_demo(system: DemoSystem) -> None:
     """What ``dev --demo`` serves: the addresses and pidfiles a drill names (the README's tour names these)."""
     rows = [
         ("shop API", system.api_url, system.api_pidfile, "GET /products, /health"),
