@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Annotated
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.context import console, fail, run_async, settings_of
+
+if TYPE_CHECKING:
+    from demo.system import DemoSystem
 
 
 def register(app: typer.Typer) -> None:
@@ -35,10 +40,23 @@ def dev(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Temporal frontend port.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Also serve the demo system for the README's tour, until this command stops: the shop API on "
+            "127.0.0.1:8000 and its inventory on 127.0.0.1:8001, with their pidfiles in --demo-dir.",
+        ),
+    ] = False,
+    demo_dir: Annotated[
+        Path,
+        typer.Option(help="With --demo: where the pidfiles and logs go (created private to you; never shared)."),
+    ] = Path("/tmp/gameday-demo"),  # demo.system.SERVE_DIR, written out: importing it would slow every command
 ) -> None:
     """Embedded default: a Temporal dev server (database file in the data dir), its Web UI, and a worker.
 
-    Ctrl-C stops the worker, then the server. Workflows and schedules persist in <data dir>/temporal.db.
+    Ctrl-C (or SIGTERM: `kill %1` when started with `&`) stops the worker, the demo system, then the server.
+    Workflows and schedules persist in <data dir>/temporal.db.
     """
     from worker.devserver import DevServer, DevServerError
     from worker.main import run_worker
@@ -50,14 +68,45 @@ def dev(
         server.start()
     except DevServerError as err:
         fail(str(err))
-    config = config.with_overrides(temporal_address=server.address, ui_url=server.ui_url)
-    console.print(f"Temporal dev server at [bold]{server.address}[/]; Web UI at [bold]{server.ui_url}[/]")
-    console.print(f"results database: {config.database_label}")
-    console.print(f"worker on task queue [bold]{config.task_queue}[/]; Ctrl-C stops everything")
+    system = None
     try:
+        if demo:
+            system = _serve_demo(demo_dir)
+        config = config.with_overrides(temporal_address=server.address, ui_url=server.ui_url)
+        console.print(f"Temporal dev server at [bold]{server.address}[/]; Web UI at [bold]{server.ui_url}[/]")
+        console.print(f"results database: {config.database_label}")
+        if system is not None:
+            _print_demo(system)
+        stop = "Ctrl-C" + (f" (in the background: kill %1, or kill {os.getpid()})" if demo else "")
+        console.print(f"worker on task queue [bold]{config.task_queue}[/]; {stop} stops everything")
         run_async(settings, run_worker(config, wait_ready=30))
     finally:
+        if system is not None:
+            system.stop()
         server.stop()
+
+
+def _serve_demo(workdir: Path) -> DemoSystem:
+    """The demo system on its known ports, started; a port in use or an unsafe directory is one line."""
+    from demo.system import SERVE_API_PORT, SERVE_INVENTORY_PORT, DemoError, DemoSystem
+
+    try:
+        return DemoSystem(workdir, api_port=SERVE_API_PORT, inventory_port=SERVE_INVENTORY_PORT).start()
+    except DemoError as err:
+        fail(str(err))
+
+
+def _print_demo(system: DemoSystem) -> None:
+    """What ``dev --demo`` serves: the addresses and pidfiles a drill names (the README's tour names these)."""
+    rows = [
+        ("shop API", system.api_url, system.api_pidfile, "GET /products, /health"),
+        ("inventory", system.inventory_url, system.inventory_pidfile, "GET /items: the shop API's dependency"),
+    ]
+    width = max(len(str(pidfile)) for _, _, pidfile, _ in rows)
+    console.print("demo system (the README's tour drills it; it stops with this command):", markup=False)
+    for name, url, pidfile, what in rows:
+        console.print(f"  {name:<9}  {url}  pidfile {pidfile!s:<{width}}  {what}", markup=False, soft_wrap=True)
+    console.print(f"  logs       {system.workdir}/*.log", markup=False, soft_wrap=True)
 
 
 def demo(

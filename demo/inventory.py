@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -100,15 +101,28 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)  # unwinds serve_forever() in the main thread, so the finally block runs
 
 
-def serve_until_terminated(server: ThreadingHTTPServer, pidfile: Path | None) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """End this process (as SIGTERM does: pidfile removed) once its parent is gone and it has been reparented."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def serve_until_terminated(
+    server: ThreadingHTTPServer, pidfile: Path | None, *, exit_with_parent: bool = False
+) -> None:
     """Serve until SIGTERM or SIGINT, with the pidfile present exactly while the server is up.
 
     Args:
         server: a server already bound to its port.
         pidfile: where to write this process's pid, or ``None`` for no pidfile.
+        exit_with_parent: also stop when the process that started this one dies (even by SIGKILL), so a demo
+            system never outlives the ``gameday`` command that serves it, holding its ports.
     """
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
+    if exit_with_parent:
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         if pidfile is not None:
             write_pidfile(pidfile)
@@ -126,9 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--pidfile", type=Path, required=True, help="file that holds this process's pid")
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process dies")
     args = parser.parse_args(argv)
     server = QuietServer(("127.0.0.1", args.port), InventoryHandler)
-    serve_until_terminated(server, args.pidfile)
+    serve_until_terminated(server, args.pidfile, exit_with_parent=args.exit_with_parent)
 
 
 if __name__ == "__main__":

@@ -185,11 +185,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--inventory-url", required=True, help="base URL of the inventory, e.g. http://127.0.0.1:8001")
     parser.add_argument("--pidfile", type=Path, default=None, help="file that holds this process's pid")
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process dies")
     args = parser.parse_args(argv)
     catalog = Catalog(args.inventory_url)
     if not catalog.warm():
         print(f"shop_api: inventory at {args.inventory_url} unreachable; starting with an empty cache", file=sys.stderr)
-    serve_until_terminated(ShopServer(args.port, catalog), args.pidfile)
+    serve_until_terminated(ShopServer(args.port, catalog), args.pidfile, exit_with_parent=args.exit_with_parent)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@
         drill_text = system.render_drill()
         ...  # run the drill; system.health() shows what the shop API reports meanwhile
 
-Both services run as subprocesses of this Python (``sys.executable -m demo.…``) on free ports of
-127.0.0.1, with their pidfiles and logs in ``workdir``. :meth:`DemoSystem.stop` never leaves a process
+Both services run as subprocesses of this Python (``sys.executable -m demo.…``) on 127.0.0.1, on free ports
+(``gameday demo``) or on known ones (``gameday dev --demo``: :data:`SERVE_API_PORT`, :data:`SERVE_INVENTORY_PORT`),
+with their pidfiles and logs in ``workdir``. They stop by themselves if the process that started them dies.
+:meth:`DemoSystem.stop` never leaves a process
 behind: it continues a paused inventory first (a stopped process cannot act on SIGTERM), then sends
 SIGTERM, then SIGKILL to whatever is still alive after 3 s; it also finds an inventory that a drill's
 ``kill`` revert restarted, through the pidfile.
@@ -32,6 +34,11 @@ from types import TracebackType
 
 STARTUP_TIMEOUT_S = 10.0
 STOP_GRACE_S = 3.0
+SERVE_DIR = Path("/tmp/gameday-demo")
+"""Where ``gameday dev --demo`` puts the pidfiles and logs by default: a path the README's drills can name, that a
+user who is not root can create (``/run`` needs root)."""
+SERVE_API_PORT = 8000
+SERVE_INVENTORY_PORT = 8001
 DRILL_TEMPLATE = Path(__file__).with_name("drill.yaml")
 """The bundled drill, package data next to this module (a path, not ``importlib.resources``: under pytest the
 name ``demo`` may resolve to the namespace package ``tests/demo``)."""
@@ -76,6 +83,19 @@ def is_running(pid: int) -> bool:
     return True  # no /proc (macOS): trust kill(0)
 
 
+def _check_port_free(name: str, port: int) -> None:
+    """Refuse a port already bound on 127.0.0.1: our service would fail, and whatever holds it would be drilled."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the services bind: TIME_WAIT is no owner
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise DemoError(
+                f"port {port} (the demo {name}) is in use on 127.0.0.1: stop what holds it (an earlier "
+                "'gameday dev --demo'?) and start again"
+            ) from None
+
+
 class DemoSystem:
     """The demo's two processes, started by :meth:`start` (or ``with``) and stopped by :meth:`stop`.
 
@@ -88,13 +108,22 @@ class DemoSystem:
         inventory_pidfile: the inventory's pidfile, the drill's handle on the process.
     """
 
-    def __init__(self, workdir: str | os.PathLike[str], *, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        api_port: int | None = None,
+        inventory_port: int | None = None,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.startup_timeout_s = startup_timeout_s
-        self.inventory_port = free_port()
-        self.api_port = free_port()
-        while self.api_port == self.inventory_port:
+        self.inventory_port = inventory_port or free_port()
+        self.api_port = api_port or free_port()
+        while self.api_port == self.inventory_port and api_port is None:
             self.api_port = free_port()
+        if self.api_port == self.inventory_port:
+            raise DemoError(f"the shop API and the inventory cannot share port {self.api_port}")
         self.inventory_url = f"http://127.0.0.1:{self.inventory_port}"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.inventory_pidfile = self.workdir / "inventory.pid"
@@ -125,6 +154,7 @@ class DemoSystem:
         ]
 
     def _spawn(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        args = [*args, "--exit-with-parent"]  # never outlive us, holding the ports (a restart command omits it)
         env = {**os.environ, "PYTHONPATH": self._pythonpath, "PYTHONUNBUFFERED": "1"}
         with log.open("ab") as out:
             # Own session: a Ctrl-C in the terminal reaches gameday, which stops these in order.
@@ -150,7 +180,9 @@ class DemoSystem:
         Raises:
             DemoError: a process exited or did not answer ``/health`` in time; whatever started is stopped.
         """
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._prepare_workdir()
+        for name, port in (("inventory", self.inventory_port), ("shop API", self.api_port)):
+            _check_port_free(name, port)
         deadline = time.monotonic() + self.startup_timeout_s
         try:
             self._inventory = self._spawn(self._inventory_args(), self.inventory_log)
@@ -164,6 +196,28 @@ class DemoSystem:
             self.stop()
             raise
         return self
+
+    def _prepare_workdir(self) -> None:
+        """Create the directory (private to this user); refuse one someone else could plant a pidfile in.
+
+        A drill signals whatever pid its pidfile holds: in a shared directory such as ``/tmp``, another user's
+        pidfile would turn the README's drill against any process of ours.
+        """
+        created = not self.workdir.exists()
+        try:
+            self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = self.workdir.stat()
+        except OSError as err:
+            raise DemoError(f"cannot use {self.workdir} for the demo's pidfiles: {err.strerror or err}") from None
+        if not self.workdir.is_dir():
+            raise DemoError(f"{self.workdir} is not a directory: the demo's pidfiles and logs go there")
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            raise DemoError(
+                f"{self.workdir} belongs to another user (uid {info.st_uid}): a pidfile there could name any "
+                "process; choose another directory"
+            )
+        if info.st_mode & 0o002 and not created:
+            raise DemoError(f"{self.workdir} is writable by every user: make it private (chmod 700) or choose another")
 
     @property
     def api_pid(self) -> int | None:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TypeVar
 import pytest
 import yaml
 
-from demo.system import DemoError, DemoSystem, get_json, is_running
+from demo.system import DemoError, DemoSystem, free_port, get_json, is_running
 from workflows.drill import Drill
 
 pytestmark = pytest.mark.integration
@@ -140,6 +141,53 @@ def test_start_fails_with_a_clear_error_when_the_inventory_cannot_bind(tmp_path:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", system.inventory_port))
         squatter.listen()
-        with pytest.raises(DemoError, match="demo inventory exited"):
+        with pytest.raises(DemoError, match=rf"port {system.inventory_port} \(the demo inventory\) is in use"):
             system.start()
     assert not system.inventory_pidfile.exists()
+
+
+def test_a_port_someone_else_serves_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    # Another server answering /health on the port must not pass for the demo: the drill would freeze a stranger.
+    api_port = free_port()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", api_port))
+        squatter.listen()
+        system = DemoSystem(tmp_path / "demo", api_port=api_port)
+        with pytest.raises(DemoError, match=rf"port {api_port} \(the demo shop API\) is in use"):
+            system.start()
+    assert system.api_url == f"http://127.0.0.1:{api_port}"
+    assert list((tmp_path / "demo").glob("*.pid")) == []
+
+
+def test_a_pidfile_directory_other_users_may_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(DemoError, match="writable by every user"):
+        DemoSystem(shared).start()
+
+
+def test_a_new_pidfile_directory_is_created_private(tmp_path: Path) -> None:
+    with DemoSystem(tmp_path / "new" / "demo") as system:
+        assert system.workdir.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_services_stop_by_themselves_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
+    # A `gameday dev --demo` killed with SIGKILL must not leave the demo holding its ports.
+    script = (
+        "import sys, time; from demo.system import DemoSystem; s = DemoSystem(sys.argv[1]).start(); "
+        "print(s.api_pidfile.read_text().strip(), s.inventory_pid(), flush=True); time.sleep(600)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "demo")], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert parent.stdout is not None
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(pids) == 2 and all(is_running(pid) for pid in pids)
+    finally:
+        parent.kill()
+        parent.wait()
+    wait_for(lambda: not any(is_running(pid) for pid in pids), what="the demo services to exit with their parent")
+    assert list((tmp_path / "demo").glob("*.pid")) == []
