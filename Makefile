@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench histories
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,12 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+# Re-record tests/histories/ from the tests (after a workflow change; the replay test asks for it).
+histories: $(STAMP)
+	rm -f tests/histories/*.json
+	GAMEDAY_RECORD_HISTORIES=1 $(BIN)/pytest -q -p no:cacheprovider tests/workflows tests/activities tests/cli
+	$(BIN)/python -m tests.histories_fingerprint --write
 
 bench: $(STAMP)
 	$(BIN)/python bench/orchestration_overhead.py

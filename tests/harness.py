@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from temporalio.client import Client, WorkflowHandle
@@ -209,8 +210,13 @@ async def finish(handle: WorkflowHandle[DrillWorkflow, RunRecord], name: str, wi
         history = await handle.fetch_history()
         tail = "\n".join(f"  {e.event_id} {e.WhichOneof('attributes')}" for e in history.events[-25:])
         raise AssertionError(f"drill {handle.id} did not finish within {within}s; last events:\n{tail}") from None
+    await save_history(handle, name)
+    return record
+
+
+async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Keep a finished workflow's history for the replay test, when GAMEDAY_RECORD_HISTORIES is set."""
     if os.environ.get("GAMEDAY_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
         history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
-    return record

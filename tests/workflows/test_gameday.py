@@ -12,7 +12,7 @@ from temporalio.client import Client
 from activities.gameday_store import GameDays
 from activities.store import Store
 from cli.gamedays import report_lines
-from tests.harness import eventually, running_worker
+from tests.harness import eventually, running_worker, save_history
 from workflows.gameday import GameDayInput, GameDayRecord
 from workflows.gameday_loader import load_gameday_file
 from workflows.gameday_workflow import GameDayWorkflow
@@ -93,6 +93,7 @@ drills:
     async with running_worker(client, store) as queue:
         gameday_id, handle = await _start(client, queue, file)
         record: GameDayRecord = await handle.result()  # type: ignore[attr-defined]
+        await save_history(handle, "gameday_halted")
 
     verdicts = {e.drill_name: (e.verdict, e.skipped) for e in record.entries}
     assert verdicts["first"] == (Verdict.RESILIENT, "")
@@ -140,6 +141,7 @@ drills:
         await eventually(applied, what="the first drill's fault")
         await handle.signal("emergency_stop", StopRequest(reason="incident", by="alice"))  # type: ignore[attr-defined]
         record: GameDayRecord = await handle.result()  # type: ignore[attr-defined]
+        await save_history(handle, "gameday_stopped")
 
     assert record.outcome == "stopped" and record.stop is not None and record.stop.reason == "incident"
     entries = {e.drill_name: e for e in record.entries}
@@ -166,9 +168,11 @@ drills:
     async with running_worker(client, store) as queue:
         _, unapproved = await _start(client, queue, _write(tmp_path, text.replace("30s", "300ms")))
         skipped: GameDayRecord = await unapproved.result()  # type: ignore[attr-defined]
+        await save_history(unapproved, "gameday_not_approved")
         _, handle = await _start(client, queue, _write(tmp_path, text))
         await handle.signal("approve", Approve(by="dana"))  # type: ignore[attr-defined]
         record: GameDayRecord = await handle.result()  # type: ignore[attr-defined]
+        await save_history(handle, "gameday_approved")
 
     assert skipped.outcome == "not approved"
     assert [e.skipped for e in skipped.entries] == ["no approval within 300ms: nothing ran"]
