@@ -61,6 +61,13 @@ class GameDayFollower:
                 if status is not None:
                     await self._show(status)
                 await asyncio.wait([result], timeout=poll)
+        except asyncio.CancelledError:  # Ctrl-C: leaving never stops the game day, so say it goes on
+            gameday_id = escape(self._handle.id)
+            self._out.print(
+                f"[yellow]left {gameday_id}: the game day goes on.[/] Follow it with [bold]gameday status "
+                f'{gameday_id}[/]; stop it with [bold]gameday stop {gameday_id} --reason "…"[/]'
+            )
+            raise
         finally:
             if not result.done():
                 result.cancel()

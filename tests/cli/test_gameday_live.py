@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -92,8 +93,8 @@ drills:
     try:
         yield following
     finally:
+        gameday("stop", gameday_id, "--reason", "test over", "--wait")  # exits 1, harmless, if it has ended
         if process.poll() is None:
-            gameday("stop", gameday_id, "--reason", "test over", "--wait")
             process.kill()
         process.wait(timeout=30)
 
@@ -199,3 +200,15 @@ def test_a_stopped_game_days_verdict_is_aborted(gameday: Gameday, following: Fol
     assert "gated: skipped: stopped by" in following.text()
     wait_until(lambda: GameDays(gameday.store).get(following.gameday_id) is not None, what="the game day's record")
     assert f"verdict {Verdict.ABORTED.value}" in gameday("status", following.gameday_id).stdout
+
+
+def test_ctrl_c_on_run_wait_of_a_game_day_says_it_goes_on_and_how_to_stop_it(
+    gameday: Gameday, following: Following
+) -> None:
+    following.shows("waiting for approval")
+    following.process.send_signal(signal.SIGINT)
+    assert following.process.wait(timeout=30) == 130, following.text()
+    text = " ".join(following.text().split())
+    assert f"left {following.gameday_id}: the game day goes on" in text
+    assert f'gameday stop {following.gameday_id} --reason "…"' in text
+    assert gameday("status", following.gameday_id).exit_code == 0
