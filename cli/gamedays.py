@@ -18,6 +18,8 @@ from cli.context import Settings, console, err_console, fail, run_async
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from temporalio.common import TypedSearchAttributes
+
     from activities.score import RunScore
     from workflows.gameday import GameDayRecord, GameDaySpec, PlannedDrill
 
@@ -56,49 +58,70 @@ def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
 
 
 def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_json: bool) -> int:
-    """Start the game day; with ``wait``, follow its drills and return the worst verdict's exit code."""
+    """Start the game day; with ``wait``, follow its drills live and return its verdict's exit code.
+
+    The verdict is :func:`~workflows.gameday.gameday_verdict`: the most severe of its drills', at least ABORTED
+    when the game day was stopped, cancelled or never approved.
+    """
     spec, stages = load(file)
     config = settings.config
     out = err_console if as_json else console
 
     async def go() -> int:
-        from cli.launch import current_user
+        from temporalio.service import RPCError
+
+        from cli.gameday_follow import GameDayFollower
+        from cli.launch import current_user, warn_no_attributes
+        from cli.pollers import no_worker
         from worker.client import connect
-        from workflows.gameday import GameDayInput
+        from workflows import search
+        from workflows.gameday import GameDayInput, gameday_verdict
         from workflows.gameday_workflow import GameDayWorkflow
         from workflows.records import EXIT_CODES
 
         client = await connect(config)
         gameday_id = run_id or f"gameday-{spec.gameday}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        handle = await client.start_workflow(
-            GameDayWorkflow.run,
-            GameDayInput(
-                gameday_id=gameday_id,
-                name=spec.gameday,
-                team=spec.team,
-                description=spec.description,
-                stop_on=spec.stop_on,
-                approval=spec.approval,
-                stages=stages,
-                source=str(file),
-                started_by=current_user(),
-            ),
-            id=gameday_id,
-            task_queue=config.task_queue,
-            static_summary=f"game day {spec.gameday}" + (f" ({spec.team})" if spec.team else ""),
-            memo={"gameday": spec.gameday, "team": spec.team},
-        )
+        attributes: TypedSearchAttributes | None = search.at_start(spec.gameday, spec.team, config.environment)
+        while True:
+            try:
+                handle = await client.start_workflow(
+                    GameDayWorkflow.run,
+                    GameDayInput(
+                        gameday_id=gameday_id,
+                        name=spec.gameday,
+                        team=spec.team,
+                        description=spec.description,
+                        stop_on=spec.stop_on,
+                        approval=spec.approval,
+                        stages=stages,
+                        source=str(file),
+                        started_by=current_user(),
+                    ),
+                    id=gameday_id,
+                    task_queue=config.task_queue,
+                    static_summary=f"game day {spec.gameday}" + (f" ({spec.team})" if spec.team else ""),
+                    memo={"gameday": spec.gameday, "team": spec.team},
+                    # Its drills get theirs from these (the game day's environment); none where unregistered.
+                    search_attributes=attributes,
+                )
+                break
+            except RPCError as err:
+                if attributes is None or "search attribute" not in err.message.lower():
+                    raise
+                attributes = None
+                warn_no_attributes(err.message)
         out.print(f"started [bold]{escape(gameday_id)}[/]  {escape(config.workflow_url(gameday_id))}")
+        silent = await no_worker(client, config.task_queue)
+        if silent is not None:
+            err_console.print(f"[yellow]warning:[/] {escape(silent)}: the game day waits for a worker (gameday worker)")
         if not wait:
             if as_json:
                 print(json.dumps({"gameday_id": gameday_id, "outcome": None}))
             return 0
-        record: GameDayRecord = await handle.result()
+        record: GameDayRecord = await GameDayFollower(client, handle, out).follow()
         for line in report_lines(record):
             out.print(line, markup=False)
-        codes = [EXIT_CODES[e.verdict] for e in record.entries if e.verdict is not None]
-        worst = max(codes, default=0)
-        code = max(worst, 4) if record.outcome in ("stopped", "cancelled") else worst
+        code = EXIT_CODES[gameday_verdict(record)]
         if as_json:
             print(json.dumps({"gameday_id": gameday_id, "outcome": record.outcome, "exit_code": code}))
         return code

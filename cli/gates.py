@@ -45,8 +45,17 @@ def pause(
 
     Its faults stay in place, or are reverted and applied again on resume, as the file's `pause: {faults:}`
     says. Rollback is never paused, and max_duration keeps counting: a pause cannot hold a fault longer.
+    Says when the pause takes effect; once the observation has started a pause could never hold the drill, so it
+    is refused (exit 1): `gameday stop` ends the drill early. Needs a running worker to answer.
     """
-    _send(ctx, run_id, "pause", by, note, "pause requested for")
+    settings = settings_of(ctx)
+
+    async def go() -> None:
+        from cli.gate_pause import request_pause
+
+        await request_pause(settings, run_id, by, note)
+
+    run_async(settings, go())
 
 
 def resume(
@@ -68,6 +77,10 @@ def _send(ctx: typer.Context, run_id: str, signal: str, by: str | None, note: st
 
         client = await client_for(settings)
         handle = await running_handle(client, settings, run_id)
+        if signal == "resume":
+            from cli.gate_pause import refuse_gameday
+
+            await refuse_gameday(client, handle, signal)
         await handle.signal(signal, {"by": by or current_user(), "note": note})
         console.print(f"{done} [bold]{escape(run_id)}[/]")
 

@@ -75,7 +75,7 @@ async def start(
                 raise
             # A cluster without gameday's attributes registered: run the drill anyway, and say how to add them.
             attributes = None
-            _warn_no_attributes(err.message)
+            warn_no_attributes(err.message)
     raise RuntimeError(f"could not find a free run id near {base}")
 
 
@@ -118,20 +118,12 @@ async def picked_up_in_time(
 
 
 def _search_attributes(drill: Drill, config: GamedayConfig) -> TypedSearchAttributes:
-    from temporalio.common import SearchAttributePair, TypedSearchAttributes
-
     from workflows import search
 
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(search.DRILL_NAME, drill.name),
-            SearchAttributePair(search.TEAM, drill.team or "-"),
-            SearchAttributePair(search.ENVIRONMENT, config.environment),
-        ]
-    )
+    return search.at_start(drill.name, drill.team, config.environment)
 
 
-def _warn_no_attributes(message: str) -> None:
+def warn_no_attributes(message: str) -> None:
     Console(stderr=True).print(
         f"[yellow]note:[/] started without search attributes ({escape(message)}); register them for the Web UI "
         "and `gameday list --temporal`: see workflows/search.py",

@@ -143,18 +143,37 @@ def status(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
 ) -> None:
-    """Where a drill is now: phase, faults, last measurements, traffic (live from the workflow, else from SQL)."""
+    """Where a drill or a game day is now: phase, faults, last measurements, traffic; a game day's drills.
+
+    Live from the workflow; from the results database when Temporal cannot be reached or no longer has the run.
+    """
     settings = settings_of(ctx)
 
     async def go() -> None:
         from temporalio.client import WorkflowExecutionStatus
 
-        client = await client_for(settings)
+        from cli import gameday_status
+
+        try:
+            client = await client_for(settings)
+        except Exception as err:
+            if settings.debug:
+                raise
+            err_console.print(
+                f"note: cannot reach Temporal at {settings.config.temporal_address} ({err}): "
+                "what the results database last heard",
+                markup=False,
+            )
+            _print_stored(settings, run_id)
+            return
         handle = client.get_workflow_handle(run_id)
         try:
             desc = await handle.describe()
         except Exception:
             desc = None
+        if desc is not None and desc.workflow_type == gameday_status.GAMEDAY_WORKFLOW:
+            await gameday_status.print_gameday(settings, client, handle, desc)
+            return
         if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
             from datetime import timedelta
 
@@ -192,12 +211,29 @@ def status(
         if record is None and desc is not None:
             record = await recorded_in_temporal(client, run_id)
         if record is None:
-            fail(f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r} nor in the results database")
+            _print_stored(settings, run_id, drill_checked=True)  # a game day Temporal no longer has
+            return
         from activities.report import render_markdown
 
         console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
 
     run_async(settings, go())
+
+
+def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False) -> None:
+    """``status`` from the results database alone: a drill's record (or last progress), else a game day's."""
+    from activities.report import render_markdown
+    from cli import gameday_status
+
+    record = None if drill_checked else _stored(settings, run_id)
+    if record is not None:
+        console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
+        return
+    gameday = gameday_status.stored_gameday(settings, run_id)
+    if gameday is not None:
+        gameday_status.print_record(gameday)
+        return
+    fail(f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r} nor in the results database")
 
 
 def list_runs(
@@ -219,7 +255,7 @@ def list_runs(
         typer.Option("--temporal", help="Ask Temporal's visibility (running drills too) instead of the database."),
     ] = False,
 ) -> None:
-    """Recorded runs from the results database, newest first; with --temporal, drills as Temporal sees them.
+    """Recorded runs from the results database, newest first; with --temporal, drills and game days in Temporal.
 
     Example: gameday list --team payments --since 7d;  gameday list --temporal --team payments --verdict DEVIATED
     """
@@ -449,20 +485,25 @@ def sweep(
 async def _list_temporal(
     settings: Settings, *, team: str | None, drill: str | None, verdict: str | None, limit: int
 ) -> None:
-    """Drills from Temporal's visibility, by gameday's search attributes (``workflows/search.py``)."""
+    """Drills and game days from Temporal's visibility, by gameday's search attributes (``workflows/search.py``).
+
+    A game day's ``DrillName`` is its name and its ``DrillVerdict`` its most severe drill verdict
+    (``workflows.gameday.gameday_verdict``); the ``kind`` column tells them apart.
+    """
     from workflows import search
 
-    clauses = ['WorkflowType = "DrillWorkflow"']
+    clauses = ['WorkflowType IN ("DrillWorkflow", "GameDayWorkflow")']
     for key, value in ((search.TEAM, team), (search.DRILL_NAME, drill), (search.VERDICT, verdict and verdict.upper())):
         if value:
             clauses.append(f'{key.name} = "{value.replace(chr(34), "")}"')
     client = await client_for(settings)
-    rows = [("run", "drill", "team", "env", "status", "verdict", "started (UTC)")]
+    rows = [("run", "kind", "drill", "team", "env", "status", "verdict", "started (UTC)")]
     async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
         attrs = execution.typed_search_attributes
         rows.append(
             (
                 execution.id,
+                "game day" if execution.workflow_type == "GameDayWorkflow" else "drill",
                 attrs.get(search.DRILL_NAME) or "-",
                 attrs.get(search.TEAM) or "-",
                 attrs.get(search.ENVIRONMENT) or "-",
@@ -473,7 +514,8 @@ async def _list_temporal(
         )
     if len(rows) == 1:
         console.print(
-            "no drills in Temporal match (are gameday's search attributes registered? see workflows/search.py)"
+            "no drills or game days in Temporal match (are gameday's search attributes registered? see "
+            "workflows/search.py)"
         )
         return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -30,6 +30,8 @@ SCHEDULED_RUN_ID = ""
 time>``, chosen by Temporal when the schedule fires) as the run id, keeping the results database, the fault ledger
 and the sweep keyed by the workflow id as for ``gameday run``."""
 UPCOMING = 8
+TRIGGER_SKIPPED = 8
+"""Exit code of ``schedule trigger`` when no drill runs for real: inside a blackout, or an overlap skip (README)."""
 
 app = typer.Typer(
     name="schedule",
@@ -82,10 +84,11 @@ def add(
 ) -> None:
     """Run a drill on a calendar: Temporal starts it at each cron time, even with this machine off.
 
-    Overlap policy SKIP: a time that comes while the previous run of this schedule still runs is skipped. Times
-    inside a blackout window (--blackout, --blackout-cron; repeatable; in --timezone) do not fire at all: Temporal
-    records nothing for them, so 'gameday schedule show' lists the upcoming times a blackout removes. The drill is
-    copied into the schedule: after editing the file, delete the schedule and add it again.
+    Overlap policy SKIP: a time that comes while the previous run of this schedule still runs is skipped. A time
+    inside a blackout window (--blackout, --blackout-cron; repeatable; in --timezone) still fires: its run records
+    itself skipped (ABORTED, "skipped: now is in blackout ...") and touches nothing, so every skip is on record;
+    'gameday schedule show' marks the upcoming times a blackout covers. The drill is copied into the schedule:
+    after editing the file, delete the schedule and add it again.
 
     Example: gameday schedule add drills/checkout.yaml --cron '0 14 * * TUE' --timezone Europe/Paris --jitter 5m
     --blackout 2026-12-21..2027-01-03 --blackout-cron '* * * * SAT,SUN'
@@ -115,10 +118,12 @@ def add(
             SchedulePolicy,
             ScheduleSpec,
         )
+        from temporalio.common import TypedSearchAttributes
         from temporalio.service import RPCError, RPCStatusCode
 
-        from cli.launch import current_user
+        from cli.launch import current_user, warn_no_attributes
         from worker.client import connect
+        from workflows import search
         from workflows.records import DrillInput
 
         # Blackouts are not Temporal skip calendars: a skipped time would leave no trace. The run starts, finds
@@ -139,27 +144,37 @@ def add(
             static_summary=f"drill {drill.name}" + (f" ({drill.team})" if drill.team else "") + f", schedule {sid}",
             static_details=drill.description or None,
             memo={"drill": drill.name, "team": drill.team, "schedule": sid},  # `gameday stop --all --team`
+            # Each run carries DrillName/DrillTeam/DrillEnvironment, as from `gameday run`; DrillVerdict at its end.
+            typed_search_attributes=search.at_start(drill.name, drill.team, settings.config.environment),
         )
         client = await connect(settings.config)
-        try:
-            handle = await client.create_schedule(
-                sid,
-                Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)),
-                memo={
-                    "drill": drill.name,
-                    "team": drill.team,
-                    "source": str(file),
-                    "cron": cron,
-                    "blackouts": [w.text for w in windows],
-                    "added_by": current_user(),
-                },
-            )
-        except ScheduleAlreadyRunningError:
-            raise GamedayError(f"schedule {sid!r} already exists: delete it first, or choose another --id") from None
-        except RPCError as err:
-            if err.status != RPCStatusCode.INVALID_ARGUMENT:
-                raise
-            raise GamedayError(f"Temporal refused the schedule: {err.message}") from err
+        while True:
+            try:
+                handle = await client.create_schedule(
+                    sid,
+                    Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)),
+                    memo={
+                        "drill": drill.name,
+                        "team": drill.team,
+                        "source": str(file),
+                        "cron": cron,
+                        "blackouts": [w.text for w in windows],
+                        "added_by": current_user(),
+                    },
+                )
+                break
+            except ScheduleAlreadyRunningError:
+                exists = f"schedule {sid!r} already exists: delete it first, or choose another --id"
+                raise GamedayError(exists) from None
+            except RPCError as err:
+                if err.status != RPCStatusCode.INVALID_ARGUMENT:
+                    raise
+                if action.typed_search_attributes and "search attribute" in err.message.lower():
+                    # A cluster without gameday's attributes: schedule it anyway, and say how to add them.
+                    warn_no_attributes(err.message)
+                    action.typed_search_attributes = TypedSearchAttributes.empty
+                    continue
+                raise GamedayError(f"Temporal refused the schedule: {err.message}") from err
         desc = await handle.describe()
         console.print(f"scheduled [bold]{escape(sid)}[/]: drill {escape(drill.name)}, {escape(cron)} ({timezone})")
         _print_next(desc, [w.text for w in windows])
@@ -171,7 +186,8 @@ def add(
 def list_schedules(ctx: typer.Context) -> None:
     """Every drill schedule: id, drill, cron, time zone, paused?, blackouts, next runs and the last run's result.
 
-    Next runs already leave out blacked-out times. Example: gameday schedule list
+    Under the table: each paused schedule with its note (pause --note), and each schedule's blackouts. Next runs
+    already leave out blacked-out times. Example: gameday schedule list
     """
     settings = settings_of(ctx)
 
@@ -193,7 +209,7 @@ def list_schedules(ctx: typer.Context) -> None:
                 for e in entries
             )
         )
-        blackout_lines: list[str] = []
+        notes: list[str] = []
         for entry, last in zip(entries, lasts, strict=True):
             memo = await entry.memo()
             assert entry.schedule is not None
@@ -210,13 +226,16 @@ def list_schedules(ctx: typer.Context) -> None:
                     last,
                 )
             )
+            state = entry.schedule.state
+            if state.paused:
+                notes.append(f"{entry.id}: paused" + (f": {state.note}" if state.note else ""))
             if memo.get("blackouts"):
-                blackout_lines.append(f"{entry.id}: blackouts {', '.join(memo['blackouts'])}")
+                notes.append(f"{entry.id}: blackouts {', '.join(memo['blackouts'])}")
         if not entries:
             console.print("no drill schedules (add one with 'gameday schedule add FILE --cron ...')")
             return
         _print_columns(rows)
-        for line in blackout_lines:
+        for line in notes:
             console.print(line, markup=False)
 
     run_async(settings, go())
@@ -229,9 +248,9 @@ def show(
 ) -> None:
     """One schedule in full: its drill, cron, blackouts, the next cron times (blacked-out ones marked), recent runs.
 
-    A time in a blackout window does not fire and Temporal records nothing for it: the times shown as
-    'skipped (blackout ...)' are computed here from the schedule's own calendars. Example: gameday schedule show
-    drill-checkout
+    A time in a blackout window still starts a run, which records itself skipped and touches nothing (it is listed
+    among the recent runs); the upcoming times shown as 'skipped (blackout ...)' are computed here from the
+    schedule's own calendars. Example: gameday schedule show drill-checkout
     """
     settings = settings_of(ctx)
 
@@ -340,7 +359,8 @@ def trigger(
     """Start the schedule's drill now, as if its time had come: skipped if its previous run still runs.
 
     Refused inside a blackout window unless --ignore-blackout. Prints the run id (follow it with 'gameday status').
-    Example: gameday schedule trigger drill-checkout
+    Exits 8 when no drill runs for real: inside a blackout (refused, or started to record itself skipped), or
+    skipped because the previous run still runs. Example: gameday schedule trigger drill-checkout
     """
     settings = settings_of(ctx)
 
@@ -353,15 +373,28 @@ def trigger(
         blackouts = list((await before.memo()).get("blackouts", []))
         now_in = schedule_times.blackout_now(before.schedule.spec, blackouts)
         if now_in and not ignore_blackout:
-            raise _user_error(f"now is in blackout {now_in} of {schedule_id}: nothing started (--ignore-blackout)")
+            console.print(
+                f"skipped: now is in blackout {escape(now_in)} of {escape(schedule_id)}: nothing started "
+                "(--ignore-blackout starts a run that records itself skipped)"
+            )
+            raise typer.Exit(code=TRIGGER_SKIPPED)
         await handle.trigger()
         after = await _settled(handle, before)
         if after.info.num_actions > before.info.num_actions:
             run = getattr(after.info.recent_actions[-1].action, "workflow_id", "?")
             console.print(f"started [bold]{escape(run)}[/]  {escape(settings.config.workflow_url(run))}")
+            if now_in:
+                console.print(
+                    f"skipped: now is in blackout {escape(now_in)}: the run records itself skipped (ABORTED) "
+                    "and touches nothing"
+                )
+                raise typer.Exit(code=TRIGGER_SKIPPED)
         elif after.info.num_actions_skipped_overlap > before.info.num_actions_skipped_overlap:
             running = ", ".join(getattr(r, "workflow_id", "?") for r in after.info.running_actions)
-            console.print(f"skipped: {escape(running or 'a run')} is still running (overlap policy skip)")
+            console.print(
+                f"skipped: {escape(running or 'a run')} is still running (overlap policy skip): nothing started"
+            )
+            raise typer.Exit(code=TRIGGER_SKIPPED)
         else:
             console.print(f"trigger sent to [bold]{escape(schedule_id)}[/]; no run seen yet")
 

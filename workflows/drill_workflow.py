@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import search
+    from workflows import pausing, search
     from workflows.drill import CallFault, Drill, Fault, Probe
     from workflows.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
     from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
@@ -1066,6 +1066,22 @@ class DrillWorkflow:
     def pause(self, request: Approve) -> None:
         """Hold the drill at the next phase boundary before the observation (rollback is never paused)."""
         self._paused = request
+
+    @workflow.update(name="request_pause")
+    def request_pause(self, request: Approve) -> str:
+        """``gameday pause``: hold at the next pause point; answers when that is (refused once none is left)."""
+        if self._phase == Phase.PAUSED:
+            return "already paused"
+        self._paused = request
+        return f"holds {pausing.takes_effect(self._phase)}"
+
+    @request_pause.validator
+    def _pause_can_take_effect(self, request: Approve) -> None:
+        # A validator's refusal leaves no trace in history: a pause that could never hold is not recorded at all.
+        if self._stop is not None:
+            raise ApplicationError(f"it is being stopped ({self._stop.reason})", type="PauseRefused")
+        if self._phase != Phase.PAUSED and pausing.takes_effect(self._phase) is None:
+            raise ApplicationError(pausing.refusal(self._phase), type="PauseRefused")
 
     @workflow.signal(name="resume")
     def resume(self, request: Approve) -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from workflows.drill import NAME_PATTERN, Approval, Drill
 from workflows.notify_records import Notify
-from workflows.records import StopRequest, Verdict
+from workflows.records import EXIT_CODES, StopRequest, Verdict
 
 
 class Strict(BaseModel):
@@ -130,3 +130,36 @@ class GameDayRecord(Record):
     outcome: str = ""
     """``completed``, ``halted`` (stop_on), ``stopped`` (gameday stop), ``cancelled`` or ``not approved``."""
     approved_by: str = ""
+
+
+class RunningDrill(Record):
+    """A drill of the game day running now (a child workflow started and not finished)."""
+
+    stage: int
+    drill_name: str
+    run_id: str
+
+
+class GameDayStatus(Record):
+    """Answer of the game day's ``status`` query: its record so far, and what it is doing now."""
+
+    record: GameDayRecord
+    awaiting_approval: bool = False
+    """Waiting at the game day's go/no-go gate for ``gameday approve GAMEDAY_ID``."""
+    running: list[RunningDrill] = Field(default_factory=list)
+
+
+STOPPED_OUTCOMES = ("stopped", "cancelled", "not approved")
+
+
+def gameday_verdict(record: GameDayRecord) -> Verdict:
+    """The game day's verdict, for ``DrillVerdict`` and ``run --wait``'s exit code: its most severe drill verdict.
+
+    Severity is the verdict's exit code (:data:`~workflows.records.EXIT_CODES`). A drill that ended with no
+    verdict (its workflow failed) counts as ERROR. A game day stopped, cancelled or never approved is at least
+    ABORTED, like a drill stopped before its observation ended; one where nothing ran at all is ABORTED.
+    """
+    verdicts = [e.verdict or Verdict.ERROR for e in record.entries if not e.skipped]
+    if record.outcome in STOPPED_OUTCOMES or not verdicts:
+        verdicts.append(Verdict.ABORTED)
+    return max(verdicts, key=lambda v: EXIT_CODES[v])

@@ -13,23 +13,34 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.gameday import GameDayEntry, GameDayInput, GameDayRecord, PlannedDrill
+    from workflows import search
+    from workflows.gameday import (
+        GameDayEntry,
+        GameDayInput,
+        GameDayRecord,
+        GameDayStatus,
+        PlannedDrill,
+        RunningDrill,
+        gameday_verdict,
+    )
     from workflows.records import Approve, DrillInput, DrillStatus, Phase, RunRecord, StopRequest, Verdict
     from workflows.units import format_duration
 
 
 @workflow.defn(name="GameDayWorkflow")
 class GameDayWorkflow:
-    """One game day. Signal ``emergency_stop``; update ``wait_rolled_back``; query ``gameday_status``."""
+    """One game day. Signal ``emergency_stop``; update ``wait_rolled_back``; queries ``status``, ``gameday_status``."""
 
     def __init__(self) -> None:
         self._record: GameDayRecord | None = None
         self._running: dict[str, workflow.ChildWorkflowHandle[object, RunRecord]] = {}
+        self._running_drills: dict[str, RunningDrill] = {}
+        self._awaiting_approval = False
         self._stop: StopRequest | None = None
         self._results: list[RunRecord] = []
         self._cancelled = False
@@ -60,6 +71,7 @@ class GameDayWorkflow:
         self._record = self._record.model_copy(
             update={"ended_at": workflow.now(), "stop": self._stop, "halted_by": halted, "outcome": outcome}
         )
+        self._set_verdict_attribute()
         await self._save()
         return self._record
 
@@ -67,6 +79,7 @@ class GameDayWorkflow:
         """The game day's go/no-go gate; returns why every drill is skipped, or ``""`` to go on."""
         if inp.approval is None:
             return ""
+        self._awaiting_approval = True
         try:
             await workflow.wait_condition(
                 lambda: self._approved is not None or self._stop is not None,
@@ -75,6 +88,8 @@ class GameDayWorkflow:
             )
         except TimeoutError:
             return f"no approval within {format_duration(inp.approval.timeout)}: nothing ran"
+        finally:
+            self._awaiting_approval = False
         if self._approved is not None:
             assert self._record is not None
             self._record = self._record.model_copy(update={"approved_by": self._approved.by})
@@ -92,8 +107,10 @@ class GameDayWorkflow:
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"drill {planned.drill.name} (game day {inp.name})",
                 memo={"drill": planned.drill.name, "team": planned.drill.team or inp.team, "gameday": inp.gameday_id},
+                search_attributes=self._child_attributes(planned, inp),
             )
             self._running[run_id] = handle
+            self._running_drills[run_id] = RunningDrill(stage=stage, drill_name=planned.drill.name, run_id=run_id)
             handles.append((planned, run_id, handle))
         if self._stop is not None:  # a stop that arrived while the step was being started
             await self._stop_running(self._stop)
@@ -108,6 +125,7 @@ class GameDayWorkflow:
                 await self._stop_running(StopRequest(reason="game day cancelled", by="temporal"))
         for (planned, run_id, _), outcome in zip(handles, outcomes, strict=True):
             self._running.pop(run_id, None)
+            self._running_drills.pop(run_id, None)
             self._add(self._entry(stage, planned, run_id, outcome))
 
     def _entry(self, stage: int, planned: PlannedDrill, run_id: str, outcome: object) -> GameDayEntry:
@@ -140,6 +158,22 @@ class GameDayWorkflow:
     def _add(self, *entries: GameDayEntry) -> None:
         assert self._record is not None
         self._record = self._record.model_copy(update={"entries": [*self._record.entries, *entries]})
+
+    def _child_attributes(self, planned: PlannedDrill, inp: GameDayInput) -> TypedSearchAttributes | None:
+        """A drill's own search attributes, in the game day's environment, when the game day was started with them.
+
+        Only then: where they are not registered, starting a child with them would fail the game day's task.
+        """
+        environment = workflow.info().typed_search_attributes.get(search.ENVIRONMENT)
+        if environment is None:
+            return None
+        return search.at_start(planned.drill.name, planned.drill.team or inp.team, environment)
+
+    def _set_verdict_attribute(self) -> None:
+        """``DrillVerdict`` of the game day (:func:`~workflows.gameday.gameday_verdict`), if started with them."""
+        assert self._record is not None
+        if workflow.info().typed_search_attributes.get(search.DRILL_NAME) is not None:
+            workflow.upsert_search_attributes([search.VERDICT.value_set(gameday_verdict(self._record).value)])
 
     async def _stop_running(self, stop: StopRequest) -> None:
         for handle in list(self._running.values()):
@@ -183,6 +217,17 @@ class GameDayWorkflow:
     @workflow.query(name="gameday_status")
     def gameday_status(self) -> GameDayRecord | None:
         return self._record
+
+    @workflow.query(name="status")
+    def status(self) -> GameDayStatus | None:
+        """Where the game day is: its record so far, its gate, and the drills running now (``gameday status``)."""
+        if self._record is None:
+            return None
+        return GameDayStatus(
+            record=self._record,
+            awaiting_approval=self._awaiting_approval,
+            running=list(self._running_drills.values()),
+        )
 
     def gameday_status_as_drill(self) -> DrillStatus:
         """The game day in the shape ``gameday stop --wait`` prints: every fault of its drills."""

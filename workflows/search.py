@@ -14,7 +14,7 @@ its workflow task.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 DRILL_NAME = SearchAttributeKey.for_keyword("DrillName")
 TEAM = SearchAttributeKey.for_keyword("DrillTeam")
@@ -22,6 +22,21 @@ ENVIRONMENT = SearchAttributeKey.for_keyword("DrillEnvironment")
 VERDICT = SearchAttributeKey.for_keyword("DrillVerdict")
 
 ALL = (DRILL_NAME, TEAM, ENVIRONMENT, VERDICT)
+
+
+def at_start(name: str, team: str, environment: str) -> TypedSearchAttributes:
+    """What every workflow gameday starts carries (a drill, a scheduled run, a game day and its drills).
+
+    ``DrillVerdict`` is set at the end, by the workflow itself. An empty team is ``-``, so that ``--team`` filters
+    and the Web UI show an explicit "no team" rather than a missing value.
+    """
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(DRILL_NAME, name),
+            SearchAttributePair(TEAM, team or "-"),
+            SearchAttributePair(ENVIRONMENT, environment),
+        ]
+    )
 
 
 def dev_server_flags() -> list[str]:

@@ -390,4 +390,4 @@ def test_list_temporal_finds_runs_by_team_and_verdict_through_search_attributes(
     )
     assert "cli-tests" in line and "RESILIENT" in line and "COMPLETED" in line
     none = gameday("list", "--temporal", "--team", "cli-tests", "--verdict", "NOT_STEADY", "--drill", "no-such-drill")
-    assert none.exit_code == 0 and "no drills in Temporal match" in none.stdout
+    assert none.exit_code == 0 and "no drills or game days in Temporal match" in none.stdout

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cli.schedules import TRIGGER_SKIPPED
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import command_drill, unique
 from tests.harness import wait_until
@@ -130,8 +131,8 @@ def test_trigger_while_the_previous_run_still_runs_is_skipped(gameday: Gameday, 
     run_id = started_run(first.stdout)
 
     second = gameday("schedule", "trigger", sid)
-    assert second.exit_code == 0, second.output
-    assert f"skipped: {run_id} is still running (overlap policy skip)" in second.stdout
+    assert second.exit_code == TRIGGER_SKIPPED, second.output
+    assert f"skipped: {run_id} is still running (overlap policy skip): nothing started" in second.stdout
     shown = gameday("schedule", "show", sid).stdout
     assert "runs started: 1, skipped while one was running: 1" in shown
     assert f"running: {run_id}" in shown
@@ -153,7 +154,17 @@ def test_a_blackout_covering_now_is_shown_and_refuses_a_trigger(gameday: Gameday
     assert datetime.strptime(nexts[1], "%Y-%m-%d %H:%M").date() > today + timedelta(days=1)
 
     refused = gameday("schedule", "trigger", sid)
-    one_line_error(refused, "blackout", window, "nothing started")
+    assert refused.exit_code == TRIGGER_SKIPPED, refused.output
+    assert f"skipped: now is in blackout {window} of {sid}: nothing started" in " ".join(refused.stdout.split())
+    assert gameday("schedule", "show", sid).stdout.count("runs started: 0") == 1
+
+    anyway = gameday("schedule", "trigger", sid, "--ignore-blackout")
+    assert anyway.exit_code == TRIGGER_SKIPPED, anyway.output
+    run_id = started_run(anyway.stdout)
+    assert f"skipped: now is in blackout {window}: the run records itself skipped" in " ".join(anyway.stdout.split())
+    record = gameday.recorded(run_id)
+    assert record.verdict == Verdict.ABORTED and record.stop is not None
+    assert f"skipped: now is in blackout {window}" in record.stop.reason
 
 
 def test_a_bad_cron_exits_1_with_one_line_naming_the_field(gameday: Gameday) -> None:
@@ -191,3 +202,35 @@ def test_schedule_help_teaches_with_an_example(gameday: Gameday) -> None:
     text = " ".join(gameday("schedule", "add", "--help").stdout.split())
     for needle in ("--cron", "--timezone", "--jitter", "--blackout", "--blackout-cron", "Example:", "SKIP"):
         assert needle in text
+
+
+def test_add_and_show_help_say_a_blacked_out_time_fires_and_records_a_skipped_run(gameday: Gameday) -> None:
+    for command in ("add", "show"):
+        text = " ".join(gameday("schedule", command, "--help").stdout.split())
+        assert "records nothing" not in text and "do not fire" not in text and "does not fire" not in text
+        assert "records itself skipped" in text, text
+
+
+def test_list_shows_why_a_schedule_is_paused(gameday: Gameday, schedule_ids: list[str]) -> None:
+    sid = add(gameday, schedule_ids, "--cron", NEVER_SOON)
+    assert gameday("schedule", "pause", sid, "--note", "freeze during the migration").exit_code == 0
+    wait_until(
+        lambda: f"{sid}: paused: freeze during the migration" in gameday("schedule", "list").stdout,
+        what="list to show the pause note",
+        timeout=10,
+    )
+
+
+def test_a_scheduled_run_carries_the_search_attributes_and_its_verdict(
+    gameday: Gameday, schedule_ids: list[str]
+) -> None:
+    sid = add(gameday, schedule_ids, "--cron", NEVER_SOON)
+    run_id = started_run(gameday("schedule", "trigger", sid).stdout)
+    drill = gameday.recorded(run_id).drill_name
+
+    def listed() -> str:
+        result = gameday("list", "--temporal", "--team", "cli-tests", "--drill", drill)
+        return next((line for line in result.stdout.splitlines() if line.startswith(run_id)), "")
+
+    wait_until(lambda: "RESILIENT" in listed(), what="visibility to list the scheduled run with its verdict")
+    assert re.search(rf"drill\s+{drill}\s+cli-tests\s+dev\s+COMPLETED\s+RESILIENT", listed()), listed()
