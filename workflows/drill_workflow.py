@@ -191,6 +191,7 @@ class DrillWorkflow:
             source=inp.source,
             started_by=inp.started_by,
             started_at=submitted,
+            expect=drill.observe.expect,
         )
         # Input-based: a drill without ``notify`` schedules no notification at all (old histories replay as is).
         self._notify = NotifySender(inp.run_id, drill.name, drill.team, drill.notify, _notify_policy(drill))

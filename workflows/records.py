@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from workflows.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
 from workflows.drill import Drill, Fault, Guardrail, Probe, Target
-from workflows.traffic import TrafficSummary
+from workflows.traffic import Expect, TrafficSummary
 
 
 class Record(BaseModel):
@@ -396,6 +396,8 @@ class RunRecord(Record):
     """One line on why the verdict is what it is."""
     coverage: Coverage | None = None
     """The observation's coverage under fault: ticks expected and taken, the gaps with their times and cause."""
+    expect: Expect | None = None
+    """The drill's ``observe.expect``: the thresholds the reports show beside what the traffic measured."""
 
 
 class DrillStatus(Record):
