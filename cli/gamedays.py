@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from activities.score import RunScore
     from workflows.gameday import GameDayRecord, GameDaySpec, PlannedDrill
+    from workflows.records import Verdict
 
 
 def is_gameday_file(file: Path) -> bool:
@@ -88,22 +89,67 @@ def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_js
             static_summary=f"game day {spec.gameday}" + (f" ({spec.team})" if spec.team else ""),
             memo={"gameday": spec.gameday, "team": spec.team},
         )
-        out.print(f"started [bold]{escape(gameday_id)}[/]  {escape(config.workflow_url(gameday_id))}")
+        started_at = datetime.now(UTC)
+        ui_url = config.workflow_url(gameday_id)
+        out.print(f"started [bold]{escape(gameday_id)}[/]  {escape(ui_url)}")
         if not wait:
             if as_json:
-                print(json.dumps({"gameday_id": gameday_id, "outcome": None}))
+                print(contract_json(gameday_id, None, ui_url, started_at))
             return 0
         record: GameDayRecord = await handle.result()
         for line in report_lines(record):
             out.print(line, markup=False)
-        codes = [EXIT_CODES[e.verdict] for e in record.entries if e.verdict is not None]
-        worst = max(codes, default=0)
-        code = max(worst, 4) if record.outcome in ("stopped", "cancelled") else worst
+        verdict = gameday_verdict(record)
+        code = EXIT_CODES[verdict] if verdict is not None else 0
         if as_json:
-            print(json.dumps({"gameday_id": gameday_id, "outcome": record.outcome, "exit_code": code}))
+            print(contract_json(gameday_id, record, ui_url, started_at))
         return code
 
     return run_async(settings, go())
+
+
+def gameday_verdict(record: GameDayRecord) -> Verdict | None:
+    """The game day's verdict, the one its exit code follows: its drills' worst (by exit code), ``ABORTED`` at
+    least when it was stopped or cancelled; ``None`` when no drill has a verdict and nothing stopped it."""
+    from workflows.records import EXIT_CODES, Verdict
+
+    verdicts = [e.verdict for e in record.entries if e.verdict is not None]
+    worst = max(verdicts, key=lambda v: EXIT_CODES[v], default=None)
+    if record.outcome in ("stopped", "cancelled") and (
+        worst is None or EXIT_CODES[worst] < EXIT_CODES[Verdict.ABORTED]
+    ):
+        return Verdict.ABORTED
+    return worst
+
+
+def contract_json(gameday_id: str, record: GameDayRecord | None, ui_url: str, started_at: datetime) -> str:
+    """The one-line JSON of ``gameday run GAMEDAY_FILE --json``: the keys of a drill's (``run_id``, ``verdict``,
+    ``started_at``, ``ended_at``, ``ui_url``), then the game day's own (``gameday_id`` and ``outcome``, kept
+    from before as aliases, ``exit_code`` once it ended, and ``drills``: each drill's run id and verdict)."""
+    from workflows.records import EXIT_CODES
+
+    verdict = gameday_verdict(record) if record is not None else None
+    payload: dict[str, object] = {
+        "run_id": gameday_id,
+        "verdict": verdict.value if verdict is not None else None,
+        "started_at": (record.started_at if record is not None else started_at).isoformat(),
+        "ended_at": record.ended_at.isoformat() if record is not None and record.ended_at else None,
+        "ui_url": ui_url,
+        "gameday_id": gameday_id,
+        "outcome": record.outcome if record is not None else None,
+    }
+    if record is not None:
+        payload["exit_code"] = EXIT_CODES[verdict] if verdict is not None else 0
+        payload["drills"] = [
+            {
+                "drill": e.drill_name,
+                "run_id": e.run_id or None,
+                "verdict": e.verdict.value if e.verdict is not None else None,
+                "skipped": e.skipped,
+            }
+            for e in record.entries
+        ]
+    return json.dumps(payload)
 
 
 def report_lines(record: GameDayRecord, scores: Mapping[str, RunScore] | None = None) -> list[str]:
