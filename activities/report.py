@@ -7,8 +7,10 @@ is the traffic part of ``gameday status`` while a drill runs.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
+from activities.report_expect import expect_lines, held_word
 from activities.score import format_score, score_record
 from workflows import budget
 from workflows.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
@@ -38,6 +40,13 @@ def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
         names = ", ".join(f"`{label}`" for label in left)
         lines += [f"> **Warning: not reverted, may still be in place:** {names}. Check the targets by hand.", ""]
     lines += _overview(record, ui_url)
+    if expectations := expect_lines(record):
+        lines += ["", "## Expectations under fault (observe.expect)", ""]
+        lines += ["| Expectation | Threshold | Measured under fault | Held |", "|---|---|---|---|"]
+        lines += [
+            _row(e.name, e.threshold, e.measured, "**no**" if e.held is False else held_word(e.held))
+            for e in expectations
+        ]
     if record.steps:
         lines += ["", "## Phases", "", "| Phase | Status | Duration | Detail |", "|---|---|---|---|"]
         lines += [_step_line(step) for step in record.steps]
@@ -70,9 +79,25 @@ def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+REPORT_ONLY_KEYS = ("score", "score_why")
+"""Keys the JSON report adds to the record (computed, not stored): :func:`read_json` drops them."""
+
+
 def render_json(record: RunRecord) -> str:
-    """The full record as indented JSON; ``RunRecord.model_validate_json`` reads it back."""
-    return record.model_dump_json(indent=2)
+    """The full record as indented JSON, plus its resilience ``score`` (0-100, ``null`` when not scored) and
+    ``score_why``; :func:`read_json` reads it back."""
+    score = score_record(record)
+    data = json.loads(record.model_dump_json())
+    data.update({"score": score.score, "score_why": score.why})
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def read_json(text: str) -> RunRecord:
+    """The record of a JSON report (:func:`render_json`), without the keys the report computed."""
+    data = json.loads(text)
+    for key in REPORT_ONLY_KEYS:
+        data.pop(key, None)
+    return RunRecord.model_validate(data)
 
 
 FORMATS = ("md", "html", "json")

@@ -3,8 +3,11 @@
 With traffic (``observe.traffic``), three panels share one time axis, in seconds after the traffic started:
 completed requests per second, error rate and p95 latency, one ``<path>`` per series, broken where a second
 has no value. Each fault's window (applied → reverted) is a shaded band across the panels, with a lane on top
-naming it; the stop or guardrail moment is a dashed line. Without traffic, the phases are drawn as one bar
-(seconds after the run started) with the same fault lanes and stop line.
+naming it; the stop or guardrail moment is a dashed line. Below the fault lanes, one lane per hypothesis probe
+shows each phase it ran in (preflight, observe, verify) from the phase's start to its end, green where it held,
+amber where it held with some failed samples, red where it broke its tolerance: a DEVIATED run's failing probe
+is seen on the chart, not only in the tables. Without traffic, the phases are drawn as one bar (seconds after the
+run started) with the same fault and probe lanes and stop line.
 
 Every text that came from a drill file or a person is escaped: the SVG sits inside the HTML page.
 """
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from workflows.records import FaultState, RunRecord, StepStatus
+from workflows.records import FaultState, Phase, ProbeResult, RunRecord, StepStatus
 from workflows.traffic import SecondStats, TrafficSummary
 
 WIDTH = 960
@@ -33,6 +36,8 @@ STEP_COLOURS = {
     StepStatus.INTERRUPTED: "#d4a72c",
     StepStatus.SKIPPED: "#afb8c1",
 }
+PROBE_COLOURS = {"held": "#1a7f37", "held, some samples failed": "#d4a72c", "broke its tolerance": "#cf222e"}
+"""A probe lane's segment, by how the probe's samples in that phase were judged."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +93,72 @@ class Axis:
         return LEFT + plot * min(max(seconds, 0.0), self.end) / self.end
 
 
+@dataclass(frozen=True)
+class ProbeSpan:
+    """One probe's result over one phase, placed on the time axis (seconds after the chart's origin)."""
+
+    lane: int
+    probe: str
+    phase: str
+    start: float
+    end: float
+    held: bool
+    samples: int
+    failures: int
+
+    @property
+    def colour(self) -> str:
+        return probe_colour(self.held, self.failures)
+
+
+def probe_colour(held: bool, failures: int) -> str:
+    """A probe lane's colour: red where it broke its tolerance, amber where it held with failed samples."""
+    if not held:
+        return PROBE_COLOURS["broke its tolerance"]
+    return PROBE_COLOURS["held, some samples failed" if failures else "held"]
+
+
 def timeline_svg(record: RunRecord) -> str:
     """The chart for ``record``: the traffic panels when it has traffic, else the phases bar."""
     origin = record.started_at if record.traffic is None else record.traffic.started_at
     faults = _fault_spans(record, origin)
+    probes = _probe_spans(record, origin)
     stop = _stop_marker(record, origin)
     if record.traffic is not None and record.traffic.timeline.second:
-        return _traffic_chart(record.traffic, faults, stop)
-    return _phase_chart(record, faults, stop)
+        return _traffic_chart(record.traffic, faults, probes, stop)
+    return _phase_chart(record, faults, probes, stop)
+
+
+def _probe_spans(record: RunRecord, origin: datetime) -> list[ProbeSpan]:
+    names = list(dict.fromkeys(result.probe for result in record.probes))
+    spans = []
+    for result in record.probes:
+        start, end = _probe_window(record, result)
+        spans.append(
+            ProbeSpan(
+                lane=names.index(result.probe),
+                probe=result.probe,
+                phase=result.phase.value,
+                start=(start - origin).total_seconds(),
+                end=(end - origin).total_seconds(),
+                held=result.ok,
+                samples=result.samples,
+                failures=result.failures,
+            )
+        )
+    return spans
+
+
+def _probe_window(record: RunRecord, result: ProbeResult) -> tuple[datetime, datetime]:
+    """When the probe's samples of that phase were taken: the observation's window, else its phase's step."""
+    if result.phase is Phase.OBSERVE and record.coverage is not None:
+        return record.coverage.window_start, record.coverage.window_end
+    steps = [s for s in record.steps if s.phase is result.phase and s.started_at <= result.at]
+    if not steps:
+        return result.at, result.at
+    step = steps[-1]
+    end = step.ended_at if step.ended_at is not None and step.ended_at >= result.at else result.at
+    return step.started_at, end
 
 
 def _fault_spans(record: RunRecord, origin: datetime) -> list[Span]:
@@ -129,14 +192,15 @@ def _stop_marker(record: RunRecord, origin: datetime) -> Span | None:
     return Span(start=at, end=at, label=f"{what}: {stop.reason}", colour=STOP_COLOUR)
 
 
-def _traffic_chart(traffic: TrafficSummary, faults: list[Span], stop: Span | None) -> str:
+def _traffic_chart(traffic: TrafficSummary, faults: list[Span], probes: list[ProbeSpan], stop: Span | None) -> str:
     points = traffic.timeline.points()
     last = max(p.second + p.seconds for p in points)
     finite = [s.end for s in faults if math.isfinite(s.end)] + [s.start for s in faults]
     axis = Axis(max([traffic.elapsed, float(last), *finite, stop.start if stop else 0.0]) or 1.0)
-    top = 8 + LANE * len(faults) + (LANE if stop else 0)
+    probe_top = 8 + LANE * len(faults)
+    top = probe_top + LANE * _lane_count(probes) + (LANE if stop else 0)
     bottom = top + len(SERIES) * PANEL_HEIGHT + (len(SERIES) - 1) * PANEL_GAP
-    parts = _lanes(faults, axis, 8)
+    parts = _lanes(faults, axis, 8) + _probe_lanes(probes, axis, probe_top)
     for gap in traffic.gaps:
         x0, x1 = axis.x(gap.start), axis.x(gap.end)
         parts.append(
@@ -152,14 +216,15 @@ def _traffic_chart(traffic: TrafficSummary, faults: list[Span], stop: Span | Non
     return _svg("traffic-chart", bottom + 40, parts)
 
 
-def _phase_chart(record: RunRecord, faults: list[Span], stop: Span | None) -> str:
+def _phase_chart(record: RunRecord, faults: list[Span], probes: list[ProbeSpan], stop: Span | None) -> str:
     origin = record.started_at
     ends = [(s.ended_at or s.started_at) for s in record.steps] + ([record.ended_at] if record.ended_at else [])
-    finite = [s.end for s in faults if math.isfinite(s.end)]
+    finite = [s.end for s in faults if math.isfinite(s.end)] + [p.end for p in probes]
     axis = Axis(max([(t - origin).total_seconds() for t in ends] + finite + [stop.start if stop else 0.0]) or 1.0)
-    top = 8 + LANE * len(faults) + (LANE if stop else 0)
+    probe_top = 8 + LANE * len(faults)
+    top = probe_top + LANE * _lane_count(probes) + (LANE if stop else 0)
     height = 34
-    parts = _lanes(faults, axis, 8)
+    parts = _lanes(faults, axis, 8) + _probe_lanes(probes, axis, probe_top)
     for step in record.steps:
         start = (step.started_at - origin).total_seconds()
         end = axis.end if step.ended_at is None else (step.ended_at - origin).total_seconds()
@@ -225,6 +290,38 @@ def _lanes(faults: list[Span], axis: Axis, top: int) -> list[str]:
         label = fault.label if len(fault.label) <= 60 else fault.label[:59] + "…"
         anchor, x = ("end", x0 - 4) if x0 > WIDTH * 0.6 else ("start", x0 + 4)
         parts.append(_text(x, y + LANE - 4, label, anchor=anchor))
+    return parts
+
+
+def _lane_count(probes: list[ProbeSpan]) -> int:
+    """Lanes the probes take, in lane heights (a little more, so the panel below keeps its axis label clear)."""
+    lanes = max((p.lane + 1 for p in probes), default=0)
+    return lanes + 1 if lanes else 0
+
+
+def _probe_lanes(probes: list[ProbeSpan], axis: Axis, top: int) -> list[str]:
+    parts = []
+    named: set[int] = set()
+    for span in probes:
+        y = top + span.lane * LANE
+        if span.lane not in named:
+            named.add(span.lane)
+            name = span.probe if len(span.probe) <= 9 else span.probe[:8] + "…"
+            parts.append(_text(LEFT - 6, y + LANE - 4, name, anchor="end"))
+        x0, x1 = axis.x(span.start), axis.x(span.end)
+        width = max(x1 - x0, 3.0)
+        judged = "held" if span.held else "broke its tolerance"
+        tip = escape(f"probe {span.probe}, {span.phase}: {span.failures} of {span.samples} sample(s) failed, {judged}")
+        parts.append(
+            f'<rect class="probe-lane" data-probe="{escape(span.probe)}" data-phase="{span.phase}" '
+            f'data-held="{"yes" if span.held else "no"}" data-failures="{span.failures}" '
+            f'data-samples="{span.samples}" x="{x0:.1f}" y="{y + 2}" width="{width:.1f}" height="{LANE - 4}" '
+            f'fill="{span.colour}"><title>{tip}</title></rect>'
+        )
+        if span.failures:
+            label = f"{span.failures}/{span.samples} failed"
+            if width > 7 * len(label):
+                parts.append(_text(x0 + width / 2, y + LANE - 4, label, anchor="middle", fill="#ffffff"))
     return parts
 
 

@@ -12,16 +12,26 @@ from __future__ import annotations
 from html import escape
 
 from activities.report import _duration, _relative, _timestamp, stop_handled, time_to_safe_words
-from activities.report_chart import FAULT_COLOURS, SERIES, STEP_COLOURS, STOP_COLOUR, timeline_svg
+from activities.report_chart import (
+    FAULT_COLOURS,
+    PROBE_COLOURS,
+    SERIES,
+    STEP_COLOURS,
+    STOP_COLOUR,
+    probe_colour,
+    timeline_svg,
+)
 from activities.report_sections import (
     Html,
     cell,
     coverage_section,
+    expect_section,
     fault_section,
     phase_section,
     probe_section,
     traffic_section,
 )
+from activities.score import format_score, score_record
 from workflows.records import FaultState, RunRecord, Verdict
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {
@@ -85,27 +95,38 @@ def render_html(record: RunRecord, ui_url: str | None = None) -> str:
         The whole HTML document.
     """
     verdict = record.verdict.value if record.verdict is not None else f"IN PROGRESS ({record.phase.value})"
-    title = f"Drill {record.drill_name}: {verdict}"
+    return page(f"Drill {record.drill_name}: {verdict}", drill_sections(record, ui_url))
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained HTML document around ``body`` (markup), with the report's styles and CSP."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + body
+        + '\n<p class="note">Written by gameday. Times are UTC; offsets such as +2.6 s count from the start of '
+        "the run unless a chart says otherwise.</p>\n</main>\n</body>\n</html>\n"
+    )
+
+
+def drill_sections(record: RunRecord, ui_url: str | None = None) -> str:
+    """The drill report's sections, without the document around them (a game day's page holds several)."""
+    verdict = record.verdict.value if record.verdict is not None else f"IN PROGRESS ({record.phase.value})"
     sections = [
         _header(record, verdict),
         _figures(record),
         _who(record, ui_url),
         _timeline(record),
+        expect_section(record),
         probe_section(record),
         coverage_section(record),
         phase_section(record),
         fault_section(record),
         traffic_section(record.traffic, record) if record.traffic is not None else "",
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-        + "\n".join(s for s in sections if s)
-        + '\n<p class="note">Written by gameday. Times are UTC; offsets such as +2.6 s count from the start of '
-        "the run unless a chart says otherwise.</p>\n</main>\n</body>\n</html>\n"
-    )
+    return "\n".join(s for s in sections if s)
 
 
 def _header(record: RunRecord, verdict: str) -> str:
@@ -135,6 +156,9 @@ def _figures(record: RunRecord) -> str:
             cards.append(("Time to healthy", _duration(record.time_to_healthy), "stop → first healthy check"))
     recovery = "-" if record.time_to_recovery is None else _duration(record.time_to_recovery)
     cards.append(("Time to recovery", recovery, "last revert → hypothesis holds again"))
+    if record.verdict is not None:
+        score = score_record(record)
+        cards.append(("Resilience score", format_score(score.score), f"{score.why} (docs/SCORE.md)"))
     if record.coverage is not None:
         coverage = record.coverage
         cards.append(("Coverage", f"{coverage.covered * 100:.0f}%", f"{coverage.describe()}; observation under fault"))
@@ -187,6 +211,14 @@ def _timeline(record: RunRecord) -> str:
             if any(step.status is status for step in record.steps)
         ]
         caption = "No traffic was sent during this drill: the bar shows the phases, coloured by how they ended."
+    if record.probes:
+        shown = {probe_colour(r.ok, r.failures) for r in record.probes}
+        legend += [
+            f'<span><i class="swatch" style="background:{colour}"></i>probe {escape(what)}</span>'
+            for what, colour in PROBE_COLOURS.items()
+            if colour in shown
+        ]
+        caption += " Probe lanes: each probe per phase, red where it broke its tolerance (failed samples counted)."
     for n, fault in enumerate(f for f in record.faults if f.applied_at is not None):
         colour = FAULT_COLOURS[n % len(FAULT_COLOURS)]
         legend.append(

@@ -19,6 +19,7 @@ from activities.report import (
     _timestamp,
     coverage_line,
 )
+from activities.report_expect import expect_lines, held_word
 from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
 from workflows.traffic import TrafficSummary, WindowStats
 
@@ -57,6 +58,27 @@ def _probe_row(result: ProbeResult) -> list[str | Html]:
         *(_milliseconds(v) for v in latencies),
         "; ".join(result.problems),
     ]
+
+
+def expect_section(record: RunRecord) -> str:
+    """``observe.expect``: each threshold beside the figure the traffic measured under fault."""
+    lines = expect_lines(record)
+    if not lines:
+        return ""
+    rows: list[list[str | Html]] = [
+        [
+            line.name,
+            line.threshold,
+            line.measured,
+            Html('<span class="bad">no</span>') if line.held is False else held_word(line.held),
+        ]
+        for line in lines
+    ]
+    return (
+        '<section id="expect"><h2>Expectations under fault (observe.expect)</h2>'
+        + table(("Expectation", "Threshold", "Measured under fault", "Held"), rows)
+        + "</section>"
+    )
 
 
 def coverage_section(record: RunRecord) -> str:

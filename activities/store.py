@@ -45,7 +45,7 @@ from workflows.records import (
     StopRequest,
     Verdict,
 )
-from workflows.traffic import Gap, Latency, Timeline, TrafficSummary, WindowStats
+from workflows.traffic import Expect, Gap, Latency, Timeline, TrafficSummary, WindowStats
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,8 @@ class RunRow(SQLModel, table=True):
     stop_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stop_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     """When ``gameday stop`` sent the stop (time to safe counts from here); ``None`` for stops from inside."""
+    expect: str | None = None
+    """The drill's ``observe.expect`` as JSON (thresholds the report shows); ``None`` without one."""
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -580,10 +582,11 @@ def _upsert(
 def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
     stop = record.stop
     # Steps, faults, probes, traffic and coverage have tables of their own; the stop is four columns of this one.
-    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage"})
+    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage", "expect"})
     return RunRow.model_validate(
         header,
         update={
+            "expect": None if record.expect is None else record.expect.model_dump_json(),
             "stop_reason": None if stop is None else stop.reason,
             "stop_by": None if stop is None else stop.by,
             "stop_received_at": None if stop is None else stop.received_at,
@@ -610,10 +613,13 @@ def _run_record(
             received_at=run.stop_received_at,
             sent_at=run.stop_sent_at,
         )
-    header = run.model_dump(exclude={"stop_reason", "stop_by", "stop_received_at", "stop_sent_at", "updated_at"})
+    header = run.model_dump(
+        exclude={"stop_reason", "stop_by", "stop_received_at", "stop_sent_at", "updated_at", "expect"}
+    )
     return RunRecord.model_validate(
         {
             **header,
+            "expect": None if run.expect is None else Expect.model_validate_json(run.expect),
             "stop": stop,
             "steps": [StepRecord.model_validate(row, from_attributes=True) for row in steps],
             "faults": [FaultRecord.model_validate(row, from_attributes=True) for row in faults],

@@ -110,23 +110,56 @@ def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_js
                     raise
                 attributes = None
                 warn_no_attributes(err.message)
-        out.print(f"started [bold]{escape(gameday_id)}[/]  {escape(config.workflow_url(gameday_id))}")
+        started_at = datetime.now(UTC)
+        ui_url = config.workflow_url(gameday_id)
+        out.print(f"started [bold]{escape(gameday_id)}[/]  {escape(ui_url)}")
         silent = await no_worker(client, config.task_queue)
         if silent is not None:
             err_console.print(f"[yellow]warning:[/] {escape(silent)}: the game day waits for a worker (gameday worker)")
         if not wait:
             if as_json:
-                print(json.dumps({"gameday_id": gameday_id, "outcome": None}))
+                print(contract_json(gameday_id, None, ui_url, started_at))
             return 0
         record: GameDayRecord = await GameDayFollower(client, handle, out).follow()
         for line in report_lines(record):
             out.print(line, markup=False)
         code = EXIT_CODES[gameday_verdict(record)]
         if as_json:
-            print(json.dumps({"gameday_id": gameday_id, "outcome": record.outcome, "exit_code": code}))
+            print(contract_json(gameday_id, record, ui_url, started_at))
         return code
 
     return run_async(settings, go())
+
+
+def contract_json(gameday_id: str, record: GameDayRecord | None, ui_url: str, started_at: datetime) -> str:
+    """The one-line JSON of ``gameday run GAMEDAY_FILE --json``: the keys of a drill's (``run_id``, ``verdict``,
+    ``started_at``, ``ended_at``, ``ui_url``), then the game day's own (``gameday_id`` and ``outcome``, kept
+    from before as aliases, ``exit_code`` once it ended, and ``drills``: each drill's run id and verdict)."""
+    from workflows.gameday import gameday_verdict
+    from workflows.records import EXIT_CODES
+
+    verdict = gameday_verdict(record) if record is not None else None
+    payload: dict[str, object] = {
+        "run_id": gameday_id,
+        "verdict": verdict.value if verdict is not None else None,
+        "started_at": (record.started_at if record is not None else started_at).isoformat(),
+        "ended_at": record.ended_at.isoformat() if record is not None and record.ended_at else None,
+        "ui_url": ui_url,
+        "gameday_id": gameday_id,
+        "outcome": record.outcome if record is not None else None,
+    }
+    if record is not None:
+        payload["exit_code"] = EXIT_CODES[verdict] if verdict is not None else 0
+        payload["drills"] = [
+            {
+                "drill": e.drill_name,
+                "run_id": e.run_id or None,
+                "verdict": e.verdict.value if e.verdict is not None else None,
+                "skipped": e.skipped,
+            }
+            for e in record.entries
+        ]
+    return json.dumps(payload)
 
 
 def report_lines(record: GameDayRecord, scores: Mapping[str, RunScore] | None = None) -> list[str]:

@@ -409,8 +409,10 @@ async def recorded_in_temporal(client: Client, run_id: str) -> RunRecord | None:
 
 
 def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
-    """A game day's report (its drills each have their own): Markdown lines, or the record as JSON."""
+    """A game day's report: Markdown lines, one HTML page with each drill's report, or JSON with its score."""
     from activities.gameday_store import GameDays
+    from activities.report_gameday import render_gameday_html, render_gameday_json
+    from activities.score import score_record
     from activities.store import Store
     from cli.gamedays import report_lines
 
@@ -418,14 +420,13 @@ def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
     gameday = GameDays(store).get(gameday_id)
     if gameday is None:
         fail(f"no run or game day {gameday_id!r} in the results database ({settings.config.database_label})")
+    found = [store.get(entry.run_id) for entry in gameday.entries if entry.run_id]
+    runs = {run.run_id: run for run in found if run is not None}
     if fmt == "json":
-        return gameday.model_dump_json(indent=2)
+        return render_gameday_json(gameday, runs)
     if fmt == "html":
-        fail("a game day's report is md or json; each of its drills has an html report: gameday report RUN_ID -f html")
-    from activities.score import score_record
-
-    runs = [store.get(entry.run_id) for entry in gameday.entries if entry.run_id]
-    return "\n".join(report_lines(gameday, {run.run_id: score_record(run) for run in runs if run is not None}))
+        return render_gameday_html(gameday, runs, settings.config.workflow_url)
+    return "\n".join(report_lines(gameday, {run_id: score_record(run) for run_id, run in runs.items()}))
 
 
 def sweep(

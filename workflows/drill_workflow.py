@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         VerifyResult,
     )
+    from workflows.recovery import last_faulted, recovery_probes, time_to_recovery
     from workflows.traffic_hold import TrafficHold
     from workflows.units import format_duration
 
@@ -175,6 +176,7 @@ class DrillWorkflow:
         self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
         self._coverage: Coverage | None = None
+        self._observed: ObserveResult | None = None
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -193,6 +195,7 @@ class DrillWorkflow:
             source=inp.source,
             started_by=inp.started_by,
             started_at=submitted,
+            expect=drill.observe.expect,
         )
         # Input-based: a drill without ``notify`` schedules no notification at all (old histories replay as is).
         self._notify = NotifySender(inp.run_id, drill.name, drill.team, drill.notify, _notify_policy(drill))
@@ -673,6 +676,7 @@ class DrillWorkflow:
                 ends_at=workflow.now() + observe.duration,
                 guardrails=observe.guardrails,
                 duration=observe.duration,
+                recovery_probes=recovery_probes(inp.drill, probes),
             ),
             result_type=ObserveResult,
             start_to_close_timeout=observe.duration + _probe_budget(probes),
@@ -682,6 +686,7 @@ class DrillWorkflow:
             summary=f"observe: {span} every {format_duration(observe.interval)}{guards}",
         )
         result = await handle
+        self._observed = result
         self._add_probes(result.results)
         self._deviated = result.deviated
         if result.coverage is not None:
@@ -729,7 +734,7 @@ class DrillWorkflow:
         if not probes:
             return "no hypothesis probes run after the faults"
         recovery = inp.drill.recovery
-        reverted = [f.record.reverted_at for f in self._faults if f.record.reverted_at is not None]
+        since = last_faulted([f.record for f in self._faults])
         result = await workflow.execute_activity(
             "verify_recovery",
             VerifyInput(
@@ -738,7 +743,7 @@ class DrillWorkflow:
                 within=recovery.within,
                 interval=recovery.interval,
                 consecutive=recovery.consecutive,
-                since=max(reverted, default=None),
+                since=since,
             ),
             result_type=VerifyResult,
             start_to_close_timeout=recovery.within + _probe_budget(probes),
@@ -748,7 +753,8 @@ class DrillWorkflow:
         )
         self._add_probes(result.results)
         assert self._record is not None
-        self._record = self._record.model_copy(update={"time_to_recovery": result.time_to_recovery})
+        recovered_in = time_to_recovery(since, self._observed, result, recovery.consecutive)
+        self._record = self._record.model_copy(update={"time_to_recovery": recovered_in})
         self._healthy_at = result.healthy_at
         if not result.recovered:
             self._not_recovered = True
@@ -756,7 +762,7 @@ class DrillWorkflow:
             raise _PhaseFailed(
                 f"not recovered within {format_duration(recovery.within)}: " + "; ".join(_describe(r) for r in failing)
             )
-        return f"recovered in {result.time_to_recovery or 0:.2f}s after {result.attempts} check(s)"
+        return f"recovered in {recovered_in or 0:.2f}s after {result.attempts} check(s)"
 
     # --- faults ---------------------------------------------------------------------------------------------
 

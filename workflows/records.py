@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from workflows.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
 from workflows.drill import Drill, Fault, Guardrail, Probe, Target
-from workflows.traffic import TrafficSummary
+from workflows.traffic import Expect, TrafficSummary
 
 
 class Record(BaseModel):
@@ -213,6 +213,9 @@ class ObserveInput(Record):
     duration: timedelta | None = None
     """The window's length, counted from when the activity first starts (``ends_at`` is then a floor): a busy
     worker that starts the observation late does not shorten it."""
+    recovery_probes: list[str] = Field(default_factory=list)
+    """The probes that judge recovery (the hypothesis after the faults), when all of them run here too: the
+    window then says since when they have all held (:attr:`ObserveResult.held_since`)."""
 
 
 class GuardrailBreach(Record):
@@ -293,6 +296,10 @@ class ObserveProgress(Record):
     """When the last tick's samples were all in: a resumed attempt's gap starts here."""
     gaps: list[CoverageGap] = Field(default_factory=list)
     gap_seconds: float = 0.0
+    held_since: datetime | None = None
+    """Start of the first tick of the current run of ticks at which every recovery probe held."""
+    held_until: datetime | None = None
+    """Start of the last tick of that run."""
 
 
 class ObserveResult(Record):
@@ -305,6 +312,12 @@ class ObserveResult(Record):
     """Set when a guardrail ended the window."""
     coverage: Coverage | None = None
     """How much of the window the probes watched (``None`` from workers older than coverage)."""
+    held_since: datetime | None = None
+    """Since when every one of ``ObserveInput.recovery_probes`` held at each tick, to the end of the window
+    (the start of that streak's first tick); ``None`` if the last tick failed, or none were asked for. A fault
+    reverted early (its own ``duration``) has its recovery seen here, not only once verify begins."""
+    held_until: datetime | None = None
+    """Start of the last tick of that streak (the window's last tick)."""
 
 
 class VerifyInput(Record):
@@ -315,7 +328,8 @@ class VerifyInput(Record):
     consecutive: int = 1
     """Checks in a row that must hold."""
     since: datetime | None = None
-    """When the last revert was done: time to recovery counts from here (else from the start of verify)."""
+    """When the system was last faulted (the latest revert of any fault, early reverts included): time to
+    recovery counts from here (else from the start of verify)."""
 
 
 class VerifyResult(Record):
@@ -391,6 +405,8 @@ class RunRecord(Record):
     """One line on why the verdict is what it is."""
     coverage: Coverage | None = None
     """The observation's coverage under fault: ticks expected and taken, the gaps with their times and cause."""
+    expect: Expect | None = None
+    """The drill's ``observe.expect``: the thresholds the reports show beside what the traffic measured."""
 
 
 class DrillStatus(Record):

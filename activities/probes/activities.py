@@ -122,13 +122,17 @@ async def observe(request: ObserveInput) -> ObserveResult:
             while (due := start + tick * interval) < deadline:
                 await asyncio.sleep(due - loop.time())
                 first = tick == 0
-                coverage.note_tick(progress, datetime.now(UTC), interval, resumed_by=resumed_by if first else None)
+                began = datetime.now(UTC)
+                coverage.note_tick(progress, began, interval, resumed_by=resumed_by if first else None)
+                if first and resumed_by is not None:
+                    progress.held_since = progress.held_until = None  # unknown during the gap
                 probes = [*request.probes, *(probe for _, probe in switches)]
                 samples = await _all(take_sample(probe, client) for probe in probes)
                 progress.last_tick_at = datetime.now(UTC)
                 measured = dict(zip((p.name for p in request.probes), samples, strict=False))
                 for probe in request.probes:
                     _record(progress, probe.name, measured[probe.name], keep)
+                _note_recovery(progress, request, measured, began)
                 for (guard, _), sample in zip(switches, samples[len(request.probes) :], strict=True):
                     watch.record(guard, sample)
                 for guard in request.guardrails:
@@ -162,7 +166,25 @@ async def observe(request: ObserveInput) -> ObserveResult:
         interrupted=interrupted or breach is not None,
         breach=breach,
         coverage=coverage.finish(progress, min(at, ends_at), interval, resumed_by=resumed_by, ticked=ticked),
+        held_since=progress.held_since if request.recovery_probes else None,
+        held_until=progress.held_until if request.recovery_probes and progress.held_since else None,
     )
+
+
+def _note_recovery(progress: ObserveProgress, request: ObserveInput, measured: dict[str, Sample], at: datetime) -> None:
+    """Keep since when every recovery probe held at each tick (each tick's sample judged as verify would)."""
+    if not request.recovery_probes:
+        return
+    probes = [probe for probe in request.probes if probe.name in request.recovery_probes]
+    held = len(probes) == len(request.recovery_probes) and all(
+        judge(probe, Phase.VERIFY, [measured[probe.name]], at).ok for probe in probes
+    )
+    if not held:
+        progress.held_since = progress.held_until = None
+        return
+    if progress.held_since is None:
+        progress.held_since = at
+    progress.held_until = at
 
 
 @activity.defn(name="verify_recovery")

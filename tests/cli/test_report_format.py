@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from activities.report import read_json
 from activities.store import Store
 from cli.main import app
 from tests.activities.test_report_html import drill_with_traffic
@@ -67,7 +68,7 @@ def test_markdown_and_json_still_print_and_also_write_to_a_file(
     as_json = tmp_path / "record.json"
     written = report(env, record.run_id, "--format", "json", "--output", str(as_json))
     assert written.exit_code == 0, written.output
-    assert RunRecord.model_validate_json(as_json.read_text()) == Store(env["GAMEDAY_DATABASE_URL"]).get(record.run_id)
+    assert read_json(as_json.read_text()) == Store(env["GAMEDAY_DATABASE_URL"]).get(record.run_id)
     as_md = tmp_path / "report.md"
     assert report(env, record.run_id, "-o", str(as_md)).exit_code == 0
     assert as_md.read_text() == markdown.stdout.rstrip("\n") + "\n"  # print() adds a blank line, the file not
