@@ -173,11 +173,28 @@ class WorkerProcesses:
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, store: Store, alerts: AlertActivities | None = None, notify: NotifyActivities | None = None
+    client: Client,
+    store: Store,
+    alerts: AlertActivities | None = None,
+    notify: NotifyActivities | None = None,
+    *,
+    max_cached_workflows: int = 1000,
 ) -> AsyncIterator[str]:
-    """A worker with everything registered, on a task queue of its own; yields the task queue."""
+    """A worker with everything registered, on a task queue of its own; yields the task queue.
+
+    ``max_cached_workflows=0``: every activation replays the drill from its history and is then evicted.
+    """
     task_queue = f"test-{uuid.uuid4()}"
-    async with build_worker(client, task_queue, store, alerts=alerts, notify=notify, fail_on_workflow_bug=True):
+    worker = build_worker(
+        client,
+        task_queue,
+        store,
+        alerts=alerts,
+        notify=notify,
+        fail_on_workflow_bug=True,
+        max_cached_workflows=max_cached_workflows,
+    )
+    async with worker:
         yield task_queue
 
 

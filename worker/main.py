@@ -90,6 +90,7 @@ def build_worker(
     alerts: AlertActivities | None = None,
     notify: NotifyActivities | None = None,
     fail_on_workflow_bug: bool = False,
+    max_cached_workflows: int = 1000,
 ) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
@@ -101,6 +102,8 @@ def build_worker(
         notify: Slack and webhook notifications (``worker.notify_config``); none configured when ``None``.
         fail_on_workflow_bug: fail a workflow whose code raises unexpectedly, instead of retrying its task
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
+        max_cached_workflows: the SDK's workflow cache; ``0`` replays every activation from history and evicts
+            the workflow after it (tests use it to prove the safe path survives evictions).
     """
     scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
     faults = FaultActivities(FaultLedger(store), scope)
@@ -138,6 +141,7 @@ def build_worker(
         # A drill whose worker died resumes on another after this long, not the SDK's default 10 s: its workflow
         # tasks wait this long on the dead worker's sticky queue before the shared queue gets them.
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_cached_workflows=max_cached_workflows,
     )
     own = Worker(
         client,

@@ -335,10 +335,17 @@ class DrillWorkflow:
         self._traffic.mark("paused")
         await workflow.wait_condition(lambda: self._paused is None or self._stop is not None)
         self._raise_if_stopping()
+        ended = []
         for index in reversed(reverted):
+            if index in self._early_reverting:  # its own duration ended while paused: it stays reverted
+                ended.append(index)
+                continue
             await self._reapply(inp, index)
         self._mark_traffic()
         again = f"; {len(reverted)} fault(s) reverted while paused and applied again" if reverted else ""
+        if ended:
+            again = f"; {len(reverted)} fault(s) reverted while paused, {len(reverted) - len(ended)} applied again"
+            again += f" ({len(ended)} reached the end of its duration)"
         step = StepRecord(
             phase=Phase.PAUSED,
             status=StepStatus.OK,
@@ -768,6 +775,9 @@ class DrillWorkflow:
 
     async def _revert_early(self, inp: DrillInput, index: int, after: timedelta) -> None:
         await workflow.sleep(after, summary=f"hold '{self._faults[index].record.label}' {format_duration(after)}")
+        # Its duration may end while a resumed drill applies it again: revert after that apply, never beside it
+        # (a revert racing the apply could land first, and its "reverted" hide the fault the apply then left).
+        await workflow.wait_condition(lambda: self._applying != index)
         self._early_reverting.add(index)
         await self._revert(inp, index, "early revert")
         self._mark_traffic()

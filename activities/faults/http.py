@@ -48,8 +48,9 @@ async def call(target: HttpTarget, request: HttpRequest, error: type[FaultError]
     except (httpx.HTTPError, httpx.InvalidURL) as err:
         # Not chained: the cause's own message would reach history unscrubbed (h11 quotes a bad header value).
         raise error(resolved.scrub(f"{request.method} {url}: {type(err).__name__}: {err}")) from None
-    # An answer may echo the request's headers: the secrets they carried never leave this function.
-    answer = resolved.scrub(f"{response.status_code} {response.text[:OUTPUT_LIMIT]}".rstrip())
+    # An answer may echo the request's headers: the secrets they carried never leave this function. Masked before
+    # the cut, so a secret echoed across the limit is not kept in part.
+    answer = f"{response.status_code} {resolved.scrub(response.text)[:OUTPUT_LIMIT]}".rstrip()
     if response.status_code not in request.expect_status:
         expected = ", ".join(map(str, request.expect_status))
         raise error(f"{request.method} {url} answered {answer} (expected {expected})")
