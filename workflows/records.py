@@ -104,6 +104,10 @@ class FaultState(StrEnum):
     """Every attempt to revert failed: a fault may be left in place. Loud."""
 
 
+NOT_APPLIED = "not applied: "
+"""How a fault's ``error`` starts, after its label, when its apply failed before changing anything."""
+
+
 class FaultRecord(Record):
     """What exactly a fault changed, so the revert and the report are exact."""
 
@@ -120,6 +124,12 @@ class FaultRecord(Record):
     output: str = ""
     """What the apply/revert printed or answered (trimmed), for the report."""
     error: str = ""
+
+    @property
+    def not_applied(self) -> bool:
+        """Its apply failed before it changed anything (the target was not there): there is nothing to revert."""
+        error = self.error.removeprefix(f"{self.label}: ")  # the apply's message names the fault first
+        return self.state == FaultState.FAILED and self.applied_at is None and error.startswith(NOT_APPLIED)
 
 
 class ProbeResult(Record):

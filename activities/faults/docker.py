@@ -33,7 +33,14 @@ import docker.errors
 from docker.models.containers import Container
 
 from activities.faults.command import OUTPUT_LIMIT
-from activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
+from activities.faults.errors import (
+    ApplyError,
+    FaultError,
+    NothingChanged,
+    RevertError,
+    TargetNotFound,
+    UnsupportedFault,
+)
 from workflows import budget
 from workflows.drill import (
     OPT_IN_LABEL,
@@ -418,7 +425,10 @@ def _apply_all(job: _Job) -> tuple[Facts, list[str]]:
     client = _connect(ApplyError)
     done: list[tuple[Container, Facts]] = []
     try:
-        selection = select(client, job.target)
+        try:
+            selection = select(client, job.target)
+        except ApplyError as err:  # nothing matched, or refused: no container was touched
+            raise NothingChanged(str(err)) from err
         changed: Facts = dict(selection.facts)
         lines = [selection.facts["selection"] + f", seed {selection.facts['seed']}"] if selection.facts else []
         for c in selection.containers:
