@@ -170,6 +170,7 @@ class DrillWorkflow:
         self._traffic = TrafficHold(HEARTBEAT)
         self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
+        self._notify_since: datetime | None = None
         self._coverage: Coverage | None = None
 
     # --- the phase list ------------------------------------------------------------------------------------
@@ -895,6 +896,9 @@ class DrillWorkflow:
             )
         )
         started = workflow.now()
+        # The verdict is known from here on: `run --wait` and `status` see phase notify and need not wait for it.
+        self._phase = Phase.NOTIFY
+        self._notify_since = started
         await self._notify.flush()
         if self._notify.failures:
             failed = StepRecord(
@@ -1029,6 +1033,11 @@ class DrillWorkflow:
         if self._record is None:
             return []
         steps = self._record.steps
+        if self._phase == Phase.NOTIFY and self._notify_since is not None:
+            failed = self._notify.failures
+            sending = "; ".join(failed) + " so far" if failed else "sending the verdict"
+            step = StepRecord(phase=Phase.NOTIFY, status=StepStatus.OK, started_at=self._notify_since, detail=sending)
+            return [*steps, step]
         if self._phase != Phase.RECORD or not steps or steps[-1].phase != Phase.RECORD:
             return steps
         saving = f"verdict {self._record.verdict}: saving to the results database (retried for up to {GIVE_UP})"
