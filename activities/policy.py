@@ -364,7 +364,12 @@ def _load(path: str, mtime_ns: int, size: int) -> WorkerPolicy:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(map(str, first["loc"])) or "(top)"
-        raise PolicyError(f"policy file {path} ({POLICY_SETTING}): {where}: {first['msg']}") from None
+        what = first["msg"]
+        if first["type"] == "extra_forbidden" and first["loc"]:
+            from workflows.loader_messages import unknown_key
+
+            what = unknown_key(first["loc"][-1], PolicyRules.model_fields)
+        raise PolicyError(f"policy file {path} ({POLICY_SETTING}): {where}: {what}") from None
     return WorkerPolicy(rules=rules, source=path)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -52,6 +52,17 @@ def settings_of(ctx: typer.Context) -> Settings:
     if isinstance(obj, Settings):
         return obj
     return Settings(config=GamedayConfig.from_env())
+
+
+def print_columns(rows: Sequence[Sequence[str]]) -> None:
+    """A header row (bold) and its rows in plain aligned columns, never cropped nor wrapped, whatever the width.
+
+    Run ids and names are user text: printed verbatim, never as markup.
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        console.print(f"[bold]{escape(line)}[/]" if n == 0 else line, markup=n == 0)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from cli.command import GamedayTyper
 from cli.context import console, fail, settings_of
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
     from cli.context import Settings
 
-app = typer.Typer(
+app = GamedayTyper(
     name="db",
     help=(
         "The results database's schema (Alembic migrations). A SQLite file is upgraded automatically on first "

@@ -32,17 +32,20 @@ def validate(
         for line in gamedays.describe(spec, stages):
             console.print(line, markup=False)
         return
+    from workflows.units import format_duration
+
     drill = _load(file)
     faults = ", ".join(f.label for f in drill.faults) or "none"
+    cap = format_duration(drill.max_duration)
     console.print(
         f"[green]valid[/]: {escape(str(file))}: drill [bold]{drill.name}[/] — {len(drill.targets)} target(s), "
-        f"{len(drill.hypothesis)} probe(s), faults: {escape(faults)}; max_duration {drill.max_duration}"
+        f"{len(drill.hypothesis)} probe(s), faults: {escape(faults)}; max_duration {cap}"
     )
 
 
 def run(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The drill file (YAML).")],
+    file: Annotated[Path, typer.Argument(help="The drill file (YAML), or a game-day file (top-level 'gameday:').")],
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the phases live and exit with the verdict's code.")
     ] = False,
@@ -67,13 +70,15 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Start a drill as a durable Temporal workflow; a worker must be running ('gameday worker' or 'gameday dev').
+    """Start a drill, or a game day, as a durable Temporal workflow; a worker must be running ('gameday worker' or
+    'gameday dev').
 
     Without --wait it prints the run id and the Web UI link and returns. With --wait the exit code tells the
-    verdict: 0 RESILIENT, 2 DEVIATED, 3 NOT_STEADY, 4 ABORTED, 5 NOT_RECOVERED, 6 ERROR, 7 INCONCLUSIVE (1: usage
-    errors). Ctrl-C once says how to stop the drill; twice within 5 s stops it and waits for the reverts.
-    With no worker polling the task queue it says so at once; with --wait, a drill no worker picked up within its
-    start_deadline exits 4 (it records itself ABORTED, touching nothing, whenever a worker polls).
+    verdict (a game day's: its worst drill's): 0 RESILIENT, 2 DEVIATED, 3 NOT_STEADY, 4 ABORTED, 5 NOT_RECOVERED,
+    6 ERROR, 7 INCONCLUSIVE; 1 is a usage error or a file with problems. Ctrl-C once says how to stop the drill;
+    twice within 5 s stops it and waits for the reverts. With no worker polling the task queue it says so at once;
+    with --wait, a drill no worker picked up within its start_deadline exits 4 (it records itself ABORTED, touching
+    nothing, whenever a worker polls).
     """
     settings = settings_of(ctx)
     from cli import gamedays

@@ -29,8 +29,9 @@ def approve(
 ) -> None:
     """Give a drill waiting at its go/no-go gate (`approval:` in the file) the go: it injects its faults.
 
-    Example: gameday approve drill-db-failover-20261124T140000Z --note "on-call agrees, traffic is low"
     Without an approval within its timeout the drill ends ABORTED with nothing injected.
+
+    Example: gameday approve drill-db-failover-20261124T140000Z --note "on-call agrees, traffic is low"
     """
     _send(ctx, run_id, "approve", by, note, "approved")
 

@@ -49,37 +49,26 @@ def history(
 
 
 def _print_table(found: DrillHistory) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     from activities.score import format_score
+    from cli.context import print_columns
 
     title = f"{found.drill}" + (f" (team {found.team})" if found.team else "")
-    table = Table(
-        "started (UTC)",
-        "run",
-        "verdict",
-        "recovery",
-        "to safe",
-        "reverted",
-        "score",
-        "drill score",
-        title=Text(title),
-        box=None,
-        title_justify="left",
-    )
+    rows = [("started (UTC)", "run", "verdict", "recovery", "to safe", "reverted", "score", "drill score")]
     for entry in found.entries:
-        table.add_row(
-            entry.started_at.strftime("%Y-%m-%d %H:%M"),
-            Text(entry.run_id),  # ids and names are user text: never markup
-            entry.verdict.value if entry.verdict else entry.phase.value,
-            _seconds(entry.time_to_recovery),
-            _seconds(entry.time_to_safe),
-            f"{entry.faults_reverted}/{entry.faults}" if entry.faults else "-",
-            format_score(entry.score),
-            format_score(entry.drill_score),
+        rows.append(
+            (
+                entry.started_at.strftime("%Y-%m-%d %H:%M"),
+                entry.run_id,
+                entry.verdict.value if entry.verdict else entry.phase.value,
+                _seconds(entry.time_to_recovery),
+                _seconds(entry.time_to_safe),
+                f"{entry.faults_reverted}/{entry.faults}" if entry.faults else "-",
+                format_score(entry.score),
+                format_score(entry.drill_score),
+            )
         )
-    console.print(table)
+    console.print(title, markup=False)
+    print_columns(rows)  # never cropped, as `gameday list`: run ids are meant to be copied into the next command
     console.print(summary_line(found), markup=False)
 
 

@@ -142,7 +142,8 @@ def _details(drill: Drill, source: str) -> str:
 
 RECORD_SETTLE = 5.0
 """Seconds ``--wait`` still waits for the workflow to complete once the verdict is set: the record normally lands
-in milliseconds; past this, the database (or a notification) is slow and the verdict is returned without it."""
+in milliseconds; past this, the database is slow and the verdict is returned without it. While notifications are
+still being sent (phase ``notify``) it does not wait at all: Slack being down never holds a verdict."""
 
 CTRL_C_WINDOW = 5.0
 """Seconds within which a second Ctrl-C on ``run --wait`` stops the drill."""
@@ -158,7 +159,7 @@ async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console,
     Ctrl-C (see :class:`CtrlC`): the first says the drill still runs and how to stop it; a second within
     :data:`CTRL_C_WINDOW` seconds stops it, and the following goes on until the reverts and the verdict.
     """
-    from workflows.records import DrillStatus, RunRecord
+    from workflows.records import DrillStatus, Phase, RunRecord
 
     loop = asyncio.get_running_loop()
     ctrl_c = CtrlC(handle, out)
@@ -178,6 +179,15 @@ async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console,
                 ctrl_c.rolled_back(status)
                 if status.verdict is not None and judged_at is None:
                     judged_at = loop.time()
+                if status.verdict is not None and status.phase == Phase.NOTIFY:
+                    # Judged, safe, and only telling Slack or the webhook now: the verdict goes out first.
+                    notifying: RunRecord | None = await handle.query("record", result_type=RunRecord)
+                    if notifying is not None:
+                        _print_steps_of(out, notifying, shown)
+                        ctrl_c.rolled_back(_status_of(notifying))
+                        _say_notifying(out, handle.id, status)
+                        result.cancel()
+                        return notifying
             if judged_at is not None and loop.time() - judged_at > RECORD_SETTLE:
                 record: RunRecord | None = await handle.query("record", result_type=RunRecord)
                 if record is not None:
@@ -198,6 +208,17 @@ async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console,
     _print_steps_of(out, record, shown)
     ctrl_c.rolled_back(_status_of(record))
     return record
+
+
+def _say_notifying(out: Console, run_id: str, status: DrillStatus) -> None:
+    """The verdict is in while notifications are still being sent: say so, with what failed so far, in one line."""
+    sending = [step for step in status.steps if step.phase.value == "notify" and step.ended_at is None]
+    failed = sending[-1].detail if sending and sending[-1].detail != "sending the verdict" else ""
+    out.print(
+        "[yellow]note:[/] notifications are still being sent"
+        + (f" ({escape(failed)})" if failed else "")
+        + f"; the record is saved once they are sent or given up: `gameday report {escape(run_id)}` reads it"
+    )
 
 
 def _say_record_pending(out: Console, run_id: str, status: DrillStatus | None) -> None:

@@ -16,9 +16,10 @@ from typing import Annotated
 import typer
 
 from cli import db, drills, gates, history, runs, schedules, servers
+from cli.command import GamedayTyper
 from cli.context import Settings
 
-app = typer.Typer(
+app = GamedayTyper(
     name="gameday",
     help="Durable chaos-engineering game days on Temporal: check, break, watch, always put back, record.",
     no_args_is_help=True,
@@ -32,6 +33,18 @@ servers.register(app)
 db.register(app)
 schedules.register(app)
 gates.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        try:
+            typer.echo(f"gameday {installed('gameday')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("gameday (not installed)")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -60,6 +73,10 @@ def settings(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print gameday's version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
 ) -> None:
     """Configuration comes from GAMEDAY_* environment variables; these options override them."""
     ctx.obj = Settings.build(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.markup import escape
 
+from cli.command import GamedayTyper
 from cli.context import console, run_async, settings_of
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ UPCOMING = 8
 TRIGGER_SKIPPED = 8
 """Exit code of ``schedule trigger`` when no drill runs for real: inside a blackout, or an overlap skip (README)."""
 
-app = typer.Typer(
+app = GamedayTyper(
     name="schedule",
     help=(
         "Recurring drills with Temporal Schedules: a drill every sprint, never two copies at once, never in a "
@@ -244,7 +245,7 @@ def list_schedules(ctx: typer.Context) -> None:
 @app.command()
 def show(
     ctx: typer.Context,
-    schedule_id: Annotated[str, typer.Argument(metavar="ID", help="The schedule id (see 'gameday schedule list').")],
+    schedule_id: Annotated[str, typer.Argument(help="The schedule id (see 'gameday schedule list').")],
 ) -> None:
     """One schedule in full: its drill, cron, blackouts, the next cron times (blacked-out ones marked), recent runs.
 
@@ -256,6 +257,7 @@ def show(
 
     async def go() -> None:
         from activities import schedule_times
+        from workflows.units import format_duration
 
         client = await _connect(settings)
         async with _known(schedule_id):
@@ -267,7 +269,7 @@ def show(
         console.print(f"[bold]{escape(desc.id)}[/]: drill [bold]{escape(str(memo.get('drill', '?')))}[/]", end="")
         console.print(f" (team {memo['team']})" if memo.get("team") else "", markup=False)
         console.print(f"  source: {memo.get('source', '?')}, added by {memo.get('added_by', '?')}", markup=False)
-        jitter = f", jitter up to {spec.jitter}" if spec.jitter else ""
+        jitter = f", jitter up to {format_duration(spec.jitter)}" if spec.jitter else ""
         zone = spec.time_zone_name or "UTC"
         console.print(f"  cron: {memo.get('cron', 'calendar')} ({zone}){jitter}; overlap: skip", markup=False)
         paused = f"paused: {state.note}" if state.paused and state.note else "paused" if state.paused else "active"
@@ -300,7 +302,7 @@ def show(
 @app.command()
 def pause(
     ctx: typer.Context,
-    schedule_id: Annotated[str, typer.Argument(metavar="ID", help="The schedule id.")],
+    schedule_id: Annotated[str, typer.Argument(help="The schedule id.")],
     note: Annotated[str | None, typer.Option(help="Why, shown by list and show (default: who paused it).")] = None,
 ) -> None:
     """Stop starting runs until 'gameday schedule resume'; a run already going continues (stop it with 'gameday stop').
@@ -323,7 +325,7 @@ def pause(
 @app.command()
 def resume(
     ctx: typer.Context,
-    schedule_id: Annotated[str, typer.Argument(metavar="ID", help="The schedule id.")],
+    schedule_id: Annotated[str, typer.Argument(help="The schedule id.")],
 ) -> None:
     """Start runs again at the next cron time (times missed while paused are not made up).
 
@@ -347,7 +349,7 @@ def resume(
 @app.command()
 def trigger(
     ctx: typer.Context,
-    schedule_id: Annotated[str, typer.Argument(metavar="ID", help="The schedule id.")],
+    schedule_id: Annotated[str, typer.Argument(help="The schedule id.")],
     ignore_blackout: Annotated[
         bool,
         typer.Option(
@@ -404,7 +406,7 @@ def trigger(
 @app.command()
 def delete(
     ctx: typer.Context,
-    schedule_id: Annotated[str, typer.Argument(metavar="ID", help="The schedule id.")],
+    schedule_id: Annotated[str, typer.Argument(help="The schedule id.")],
 ) -> None:
     """Remove the schedule; a run already going continues (stop it with 'gameday stop'), recorded runs stay.
 

@@ -32,6 +32,8 @@ def worker(ctx: typer.Context) -> None:
     # httpx logs every request's full URL at INFO: a webhook URL with its token in the path, a probe's query
     # string. The worker's own lines say what was called, without the secret parts.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic says at INFO which dialect and DDL mode it uses each time the schema is checked: noise at every start.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     console.print(f"worker on task queue [bold]{settings.config.task_queue}[/] at {settings.config.temporal_address}")
     run_async(settings, run_worker(settings.config))
 

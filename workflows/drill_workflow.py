@@ -175,6 +175,7 @@ class DrillWorkflow:
         self._traffic = TrafficHold(HEARTBEAT)
         self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
+        self._notify_since: datetime | None = None
         self._coverage: Coverage | None = None
         self._observed: ObserveResult | None = None
 
@@ -376,11 +377,12 @@ class DrillWorkflow:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            failed = fresh.model_copy(update={"state": FaultState.FAILED, "error": _error_text(err)})
-            self._set_fault(index, failed)
-            raise _PhaseFailed(
-                f"applying '{fi.record.label}' again failed: {_error_text(err)}", orchestration_error=True
-            ) from err
+            error = _error_text(err)
+            # Applied once already: whatever the apply says now, its revert runs (the record keeps applied_at).
+            self._set_fault(index, fresh.model_copy(update={"state": FaultState.FAILED, "error": error}))
+            reason = error.removeprefix(f"{fi.record.label}: ")
+            failed = f"applying '{fi.record.label}' again failed: {reason}"
+            raise _PhaseFailed(failed, orchestration_error=True) from err
         finally:
             self._applying = None
         self._set_fault(index, record)
@@ -635,12 +637,14 @@ class DrillWorkflow:
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
-                self._set_fault(
-                    index, fi.record.model_copy(update={"state": FaultState.FAILED, "error": _error_text(err)})
-                )
-                raise _PhaseFailed(
-                    f"applying '{fault.label}' failed: {_error_text(err)}", orchestration_error=True
-                ) from err
+                error = _error_text(err)
+                self._set_fault(index, fi.record.model_copy(update={"state": FaultState.FAILED, "error": error}))
+                reason = error.removeprefix(f"{fault.label}: ")  # the step names the fault once
+                if self._faults[index].record.not_applied:
+                    failed = f"'{fault.label}' {reason}; nothing was changed"
+                else:
+                    failed = f"applying '{fault.label}' failed: {reason}"
+                raise _PhaseFailed(failed, orchestration_error=True) from err
             finally:
                 self._applying = None
             self._set_fault(index, record)
@@ -720,11 +724,11 @@ class DrillWorkflow:
             task for index, task in self._early.items() if index in self._early_reverting and not task.done()
         ]
         busy = {index for index, task in self._early.items() if task in retrying}
-        reverted = 0
+        reverting: list[int] = []
         for fi in reversed(self._faults):
             if fi.index in busy or self._faults[fi.index].record.state == FaultState.REVERTED:
                 continue
-            reverted += 1
+            reverting.append(fi.index)
             # Each revert's first attempt in reverse order; one that fails is retried in a task of its own, so a
             # revert that keeps failing never holds the faults before it (theirs take milliseconds).
             if not await self._revert(inp, fi.index, "rollback", first_attempt_only=True):
@@ -734,7 +738,13 @@ class DrillWorkflow:
         left = [f.record.label for f in self._faults if f.record.state == FaultState.NOT_REVERTED]
         if left:
             raise _PhaseFailed("NOT REVERTED: " + ", ".join(left))
-        return f"{reverted} fault(s) reverted" if self._faults else "nothing to revert"
+        # Only what was really undone is called reverted: a fault whose apply changed nothing was not.
+        records = [self._faults[index].record for index in reverting]
+        undone = sum(1 for record in records if record.reverted_at is not None)
+        never = [record.label for record in records if record.reverted_at is None]
+        said = [f"{undone} fault(s) reverted"] if undone else []
+        said += [f"never applied, nothing to revert: {', '.join(never)}"] if never else []
+        return "; ".join(said) or "nothing to revert"
 
     async def _verify(self, inp: DrillInput) -> str:
         probes = inp.drill.probes_for("after")
@@ -927,6 +937,9 @@ class DrillWorkflow:
             )
         )
         started = workflow.now()
+        # The verdict is known from here on: `run --wait` and `status` see phase notify and need not wait for it.
+        self._phase = Phase.NOTIFY
+        self._notify_since = started
         await self._notify.flush()
         if self._notify.failures:
             failed = StepRecord(
@@ -961,7 +974,8 @@ class DrillWorkflow:
         elif self._stop is not None:
             verdict, why = Verdict.ABORTED, f"stopped by {self._stop.by}: {self._stop.reason}"
         elif self._errors:
-            verdict, why = Verdict.ERROR, self._errors[0] + " (faults reverted)"
+            applied = any(f.applied_at is not None or f.reverted_at is not None for f in faults)
+            verdict, why = Verdict.ERROR, self._errors[0] + (" (faults reverted)" if applied else " (nothing injected)")
         elif self._deviated:
             broken = f" ({'; '.join(self._expect_misses)})" if self._expect_misses else ""
             verdict, why = Verdict.DEVIATED, f"expectations broke under fault{broken}; the system recovered"
@@ -1060,6 +1074,11 @@ class DrillWorkflow:
         if self._record is None:
             return []
         steps = self._record.steps
+        if self._phase == Phase.NOTIFY and self._notify_since is not None:
+            failed = self._notify.failures
+            sending = "; ".join(failed) + " so far" if failed else "sending the verdict"
+            step = StepRecord(phase=Phase.NOTIFY, status=StepStatus.OK, started_at=self._notify_since, detail=sending)
+            return [*steps, step]
         if self._phase != Phase.RECORD or not steps or steps[-1].phase != Phase.RECORD:
             return steps
         saving = f"verdict {self._record.verdict}: saving to the results database (retried for up to {GIVE_UP})"

@@ -8,8 +8,9 @@ can list the keys that model allows.
 
 from __future__ import annotations
 
+import difflib
 import types
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -34,6 +35,10 @@ class FieldProblem:
     path: FieldPath
     message: str
     at_key: bool = False
+    allowed: tuple[str, ...] = ()
+    """For an unknown key: the keys its mapping accepts (merged across the members of a union)."""
+    member: str = ""
+    """Inside a plain union: the member whose validation found it (pydantic's name for it)."""
 
 
 _EXPECTED = {
@@ -65,6 +70,7 @@ class _Walk:
     owner: Any = None
     discriminator: str | None = None
     union_at: FieldPath | None = None
+    member: str = ""
     is_key: bool = False
 
 
@@ -74,7 +80,15 @@ def problems_from_validation(error: ValidationError, model: type[BaseModel]) -> 
     by_union: dict[FieldPath, list[FieldProblem]] = {}
     for details in error.errors():
         walk = _walk(model, details["loc"])
-        problem = FieldProblem(walk.path, _message(details, walk), at_key=walk.is_key or _about_key(details))
+        allowed = tuple(_keys_of(walk.owner)) if details["type"] == "extra_forbidden" else ()
+        problem = FieldProblem(
+            walk.path,
+            _message(details, walk),
+            at_key=walk.is_key or _about_key(details),
+            allowed=allowed,
+            member=walk.member,
+        )
+        problems.extend(_unknown_beside_tag(details, walk))
         if walk.union_at is None:
             problems.append(problem)
         else:
@@ -88,12 +102,73 @@ def _one_per_union(union_at: FieldPath, members: list[FieldProblem]) -> list[Fie
     """A value no member of ``int | list[int]`` accepts gives one error per member: keep the closest."""
     deeper = [p for p in members if len(p.path) > len(union_at)]
     if deeper:
-        return deeper  # the value had the shape of one member and failed inside it: that is the mistake
+        # The value had the shape of a member and failed inside it: that is the mistake. Of several such members,
+        # the one with the fewest problems is the one meant ({fiel: a.yaml} is a misspelt file step, not a
+        # parallel step missing its list).
+        by_member: dict[str, list[FieldProblem]] = {}
+        for problem in deeper:
+            by_member.setdefault(problem.member, []).append(problem)
+        fewest = min(len(found) for found in by_member.values())
+        closest = [p for found in by_member.values() if len(found) == fewest for p in found]
+        return _merge_unknown(closest)
     got = {p.message.partition(", got ")[2] for p in members}
     wanted = [p.message.removeprefix("expected ").partition(", got ")[0] for p in members]
     if len(got) == 1 and all(p.message.startswith("expected ") for p in members):
         return [FieldProblem(union_at, f"expected {' or '.join(wanted)}, got {got.pop()}")]
     return [FieldProblem(union_at, "; or ".join(p.message for p in members))]
+
+
+def _merge_unknown(problems: list[FieldProblem]) -> list[FieldProblem]:
+    """A key no member of a union accepts is one problem, listing the keys of every member."""
+    merged: list[FieldProblem] = []
+    unknown: dict[FieldPath, FieldProblem] = {}
+    for problem in problems:
+        if not problem.allowed:
+            merged.append(problem)
+            continue
+        if problem.path in unknown:
+            seen = unknown[problem.path]
+            allowed = tuple(dict.fromkeys((*seen.allowed, *problem.allowed)))
+            unknown[problem.path] = FieldProblem(
+                problem.path, unknown_key(problem.path[-1], allowed), at_key=True, allowed=allowed
+            )
+        else:
+            unknown[problem.path] = problem
+            merged.append(problem)
+    return [unknown.get(p.path, p) if p.allowed else p for p in merged]
+
+
+def _unknown_beside_tag(details: ErrorDetails, walk: _Walk) -> list[FieldProblem]:
+    """A tagged union without its tag stops there: report the mapping's unknown keys too (``acton`` for
+    ``action``), which may well be why the tag is missing."""
+    if details["type"] not in {"union_tag_not_found", "union_tag_invalid"}:
+        return []
+    value = details.get("input")
+    tag_key = str((details.get("ctx") or {}).get("discriminator", walk.discriminator or "")).strip("'")
+    if not isinstance(value, Mapping) or not tag_key:
+        return []
+    members = _union_members(walk.reached) or [walk.reached]
+    allowed = tuple(dict.fromkeys(key for member in members for key in _keys_of(member)))
+    if not allowed:
+        return []
+    return [
+        FieldProblem((*walk.path, key), unknown_key(key, allowed), at_key=True, allowed=allowed)
+        for key in value
+        if isinstance(key, str) and key not in allowed
+    ]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'action'?)`` when ``word`` is a near miss of one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_key(key: Hashable, allowed: Iterable[str]) -> str:
+    """``unknown key 'acton' (did you mean 'action'?); expected one of: ...``: the one wording of a stray key."""
+    choices = list(allowed)
+    hint = did_you_mean(key, choices) if isinstance(key, str) else ""
+    return f"unknown key {key!r}{hint}" + (f"; expected one of: {', '.join(choices)}" if choices else "")
 
 
 def _about_key(details: ErrorDetails) -> bool:
@@ -107,8 +182,7 @@ def _message(details: ErrorDetails, walk: _Walk) -> str:
     if kind == "missing":
         return f"missing required key {last!r}"
     if kind == "extra_forbidden":
-        allowed = _keys_of(walk.owner)
-        return f"unknown key {last!r}" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
+        return unknown_key(last, _keys_of(walk.owner))
     if kind == "invalid_key":
         return f"keys must be strings, got {_describe(last)}"
     if kind in {"union_tag_invalid", "union_tag_not_found"}:
@@ -118,7 +192,8 @@ def _message(details: ErrorDetails, walk: _Walk) -> str:
         if kind == "union_tag_not_found" or tag is None:
             return f"missing required key {tag_key!r}; expected one of: {tags}"
         if isinstance(tag, str):
-            return f"unknown {tag_key} {tag!r}; expected one of: {tags}"
+            hint = did_you_mean(tag, _tags_of(walk.reached, tag_key))
+            return f"unknown {tag_key} {tag!r}{hint}; expected one of: {tags}"
         return f"expected {tag_key} to be one of: {tags}; got {_describe(tag)}"
     if kind in {"value_error", "assertion_error"}:
         return str(details["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -168,14 +243,20 @@ def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> _Walk:
             current, walk.discriminator = _strip(_member_with_tag(members, walk.discriminator, segment))
             continue
         if members:
-            walk.union_at = walk.path if walk.union_at is None else walk.union_at
-            named = [m for m in members if isinstance(m, type) and m.__name__ == segment]
+            if walk.union_at is None:
+                walk.union_at, walk.member = walk.path, str(segment)
+            named = [m for m in members if isinstance(m, type) and _names_member(str(segment), m.__name__)]
             current, walk.discriminator = _strip(named[0] if named else None)
             continue
         walk.path = (*walk.path, segment)
         current, walk.discriminator = _strip(_step(current, segment))
     walk.reached = current
     return walk
+
+
+def _names_member(segment: str, name: str) -> bool:
+    """pydantic names a union member by its class, wrapped when it has validators: ``function-after[f(), Step]``."""
+    return segment == name or segment.endswith((f", {name}]", f"[{name}]"))
 
 
 def _strip(tp: Any) -> tuple[Any, str | None]:

@@ -6,7 +6,8 @@ queue in order, because every reply needs the thread the start message created; 
 :class:`SlackThread` in workflow state, so the thread survives activity retries and worker crashes. A
 notification that still fails after its retries is recorded in :attr:`NotifySender.failures` and logged, never
 raised; until that channel answers again its next events get one attempt each, so an outage does not pile up
-a backlog. :meth:`flush` gives the queue a bounded time at the end of the drill.
+a backlog, and it is logged once, not once per event. :meth:`flush` gives the queue a bounded time at the end of
+the drill.
 
 Sandbox-safe: activities are called by name; only plain models are imported.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import groupby
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -71,10 +73,23 @@ class NotifySender:
         self._busy = False
         self._pump_task: asyncio.Task[None] | None = None
         self._failing: set[str] = set()
+        self._given_up: dict[tuple[str, str], list[str]] = {}
+        self._left: list[str] = []
         self.thread: SlackThread | None = None
         """The drill's Slack thread, once a message is posted."""
-        self.failures: list[str] = []
-        """Notifications given up on, one line each: for the run's record."""
+
+    @property
+    def failures(self) -> list[str]:
+        """Notifications given up on, for the run's record: one line per channel and reason, with a count.
+
+        ``notify_slack: 7 notification(s) not delivered (started, phase (5), finished): Slack chat.postMessage
+        unreachable: ClientConnectorError``
+        """
+        lines = [
+            f"{name}: {len(kinds)} notification(s) not delivered ({_kinds(kinds)}): {reason}"
+            for (name, reason), kinds in self._given_up.items()
+        ]
+        return lines + self._left
 
     def send(self, what: NotifyWhat) -> None:
         """Queue ``what`` (stamped now) and return at once."""
@@ -92,8 +107,8 @@ class NotifySender:
         try:
             await workflow.wait_condition(lambda: not self._busy, timeout=self._policy.flush)
         except TimeoutError:
-            left = ", ".join(e.what.kind for e in self._queue) or "one in flight"
-            self.failures.append(f"notifications not sent before the drill ended: {left}")
+            left = _kinds([e.what.kind for e in self._queue]) or "one in flight"
+            self._left.append(f"notifications not sent before the drill ended: {left}")
 
     def _activities(self) -> list[str]:
         names = ["notify_slack"] if self._notify.slack else []
@@ -121,13 +136,25 @@ class NotifySender:
             )
         except ActivityError as err:
             reason = _reason(err)
+            if name not in self._failing:  # once per outage: the run's notify step counts the rest
+                workflow.logger.warning(
+                    "%s %s not delivered: %s; until it answers, each next event gets one attempt",
+                    name,
+                    event.what.kind,
+                    reason,
+                )
             self._failing.add(name)
-            self.failures.append(f"{name} {event.what.kind}: {reason}")
-            workflow.logger.warning("%s %s not delivered: %s", name, event.what.kind, reason)
+            self._given_up.setdefault((name, reason), []).append(event.what.kind)
             return
         self._failing.discard(name)
         if name == "notify_slack" and result.thread is not None:
             self.thread = result.thread
+
+
+def _kinds(kinds: list[str]) -> str:
+    """``started, phase (5), finished``: event kinds in order, runs of one kind counted."""
+    runs = [(kind, len(list(same))) for kind, same in groupby(kinds)]
+    return ", ".join(f"{kind} ({count})" if count > 1 else kind for kind, count in runs)
 
 
 def _reason(err: ActivityError) -> str:

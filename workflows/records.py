@@ -104,6 +104,10 @@ class FaultState(StrEnum):
     """Every attempt to revert failed: a fault may be left in place. Loud."""
 
 
+NOT_APPLIED = "not applied: "
+"""How a fault's ``error`` starts, after its label, when its apply failed before changing anything."""
+
+
 class FaultRecord(Record):
     """What exactly a fault changed, so the revert and the report are exact."""
 
@@ -120,6 +124,12 @@ class FaultRecord(Record):
     output: str = ""
     """What the apply/revert printed or answered (trimmed), for the report."""
     error: str = ""
+
+    @property
+    def not_applied(self) -> bool:
+        """Its apply failed before it changed anything (the target was not there): there is nothing to revert."""
+        error = self.error.removeprefix(f"{self.label}: ")  # the apply's message names the fault first
+        return self.state == FaultState.FAILED and self.applied_at is None and error.startswith(NOT_APPLIED)
 
 
 class ProbeResult(Record):
@@ -253,6 +263,8 @@ class Coverage(Record):
     """Seconds between ticks (``observe.interval``)."""
     ticks_expected: int
     ticks_taken: int
+    ticks_missed: int = 0
+    """Ticks due while too many earlier ones were still running (slow probes): not started, not sampled."""
     covered: float
     """Share of the window, 0-1, in which the probes were sampling."""
     gap_seconds: float = 0.0
@@ -274,6 +286,8 @@ class Coverage(Record):
     def describe(self) -> str:
         """``"38 of 40 tick(s), 95% of the window covered, 1 gap(s) (2.1 s)"``."""
         text = f"{self.ticks_taken} of {self.ticks_expected} tick(s), {self.covered * 100:.0f}% of the window covered"
+        if self.ticks_missed:
+            text += f", {self.ticks_missed} tick(s) missed (probes slower than the interval)"
         if self.gap_seconds:
             text += f", {len(self.gaps)} gap(s) ({self.gap_seconds:.1f} s)"
         return text
@@ -294,6 +308,10 @@ class ObserveProgress(Record):
     """When the window started (fixed with ``ends_at``): coverage counts from here."""
     last_tick_at: datetime | None = None
     """When the last tick's samples were all in: a resumed attempt's gap starts here."""
+    last_started_at: datetime | None = None
+    """When the last tick started: probes running are watching, so no gap is counted while one runs."""
+    missed: int = 0
+    """Ticks not started because earlier ticks' probes were still running (the bound on overlapping ticks)."""
     gaps: list[CoverageGap] = Field(default_factory=list)
     gap_seconds: float = 0.0
     held_since: datetime | None = None

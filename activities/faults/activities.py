@@ -21,11 +21,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import policy
 from activities.faults import PROVIDERS, FaultProvider
-from activities.faults.errors import FaultError, UnsupportedFault
+from activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
 from activities.ledger import FaultLedger
 from activities.run_scope import ActivityScope
 from workflows.budget import MAX_OUTPUT_BYTES, clip
-from workflows.records import FaultInput, FaultRecord, FaultState, TargetState
+from workflows.records import NOT_APPLIED, FaultInput, FaultRecord, FaultState, TargetState
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats; the SDK throttles what it actually sends to the server."""
@@ -59,7 +59,8 @@ async def apply_fault(inp: FaultInput) -> FaultRecord:
     """Apply one fault and return its record, ``APPLIED``, with what it changed.
 
     Raises:
-        ApplicationError: ``FaultApplyError`` (non-retryable) when the fault could not be applied;
+        ApplicationError: ``FaultApplyError`` (non-retryable) when the fault could not be applied: its message,
+            after the label, starts with ``not applied: `` when the apply failed before changing anything;
             ``UnsupportedFault`` (non-retryable) when its kind or action has no provider; ``PolicyRefused``
             (non-retryable) when this worker's policy refuses it: nothing is touched.
     """
@@ -69,6 +70,9 @@ async def apply_fault(inp: FaultInput) -> FaultRecord:
         record = await _heartbeating(provider.apply(inp))
     except UnsupportedFault as err:
         raise _unsupported(f"{inp.record.label}: {err}") from err
+    except NothingChanged as err:
+        message = clip(f"{inp.record.label}: {NOT_APPLIED}{err}", MAX_OUTPUT_BYTES)
+        raise ApplicationError(message, type="FaultApplyError", non_retryable=True) from err
     except Exception as err:
         # Never retried: a half-applied fault is undone by the rollback's revert, not applied a second time.
         raise ApplicationError(
@@ -91,6 +95,11 @@ async def revert_fault(inp: FaultInput) -> FaultRecord:
         # Refused before anything was touched (before the ledger, even): there is nothing to undo, and running
         # its revert would run the drill's code that the policy refused.
         output = "never applied (refused by the worker policy): nothing to revert"
+        return inp.record.model_copy(update={"state": FaultState.REVERTED, "output": output})
+    if inp.record.not_applied:
+        # Its apply said it changed nothing (the target was not there): a revert would act on a target the fault
+        # never touched. Not called reverted either: the record keeps reverted_at empty.
+        output = "never applied: nothing to revert"
         return inp.record.model_copy(update={"state": FaultState.REVERTED, "output": output})
     try:
         record = await _heartbeating(provider.revert(inp))

@@ -6,8 +6,11 @@ The tree, and how each branch leaves the activity::
      ├── UnsupportedFault    no provider for the target kind, or an action the kind lacks
      │                        → ApplicationError(type="UnsupportedFault", non_retryable=True)
      ├── ApplyError          the fault could not be applied
-     │    └── TargetNotFound  the declared target is not there (no such pid, unreadable pidfile)
-     │                        → ApplicationError(type="FaultApplyError", non_retryable=True)
+     │    ├── TargetNotFound  the declared target is not there (no such pid, unreadable pidfile)
+     │    │                   → ApplicationError(type="FaultApplyError", non_retryable=True)
+     │    └── NothingChanged  the apply failed before it changed anything: the fault was never applied
+     │                        → ApplicationError(type="FaultApplyError", non_retryable=True), its message
+     │                          "<label>: not applied: <why>" (``FaultRecord.not_applied``)
      └── RevertError         the revert did not complete
                               → ApplicationError(type="FaultRevertError"), retried by Temporal
 
@@ -32,6 +35,14 @@ class ApplyError(FaultError):
 
 class TargetNotFound(ApplyError):
     """The declared target does not exist at the moment of the fault."""
+
+
+class NothingChanged(ApplyError):
+    """The apply failed before it changed anything (the target was not there): nothing to revert.
+
+    Raised only where the provider is certain, e.g. a process fault whose pidfile is missing or whose signal was
+    not delivered; an apply that may have changed something raises another :class:`ApplyError`.
+    """
 
 
 class RevertError(FaultError):

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from activities.faults.command import run_shell
-from activities.faults.errors import ApplyError, RevertError, TargetNotFound, UnsupportedFault
+from activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound, UnsupportedFault
 from workflows.drill import KillFault, PauseFault, ProcessTarget
 from workflows.records import FaultInput, FaultRecord
 
@@ -174,13 +174,16 @@ async def apply(inp: FaultInput) -> FaultRecord:
     """Send SIGSTOP (``pause``) or the fault's signal (``kill``) to the target, and record which process it was.
 
     Raises:
-        TargetNotFound: no such process, or the pidfile cannot be read.
-        ApplyError: not allowed to signal it.
+        NothingChanged: no such process, the pidfile cannot be read, or not allowed to signal it: the one change
+            a process fault makes (a signal) was not made.
     """
     target = _narrow(inp)
     sig = signal.Signals[inp.fault.signal] if isinstance(inp.fault, KillFault) else signal.SIGSTOP
-    pid = resolve(target)
-    stat = _signal_target(pid, sig)
+    try:
+        pid = resolve(target)
+        stat = _signal_target(pid, sig)
+    except ApplyError as err:
+        raise NothingChanged(str(err)) from err
     changed = {"pid": str(pid), "starttime": stat.starttime, "signal": sig.name}
     return inp.record.model_copy(update={"changed": changed, "output": f"sent {sig.name} to pid {pid}"})
 
@@ -216,7 +219,7 @@ def _resume(target: ProcessTarget, inp: FaultInput) -> str:
         try:
             pid, starttime = resolve(target), None
         except ApplyError as err:
-            return f"nothing recorded and {err}: nothing to resume"
+            return f"nothing recorded, and the target is not there ({err}): nothing to resume"
     else:
         pid, starttime = recorded
     if not _running(pid, starttime):

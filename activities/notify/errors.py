@@ -21,7 +21,11 @@ from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+BENIGN = ApplicationErrorCategory.BENIGN
+"""Every notification failure is benign for the worker: the SDK logs it at DEBUG, not as a warning with a traceback
+per attempt; the workflow says once that a channel fails, and the run's ``notify`` step counts what was lost."""
 
 UNREACHABLE = "NotifyUnreachable"
 RATE_LIMITED = "NotifyRateLimited"
@@ -49,21 +53,23 @@ def url_secrets(url: str) -> tuple[str, ...]:
 
 
 def unreachable(what: str, err: BaseException, secrets: Iterable[str]) -> ApplicationError:
-    return ApplicationError(scrub(f"{what} unreachable: {type(err).__name__}", secrets), type=UNREACHABLE)
+    text = scrub(f"{what} unreachable: {type(err).__name__}", secrets)
+    return ApplicationError(text, type=UNREACHABLE, category=BENIGN)
 
 
 def rate_limited(what: str, retry_after: float | None, secrets: Iterable[str]) -> ApplicationError:
     delay = timedelta(seconds=retry_after) if retry_after else None
     after = f", retry after {retry_after:g}s" if retry_after else ""
-    return ApplicationError(scrub(f"{what} rate limited{after}", secrets), type=RATE_LIMITED, next_retry_delay=delay)
+    text = scrub(f"{what} rate limited{after}", secrets)
+    return ApplicationError(text, type=RATE_LIMITED, next_retry_delay=delay, category=BENIGN)
 
 
 def answered(what: str, status: int, code: str, secrets: Iterable[str], *, permanent: bool) -> ApplicationError:
     """An answer that was not a success: ``permanent`` ones are not retried."""
     text = scrub(f"{what} answered {status}" + (f": {code}" if code else ""), secrets)
     if permanent:
-        return ApplicationError(text, type=REJECTED, non_retryable=True)
-    return ApplicationError(text, type=UNAVAILABLE)
+        return ApplicationError(text, type=REJECTED, non_retryable=True, category=BENIGN)
+    return ApplicationError(text, type=UNAVAILABLE, category=BENIGN)
 
 
 def retry_after(headers: object) -> float | None:

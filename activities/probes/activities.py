@@ -23,6 +23,7 @@ from activities import policy
 from activities.probes import command, coverage, http, prometheus, tcp
 from activities.probes.guardrails import GuardrailWatch
 from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
+from activities.probes.ticks import FixedRate
 from workflows.drill import Guardrail, Probe
 from workflows.records import (
     GuardrailBreach,
@@ -85,8 +86,9 @@ async def observe(request: ObserveInput) -> ObserveResult:
     After each tick the guardrails are checked; the first breach ends the window at once with ``breach``
     set, so the workflow can roll back within one interval of the target starting to fail.
 
-    Ticks follow a fixed-rate schedule from the start of this attempt; a tick that probes made late is
-    skipped, not run in a burst. Progress goes out as heartbeat details after each tick, and a retried
+    Ticks follow a fixed-rate schedule from the start of this attempt (:class:`FixedRate`): a tick whose probes
+    are slow overlaps the next ones, up to a bound past which ticks are counted missed; a worker that stalled does
+    not catch up in a burst. Progress goes out as heartbeat details after each tick, and a retried
     attempt resumes from them. A cancel from the workflow ends the window early with the partial result
     (``interrupted=True``); any other cancel (worker shutdown, pause, reset) propagates so that Temporal
     retries the attempt, which then resumes.
@@ -116,38 +118,40 @@ async def observe(request: ObserveInput) -> ObserveResult:
     watch = GuardrailWatch(request.guardrails)
     keep = min(MAX_LATENCIES, LATENCY_BUDGET // max(1, len(request.probes)))
     switches = [(guard, _stop_probe(guard)) for guard in request.guardrails if guard.stop_when is not None]
+    schedule = FixedRate(interval)
+    probes = [*request.probes, *(probe for _, probe in switches)]
+
+    async def tick(n: int) -> None:
+        nonlocal breach
+        began = datetime.now(UTC)
+        coverage.note_tick(progress, began, interval, resumed_by=resumed_by if n == 0 else None)
+        if n == 0 and resumed_by is not None:
+            progress.held_since = progress.held_until = None  # unknown during the gap
+        progress.last_started_at = began
+        samples = await _all(take_sample(probe, client) for probe in probes)
+        progress.last_tick_at = datetime.now(UTC)
+        measured = dict(zip((p.name for p in request.probes), samples, strict=False))
+        for probe in request.probes:
+            _record(progress, probe.name, measured[probe.name], keep)
+        _note_recovery(progress, request, measured, began)
+        for (guard, _), sample in zip(switches, samples[len(request.probes) :], strict=True):
+            watch.record(guard, sample)
+        for guard in request.guardrails:
+            if guard.probe is not None:
+                watch.record(guard, measured[guard.probe])
+        progress.ticks += 1
+        progress.missed = previous_missed + schedule.missed
+        activity.heartbeat(progress.model_copy(deep=True))
+        if breach is None and (crossed := watch.breach()) is not None:
+            breach = GuardrailBreach(guardrail=crossed[0].name, detail=crossed[1], at=datetime.now(UTC))
+            activity.logger.warning("guardrail %r breached: %s", breach.guardrail, breach.detail)
+            schedule.stop.set()  # the window ends now: ticks still running are cancelled
+
+    previous_missed = progress.missed  # a resumed attempt adds to what earlier attempts missed
     async with _http_client() as client, _heartbeating(lambda: (progress.model_copy(deep=True),)):
         try:
-            tick = 0
-            while (due := start + tick * interval) < deadline:
-                await asyncio.sleep(due - loop.time())
-                first = tick == 0
-                began = datetime.now(UTC)
-                coverage.note_tick(progress, began, interval, resumed_by=resumed_by if first else None)
-                if first and resumed_by is not None:
-                    progress.held_since = progress.held_until = None  # unknown during the gap
-                probes = [*request.probes, *(probe for _, probe in switches)]
-                samples = await _all(take_sample(probe, client) for probe in probes)
-                progress.last_tick_at = datetime.now(UTC)
-                measured = dict(zip((p.name for p in request.probes), samples, strict=False))
-                for probe in request.probes:
-                    _record(progress, probe.name, measured[probe.name], keep)
-                _note_recovery(progress, request, measured, began)
-                for (guard, _), sample in zip(switches, samples[len(request.probes) :], strict=True):
-                    watch.record(guard, sample)
-                for guard in request.guardrails:
-                    if guard.probe is not None:
-                        watch.record(guard, measured[guard.probe])
-                progress.ticks += 1
-                activity.heartbeat(progress.model_copy(deep=True))
-                if (crossed := watch.breach()) is not None:
-                    breach = GuardrailBreach(guardrail=crossed[0].name, detail=crossed[1], at=datetime.now(UTC))
-                    activity.logger.warning("guardrail %r breached: %s", breach.guardrail, breach.detail)
-                    break
-                tick = max(tick + 1, math.ceil((loop.time() - start) / interval))
-            else:
-                # Return at the end of the window, not at its last tick: the faults are held until then.
-                await asyncio.sleep(deadline - loop.time())
+            # A tick every interval, whatever the probes take: slow ones overlap the next (activities.probes.ticks).
+            await schedule.run(tick, start=start, deadline=deadline)
         except asyncio.CancelledError:
             if not _cancelled_by_workflow():
                 raise
@@ -156,6 +160,7 @@ async def observe(request: ObserveInput) -> ObserveResult:
             if current is not None:
                 current.uncancel()
             interrupted = True
+    progress.missed = previous_missed + schedule.missed
     at = datetime.now(UTC)
     results = [judge_tally(probe, Phase.OBSERVE, _tally(progress, probe.name), at) for probe in request.probes]
     ticked = progress.last_tick_at is not None and progress.last_tick_at >= attempt_started

@@ -42,7 +42,8 @@ def test_without_a_policy_file_the_worker_says_it_runs_unrestricted(monkeypatch:
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        ("commands: no\nshell: true\n", "shell: Extra inputs are not permitted"),
+        ("commands: no\nshell: true\n", "shell: unknown key 'shell'; expected one of: target_kinds"),
+        ("comands: false\n", "comands: unknown key 'comands' (did you mean 'commands'?)"),
         ("actions: [pause, explode]\n", "unknown action(s) explode"),
         ("paths: [run/shop]\n", "paths must be absolute: run/shop"),
         ("hosts: [10.0.0.0/33]\n", "'10.0.0.0/33' is not a network"),

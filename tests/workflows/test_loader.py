@@ -25,7 +25,7 @@ BAD: dict[str, tuple[int, str, str]] = {
     "empty.yaml": (1, "", "the file is empty"),
     "bad_yaml_tag.yaml": (4, "", "invalid YAML value 'eighty' tagged !!int"),
     "wrong_type_samples.yaml": (5, "hypothesis[0].samples", "expected a whole number, got 'many'"),
-    "unknown_key_top.yaml": (2, "tema", "unknown key 'tema'; expected one of: version, name, description"),
+    "unknown_key_top.yaml": (2, "tema", "unknown key 'tema' (did you mean 'team'?); expected one of: version, name"),
     "unknown_key_target.yaml": (6, "targets.api.process.restrat", "expected one of: pid, pidfile, restart"),
     "unknown_key_probe.yaml": (6, "hypothesis[0].http.status_code", "unknown key 'status_code'"),
     "unknown_key_fault.yaml": (5, "faults[0].latency", "expected one of: action, target, duration, name"),
@@ -233,3 +233,68 @@ def test_any_text_gives_a_drill_or_a_drill_file_error(text: str) -> None:
 @given(st.dictionaries(_KEYS, _STRUCTURES, max_size=8) | _STRUCTURES)
 def test_any_yaml_structure_gives_a_drill_or_a_drill_file_error(data: object) -> None:
     _parses_or_reports_problems(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+# --- unknown keys: every one reported, with the key that was meant ----------------------------------------
+
+
+def test_a_fault_missing_its_action_reports_its_unknown_key_too_with_the_key_that_was_meant() -> None:
+    text = "name: x\ntargets:\n  api: {process: {pid: 1234}}\nfaults:\n  - {target: api, acton: pause}\n"
+
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(text, "typo.yaml")
+
+    found = {p.path: p.message for p in caught.value.problems}
+    assert found["faults[0]"].startswith("missing required key 'action'")
+    assert found["faults[0].acton"].startswith("unknown key 'acton' (did you mean 'action'?); expected one of:")
+    assert [p.line for p in caught.value.problems] == [5, 5]
+
+
+def test_an_unknown_key_or_action_that_is_a_near_miss_says_which_was_meant() -> None:
+    text = (
+        "name: x\ntema: a\ntargets:\n  api: {process: {pid: 1234, pidfil: /run/a.pid}}\n"
+        "faults:\n  - {target: api, action: pasue}\n"
+    )
+
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(text, "typo.yaml")
+
+    found = {p.path: p.message for p in caught.value.problems}
+    assert found["tema"].startswith("unknown key 'tema' (did you mean 'team'?)")
+    assert found["targets.api.process.pidfil"].startswith("unknown key 'pidfil' (did you mean 'pidfile'?)")
+    assert found["faults[0]"].startswith("unknown action 'pasue' (did you mean 'pause'?)")
+
+
+def test_an_unknown_key_far_from_every_known_one_suggests_nothing() -> None:
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill("name: x\nzzzzqq: 1\n", "far.yaml")
+
+    [problem] = caught.value.problems
+    assert "did you mean" not in problem.message and problem.message.startswith("unknown key 'zzzzqq'; expected")
+
+
+def test_unknown_keys_of_a_gameday_file_are_each_reported_once_with_the_key_that_was_meant(tmp_path: Path) -> None:
+    from workflows.gameday_loader import load_gameday_file
+
+    (tmp_path / "a.yaml").write_text("name: a\n")
+    (tmp_path / "b.yaml").write_text("name: b\n")
+    file = tmp_path / "gameday.yaml"
+    file.write_text(
+        "gameday: g\n"
+        "stop_onn: []\n"
+        "drills:\n"
+        "  - {fiel: a.yaml}\n"
+        "  - {parallel: [{file: a.yaml}, {file: b.yaml}], stop: x}\n"
+        "  - {drill: {name: c, tema: y}}\n"
+    )
+
+    with pytest.raises(DrillFileError) as caught:
+        load_gameday_file(file)
+
+    found = [(p.line, p.path, p.message.split(";")[0]) for p in caught.value.problems]
+    assert found == [
+        (2, "stop_onn", "unknown key 'stop_onn' (did you mean 'stop_on'?)"),
+        (4, "drills[0].fiel", "unknown key 'fiel' (did you mean 'file'?)"),
+        (5, "drills[1].stop", "unknown key 'stop'"),
+        (6, "drills[2].drill.tema", "unknown key 'tema' (did you mean 'team'?)"),
+    ]

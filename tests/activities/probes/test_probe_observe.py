@@ -65,7 +65,7 @@ async def test_observe_ticks_at_the_interval_and_heartbeats_progress(server: str
     assert [beat.ticks for beat in beats] == sorted(beat.ticks for beat in beats)
 
 
-async def test_observe_skips_ticks_made_late_by_a_slow_probe_instead_of_bunching_them(tmp_path: Path) -> None:
+async def test_a_slow_probe_does_not_hold_back_the_ticks_after_it(tmp_path: Path) -> None:
     env, _ = _recording_env()
     flag = tmp_path / "slow-once"
     # The first sample takes 0.5 s (five 100 ms ticks); every later one is instant.
@@ -73,8 +73,23 @@ async def test_observe_skips_ticks_made_late_by_a_slow_probe_instead_of_bunching
 
     result = await env.run(observe, _window([slow_once], seconds=1.0, interval_ms=100))
 
-    assert 3 <= result.ticks <= 8  # bunched, the late ticks would have run back to back: 10 in all
+    # The ticks due while the slow one ran started on time beside it: waiting for it, only 5 or 6 would run.
+    assert 8 <= result.ticks <= 10
     assert result.results[0].ok
+    assert result.coverage is not None and result.coverage.ticks_missed == 0
+
+
+async def test_probes_slower_than_the_interval_keep_the_rate_by_overlapping_ticks() -> None:
+    """observe.interval is a rate: a 3 s window at 200 ms takes its 15 ticks though each probe takes 600 ms."""
+    env, _ = _recording_env()
+    slow = _probe("slow", command={"run": "sleep 0.6"})
+
+    result = await env.run(observe, _window([slow], seconds=3.0, interval_ms=200))
+
+    assert result.coverage is not None and result.coverage.ticks_expected == 15
+    assert result.ticks >= 11  # one after another, 600 ms each, at most 5 would fit
+    assert result.results[0].samples == result.ticks and result.results[0].ok
+    assert result.coverage.ticks_missed == 0 and result.coverage.covered == 1.0
 
 
 @pytest.mark.parametrize("as_json", [True, False], ids=["decoded-json", "typed-model"])
