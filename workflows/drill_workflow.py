@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notify_sender import NotifyPolicy, NotifySender
     from workflows.proxy_holds import ProxyHolds
     from workflows.records import (
+        NOT_APPLIED,
         AlertInput,
         Approve,
         BlackoutCheck,
@@ -620,9 +621,11 @@ class DrillWorkflow:
             )
             self._faults.append(fi)
             self._applying = index
+            read = False
             try:
                 if workflow.patched(CAPTURE_PATCH):
                     await self._capture(index)
+                read = True
                 record = await workflow.execute_activity(
                     "apply_fault",
                     self._faults[index],
@@ -638,6 +641,8 @@ class DrillWorkflow:
                 if is_cancelled_exception(err):
                     raise
                 error = _error_text(err)
+                if not read:  # the capture only reads the target: a fault whose capture failed was never applied
+                    error = f"{fault.label}: {NOT_APPLIED}{error.removeprefix(f'{fault.label}: ')}"
                 self._set_fault(index, fi.record.model_copy(update={"state": FaultState.FAILED, "error": error}))
                 reason = error.removeprefix(f"{fault.label}: ")  # the step names the fault once
                 if self._faults[index].record.not_applied:

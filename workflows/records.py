@@ -309,7 +309,7 @@ class ObserveProgress(Record):
     last_tick_at: datetime | None = None
     """When the last tick's samples were all in: a resumed attempt's gap starts here."""
     last_started_at: datetime | None = None
-    """When the last tick started: probes running are watching, so no gap is counted while one runs."""
+    """When the last tick came due (started, or missed behind slow probes): a stall is a stretch with none."""
     missed: int = 0
     """Ticks not started because earlier ticks' probes were still running (the bound on overlapping ticks)."""
     gaps: list[CoverageGap] = Field(default_factory=list)

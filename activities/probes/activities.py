@@ -121,13 +121,17 @@ async def observe(request: ObserveInput) -> ObserveResult:
     schedule = FixedRate(interval)
     probes = [*request.probes, *(probe for _, probe in switches)]
 
+    def due(n: int) -> None:
+        # Coverage follows the schedule: a tick due (started, or missed behind slow probes) is the worker watching.
+        now = datetime.now(UTC)
+        coverage.note_tick(progress, now, interval, resumed_by=resumed_by if n == 0 else None)
+        progress.last_started_at = now
+
     async def tick(n: int) -> None:
         nonlocal breach
         began = datetime.now(UTC)
-        coverage.note_tick(progress, began, interval, resumed_by=resumed_by if n == 0 else None)
         if n == 0 and resumed_by is not None:
             progress.held_since = progress.held_until = None  # unknown during the gap
-        progress.last_started_at = began
         samples = await _all(take_sample(probe, client) for probe in probes)
         progress.last_tick_at = datetime.now(UTC)
         measured = dict(zip((p.name for p in request.probes), samples, strict=False))
@@ -151,7 +155,7 @@ async def observe(request: ObserveInput) -> ObserveResult:
     async with _http_client() as client, _heartbeating(lambda: (progress.model_copy(deep=True),)):
         try:
             # A tick every interval, whatever the probes take: slow ones overlap the next (activities.probes.ticks).
-            await schedule.run(tick, start=start, deadline=deadline)
+            await schedule.run(tick, start=start, deadline=deadline, on_due=due)
         except asyncio.CancelledError:
             if not _cancelled_by_workflow():
                 raise

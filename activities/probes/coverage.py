@@ -40,8 +40,11 @@ def note_tick(progress: ObserveProgress, began: datetime, interval: float, *, re
         resumed_by: the attempt number, if this is the first tick of an attempt resumed from a heartbeat.
     """
     since = progress.last_tick_at or progress.started_at
-    if resumed_by is None:
-        since = _latest(since, progress.last_started_at)  # a tick still running is watching: no gap since it began
+    if resumed_by is None and progress.last_started_at is not None:
+        # Within an attempt the schedule is the evidence: ticks come due every interval while the worker runs
+        # (a slow probe's tick overlaps the next), so a stretch with none is a stall. The end of a tick that
+        # straddled the stall proves nothing about it.
+        since = progress.last_started_at
     if since is None:
         return
     cause = LOST.format(attempt=resumed_by) if resumed_by is not None else STALLED
@@ -63,8 +66,8 @@ def finish(
     start = progress.started_at or end
     end = max(end, start)
     since = progress.last_tick_at or start
-    if ticked or resumed_by is None:
-        since = _latest(since, progress.last_started_at) or since
+    if (ticked or resumed_by is None) and progress.last_started_at is not None:
+        since = progress.last_started_at  # the schedule ran until its last due tick (see note_tick)
     cause = LOST_AFTER.format(attempt=resumed_by) if resumed_by is not None and not ticked else STALLED
     _gap(progress, since, end, interval, cause)
     window = (end - start).total_seconds()
@@ -81,10 +84,6 @@ def finish(
         gap_seconds=round(progress.gap_seconds, 3),
         gaps=list(progress.gaps),
     )
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return max(a, b) if a is not None and b is not None else a or b
 
 
 def _gap(progress: ObserveProgress, since: datetime, until: datetime, interval: float, cause: str) -> None:

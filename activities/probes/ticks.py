@@ -37,8 +37,18 @@ class FixedRate:
         self._running: set[asyncio.Task[None]] = set()
         self._failed: list[BaseException] = []
 
-    async def run(self, tick: Callable[[int], Awaitable[None]], *, start: float, deadline: float) -> None:
+    async def run(
+        self,
+        tick: Callable[[int], Awaitable[None]],
+        *,
+        start: float,
+        deadline: float,
+        on_due: Callable[[int], None] | None = None,
+    ) -> None:
         """Returns at ``deadline`` once the ticks running then are done (or at once after :attr:`stop`).
+
+        ``on_due(n)`` is called as each tick comes due, started or missed: a stretch without a call is one where the
+        schedule itself did not run (a frozen worker), whatever the probes were doing.
 
         Raises:
             BaseException: the first error a tick raised (the others are cancelled); a cancellation of the caller
@@ -48,6 +58,8 @@ class FixedRate:
         try:
             n = 0
             while (due := start + n * self.interval) < deadline and await self._until(due - loop.time()):
+                if on_due is not None:
+                    on_due(n)
                 if len(self._running) >= self.max_in_flight:
                     self.missed += 1
                 else:
