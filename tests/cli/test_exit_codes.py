@@ -123,6 +123,14 @@ async def test_run_wait_exits_7_inconclusive_when_the_worker_froze_through_the_o
         handle = client.get_workflow_handle(run_id)
         await eventually(lambda: _exists(client, run_id), what="the run to start", within=30)
         await wait_phase(handle, Phase.OBSERVE, within=60)
+
+        async def ticking() -> bool:
+            # The window starts when the observe activity starts (a late start keeps its length): freeze the worker
+            # only once it has ticked and heartbeated, so the freeze falls inside the window.
+            pending = (await handle.describe()).raw_description.pending_activities
+            return any(p.activity_type.name == "observe" and p.HasField("last_heartbeat_time") for p in pending)
+
+        await eventually(ticking, what="the observation to tick", within=60)
         os.kill(worker.pid, signal.SIGSTOP)  # frozen inside its 5 s heartbeat timeout: no sample taken meanwhile
         try:
             await asyncio.sleep(4.5)  # the freeze is the scenario, not a wait for a condition

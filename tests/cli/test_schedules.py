@@ -73,7 +73,7 @@ def test_add_list_pause_resume_delete_round_trip(gameday: Gameday, schedule_ids:
     )
     shown = gameday("schedule", "show", sid)
     assert shown.exit_code == 0, shown.output
-    assert "cron: 0 14 * * TUE (Europe/Paris), jitter up to 0:05:00; overlap: skip" in shown.stdout
+    assert "cron: 0 14 * * TUE (Europe/Paris), jitter up to 5m; overlap: skip" in shown.stdout
     assert "blackouts: 2031-12-24..2032-01-02" in shown.stdout
     assert shown.stdout.count(" runs\n") >= 1 and "Tue " in shown.stdout
 

@@ -322,4 +322,8 @@ observe: {{duration: 5m}}
         assert f"its target is now locked by run {live.id}" in held.reason
         assert service.state() == "T"  # the live drill's pause, untouched
         await _stop(live, "sweep_pid_bystander")
+        # The live drill found the process already stopped (by the old run's fault) and leaves it as it found it.
+        assert service.state() == "T"
+        after = await sweep(store, client)  # the target is free now: the old run's fault is reverted
+    assert [(s.run_id, s.reverted) for s in after.faults] == [(old.id, True)]
     assert service.state() in ("S", "R")
