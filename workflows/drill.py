@@ -29,8 +29,20 @@ from pydantic import (
 from workflows import budget
 from workflows.notify_records import Notify
 from workflows.probe_prometheus import PrometheusProbe
-from workflows.traffic import Expect, Traffic
-from workflows.units import Duration, Percent
+from workflows.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
+from workflows.units import (
+    Comparison,
+    Duration,
+    DurationAbove,
+    DurationAtMost,
+    Percent,
+    PercentAbove,
+    PercentAtLeast,
+    PercentAtMost,
+    PercentBelow,
+    split_comparison,
+    written_comparisons,
+)
 
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
 """A drill without ``max_duration`` is capped at 15 minutes: rollback is forced then."""
@@ -454,11 +466,21 @@ class CommandProbe(Strict):
 
 
 class Tolerance(Strict):
-    """What a probe's samples must satisfy. Without a tolerance every sample must succeed."""
+    """What a probe's samples must satisfy. Without a tolerance every sample must succeed.
 
-    error_rate: Percent = 0.0
-    latency_p95: Duration | None = None
-    latency_max: Duration | None = None
+    Each bound is written bare (``1%``, ``300ms``: at most) or as a comparison (``"< 1%"``, ``"<= 300ms"``).
+    """
+
+    error_rate: PercentAtMost = 0.0
+    latency_p95: DurationAtMost | None = None
+    latency_max: DurationAtMost | None = None
+    comparisons: dict[str, Comparison] = Field(default_factory=dict)
+    """The operator written for each bound (``{"latency_p95": "<"}``), filled in from the forms above."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_comparisons(cls, data: object) -> object:
+        return written_comparisons(data, ("error_rate", "latency_p95", "latency_max"))
 
 
 class ProbeKind(StrEnum):
@@ -542,39 +564,120 @@ class StopWhen(Strict):
 
 
 class Guardrail(Strict):
-    """An abort condition checked at every observation tick; a breach stops the drill like ``gameday stop``.
+    """An abort condition; a breach stops the drill like ``gameday stop``. Three forms:
 
-    Either watch a hypothesis probe (``probe`` plus at least one of ``failing``, ``error_rate``,
-    ``latency_p95``, ``latency_p99``, judged over its last ``window`` samples), or run a probe of its own
-    (``stop_when``) that breaches when it succeeds.
+    - on the traffic's measurements (no ``probe``): ``{error_rate: "> 50%", for: 10s}``, also ``availability``,
+      ``latency_p95``, ``latency_p99``; judged second by second while a fault is in place, it trips once its
+      condition has held for ``for``. Needs ``observe.traffic``.
+    - on a hypothesis probe (``probe`` plus at least one of ``failing``, ``error_rate``, ``latency_p95``,
+      ``latency_p99``), judged over its last ``window`` observation samples at every tick;
+    - a probe of its own (``stop_when``) that breaches when it succeeds.
+
+    Thresholds are written bare (``50%``: trips above it) or as comparisons (``"> 50%"``, ``">= 50%"``; for
+    availability ``"< 90%"``). Without a ``name``, one is derived from the condition (``error_rate > 50% for 10s``).
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str
     probe: str | None = None
     """Name of the hypothesis probe whose observation samples this guardrail watches."""
     failing: int | None = Field(default=None, ge=1, le=10_000)
     """Breach after this many failed samples in a row."""
-    error_rate: Percent | None = None
-    """Breach when more than this share of the last ``window`` samples failed."""
-    latency_p95: Duration | None = None
-    """Breach when the p95 of the last ``window`` samples is slower than this (failed samples count as slow)."""
-    latency_p99: Duration | None = None
+    error_rate: PercentAbove | None = None
+    """Breach when the share of failures rises above this (of the last ``window`` samples, or of the traffic)."""
+    latency_p95: DurationAbove | None = None
+    """Breach when the p95 is slower than this (of the last ``window`` samples: failed ones count as slow)."""
+    latency_p99: DurationAbove | None = None
     """As ``latency_p95``, for the 99th percentile."""
+    availability: PercentBelow | None = None
+    """Traffic only: breach when the share of requests answered below 400 falls under this."""
     window: int = Field(default=10, ge=1, le=10_000)
-    """Samples the rate and percentile conditions look back over."""
+    """Samples the rate and percentile conditions of a probe guardrail look back over."""
+    for_: Duration | None = Field(default=None, alias="for")
+    """Traffic only: how long the condition must hold, second after second, before it trips (default 0s)."""
     stop_when: StopWhen | None = None
     """A probe of the guardrail's own, run every tick: a successful sample is a breach."""
+    comparisons: dict[str, Comparison] = Field(default_factory=dict)
+    """The operator written for each threshold (``{"error_rate": ">="}``), filled in from the forms above."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: object) -> object:
+        data = written_comparisons(data, (*TRAFFIC_CONDITIONS, "failing"))
+        if isinstance(data, dict) and "name" not in data:
+            data = {**data, "name": _derived_name(data)}
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> Guardrail:
-        conditions = [self.failing, self.error_rate, self.latency_p95, self.latency_p99]
-        if (self.probe is None) == (self.stop_when is None):
-            raise ValueError("a guardrail needs exactly one of 'probe' (with conditions) or 'stop_when'")
-        if self.probe is not None and all(c is None for c in conditions):
-            raise ValueError("a guardrail on a probe needs one of: failing, error_rate, latency_p95, latency_p99")
-        if self.stop_when is not None and any(c is not None for c in conditions):
-            raise ValueError("a stop_when guardrail takes no failing/error_rate/latency conditions")
+        conditions = [self.failing, self.error_rate, self.latency_p95, self.latency_p99, self.availability]
+        if self.probe is not None and self.stop_when is not None:
+            raise ValueError("a guardrail takes 'probe' (with conditions) or 'stop_when', not both")
+        if self.stop_when is not None:
+            if any(c is not None for c in conditions) or self.for_ is not None:
+                raise ValueError("a stop_when guardrail takes no failing/error_rate/latency/availability/for")
+            return self
+        if self.probe is not None:
+            if all(c is None for c in conditions[:4]):
+                raise ValueError("a guardrail on a probe needs one of: failing, error_rate, latency_p95, latency_p99")
+            if self.availability is not None or self.for_ is not None:
+                raise ValueError(
+                    "'availability' and 'for' apply to guardrails on the traffic (without 'probe'); "
+                    "a probe guardrail counts samples: use error_rate with window, or failing"
+                )
+            return self
+        if self.failing is not None:
+            raise ValueError("'failing' counts a probe's samples: name the hypothesis probe with 'probe'")
+        if all(c is None for c in conditions):
+            raise ValueError(
+                "a guardrail needs a condition: on the traffic (error_rate, availability, latency_p95, latency_p99, "
+                "with an optional 'for'), on a hypothesis probe ('probe' with failing/error_rate/latency), "
+                "or 'stop_when'"
+            )
         return self
+
+    @property
+    def on_traffic(self) -> bool:
+        """Whether this guardrail watches the traffic's measurements (no probe, no stop_when)."""
+        return self.probe is None and self.stop_when is None
+
+    def for_traffic(self) -> TrafficGuardrail:
+        """This guardrail in the form the traffic engine judges."""
+        return TrafficGuardrail(
+            name=self.name,
+            error_rate=self.error_rate,
+            availability=self.availability,
+            latency_p95=self.latency_p95,
+            latency_p99=self.latency_p99,
+            for_=self.for_ or timedelta(0),
+            comparisons={k: v for k, v in self.comparisons.items() if k in TRAFFIC_CONDITIONS},
+        )
+
+
+_BREACH_OPS = {"availability": "<"}
+"""How a bare threshold reads in a derived name: every condition trips above it, availability below."""
+
+
+def _derived_name(data: dict[str, object]) -> str:
+    """A guardrail's default name, from its condition as written: ``error_rate > 50% for 10s``."""
+    parts: list[str] = []
+    if data.get("stop_when") is not None:
+        parts.append("stop_when")
+    if isinstance(data.get("probe"), str):
+        parts.append(str(data["probe"]))
+    for key in ("failing", *TRAFFIC_CONDITIONS):
+        value = data.get(key)
+        if value is None:
+            continue
+        op, rest = split_comparison(value)
+        if key == "failing":
+            parts.append(f"failing {rest}")
+        else:
+            parts.append(f"{key} {op or _BREACH_OPS.get(key, '>')} {rest}")
+    if data.get("for") is not None or data.get("for_") is not None:
+        parts.append(f"for {data.get('for', data.get('for_'))}")
+    return " ".join(parts) or "guardrail"
 
 
 class Observe(Strict):
@@ -589,9 +692,21 @@ class Observe(Strict):
     ``rollback``, ``after``) and per second."""
     expect: Expect | None = None
     """Service levels the traffic must keep under fault; a miss makes the verdict DEVIATED."""
-    min_coverage: Percent = 0.8
+    min_coverage: PercentAtLeast = 0.8
     """Share of the observation the probes must actually cover (no gap from a lost worker or an unreachable
     Temporal) for the run to be RESILIENT; below it the verdict is INCONCLUSIVE."""
+
+    @model_validator(mode="after")
+    def _traffic_guardrails(self) -> Observe:
+        """Hand the guardrails on the traffic's measurements to the traffic, which judges them second by second."""
+        if self.traffic is None:
+            return self
+        wanted = [g.for_traffic() for g in self.guardrails if g.on_traffic]
+        merged = [*self.traffic.guardrails, *(g for g in wanted if g not in self.traffic.guardrails)]
+        if merged != self.traffic.guardrails:
+            # Frozen model, still being built: the one place its field is set (idempotent on every re-validation).
+            object.__setattr__(self, "traffic", self.traffic.model_copy(update={"guardrails": merged}))
+        return self
 
 
 class Recovery(Strict):
@@ -726,7 +841,18 @@ class Drill(Strict):
             if names.index(name) != i:
                 problems.append((("hypothesis", i, "name"), f"probe name {name!r} is used twice"))
         during = [p.name for p in self.probes_for("during")]
+        guard_names = [g.name for g in self.observe.guardrails]
         for i, guard in enumerate(self.observe.guardrails):
+            if guard_names.index(guard.name) != i:
+                problems.append((("observe", "guardrails", i, "name"), f"guardrail name {guard.name!r} is used twice"))
+            if guard.on_traffic and self.observe.traffic is None:
+                problems.append(
+                    (
+                        ("observe", "guardrails", i),
+                        f"guardrail {guard.name!r} watches the traffic's measurements: it needs observe.traffic "
+                        "(or name a hypothesis probe with 'probe')",
+                    )
+                )
             if guard.probe is not None and guard.probe in names and guard.probe not in during:
                 problems.append(
                     (

@@ -14,12 +14,25 @@ the percentiles instead of slowing the generator down (no coordinated omission).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows import budget
-from workflows.units import Duration, Percent, Rate
+from workflows.units import (
+    Comparison,
+    Duration,
+    DurationAbove,
+    DurationAtMost,
+    PercentAbove,
+    PercentAtLeast,
+    PercentAtMost,
+    PercentBelow,
+    Rate,
+    beyond,
+    crosses,
+    written_comparisons,
+)
 
 MAX_RATE = 100_000.0
 """Requests per second; far above what one worker can send, low enough that a typo cannot mean a billion."""
@@ -78,6 +91,66 @@ class Endpoint(Strict):
         return self
 
 
+class TrafficGuardrail(Strict):
+    """A guardrail on the traffic's own measurements (``{error_rate: "> 50%", for: 10s}`` in
+    ``observe.guardrails``), judged second by second while a fault is in place (the ``during`` windows): when its
+    condition has held for ``for`` without a break, the drill is stopped like ``gameday stop``.
+
+    A second in which no request completed is no evidence either way: it neither trips nor breaks a streak.
+    """
+
+    name: str
+    error_rate: PercentAbove | None = None
+    """Trips when the share of failed requests rises above this."""
+    availability: PercentBelow | None = None
+    """Trips when the share of requests answered below 400 falls under this."""
+    latency_p95: DurationAbove | None = None
+    latency_p99: DurationAbove | None = None
+    for_: Duration = Field(default=timedelta(0), alias="for")
+    """How long the condition must hold, second after second, before it trips (0: the first second it holds)."""
+    comparisons: dict[str, Comparison] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_comparisons(cls, data: Any) -> Any:
+        return written_comparisons(data, TRAFFIC_CONDITIONS)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> TrafficGuardrail:
+        if all(getattr(self, name) is None for name in TRAFFIC_CONDITIONS):
+            raise ValueError(f"a traffic guardrail needs one of: {', '.join(TRAFFIC_CONDITIONS)}")
+        return self
+
+    def crossed(self, point: SecondStats) -> str | None:
+        """What of this guardrail's condition ``point`` meets, in words; ``None`` when it holds or is empty."""
+        if not point.completed:
+            return None
+        found: list[str] = []
+        ops = self.comparisons
+        if (
+            self.error_rate is not None
+            and point.error_rate is not None
+            and crosses(point.error_rate, self.error_rate, ops.get("error_rate"), default=">")
+        ):
+            found.append(f"error rate {_pct(point.error_rate)} {ops.get('error_rate', '>')} {_pct(self.error_rate)}")
+        if self.availability is not None and crosses(
+            point.availability or 0.0, self.availability, ops.get("availability"), default="<"
+        ):
+            shown = f"{_pct(point.availability)} {ops.get('availability', '<')} {_pct(self.availability)}"
+            found.append(f"availability {shown}")
+        for name in ("p95", "p99"):
+            limit = getattr(self, f"latency_{name}")
+            value = None if point.latency is None else getattr(point.latency, name)
+            op = ops.get(f"latency_{name}")
+            if limit is not None and value is not None and crosses(value, limit.total_seconds(), op, default=">"):
+                found.append(f"latency {name} {value * 1000:.0f}ms {op or '>'} {limit.total_seconds() * 1000:.0f}ms")
+        return "; ".join(found) or None
+
+
+TRAFFIC_CONDITIONS = ("error_rate", "availability", "latency_p95", "latency_p99")
+"""The measurements a traffic guardrail may watch."""
+
+
 class Traffic(Strict):
     """``observe.traffic``: open-model load at a constant arrival ``rate``, whatever the target's latency.
 
@@ -99,6 +172,8 @@ class Traffic(Strict):
     """Connections open at once; beyond it a request waits for one, and the wait counts in its latency."""
     baseline: Duration = timedelta(seconds=5)
     """How long the traffic runs before the first fault, for the ``before`` window (0 for none)."""
+    guardrails: list[TrafficGuardrail] = Field(default_factory=list, max_length=budget.MAX_GUARDRAILS)
+    """Guardrails on these measurements; those written in ``observe.guardrails`` without a ``probe`` land here."""
 
     @field_validator("url")
     @classmethod
@@ -387,28 +462,57 @@ class TrafficSummary(Strict):
 class Expect(Strict):
     """``observe.expect``: service levels the traffic must keep *under fault* (all ``during`` windows together).
 
-    A miss makes the verdict ``DEVIATED`` (the system recovered, but broke an expectation), with the figures.
+    Each is written bare (``99%``, ``800ms``) or as a comparison (``">= 99%"``, ``"< 800ms"``); bare means "at
+    least" for availability and "at most" for the others. A miss makes the verdict ``DEVIATED`` (the system
+    recovered, but broke an expectation), with the figures.
     """
 
-    availability: Percent | None = None
-    """Lowest share of completed requests answered below 400 (``99%``)."""
-    error_rate: Percent | None = None
-    """Highest share of completed requests that failed (``1%``)."""
-    latency_p95: Duration | None = None
-    latency_p99: Duration | None = None
+    availability: PercentAtLeast | None = None
+    """Lowest share of completed requests answered below 400 (``">= 99%"``)."""
+    error_rate: PercentAtMost | None = None
+    """Highest share of completed requests that failed (``"<= 1%"``)."""
+    latency_p95: DurationAtMost | None = None
+    latency_p99: DurationAtMost | None = None
+    comparisons: dict[str, Comparison] = Field(default_factory=dict)
+    """The operator written for each threshold (``{"latency_p95": "<"}``), filled in from the forms above."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_comparisons(cls, data: Any) -> Any:
+        return written_comparisons(data, ("availability", "error_rate", "latency_p95", "latency_p99"))
+
+    def shown(self, name: str) -> str:
+        """The threshold ``name`` as written: ``>= 99%``, ``< 800ms``."""
+        return f"{self._op(name)} {self._text(name)}"
+
+    def _op(self, name: str) -> Comparison:
+        return self.comparisons.get(name) or (">=" if name == "availability" else "<=")
+
+    def _text(self, name: str) -> str:
+        value = getattr(self, name)
+        return f"{value.total_seconds() * 1000:.0f}ms" if isinstance(value, timedelta) else _pct(value)
 
     def misses(self, window: WindowStats) -> list[str]:
-        """What ``window`` broke, in words; empty when every expectation held."""
-        found: list[str] = []
-        if self.availability is not None and (window.availability or 0.0) < self.availability:
-            found.append(f"availability {_pct(window.availability)} < {_pct(self.availability)}")
-        if self.error_rate is not None and window.error_rate is not None and window.error_rate > self.error_rate:
-            found.append(f"error rate {_pct(window.error_rate)} > {_pct(self.error_rate)}")
-        for name, limit in (("p95", self.latency_p95), ("p99", self.latency_p99)):
+        """What ``window`` broke, in words (``latency p95 912ms > 800ms``); empty when every expectation held."""
+        measured: list[tuple[str, str, float | None, float | None]] = [
+            ("availability", "availability", window.availability or 0.0, self.availability),
+            ("error_rate", "error rate", window.error_rate, self.error_rate),
+        ]
+        for name in ("p95", "p99"):
+            limit = getattr(self, f"latency_{name}")
             value = None if window.latency is None else getattr(window.latency, name)
-            if limit is not None and value is not None and value > limit.total_seconds():
-                found.append(f"latency {name} {value * 1000:.0f}ms > {limit.total_seconds() * 1000:.0f}ms")
+            measured.append((f"latency_{name}", f"latency {name}", value, limit and limit.total_seconds()))
+        found: list[str] = []
+        for name, words, value, limit in measured:
+            if limit is None or value is None or not beyond(value, limit, self._op(name), default="<="):
+                continue
+            shown = f"{value * 1000:.0f}ms" if name.startswith("latency") else _pct(value)
+            found.append(f"{words} {shown} {_NEGATED[self._op(name)]} {self._text(name)}")
         return found
+
+
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+"""How a miss reads: a floor of ``>= 99%`` missed is ``availability 97% < 99%``."""
 
 
 def _pct(value: float | None) -> str:

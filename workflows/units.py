@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BeforeValidator, PlainSerializer
 
@@ -105,3 +105,96 @@ Rate = Annotated[float, BeforeValidator(parse_rate), PlainSerializer(float)]
 
 Percent = Annotated[float, BeforeValidator(parse_percent), PlainSerializer(float)]
 """A fraction in [0, 1], written ``1%``."""
+
+
+# --- thresholds: the bare form (``99%``, ``800ms``) or a comparison (``">= 99%"``, ``"< 800ms"``) ---------------
+
+_COMPARISON = re.compile(r"\s*(<=|>=|=<|=>|<|>)\s*(\S.*)", re.DOTALL)
+_CANONICAL = {"=<": "<=", "=>": ">="}
+Comparison = Literal["<", "<=", ">", ">="]
+"""How a threshold was written: ``"< 800ms"`` is ``<``."""
+
+
+def split_comparison(value: Any) -> tuple[Comparison | None, Any]:
+    """``"< 800ms"`` → ``("<", "800ms")``; a value without a leading operator → ``(None, value)``."""
+    if isinstance(value, str):
+        match = _COMPARISON.fullmatch(value)
+        if match:
+            op = _CANONICAL.get(match.group(1), match.group(1))
+            return cast(Comparison, op), match.group(2).strip()
+    return None, value
+
+
+def _bounded(parse: Any, direction: str, meaning: str) -> BeforeValidator:
+    """A threshold written bare or with an operator pointing ``direction`` (``<`` or ``>``); the value parsed."""
+
+    def validate(value: Any) -> Any:
+        op, rest = split_comparison(value)
+        if op is not None and op[0] != direction:
+            raise ValueError(
+                f"{value!r} points the wrong way: {meaning}; "
+                f"write '{direction}= {rest}', '{direction} {rest}' or {rest}"
+            )
+        try:
+            return parse(rest)
+        except ValueError as error:
+            if op is None or not isinstance(value, str) or "between" in str(error) or "too large" in str(error):
+                raise  # the bare form keeps its own words; an out-of-range value is said as such
+            example = "250ms" if parse is parse_duration else "1%"
+            raise ValueError(
+                f"expected {DURATION_HINT if parse is parse_duration else PERCENT_HINT}, bare or after one of "
+                f"<, <=, >, >= (e.g. '{direction}= {example}'), got {value!r}"
+            ) from None
+
+    return BeforeValidator(validate)
+
+
+PercentAtMost = Annotated[float, _bounded(parse_percent, "<", "this is a ceiling (at most)"), PlainSerializer(float)]
+"""A fraction the measure must stay under: ``1%``, ``"<= 1%"`` or ``"< 1%"``."""
+PercentAtLeast = Annotated[float, _bounded(parse_percent, ">", "this is a floor (at least)"), PlainSerializer(float)]
+"""A fraction the measure must stay over: ``99%``, ``">= 99%"`` or ``"> 99%"``."""
+DurationAtMost = Annotated[timedelta, _bounded(parse_duration, "<", "this is a ceiling (at most)")]
+"""A latency the measure must stay under: ``800ms``, ``"< 800ms"`` or ``"<= 800ms"``."""
+PercentAbove = Annotated[
+    float, _bounded(parse_percent, ">", "a guardrail on it breaches when it rises above"), PlainSerializer(float)
+]
+"""A guardrail's trip point on a rising measure: ``50%``, ``"> 50%"`` or ``">= 50%"``."""
+PercentBelow = Annotated[
+    float, _bounded(parse_percent, "<", "a guardrail on it breaches when it falls below"), PlainSerializer(float)
+]
+"""A guardrail's trip point on a falling measure (availability): ``50%``, ``"< 50%"`` or ``"<= 50%"``."""
+DurationAbove = Annotated[timedelta, _bounded(parse_duration, ">", "a guardrail on it breaches when it rises above")]
+"""A guardrail's trip point on a latency: ``2s``, ``"> 2s"`` or ``">= 2s"``."""
+
+
+def written_comparisons(data: Any, fields: tuple[str, ...]) -> Any:
+    """For a model's ``mode="before"`` validator: note in ``data["comparisons"]`` the operator written for each of
+    ``fields`` (e.g. ``{"latency_p95": "<"}``), so a strict ``<``/``>`` is judged as written. Bare values keep
+    their historical meaning and are not noted. Anything that is not a mapping is left to pydantic."""
+    if not isinstance(data, dict):
+        return data
+    noted = dict(data.get("comparisons") or {}) if isinstance(data.get("comparisons") or {}, dict) else None
+    if noted is None:
+        return data  # pydantic reports the malformed key
+    for name in fields:
+        op, _ = split_comparison(data.get(name))
+        if op is not None:
+            noted[name] = op
+    if noted:
+        data = {**data, "comparisons": noted}
+    return data
+
+
+def beyond(value: float, limit: float, op: Comparison | None, *, default: Comparison) -> bool:
+    """Whether ``value`` is on the far side of ``limit`` for a bound written ``op`` (``default`` when bare).
+
+    The bound is what must hold: ``beyond(0.8, 0.8, "<", ...)`` is True (0.8 is not below 0.8), ``beyond(0.8,
+    0.8, "<=", ...)`` is False. For a guardrail the operator is the breach itself: use :func:`crosses`.
+    """
+    held = {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[op or default]
+    return not held
+
+
+def crosses(value: float, limit: float, op: Comparison | None, *, default: Comparison) -> bool:
+    """Whether ``value`` meets a guardrail's breach condition ``op limit`` (``default`` when written bare)."""
+    return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[op or default]

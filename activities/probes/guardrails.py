@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from activities.probes.judge import Sample, in_words
 from workflows.drill import Guardrail
+from workflows.units import Comparison, crosses
 
 
 @dataclass
@@ -63,19 +64,24 @@ class GuardrailWatch:
         if guard.failing is not None and trail.streak >= guard.failing:
             return f"{trail.streak} failed samples in a row (limit {guard.failing})"
         failed = sum(1 for s in samples if not s.ok)
-        if guard.error_rate is not None and failed > guard.error_rate * guard.window:
+        ops = guard.comparisons
+        if guard.error_rate is not None and crosses(
+            failed, guard.error_rate * guard.window, ops.get("error_rate"), default=">"
+        ):
             return (
                 f"{failed} of the last {len(samples)} samples failed "
-                f"(error_rate limit {guard.error_rate * 100:.3g}% of {guard.window})"
+                f"(error_rate limit {ops.get('error_rate', '>')} {guard.error_rate * 100:.3g}% of {guard.window})"
             )
         for percent, limit in ((95, guard.latency_p95), (99, guard.latency_p99)):
-            detail = _slow(samples, percent, limit, guard.window)
+            detail = _slow(samples, percent, limit, guard.window, ops.get(f"latency_p{percent}"))
             if detail is not None:
                 return detail
         return None
 
 
-def _slow(samples: list[Sample], percent: int, limit: timedelta | None, window: int) -> str | None:
+def _slow(
+    samples: list[Sample], percent: int, limit: timedelta | None, window: int, op: Comparison | None = None
+) -> str | None:
     """p``percent`` of the window exceeds ``limit`` once more than (100 - percent)% of it is slower.
 
     A failed sample counts as slow: a stalled target that only times out must trip a latency guardrail.
@@ -83,7 +89,7 @@ def _slow(samples: list[Sample], percent: int, limit: timedelta | None, window: 
     if limit is None:
         return None
     bound = limit.total_seconds()
-    slow = sum(1 for s in samples if not s.ok or s.latency > bound)
+    slow = sum(1 for s in samples if not s.ok or crosses(s.latency, bound, op, default=">"))
     allowed = math.floor((100 - percent) / 100 * window)
     if slow <= allowed:
         return None
@@ -91,4 +97,4 @@ def _slow(samples: list[Sample], percent: int, limit: timedelta | None, window: 
     rank = max(1, math.ceil(percent / 100 * len(ordered)))
     value = ordered[rank - 1]
     shown = "timeouts/failures" if value == math.inf else in_words(value)
-    return f"p{percent} of the last {len(samples)} samples {shown} > {in_words(bound)} ({slow} slow)"
+    return f"p{percent} of the last {len(samples)} samples {shown} {op or '>'} {in_words(bound)} ({slow} slow)"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from workflows.budget import MAX_PROBLEM_BYTES, clip
 from workflows.drill import Probe
 from workflows.records import Phase, ProbeResult
-from workflows.units import format_duration
+from workflows.units import Comparison, beyond, format_duration
 
 MAX_PROBLEMS = 5
 """A result lists at most this many distinct reasons: enough to act on, short enough to read."""
@@ -72,6 +72,11 @@ def judge(probe: Probe, phase: Phase, samples: Sequence[Sample], at: datetime) -
     return judge_tally(probe, phase, Tally.of(samples), at)
 
 
+def _missed(op: Comparison | None) -> str:
+    """How a missed ceiling reads: ``>`` for one written bare or ``<=``, ``>=`` for one written ``<``."""
+    return ">=" if op == "<" else ">"
+
+
 def judge_tally(probe: Probe, phase: Phase, tally: Tally, at: datetime) -> ProbeResult:
     """Judge a probe from counts and latencies rather than individual samples (see :func:`judge`).
 
@@ -83,15 +88,20 @@ def judge_tally(probe: Probe, phase: Phase, tally: Tally, at: datetime) -> Probe
     p95 = nearest_rank(latencies, 95)
     worst = latencies[-1] if latencies else None
 
+    ops = tolerance.comparisons
     verdicts: list[str] = []
     if tally.samples == 0:
         verdicts.append("no samples taken")
-    elif tally.failures / tally.samples > tolerance.error_rate:
-        verdicts.append(f"error rate {_percent(tally.failures / tally.samples)} > {_percent(tolerance.error_rate)}")
-    if tolerance.latency_p95 is not None and p95 is not None and p95 > tolerance.latency_p95.total_seconds():
-        verdicts.append(f"p95 {in_words(p95)} > {in_words(tolerance.latency_p95.total_seconds())}")
-    if tolerance.latency_max is not None and worst is not None and worst > tolerance.latency_max.total_seconds():
-        verdicts.append(f"max {in_words(worst)} > {in_words(tolerance.latency_max.total_seconds())}")
+    elif beyond(tally.failures / tally.samples, tolerance.error_rate, ops.get("error_rate"), default="<="):
+        verdicts.append(
+            f"error rate {_percent(tally.failures / tally.samples)} {_missed(ops.get('error_rate'))} "
+            f"{_percent(tolerance.error_rate)}"
+        )
+    bounds = (("p95", p95, tolerance.latency_p95), ("max", worst, tolerance.latency_max))
+    for name, value, limit in bounds:
+        op = ops.get(f"latency_{name}")
+        if limit is not None and value is not None and beyond(value, limit.total_seconds(), op, default="<="):
+            verdicts.append(f"{name} {in_words(value)} {_missed(op)} {in_words(limit.total_seconds())}")
 
     return ProbeResult(
         probe=probe.name,

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from temporalio import activity
 
 from activities import policy
+from activities.traffic.guards import DrillHandle, TrafficGuards, stop_the_drill
 from activities.traffic.run import TrafficRun
 from activities.traffic.windows import merge
-from workflows.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
+from workflows.traffic import SecondStats, TrafficHoldInput, TrafficMark, TrafficOutcome
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats (a cancel arrives through them)."""
@@ -50,7 +52,20 @@ class TrafficActivities:
         if refusals := worker_policy.traffic_refusals(inp.traffic):
             raise policy.refused(refusals, worker_policy)
         run = TrafficRun(inp.traffic, phase=inp.first_phase, resume=inp.resume)
-        sending = asyncio.create_task(run.run(until=inp.until))
+        guards = TrafficGuards(list(inp.traffic.guardrails), run.phase_at)
+        drill = DrillHandle.current()
+        stopping: list[asyncio.Task[bool]] = []
+
+        def on_second(point: SecondStats) -> None:
+            # Runs as a loop callback, outside the activity's context: everything it needs is captured above.
+            if (tripped := guards.see(point)) is not None and drill is not None:
+                guard, detail = tripped
+                stop = stop_the_drill(drill, guard, detail, datetime.now(UTC), until=inp.until)
+                task = asyncio.create_task(stop)
+                task.add_done_callback(_said_if_failed)
+                stopping.append(task)
+
+        sending = asyncio.create_task(run.run(until=inp.until, on_second=on_second))
         async with self._started:
             self._runs[inp.run_id] = run
             self._started.notify_all()
@@ -72,6 +87,8 @@ class TrafficActivities:
             run.stop()
         finally:
             self._runs.pop(inp.run_id, None)
+            for task in stopping:
+                task.cancel()  # the drill is past its traffic: a stop still retrying has nothing left to stop
         summary = await sending
         during = [w for w in summary.phases if w.name.startswith("during")]
         return TrafficOutcome(summary=summary, during=merge("during", during) if during else None)
@@ -89,3 +106,9 @@ class TrafficActivities:
         run.mark(mark.phase)
         activity.logger.info("traffic of %s: window %r from %s", mark.run_id, mark.phase, datetime.now(UTC))
         return True
+
+
+def _said_if_failed(task: asyncio.Task[bool]) -> None:
+    """A guardrail's stop that failed unexpectedly is logged, never lost in a task nobody awaits."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logging.getLogger(__name__).error("a traffic guardrail's stop failed: %r", error)

@@ -169,6 +169,11 @@ class Measurements:
         if len(self._timeline) > budget.MAX_TIMELINE_POINTS:
             self._timeline, self._step = downsample(self._timeline, self._step * 2)
 
+    def phase_at(self, offset: float) -> str:
+        """The name of the phase requests intended ``offset`` seconds after the start belong to."""
+        with self._lock:
+            return self._phase_at(offset).name
+
     def _phase_at(self, offset: float) -> Window:
         if offset >= self._phase_starts[-1]:
             return self._phases[-1]

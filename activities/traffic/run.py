@@ -60,6 +60,10 @@ class TrafficRun:
         """Start phase ``phase`` now: requests intended from now on count in it; the previous phase ends."""
         self._measurements.mark(phase)
 
+    def phase_at(self, second: float) -> str:
+        """The phase (``before``, ``during pause db``…) of the requests intended ``second`` s after the start."""
+        return self._measurements.phase_at(second)
+
     def stop(self) -> None:
         """Stop sending; :meth:`run` then waits for the requests in flight and returns."""
         self._stop_requested = True
