@@ -180,3 +180,26 @@ def _forms(values: tuple[str, ...] | list[str]) -> Iterator[str]:
         yield json.dumps(value)[1:-1]
         yield quote(value, safe="")
         yield repr(value)[1:-1]
+
+
+_COMMAND_BASE = re.compile(
+    r"^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TERM|PWD|HOSTNAME|VIRTUAL_ENV|PYTHONPATH)$"
+)
+"""What a drill's shell command sees of the worker's environment without being given anything: where programs
+are, who and where it runs, its locale. Nothing that can carry a credential."""
+
+
+def command_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a drill's shell commands (a ``command`` fault, its revert, a ``restart``, a ``command``
+    probe) run with: the worker's harmless basics plus what the worker gives to drills (``GAMEDAY_DRILL_SECRETS``).
+
+    A command could otherwise read any worker secret (``env | curl …``): the database URL, the Slack token, a
+    cloud key. gameday's own settings are never passed, even if listed.
+    """
+    env = os.environ if env is None else env
+    allowlist = Allowlist.from_env(env)
+    return {
+        name: value
+        for name, value in env.items()
+        if _COMMAND_BASE.match(name) or (not allowlist.empty and allowlist.refusal(name) is None)
+    }

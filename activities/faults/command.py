@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from activities.faults.errors import ApplyError, RevertError, UnsupportedFault
+from activities.secrets import command_env
 from workflows.drill import CommandTarget, RunFault
 from workflows.records import FaultInput, FaultRecord
 
@@ -112,6 +113,7 @@ async def run_shell(
             command,
             *_SHELL_DIES_WITH_SUPERVISOR,
             cwd=cwd,
+            env=command_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=out,

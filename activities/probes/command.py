@@ -10,6 +10,7 @@ import time
 
 from activities.probes.judge import Sample
 from activities.probes.tcp import timed_out
+from activities.secrets import command_env
 from workflows.drill import CommandProbe
 
 SHELL = "/bin/sh"
@@ -34,6 +35,7 @@ async def take_sample(spec: CommandProbe) -> Sample:
     process = await asyncio.create_subprocess_shell(
         spec.run,
         executable=SHELL,
+        env=command_env(),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

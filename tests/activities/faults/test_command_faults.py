@@ -235,3 +235,24 @@ async def test_the_revert_stops_what_the_run_left_running_before_running_the_rev
     assert "stopped what the command left running" in reverted.output
     again = await activity_env.run(revert_fault, fault_input(in_dir(tmp_path), fault, applied.changed))
     assert again.state is FaultState.REVERTED  # the supervisor is gone: a second revert is harmless
+
+
+async def test_a_command_sees_none_of_the_worker_secrets_only_what_the_worker_gives_drills(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = secrets.token_hex(8)
+    for name in ("GAMEDAY_DB_URL", "SLACK_BOT_TOKEN", "AWS_SECRET_ACCESS_KEY", "DRILL_FLAG", "GAMEDAY_EXTRA"):
+        monkeypatch.setenv(name, f"{name}-{token}")
+    monkeypatch.setenv("GAMEDAY_DRILL_SECRETS", "DRILL_*,GAMEDAY_EXTRA")
+    fault = run('env > seen; echo "$PATH" > path', revert="rm -f seen path")
+
+    await activity_env.run(apply_fault, fault_input(in_dir(tmp_path), fault))
+
+    seen = (tmp_path / "seen").read_text()
+    assert token in seen and f"DRILL_FLAG=DRILL_FLAG-{token}" in seen  # allowed by the worker
+    for name in ("GAMEDAY_DB_URL", "SLACK_BOT_TOKEN", "AWS_SECRET_ACCESS_KEY", "GAMEDAY_EXTRA"):
+        assert f"{name}=" not in seen, f"{name} reached the drill's command"
+    assert (tmp_path / "path").read_text().strip() == os.environ["PATH"]

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from activities.probes import command, http, tcp
 from workflows.drill import CommandProbe, HttpProbe, TcpProbe
@@ -142,3 +143,12 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_command_probe_cannot_read_the_worker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAMEDAY_SLACK_TOKEN", "xoxb-not-for-drills")
+    monkeypatch.delenv("GAMEDAY_DRILL_SECRETS", raising=False)
+
+    sample = await command.take_sample(CommandProbe(run='test -z "$GAMEDAY_SLACK_TOKEN" && test -n "$PATH"'))
+
+    assert sample.ok, sample.problem
