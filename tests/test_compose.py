@@ -170,3 +170,14 @@ def test_the_worker_image_is_built_from_the_repository_alone_and_runs_as_a_user(
     [user] = [args for op, args in instructions if op == "USER"]
     assert user.strip() not in ("root", "0")
     assert ["ENTRYPOINT", '["gameday"]'] in instructions and ["CMD", '["worker"]'] in instructions
+
+
+def test_workers_take_their_policy_and_drill_secrets_from_the_environment(passwords: dict[str, str]) -> None:
+    services = resolved(
+        {**passwords, "GAMEDAY_POLICY": "/etc/gameday/policy.yaml", "GAMEDAY_DRILL_SECRETS": "DRILL_*"}
+    )["services"]
+
+    for name in WORKERS:
+        environment = services[name]["environment"]
+        assert environment["GAMEDAY_POLICY"] == "/etc/gameday/policy.yaml", name
+        assert environment["GAMEDAY_DRILL_SECRETS"] == "DRILL_*", name
