@@ -213,21 +213,39 @@ def status(
         if record is None:
             _print_stored(settings, run_id, drill_checked=True)  # a game day Temporal no longer has
             return
-        from activities.report import render_markdown
-
-        console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
+        ended = None if desc is None or desc.status is None else desc.status.name
+        _print_recorded(record, ended=ended)
 
     run_async(settings, go())
 
 
+def _print_recorded(record: RunRecord, *, ended: str | None) -> None:
+    """``status`` of a run from its record: the same lines as live, every one of them the record's.
+
+    ``ended`` is how Temporal says the workflow closed, ``None`` when Temporal could not be asked.
+    """
+    from workflows.records import DrillStatus
+
+    _print_status(DrillStatus.from_record(record))
+    if record.verdict is None:
+        if ended is None:
+            console.print(
+                f"  no verdict recorded yet: the last progress written was phase {record.phase.value} "
+                "(Temporal unreachable: it may still be running)",
+                markup=False,
+            )
+        else:
+            console.print(f"  the workflow closed ({ended}) with no verdict recorded", markup=False)
+    console.print(f"  full record: gameday report {record.run_id}", markup=False)
+
+
 def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False) -> None:
     """``status`` from the results database alone: a drill's record (or last progress), else a game day's."""
-    from activities.report import render_markdown
     from cli import gameday_status
 
     record = None if drill_checked else _stored(settings, run_id)
     if record is not None:
-        console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
+        _print_recorded(record, ended=None)
         return
     gameday = gameday_status.stored_gameday(settings, run_id)
     if gameday is not None:
@@ -684,13 +702,27 @@ async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription
 def _print_status(status: DrillStatus) -> None:
     # Run ids, reasons, labels and details are user or command text: printed verbatim, never as markup.
     console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]")
+    if status.verdict is not None:
+        summary = f" ({status.summary})" if status.summary else ""
+        console.print(f"  verdict: {status.verdict.value}{summary}", markup=False)
+    if status.started_at is not None:
+        ended = status.ended_at.strftime("%Y-%m-%d %H:%M:%S") if status.ended_at else "-"
+        console.print(f"  started: {status.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC  ended: {ended}", markup=False)
+    if status.time_to_recovery is not None:
+        console.print(f"  time to recovery: {status.time_to_recovery:.3f}s", markup=False)
     if status.stop:
         console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}", markup=False)
         if status.time_to_safe is not None:
             console.print(f"  time to safe: {status.time_to_safe:.3f}s ({safe_basis(status.stop)})", markup=False)
-        elif not status.rolled_back:
+        elif not status.rolled_back and status.verdict is None:
             console.print("  rolling back…")
+        if status.time_to_healthy is not None:
+            console.print(f"  time to healthy: {status.time_to_healthy:.3f}s after the stop", markup=False)
     console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}", markup=False)
+    if status.recorded:  # the live view shows faults as they are now; a record, how each one ended
+        for fault in status.faults:
+            error = f": {fault.error}" if fault.error else ""
+            console.print(f"  fault     {fault.state.value:<11} {fault.label}{error}", markup=False)
     for step in status.steps:
         console.print(f"  {step.phase.value:<9} {step.status.value:<11} {step.detail}", markup=False)
     if status.last_measurements:
