@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from temporalio.api.workflow.v1 import PendingActivityInfo
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
+    from workflows.gameday import GameDayRecord
     from workflows.records import DrillStatus, RunRecord, StopRequest
     from workflows.traffic import TrafficSummary
 
@@ -160,11 +161,11 @@ def status(
             if settings.debug:
                 raise
             err_console.print(
-                f"note: cannot reach Temporal at {settings.config.temporal_address} ({err}): "
+                f"note: cannot reach Temporal at {settings.config.temporal_address} ({unreachable_why(err)}): "
                 "what the results database last heard",
                 markup=False,
             )
-            _print_stored(settings, run_id)
+            _print_stored(settings, run_id, temporal_down=True)
             return
         handle = client.get_workflow_handle(run_id)
         try:
@@ -239,7 +240,21 @@ def _print_recorded(record: RunRecord, *, ended: str | None) -> None:
     console.print(f"  full record: gameday report {record.run_id}", markup=False)
 
 
-def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False) -> None:
+def unreachable_why(err: BaseException) -> str:
+    """Why Temporal could not be reached, in a few words (the client's error nests a transport's debug output)."""
+    text = str(err)
+    for needle, words in (
+        ("Connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("dns error", "unknown host"),
+        ("Name or service not known", "unknown host"),
+    ):
+        if needle in text:
+            return words
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False, temporal_down: bool = False) -> None:
     """``status`` from the results database alone: a drill's record (or last progress), else a game day's."""
     from cli import gameday_status
 
@@ -251,6 +266,11 @@ def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = Fals
     if gameday is not None:
         gameday_status.print_record(gameday)
         return
+    if temporal_down:
+        fail(
+            f"no run {run_id!r} in the results database, and Temporal cannot be asked: a running game day is "
+            "recorded there only when it ends"
+        )
     fail(f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r} nor in the results database")
 
 
@@ -387,9 +407,36 @@ async def _from_temporal(settings: Settings, run_id: str) -> RunRecord | None:
     """The run's record from Temporal (see :func:`recorded_in_temporal`); ``None`` if Temporal cannot say."""
     try:
         client = await client_for(settings)
-        return await recorded_in_temporal(client, run_id)
-    except Exception:  # Temporal unreachable: the caller reports what SQL has, or that there is nothing
+    except Exception as err:  # Temporal unreachable: say so once; the caller reports what SQL has, or nothing
+        err_console.print(
+            f"note: cannot reach Temporal at {settings.config.temporal_address} ({unreachable_why(err)}): "
+            "only the results database was read",
+            markup=False,
+        )
         return None
+    try:
+        return await recorded_in_temporal(client, run_id)
+    except Exception:
+        return None
+
+
+async def _running_gameday(settings: Settings, gameday_id: str) -> GameDayRecord | None:
+    """A game day still running, its record so far from its workflow; ``None`` if Temporal has no such one."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from cli.gameday_status import GAMEDAY_WORKFLOW, QUERY_TIMEOUT
+    from workflows.gameday import GameDayStatus
+
+    try:
+        client = await client_for(settings)
+        handle = client.get_workflow_handle(gameday_id)
+        desc = await handle.describe()
+        if desc.workflow_type != GAMEDAY_WORKFLOW or desc.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        status: GameDayStatus = await handle.query("status", result_type=GameDayStatus, rpc_timeout=QUERY_TIMEOUT)
+    except Exception:
+        return None
+    return status.record
 
 
 async def recorded_in_temporal(client: Client, run_id: str) -> RunRecord | None:
@@ -436,6 +483,13 @@ def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
 
     store = Store(settings.config.resolved_database_url)
     gameday = GameDays(store).get(gameday_id)
+    if gameday is None:
+        gameday = run_async(settings, _running_gameday(settings, gameday_id))
+        if gameday is not None:
+            err_console.print(
+                f"note: game day {gameday_id} is still running: its record so far (no verdict yet), from Temporal",
+                markup=False,
+            )
     if gameday is None:
         fail(f"no run or game day {gameday_id!r} in the results database ({settings.config.database_label})")
     found = [store.get(entry.run_id) for entry in gameday.entries if entry.run_id]
