@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
     from workflows.gameday import GameDayRecord
-    from workflows.records import DrillStatus, RunRecord, StopRequest
+    from workflows.records import DrillStatus, FaultRecord, RunRecord, StopRequest
     from workflows.traffic import TrafficSummary
 
 TRAFFIC_ACTIVITY = "hold_traffic"
@@ -104,12 +104,27 @@ def stop(
             seconds = time.perf_counter() - started
             for status in statuses:
                 _print_time_to_safe(status)
-            from workflows.records import FaultState
-
-            left = [f.label for status in statuses for f in status.faults if f.state == FaultState.NOT_REVERTED]
+            outcomes = [fault_outcome(f) for status in statuses for f in status.faults]
+            left = [f.label for status in statuses for f in status.faults if fault_outcome(f) == NOT_REVERTED]
             if left:
                 fail(f"rollback finished with faults NOT REVERTED: {', '.join(left)}: act now", code=6)
-            console.print(f"every fault reverted: {seconds:.3f}s from this command's stop to the last revert")
+            kinds = await asyncio.gather(*(h.describe() for h in handles), return_exceptions=True)
+            gamedays = [not isinstance(k, BaseException) and k.workflow_type == "GameDayWorkflow" for k in kinds]
+            reverted = sum(1 for outcome in outcomes if outcome in (REVERTED, APPLY_FAILED))
+            if any(gamedays):  # a game day's faults are its drills': their records have them
+                console.print(f"rolled back: {seconds:.3f}s from this command's stop to the last revert")
+            elif reverted == 0:
+                console.print("nothing to revert: no fault had been applied")
+            elif reverted == len(outcomes):
+                console.print(f"every fault reverted: {seconds:.3f}s from this command's stop to the last revert")
+            else:
+                console.print(
+                    f"every applied fault reverted ({len(outcomes) - reverted} never applied): {seconds:.3f}s from "
+                    "this command's stop to the last revert"
+                )
+            verdicts = await asyncio.gather(*(_verdict_after(h, s) for h, s in zip(handles, statuses, strict=True)))
+            for status, verdict, gameday in zip(statuses, verdicts, gamedays, strict=True):
+                console.print(f"{status.run_id} stopped: {_stopped_line(status, verdict, gameday)}", markup=False)
 
     run_async(settings, go())
 
@@ -673,6 +688,71 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
     )
 
 
+REVERTED = "reverted"
+APPLY_FAILED = "apply failed, reverted"
+NEVER_APPLIED = "never applied"
+NOT_REVERTED = "NOT REVERTED"
+VERDICT_WAIT = 30.0
+"""Seconds ``stop --wait`` waits, after the rollback is reported, for the verdict (the recovery check, the record)."""
+
+
+def fault_outcome(fault: FaultRecord) -> str:
+    """How a fault ended a rollback, in words that never call reverted a fault that was not applied."""
+    from workflows.records import FaultState
+
+    if fault.state == FaultState.NOT_REVERTED:
+        return NOT_REVERTED
+    if fault.state == FaultState.REGISTERED:
+        return "registered"  # its revert has not run: maybe applied (a crash mid-apply), never called reverted
+    if fault.not_applied:
+        return NEVER_APPLIED
+    if fault.state == FaultState.REVERTED and fault.reverted_at is None and fault.applied_at is None:
+        return NEVER_APPLIED  # its revert found nothing to undo (never applied, or refused by the worker policy)
+    if fault.state == FaultState.FAILED:
+        return APPLY_FAILED
+    return REVERTED
+
+
+async def _verdict_after(handle: WorkflowHandle[Any, Any], status: DrillStatus) -> str | None:
+    """The run's verdict once it has ended (at most :data:`VERDICT_WAIT` seconds); ``None`` if not by then."""
+    if status.verdict is not None:
+        return status.verdict.value
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout=VERDICT_WAIT)
+    except Exception:  # still verifying, or it failed: status says which
+        return None
+    if isinstance(result, dict) and "gameday_id" in result:
+        from workflows.gameday import GameDayRecord, gameday_verdict
+
+        return gameday_verdict(GameDayRecord.model_validate(result)).value
+    from workflows.records import RunRecord
+
+    record = result if isinstance(result, RunRecord) else RunRecord.model_validate(result)
+    return record.verdict.value if record.verdict is not None else None
+
+
+def _stopped_line(status: DrillStatus, verdict: str | None, gameday: bool) -> str:
+    """``rollback done, 2 fault(s) reverted, verdict ABORTED``: what was waited for, and how it ended."""
+    counts: dict[str, int] = {}
+    for fault in status.faults:
+        outcome = fault_outcome(fault)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    if gameday:
+        parts = ["its running drills rolled back, the rest skipped"]
+    else:
+        parts = ["rollback done", f"{counts.get(REVERTED, 0) + counts.get(APPLY_FAILED, 0)} fault(s) reverted"]
+    if counts.get(NEVER_APPLIED):
+        parts.append(f"{counts[NEVER_APPLIED]} never applied (nothing to revert)")
+    if counts.get(NOT_REVERTED):
+        parts.append(f"{counts[NOT_REVERTED]} NOT REVERTED")
+    parts.append(
+        f"verdict {verdict}"
+        if verdict is not None
+        else f"verdict not decided yet (it checks recovery, then records it: gameday status {status.run_id})"
+    )
+    return ", ".join(parts)
+
+
 def _print_time_to_safe(status: DrillStatus) -> None:
     """Each revert's time after the stop was sent, then the total: what ``stop --wait`` promises."""
     stop_at = status.stop.since if status.stop else None
@@ -681,7 +761,7 @@ def _print_time_to_safe(status: DrillStatus) -> None:
         after = ""
         if stop_at is not None and fault.reverted_at is not None and fault.reverted_at >= stop_at:
             after = f" +{(fault.reverted_at - stop_at).total_seconds():.3f}s after the stop"
-        console.print(f"  {fault.state.value:<12} {fault.label}{after}", markup=False)
+        console.print(f"  {fault_outcome(fault):<12} {fault.label}{after}", markup=False)
     if status.time_to_safe is not None:
         console.print(f"  time to safe: {status.time_to_safe:.3f}s ({safe_basis(status.stop)})", markup=False)
 
