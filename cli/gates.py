@@ -131,9 +131,19 @@ async def _acted_on(handle: WorkflowHandle[Any, Any], signal: str) -> str:
         await asyncio.sleep(0.2)
 
 
+GATE_WAIT = 60.0
+"""Seconds ``approve`` waits for a run still starting (pending, preflight) to reach its gate, or pass it by."""
+
+
 async def _refuse_a_no_op(handle: WorkflowHandle[Any, Any], signal: str) -> None:
     """Fail (exit 1), saying what the run is doing, unless it waits at its gate (``approve``) or is paused
-    (``resume``): an "approved" or "resumed" that changes nothing would be untrue."""
+    (``resume``): an "approved" or "resumed" that changes nothing would be untrue.
+
+    ``approve`` of a run still before its gate (pending, preflight) waits up to :data:`GATE_WAIT` for the gate,
+    saying so: the tour approves right after it starts the drill.
+    """
+    import asyncio
+
     from temporalio.service import RPCError
 
     from cli.gate_pause import GAMEDAY_WORKFLOW
@@ -142,20 +152,42 @@ async def _refuse_a_no_op(handle: WorkflowHandle[Any, Any], signal: str) -> None
 
     run_id = handle.id
     gameday = (await handle.describe()).workflow_type == GAMEDAY_WORKFLOW
-    try:
-        status = await handle.query(
-            "status", result_type=GameDayStatus if gameday else DrillStatus, rpc_timeout=timedelta(seconds=10)
-        )
-    except RPCError as err:
-        fail(
-            f"{run_id}: no worker answered its status ({err.message}), so whether it waits for {signal} is "
-            f"unknown: nothing was sent; start a worker (gameday worker) and try again"
-        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + GATE_WAIT
+    said = False
+    while True:
+        try:
+            status = await handle.query(
+                "status", result_type=GameDayStatus if gameday else DrillStatus, rpc_timeout=timedelta(seconds=10)
+            )
+        except RPCError as err:
+            fail(
+                f"{run_id}: no worker answered its status ({err.message}), so whether it waits for {signal} is "
+                f"unknown: nothing was sent; start a worker (gameday worker) and try again"
+            )
+        if isinstance(status, GameDayStatus):
+            starting = not (
+                status.awaiting_approval or status.record.entries or status.running or status.record.outcome
+            )
+        else:
+            starting = status is None or (
+                status.phase in (Phase.PENDING, Phase.PREFLIGHT) and status.stop is None and signal == "approve"
+            )
+        if status is None or not starting or loop.time() >= deadline or signal != "approve":
+            break
+        if not said:
+            console.print(f"waiting for {escape(run_id)} to reach its go/no-go gate…")
+            said = True
+        await asyncio.sleep(0.3)
+    if status is None:
+        fail(f"{run_id} has not been picked up by a worker yet: nothing was sent")
     if isinstance(status, GameDayStatus):
         if status.awaiting_approval:
             return
         running = [r.run_id for r in status.running]
         doing = f"its drill(s) {', '.join(running)} are running" if running else "it is between drills"
+        if starting:
+            doing = "it has not reached its gate yet"
         fail(
             f"{run_id} is not waiting for approval: {doing}; nothing was approved "
             "(a drill of it waiting at its own gate: gameday approve RUN_ID)"
@@ -165,6 +197,8 @@ async def _refuse_a_no_op(handle: WorkflowHandle[Any, Any], signal: str) -> None
     if status.phase == wanted:
         return
     doing = f"it is in phase {status.phase.value}"
+    if starting:
+        doing += f" after {GATE_WAIT:g}s"
     if status.stop is not None:
         doing += f", being stopped ({status.stop.reason})"
     if signal == "approve":

@@ -54,3 +54,19 @@ def test_approve_at_the_gate_is_answered_approved(gameday: Gameday) -> None:
     assert approved.exit_code == 0, approved.output
     assert f"approved {run_id}" in approved.stdout
     assert gameday.recorded(run_id, timeout=60).verdict == Verdict.RESILIENT
+
+
+def test_approve_during_preflight_waits_for_the_gate_and_says_so(gameday: Gameday) -> None:
+    marker = gameday.workdir / unique("gates-marker")
+    drill = gameday.drill(
+        command_drill(unique("cli-gate-early"), marker, probe="sleep 1", observe="200ms") + "approval: {timeout: 5m}\n"
+    )
+    run_id = unique("gate-early")
+    assert gameday("run", str(drill), "--id", run_id).exit_code == 0
+
+    approved = gameday("approve", run_id)
+
+    assert approved.exit_code == 0, approved.output
+    assert f"waiting for {run_id} to reach its go/no-go gate" in approved.stdout
+    assert f"approved {run_id}: now in phase " in approved.stdout
+    assert gameday.recorded(run_id, timeout=60).verdict == Verdict.RESILIENT
