@@ -85,7 +85,7 @@ def _send(ctx: typer.Context, run_id: str, signal: str, by: str | None, note: st
         from cli.runs import client_for, running_handle
 
         client = await client_for(settings)
-        handle = await running_handle(client, settings, run_id)
+        handle = await running_handle(client, settings, run_id, signal)
         if signal == "resume":
             from cli.gate_pause import refuse_gameday
 

@@ -621,7 +621,7 @@ async def client_for(settings: Settings) -> Client:
     return await connect(settings.config)
 
 
-async def running_handle(client: Client, settings: Settings, run_id: str):  # type: ignore[no-untyped-def]
+async def running_handle(client: Client, settings: Settings, run_id: str, verb: str = "stop"):  # type: ignore[no-untyped-def]
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -634,7 +634,7 @@ async def running_handle(client: Client, settings: Settings, run_id: str):  # ty
         raise
     if desc.status != WorkflowExecutionStatus.RUNNING:
         name = desc.status.name if desc.status else "closed"
-        fail(f"run {run_id!r} has already finished ({name}): there is nothing to stop")
+        fail(f"run {run_id!r} has already finished ({name}): there is nothing to {verb}")
     return handle
 
 

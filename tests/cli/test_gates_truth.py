@@ -37,6 +37,10 @@ def test_approve_and_resume_of_an_observing_drill_are_refused_saying_what_it_is_
     stopped = gameday("stop", run_id, "--reason", "test over", "--wait")
     assert stopped.exit_code == 0, stopped.output
     assert gameday.recorded(run_id).verdict == Verdict.ABORTED
+    for verb in ("approve", "resume", "pause"):
+        late = gameday(verb, run_id)
+        assert late.exit_code == 1, late.output
+        assert f"has already finished (COMPLETED): there is nothing to {verb}" in " ".join(late.stderr.split())
 
 
 def test_approve_at_the_gate_is_answered_approved(gameday: Gameday) -> None:
