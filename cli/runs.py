@@ -835,7 +835,8 @@ async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription
 
 def _print_status(status: DrillStatus) -> None:
     # Run ids, reasons, labels and details are user or command text: printed verbatim, never as markup.
-    console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]")
+    ended = " (ended)" if status.recorded and status.ended_at is not None else ""  # the record's last phase
+    console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]{ended}")
     if status.verdict is not None:
         summary = f" ({status.summary})" if status.summary else ""
         console.print(f"  verdict: {status.verdict.value}{summary}", markup=False)

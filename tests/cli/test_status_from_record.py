@@ -122,7 +122,7 @@ def test_status_of_an_ended_run_with_temporal_unreachable_shows_the_records_phas
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "cannot reach Temporal" in result.stderr
-    assert f"{record.run_id}  phase: done" in out
+    assert f"{record.run_id}  phase: done (ended)" in out
     assert "verdict: ABORTED (stopped by alice: [inc-7] pager fired)" in out
     assert "started: 2026-11-23 14:00:00 UTC  ended: 2026-11-23 14:01:35" in out
     assert "stop requested by alice: [inc-7] pager fired" in out
