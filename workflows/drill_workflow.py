@@ -993,8 +993,10 @@ class DrillWorkflow:
                     "the system recovered and expectations held as far as observed"
                 ),
             )
-        else:
+        elif faults:
             verdict, why = Verdict.RESILIENT, "expectations held under fault; the system recovered"
+        else:  # no "under fault", no "recovered": a drill without faults only watched
+            verdict, why = Verdict.RESILIENT, "expectations held; no fault declared: nothing was injected"
         self._record = self._record.model_copy(
             update={
                 "verdict": verdict,
