@@ -221,6 +221,7 @@ def status(
             except RPCError as err:
                 fail(f"{run_id} is running but no worker answered its status query ({err.message}): is a worker up?")
             _print_status(live)
+            await _print_live_observe(client, desc)
             await _print_live_traffic(client, desc)
             return
         record = _stored(settings, run_id)
@@ -813,6 +814,45 @@ async def live_traffic(client: Client, pending: PendingActivityInfo) -> TrafficS
     # Only the first detail is the summary: later ones, if a newer worker adds any, are not ours to read.
     [summary] = await client.data_converter.decode(payloads[:1], [TrafficSummary])
     return summary if isinstance(summary, TrafficSummary) else TrafficSummary.model_validate(summary)
+
+
+OBSERVE_ACTIVITY = "observe"
+"""The drill's observation activity (``activities/probes/activities.py``); its first heartbeat detail is the
+window's :class:`~workflows.records.ObserveProgress` so far, which ``status`` shows while it observes."""
+
+
+async def _print_live_observe(client: Client, desc: WorkflowExecutionDescription) -> None:
+    """The observation so far (ticks, each probe's failures), from the observe activity's last heartbeat: a
+    long window is not silent in ``status`` until it ends."""
+    from workflows.records import ObserveProgress
+
+    pending = next(
+        (p for p in desc.raw_description.pending_activities if p.activity_type.name == OBSERVE_ACTIVITY), None
+    )
+    if pending is None:
+        return
+    payloads = pending.heartbeat_details.payloads
+    if not payloads:
+        console.print("  observing: started, no tick reported yet", markup=False)
+        return
+    try:
+        [progress] = await client.data_converter.decode(payloads[:1], [ObserveProgress])
+        if not isinstance(progress, ObserveProgress):
+            progress = ObserveProgress.model_validate(progress)
+    except Exception as err:  # a worker of another version: one line, not a failed command
+        console.print(f"  observing: progress unreadable by this gameday ({type(err).__name__})", markup=False)
+        return
+    left = ""
+    if progress.ends_at is not None:
+        seconds = max(0.0, (progress.ends_at - datetime.now(UTC)).total_seconds())
+        left = f", window ends in {seconds:.0f}s"
+    missed = f", {progress.missed} missed" if progress.missed else ""
+    console.print(f"  observing: {progress.ticks} tick(s) so far{missed}{left}", markup=False)
+    for probe, count in progress.counts.items():
+        failed = progress.failures.get(probe, 0)
+        last = progress.problems.get(probe, [])
+        why = f" (last problem: {last[-1]})" if failed and last else ""
+        console.print(f"    {probe}: {failed} of {count} sample(s) failed{why}", markup=False)
 
 
 async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription) -> None:

@@ -33,7 +33,11 @@ def test_approve_and_resume_of_an_observing_drill_are_refused_saying_what_it_is_
     assert f"{run_id} is not paused: it is in phase observe; nothing was resumed" in line
     assert "resumed " + run_id not in resumed.stdout
 
-    assert "phase: observe" in gameday("status", run_id).stdout
+    # A long observation is not silent in status: its ticks and each probe's failures so far.
+    wait_until(lambda: "observing: " in gameday("status", run_id).stdout, what="the observe progress", timeout=60)
+    live = gameday("status", run_id).stdout
+    assert "tick(s) so far" in live and "window ends in " in live
+    assert "    probe: 0 of " in live and " sample(s) failed" in live
     stopped = gameday("stop", run_id, "--reason", "test over", "--wait")
     assert stopped.exit_code == 0, stopped.output
     assert gameday.recorded(run_id).verdict == Verdict.ABORTED
