@@ -230,7 +230,7 @@ def status(
         if record is None:
             _print_stored(settings, run_id, drill_checked=True)  # a game day Temporal no longer has
             return
-        ended = None if desc is None or desc.status is None else desc.status.name
+        ended = "no longer in Temporal" if desc is None else desc.status.name if desc.status else "closed"
         _print_recorded(record, ended=ended)
 
     run_async(settings, go())
