@@ -59,7 +59,8 @@ def print_record(record: GameDayRecord) -> None:
     from workflows.gameday import gameday_verdict
 
     lines = report_lines(record)
-    console.print(f"{lines[0]}; verdict {gameday_verdict(record).value}", markup=False)
+    ended = f"; verdict {gameday_verdict(record).value}" if record.outcome else ""  # none invented while it runs
+    console.print(f"{lines[0]}{ended}", markup=False)
     for line in lines[1:]:
         console.print(line, markup=False)
 

@@ -170,7 +170,8 @@ def report_lines(record: GameDayRecord, scores: Mapping[str, RunScore] | None = 
         scores: each drill run's resilience score by run id (``activities.score``); with them, a line gives the
             game day's score (the mean of its scored runs).
     """
-    lines = [f"game day {record.name}: {record.outcome}" + (f" ({record.halted_by})" if record.halted_by else "")]
+    outcome = record.outcome or "still running, no verdict yet"  # the outcome is set only when it ends
+    lines = [f"game day {record.name}: {outcome}" + (f" ({record.halted_by})" if record.halted_by else "")]
     if scores is not None:
         from activities.score import format_score, gameday_score
 

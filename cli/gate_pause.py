@@ -32,7 +32,7 @@ async def request_pause(settings: Settings, run_id: str, by: str | None, note: s
     from cli.runs import client_for, running_handle
 
     client = await client_for(settings)
-    handle = await running_handle(client, settings, run_id)
+    handle = await running_handle(client, settings, run_id, "pause")
     queue = await refuse_gameday(client, handle, "pause")
     silent = await no_worker(client, queue)
     if silent is not None:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from temporalio.api.workflow.v1 import PendingActivityInfo
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
-    from workflows.records import DrillStatus, RunRecord, StopRequest
+    from workflows.gameday import GameDayRecord
+    from workflows.records import DrillStatus, FaultRecord, RunRecord, StopRequest
     from workflows.traffic import TrafficSummary
 
 TRAFFIC_ACTIVITY = "hold_traffic"
@@ -103,12 +104,27 @@ def stop(
             seconds = time.perf_counter() - started
             for status in statuses:
                 _print_time_to_safe(status)
-            from workflows.records import FaultState
-
-            left = [f.label for status in statuses for f in status.faults if f.state == FaultState.NOT_REVERTED]
+            outcomes = [fault_outcome(f) for status in statuses for f in status.faults]
+            left = [f.label for status in statuses for f in status.faults if fault_outcome(f) == NOT_REVERTED]
             if left:
                 fail(f"rollback finished with faults NOT REVERTED: {', '.join(left)}: act now", code=6)
-            console.print(f"every fault reverted: {seconds:.3f}s from this command's stop to the last revert")
+            kinds = await asyncio.gather(*(h.describe() for h in handles), return_exceptions=True)
+            gamedays = [not isinstance(k, BaseException) and k.workflow_type == "GameDayWorkflow" for k in kinds]
+            reverted = sum(1 for outcome in outcomes if outcome in (REVERTED, APPLY_FAILED))
+            if any(gamedays):  # a game day's faults are its drills': their records have them
+                console.print(f"rolled back: {seconds:.3f}s from this command's stop to the last revert")
+            elif reverted == 0:
+                console.print("nothing to revert: no fault had been applied")
+            elif reverted == len(outcomes):
+                console.print(f"every fault reverted: {seconds:.3f}s from this command's stop to the last revert")
+            else:
+                console.print(
+                    f"every applied fault reverted ({len(outcomes) - reverted} never applied): {seconds:.3f}s from "
+                    "this command's stop to the last revert"
+                )
+            verdicts = await asyncio.gather(*(_verdict_after(h, s) for h, s in zip(handles, statuses, strict=True)))
+            for status, verdict, gameday in zip(statuses, verdicts, gamedays, strict=True):
+                console.print(f"{status.run_id} stopped: {_stopped_line(status, verdict, gameday)}", markup=False)
 
     run_async(settings, go())
 
@@ -160,11 +176,11 @@ def status(
             if settings.debug:
                 raise
             err_console.print(
-                f"note: cannot reach Temporal at {settings.config.temporal_address} ({err}): "
+                f"note: cannot reach Temporal at {settings.config.temporal_address} ({unreachable_why(err)}): "
                 "what the results database last heard",
                 markup=False,
             )
-            _print_stored(settings, run_id)
+            _print_stored(settings, run_id, temporal_down=True)
             return
         handle = client.get_workflow_handle(run_id)
         try:
@@ -205,6 +221,7 @@ def status(
             except RPCError as err:
                 fail(f"{run_id} is running but no worker answered its status query ({err.message}): is a worker up?")
             _print_status(live)
+            await _print_live_observe(client, desc)
             await _print_live_traffic(client, desc)
             return
         record = _stored(settings, run_id)
@@ -213,26 +230,63 @@ def status(
         if record is None:
             _print_stored(settings, run_id, drill_checked=True)  # a game day Temporal no longer has
             return
-        from activities.report import render_markdown
-
-        console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
+        ended = "no longer in Temporal" if desc is None else desc.status.name if desc.status else "closed"
+        _print_recorded(record, ended=ended)
 
     run_async(settings, go())
 
 
-def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False) -> None:
+def _print_recorded(record: RunRecord, *, ended: str | None) -> None:
+    """``status`` of a run from its record: the same lines as live, every one of them the record's.
+
+    ``ended`` is how Temporal says the workflow closed, ``None`` when Temporal could not be asked.
+    """
+    from workflows.records import DrillStatus
+
+    _print_status(DrillStatus.from_record(record))
+    if record.verdict is None:
+        if ended is None:
+            console.print(
+                f"  no verdict recorded yet: the last progress written was phase {record.phase.value} "
+                "(Temporal unreachable: it may still be running)",
+                markup=False,
+            )
+        else:
+            console.print(f"  the workflow closed ({ended}) with no verdict recorded", markup=False)
+    console.print(f"  full record: gameday report {record.run_id}", markup=False)
+
+
+def unreachable_why(err: BaseException) -> str:
+    """Why Temporal could not be reached, in a few words (the client's error nests a transport's debug output)."""
+    text = str(err)
+    for needle, words in (
+        ("Connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("dns error", "unknown host"),
+        ("Name or service not known", "unknown host"),
+    ):
+        if needle in text:
+            return words
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False, temporal_down: bool = False) -> None:
     """``status`` from the results database alone: a drill's record (or last progress), else a game day's."""
-    from activities.report import render_markdown
     from cli import gameday_status
 
     record = None if drill_checked else _stored(settings, run_id)
     if record is not None:
-        console.print(render_markdown(record, settings.config.workflow_url(run_id)), markup=False)
+        _print_recorded(record, ended=None)
         return
     gameday = gameday_status.stored_gameday(settings, run_id)
     if gameday is not None:
         gameday_status.print_record(gameday)
         return
+    if temporal_down:
+        fail(
+            f"no run {run_id!r} in the results database, and Temporal cannot be asked: a running game day is "
+            "recorded there only when it ends"
+        )
     fail(f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r} nor in the results database")
 
 
@@ -369,9 +423,36 @@ async def _from_temporal(settings: Settings, run_id: str) -> RunRecord | None:
     """The run's record from Temporal (see :func:`recorded_in_temporal`); ``None`` if Temporal cannot say."""
     try:
         client = await client_for(settings)
-        return await recorded_in_temporal(client, run_id)
-    except Exception:  # Temporal unreachable: the caller reports what SQL has, or that there is nothing
+    except Exception as err:  # Temporal unreachable: say so once; the caller reports what SQL has, or nothing
+        err_console.print(
+            f"note: cannot reach Temporal at {settings.config.temporal_address} ({unreachable_why(err)}): "
+            "only the results database was read",
+            markup=False,
+        )
         return None
+    try:
+        return await recorded_in_temporal(client, run_id)
+    except Exception:
+        return None
+
+
+async def _running_gameday(settings: Settings, gameday_id: str) -> GameDayRecord | None:
+    """A game day still running, its record so far from its workflow; ``None`` if Temporal has no such one."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from cli.gameday_status import GAMEDAY_WORKFLOW, QUERY_TIMEOUT
+    from workflows.gameday import GameDayStatus
+
+    try:
+        client = await client_for(settings)
+        handle = client.get_workflow_handle(gameday_id)
+        desc = await handle.describe()
+        if desc.workflow_type != GAMEDAY_WORKFLOW or desc.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        status: GameDayStatus = await handle.query("status", result_type=GameDayStatus, rpc_timeout=QUERY_TIMEOUT)
+    except Exception:
+        return None
+    return status.record
 
 
 async def recorded_in_temporal(client: Client, run_id: str) -> RunRecord | None:
@@ -418,6 +499,13 @@ def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
 
     store = Store(settings.config.resolved_database_url)
     gameday = GameDays(store).get(gameday_id)
+    if gameday is None:
+        gameday = run_async(settings, _running_gameday(settings, gameday_id))
+        if gameday is not None:
+            err_console.print(
+                f"note: game day {gameday_id} is still running: its record so far (no verdict yet), from Temporal",
+                markup=False,
+            )
     if gameday is None:
         fail(f"no run or game day {gameday_id!r} in the results database ({settings.config.database_label})")
     found = [store.get(entry.run_id) for entry in gameday.entries if entry.run_id]
@@ -534,7 +622,7 @@ async def client_for(settings: Settings) -> Client:
     return await connect(settings.config)
 
 
-async def running_handle(client: Client, settings: Settings, run_id: str):  # type: ignore[no-untyped-def]
+async def running_handle(client: Client, settings: Settings, run_id: str, verb: str = "stop"):  # type: ignore[no-untyped-def]
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -547,7 +635,7 @@ async def running_handle(client: Client, settings: Settings, run_id: str):  # ty
         raise
     if desc.status != WorkflowExecutionStatus.RUNNING:
         name = desc.status.name if desc.status else "closed"
-        fail(f"run {run_id!r} has already finished ({name}): there is nothing to stop")
+        fail(f"run {run_id!r} has already finished ({name}): there is nothing to {verb}")
     return handle
 
 
@@ -601,6 +689,71 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
     )
 
 
+REVERTED = "reverted"
+APPLY_FAILED = "apply failed, reverted"
+NEVER_APPLIED = "never applied"
+NOT_REVERTED = "NOT REVERTED"
+VERDICT_WAIT = 30.0
+"""Seconds ``stop --wait`` waits, after the rollback is reported, for the verdict (the recovery check, the record)."""
+
+
+def fault_outcome(fault: FaultRecord) -> str:
+    """How a fault ended a rollback, in words that never call reverted a fault that was not applied."""
+    from workflows.records import FaultState
+
+    if fault.state == FaultState.NOT_REVERTED:
+        return NOT_REVERTED
+    if fault.state == FaultState.REGISTERED:
+        return "registered"  # its revert has not run: maybe applied (a crash mid-apply), never called reverted
+    if fault.not_applied:
+        return NEVER_APPLIED
+    if fault.state == FaultState.REVERTED and fault.reverted_at is None and fault.applied_at is None:
+        return NEVER_APPLIED  # its revert found nothing to undo (never applied, or refused by the worker policy)
+    if fault.state == FaultState.FAILED:
+        return APPLY_FAILED
+    return REVERTED
+
+
+async def _verdict_after(handle: WorkflowHandle[Any, Any], status: DrillStatus) -> str | None:
+    """The run's verdict once it has ended (at most :data:`VERDICT_WAIT` seconds); ``None`` if not by then."""
+    if status.verdict is not None:
+        return status.verdict.value
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout=VERDICT_WAIT)
+    except Exception:  # still verifying, or it failed: status says which
+        return None
+    if isinstance(result, dict) and "gameday_id" in result:
+        from workflows.gameday import GameDayRecord, gameday_verdict
+
+        return gameday_verdict(GameDayRecord.model_validate(result)).value
+    from workflows.records import RunRecord
+
+    record = result if isinstance(result, RunRecord) else RunRecord.model_validate(result)
+    return record.verdict.value if record.verdict is not None else None
+
+
+def _stopped_line(status: DrillStatus, verdict: str | None, gameday: bool) -> str:
+    """``rollback done, 2 fault(s) reverted, verdict ABORTED``: what was waited for, and how it ended."""
+    counts: dict[str, int] = {}
+    for fault in status.faults:
+        outcome = fault_outcome(fault)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    if gameday:
+        parts = ["its running drills rolled back, the rest skipped"]
+    else:
+        parts = ["rollback done", f"{counts.get(REVERTED, 0) + counts.get(APPLY_FAILED, 0)} fault(s) reverted"]
+    if counts.get(NEVER_APPLIED):
+        parts.append(f"{counts[NEVER_APPLIED]} never applied (nothing to revert)")
+    if counts.get(NOT_REVERTED):
+        parts.append(f"{counts[NOT_REVERTED]} NOT REVERTED")
+    parts.append(
+        f"verdict {verdict}"
+        if verdict is not None
+        else f"verdict not decided yet (it checks recovery, then records it: gameday status {status.run_id})"
+    )
+    return ", ".join(parts)
+
+
 def _print_time_to_safe(status: DrillStatus) -> None:
     """Each revert's time after the stop was sent, then the total: what ``stop --wait`` promises."""
     stop_at = status.stop.since if status.stop else None
@@ -609,7 +762,7 @@ def _print_time_to_safe(status: DrillStatus) -> None:
         after = ""
         if stop_at is not None and fault.reverted_at is not None and fault.reverted_at >= stop_at:
             after = f" +{(fault.reverted_at - stop_at).total_seconds():.3f}s after the stop"
-        console.print(f"  {fault.state.value:<12} {fault.label}{after}", markup=False)
+        console.print(f"  {fault_outcome(fault):<12} {fault.label}{after}", markup=False)
     if status.time_to_safe is not None:
         console.print(f"  time to safe: {status.time_to_safe:.3f}s ({safe_basis(status.stop)})", markup=False)
 
@@ -663,6 +816,45 @@ async def live_traffic(client: Client, pending: PendingActivityInfo) -> TrafficS
     return summary if isinstance(summary, TrafficSummary) else TrafficSummary.model_validate(summary)
 
 
+OBSERVE_ACTIVITY = "observe"
+"""The drill's observation activity (``activities/probes/activities.py``); its first heartbeat detail is the
+window's :class:`~workflows.records.ObserveProgress` so far, which ``status`` shows while it observes."""
+
+
+async def _print_live_observe(client: Client, desc: WorkflowExecutionDescription) -> None:
+    """The observation so far (ticks, each probe's failures), from the observe activity's last heartbeat: a
+    long window is not silent in ``status`` until it ends."""
+    from workflows.records import ObserveProgress
+
+    pending = next(
+        (p for p in desc.raw_description.pending_activities if p.activity_type.name == OBSERVE_ACTIVITY), None
+    )
+    if pending is None:
+        return
+    payloads = pending.heartbeat_details.payloads
+    if not payloads:
+        console.print("  observing: started, no tick reported yet", markup=False)
+        return
+    try:
+        [progress] = await client.data_converter.decode(payloads[:1], [ObserveProgress])
+        if not isinstance(progress, ObserveProgress):
+            progress = ObserveProgress.model_validate(progress)
+    except Exception as err:  # a worker of another version: one line, not a failed command
+        console.print(f"  observing: progress unreadable by this gameday ({type(err).__name__})", markup=False)
+        return
+    left = ""
+    if progress.ends_at is not None:
+        seconds = max(0.0, (progress.ends_at - datetime.now(UTC)).total_seconds())
+        left = f", window ends in {seconds:.0f}s"
+    missed = f", {progress.missed} missed" if progress.missed else ""
+    console.print(f"  observing: {progress.ticks} tick(s) so far{missed}{left}", markup=False)
+    for probe, count in progress.counts.items():
+        failed = progress.failures.get(probe, 0)
+        last = progress.problems.get(probe, [])
+        why = f" (last problem: {last[-1]})" if failed and last else ""
+        console.print(f"    {probe}: {failed} of {count} sample(s) failed{why}", markup=False)
+
+
 async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription) -> None:
     pending = traffic_activity(desc)
     if pending is None:
@@ -683,14 +875,29 @@ async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription
 
 def _print_status(status: DrillStatus) -> None:
     # Run ids, reasons, labels and details are user or command text: printed verbatim, never as markup.
-    console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]")
+    ended = " (ended)" if status.recorded and status.ended_at is not None else ""  # the record's last phase
+    console.print(f"[bold]{escape(status.run_id)}[/]  phase: [bold]{status.phase.value}[/]{ended}")
+    if status.verdict is not None:
+        summary = f" ({status.summary})" if status.summary else ""
+        console.print(f"  verdict: {status.verdict.value}{summary}", markup=False)
+    if status.started_at is not None:
+        ended = status.ended_at.strftime("%Y-%m-%d %H:%M:%S") if status.ended_at else "-"
+        console.print(f"  started: {status.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC  ended: {ended}", markup=False)
+    if status.time_to_recovery is not None:
+        console.print(f"  time to recovery: {status.time_to_recovery:.3f}s", markup=False)
     if status.stop:
         console.print(f"  stop requested by {status.stop.by}: {status.stop.reason}", markup=False)
         if status.time_to_safe is not None:
             console.print(f"  time to safe: {status.time_to_safe:.3f}s ({safe_basis(status.stop)})", markup=False)
-        elif not status.rolled_back:
+        elif not status.rolled_back and status.verdict is None:
             console.print("  rolling back…")
+        if status.time_to_healthy is not None:
+            console.print(f"  time to healthy: {status.time_to_healthy:.3f}s after the stop", markup=False)
     console.print(f"  faults active: {', '.join(status.faults_active) or 'none'}", markup=False)
+    if status.recorded:  # the live view shows faults as they are now; a record, how each one ended
+        for fault in status.faults:
+            error = f": {fault.error}" if fault.error else ""
+            console.print(f"  fault     {fault.state.value:<11} {fault.label}{error}", markup=False)
     for step in status.steps:
         console.print(f"  {step.phase.value:<9} {step.status.value:<11} {step.detail}", markup=False)
     if status.last_measurements:

@@ -326,6 +326,7 @@ class DrillWorkflow:
         if self._paused is None:
             return
         revert = inp.drill.pause.faults == "revert"
+        in_place = any(fi.record.state == FaultState.APPLIED for fi in self._faults)
         started = workflow.now()
         previous = self._phase
         self._phase = Phase.PAUSED
@@ -344,6 +345,7 @@ class DrillWorkflow:
                 continue
             await self._reapply(inp, index)
         self._mark_traffic()
+        held = ("faults reverted" if revert else "faults held") if in_place else "no fault applied yet"
         again = f"; {len(reverted)} fault(s) reverted while paused and applied again" if reverted else ""
         if ended:
             again = f"; {len(reverted)} fault(s) reverted while paused, {len(reverted) - len(ended)} applied again"
@@ -353,7 +355,7 @@ class DrillWorkflow:
             status=StepStatus.OK,
             started_at=started,
             ended_at=workflow.now(),
-            detail=f"paused ({'faults reverted' if revert else 'faults held'}), resumed by {self._resumed_by}{again}",
+            detail=f"paused ({held}), resumed by {self._resumed_by}{again}",
         )
         self._add_step(step)
         self._phase = previous
@@ -993,8 +995,10 @@ class DrillWorkflow:
                     "the system recovered and expectations held as far as observed"
                 ),
             )
-        else:
+        elif faults:
             verdict, why = Verdict.RESILIENT, "expectations held under fault; the system recovered"
+        else:  # no "under fault", no "recovered": a drill without faults only watched
+            verdict, why = Verdict.RESILIENT, "expectations held; no fault declared: nothing was injected"
         self._record = self._record.model_copy(
             update={
                 "verdict": verdict,

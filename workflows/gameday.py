@@ -10,8 +10,9 @@ started), and the record says which verdict stopped it. ``gameday stop GAMEDAY_I
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from workflows.drill import NAME_PATTERN, Approval, Drill
 from workflows.notify_records import Notify
@@ -41,6 +42,24 @@ class ParallelStep(Strict):
     parallel: list[DrillStep] = Field(min_length=2)
 
 
+def _step_kind(value: object) -> str:
+    """Which kind of step a value is, by its keys: a ``parallel:`` group, else a drill (``file:`` or ``drill:``).
+
+    A step is judged as the kind its keys say, so a mistake in it is reported once, against that kind, never as
+    errors for every kind of step it is not. (Named after the classes: the error messages' walker reads them.)
+    """
+    if isinstance(value, ParallelStep) or (isinstance(value, dict) and "parallel" in value):
+        return "ParallelStep"
+    return "DrillStep"
+
+
+Step = Annotated[
+    Annotated[DrillStep, Tag("DrillStep")] | Annotated[ParallelStep, Tag("ParallelStep")],
+    Discriminator(_step_kind),
+]
+"""One step of a game day: a drill (``file:``/``drill:``) or a ``parallel:`` group."""
+
+
 DEFAULT_STOP_ON = [Verdict.NOT_RECOVERED, Verdict.ERROR, Verdict.ABORTED]
 """ABORTED included: a drill stopped by a person or a guardrail (a declared incident) must not be followed, seconds
 later, by the next step injecting its faults."""
@@ -60,7 +79,7 @@ class GameDaySpec(Strict):
     """Verdicts after which the remaining drills are skipped."""
     approval: Approval | None = None
     """A go/no-go gate before the first drill: ``gameday approve GAMEDAY_ID``; without it in time, nothing runs."""
-    drills: list[DrillStep | ParallelStep] = Field(min_length=1)
+    drills: list[Step] = Field(min_length=1)
 
     @field_validator("gameday")
     @classmethod

@@ -197,6 +197,9 @@ def _message(details: ErrorDetails, walk: _Walk) -> str:
         return f"expected {tag_key} to be one of: {tags}; got {_describe(tag)}"
     if kind in {"value_error", "assertion_error"}:
         return str(details["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind in {"too_short", "too_long"} and isinstance(value, list | tuple):
+        size = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
+        return f"{prefix}expected {size} item(s), got {len(value)}"
     if kind == "literal_error":
         return f"{prefix}expected {ctx.get('expected')}, got {_describe(value)}"
     bound = next((b for b in _BOUNDS if b in ctx), None)
@@ -275,7 +278,9 @@ def _strip(tp: Any) -> tuple[Any, str | None]:
 
 def _union_members(tp: Any) -> list[Any]:
     if get_origin(tp) in {Union, types.UnionType}:
-        return [arg for arg in get_args(tp) if arg is not type(None)]
+        # A member tagged for a callable discriminator (``Annotated[Step, Tag("Step")]``) is its class here.
+        members = [get_args(arg)[0] if get_origin(arg) is Annotated else arg for arg in get_args(tp)]
+        return [member for member in members if member is not type(None)]
     return []
 
 

@@ -444,3 +444,41 @@ class DrillStatus(Record):
     time_to_safe: float | None = None
     """Once rolled back after a stop: seconds from the stop to the last revert done."""
     time_to_healthy: float | None = None
+    started_at: datetime | None = None
+    """Set when the status comes from the run's record (the live query leaves the times out)."""
+    ended_at: datetime | None = None
+    time_to_recovery: float | None = None
+    summary: str = ""
+    """The record's one line on why the verdict is what it is."""
+    recorded: bool = False
+    """The answer comes from the results database (or the workflow's result), not from the live workflow."""
+
+    @classmethod
+    def from_record(cls, record: RunRecord) -> DrillStatus:
+        """The status a run's record (final, or the last progress written) tells, and nothing it does not.
+
+        The phases, faults, verdict and times are the record's own; ``last_measurements`` keeps each probe's latest
+        result as recorded; ``faults_active`` names the faults the record does not show reverted or failed.
+        """
+        latest: dict[str, ProbeResult] = {}
+        for probe in record.probes:
+            latest[probe.probe] = probe  # written in order: the last one per probe is its latest
+        settled = (FaultState.REVERTED, FaultState.FAILED, FaultState.NOT_REVERTED)
+        return cls(
+            run_id=record.run_id,
+            phase=record.phase,
+            faults_active=[f.label for f in record.faults if f.state not in settled],
+            last_measurements=list(latest.values()),
+            steps=list(record.steps),
+            stop=record.stop,
+            verdict=record.verdict,
+            faults=list(record.faults),
+            rolled_back=bool(record.faults) and all(f.state in settled for f in record.faults),
+            time_to_safe=record.time_to_safe,
+            time_to_healthy=record.time_to_healthy,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            time_to_recovery=record.time_to_recovery,
+            summary=record.summary,
+            recorded=True,
+        )

@@ -156,6 +156,46 @@ def _signal_target(pid: int, sig: signal.Signals) -> ProcStat:
     return stat
 
 
+def _signal_captured(pid: int, starttime: str | None, sig: signal.Signals) -> ProcStat:
+    """Signal the process captured as (``pid``, ``starttime``), only if that pid still names that process.
+
+    Raises:
+        TargetNotFound: the captured process is gone (exited, or its pid now belongs to another process).
+        ApplyError: the pid is gameday itself, or not allowed to signal it.
+    """
+    own = gameday_itself(pid)
+    if own is not None:
+        raise ApplyError(f"refusing to signal pid {pid}: it is {own}; a drill must never pause or kill gameday")
+    try:
+        # A pidfd pins the process: checked after opening it, the start time proves the pidfd is the captured
+        # process, and a signal through it cannot reach a process that reuses the pid meanwhile.
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        pidfd = None
+    except OSError:  # no pidfd support (an old kernel): the identity check just before the signal must do
+        pidfd = -1
+    try:
+        stat = read_stat(pid) if pidfd is not None else None
+        if stat is None or not stat.alive or (starttime is not None and stat.starttime != starttime):
+            raise TargetNotFound(
+                f"the process captured before the fault (pid {pid}) is gone"
+                + (": that pid now belongs to another process" if stat is not None and stat.alive else "")
+                + f"; nothing was sent {sig.name}"
+            )
+        if pidfd is None or pidfd < 0:
+            return _signal_target(pid, sig)
+        try:
+            signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError as err:
+            raise TargetNotFound(f"the process captured before the fault (pid {pid}) exited") from err
+        except PermissionError as err:
+            raise ApplyError(f"not allowed to send {sig.name} to pid {pid}") from err
+        return stat
+    finally:
+        if pidfd is not None and pidfd >= 0:
+            os.close(pidfd)
+
+
 async def capture(inp: FaultInput) -> dict[str, str]:
     """The process the fault will hit: pid, start time (its identity) and whether it is stopped already.
 
@@ -173,15 +213,24 @@ async def capture(inp: FaultInput) -> dict[str, str]:
 async def apply(inp: FaultInput) -> FaultRecord:
     """Send SIGSTOP (``pause``) or the fault's signal (``kill``) to the target, and record which process it was.
 
+    The target is the process ``capture`` recorded (pid and start time), not whatever the pidfile names by now.
+
     Raises:
         NothingChanged: no such process, the pidfile cannot be read, or not allowed to signal it: the one change
             a process fault makes (a signal) was not made.
     """
     target = _narrow(inp)
     sig = signal.Signals[inp.fault.signal] if isinstance(inp.fault, KillFault) else signal.SIGSTOP
+    captured = _recorded_in(inp.before)
     try:
-        pid = resolve(target)
-        stat = _signal_target(pid, sig)
+        if captured is None:  # drills started before capture: the target as the spec names it now
+            pid = resolve(target)
+            stat = _signal_target(pid, sig)
+        else:
+            # The process captured before the fault, by its identity: never what the pidfile says now (rewritten
+            # since, or its pid reused by another process), which is not the process the revert will look for.
+            pid, starttime = captured
+            stat = _signal_captured(pid, starttime, sig)
     except ApplyError as err:
         raise NothingChanged(str(err)) from err
     changed = {"pid": str(pid), "starttime": stat.starttime, "signal": sig.name}

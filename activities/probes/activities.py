@@ -127,22 +127,42 @@ async def observe(request: ObserveInput) -> ObserveResult:
         coverage.note_tick(progress, now, interval, resumed_by=resumed_by if n == 0 else None)
         progress.last_started_at = now
 
+    # Ticks overlap, so they can end out of order: a slow old tick answering after later ones failed must not
+    # read as a recovery. Recovery follows the ticks' start times: an outcome is applied once every tick that
+    # started before it has ended (or was cancelled).
+    in_flight: set[datetime] = set()
+    outcomes: dict[datetime, dict[str, Sample]] = {}
+
+    def settle() -> None:
+        for began in sorted(outcomes):
+            if any(other < began for other in in_flight):
+                break
+            _note_recovery(progress, request, outcomes.pop(began), began)
+
     async def tick(n: int) -> None:
-        nonlocal breach
         began = datetime.now(UTC)
         if n == 0 and resumed_by is not None:
             progress.held_since = progress.held_until = None  # unknown during the gap
+        in_flight.add(began)
+        try:
+            await sampled(began)
+        finally:
+            in_flight.discard(began)
+            settle()
+
+    async def sampled(began: datetime) -> None:
+        nonlocal breach
         samples = await _all(take_sample(probe, client) for probe in probes)
         progress.last_tick_at = datetime.now(UTC)
         measured = dict(zip((p.name for p in request.probes), samples, strict=False))
         for probe in request.probes:
             _record(progress, probe.name, measured[probe.name], keep)
-        _note_recovery(progress, request, measured, began)
+        outcomes[began] = measured
         for (guard, _), sample in zip(switches, samples[len(request.probes) :], strict=True):
-            watch.record(guard, sample)
+            watch.record(guard, sample, began)
         for guard in request.guardrails:
             if guard.probe is not None:
-                watch.record(guard, measured[guard.probe])
+                watch.record(guard, measured[guard.probe], began)
         progress.ticks += 1
         progress.missed = previous_missed + schedule.missed
         activity.heartbeat(progress.model_copy(deep=True))

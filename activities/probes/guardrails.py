@@ -9,21 +9,41 @@ Counting rules are chosen so a breach never waits for a window to fill: ``error_
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from activities.probes.judge import Sample, in_words
 from workflows.drill import Guardrail
 from workflows.units import Comparison, crosses
 
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
 
 @dataclass
 class _Trail:
-    """What one guardrail remembers of its probe."""
+    """What one guardrail remembers of its probe.
+
+    Samples can arrive out of order (overlapping ticks: a slow one ends after later ones), so the run of failures
+    follows the samples' start times: it counts the failures that started after the latest success started.
+    """
 
     window: deque[Sample]
-    streak: int = 0
+    last_ok: datetime | None = None
+    """Start of the latest-started successful sample."""
+    failed_since: list[datetime] = field(default_factory=list)
+    """Starts of the failed samples that started after ``last_ok`` (the latest :data:`KEEP_FAILED` of them)."""
+    older_failed: int = 0
+    """Failures after ``last_ok`` beyond those kept in ``failed_since`` (all started before them)."""
+
+    @property
+    def streak(self) -> int:
+        return self.older_failed + len(self.failed_since)
+
+
+KEEP_FAILED = 256
+"""Failure start times kept per guardrail: a late success can only start before the few ticks still in flight."""
 
 
 @dataclass
@@ -40,11 +60,28 @@ class GuardrailWatch:
     def __post_init__(self) -> None:
         self._trails = {g.name: _Trail(window=deque(maxlen=g.window)) for g in self.guardrails}
 
-    def record(self, guard: Guardrail, sample: Sample) -> None:
-        """Add one sample of ``guard``'s probe (or of its ``stop_when`` probe)."""
+    def record(self, guard: Guardrail, sample: Sample, began: datetime | None = None) -> None:
+        """Add one sample of ``guard``'s probe (or of its ``stop_when`` probe), started at ``began``.
+
+        Without ``began`` the samples are taken to arrive in the order they started.
+        """
         trail = self._trails[guard.name]
         trail.window.append(sample)
-        trail.streak = trail.streak + 1 if not sample.ok else 0
+        if began is None:
+            began = max([t for t in (trail.last_ok, *trail.failed_since[-1:]) if t is not None], default=_EPOCH)
+        if trail.last_ok is not None and began < trail.last_ok:
+            return  # older than the latest success: it neither ends nor extends the current run of failures
+        if sample.ok:
+            trail.last_ok = began
+            after = [t for t in trail.failed_since if t > began]
+            if len(after) < len(trail.failed_since) or trail.older_failed == 0:
+                trail.older_failed = 0  # the dropped ones started before the kept ones, so before this success
+            trail.failed_since = after
+            return
+        insort(trail.failed_since, began)
+        if len(trail.failed_since) > KEEP_FAILED:
+            trail.failed_since.pop(0)
+            trail.older_failed += 1
 
     def breach(self) -> tuple[Guardrail, str] | None:
         """The first guardrail crossed, with the measured values in words; ``None`` when all hold."""

@@ -232,9 +232,10 @@ def test_stop_during_observation_reverts_every_fault_and_the_run_is_reported_abo
 
     finished = gameday("status", run_id)
     assert finished.exit_code == 0, finished.output
-    assert f"`{run_id}`" in finished.stdout
-    assert "ABORTED" in finished.stdout
-    assert "Time to safe:" in finished.stdout
+    assert f"{run_id}  phase: " in finished.stdout
+    assert "verdict: ABORTED" in finished.stdout
+    assert "time to safe: " in finished.stdout
+    assert "reverted    run sh" in finished.stdout
 
 
 def test_stop_of_a_finished_run_exits_1_saying_it_already_finished(gameday: Gameday, resilient: Finished) -> None:

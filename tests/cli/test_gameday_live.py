@@ -212,3 +212,28 @@ def test_ctrl_c_on_run_wait_of_a_game_day_says_it_goes_on_and_how_to_stop_it(
     assert f"left {following.gameday_id}: the game day goes on" in text
     assert f'gameday stop {following.gameday_id} --reason "…"' in text
     assert gameday("status", following.gameday_id).exit_code == 0
+
+
+def test_report_and_status_of_a_running_game_day_say_it_runs_and_invent_no_verdict(
+    gameday: Gameday, following: Following
+) -> None:
+    following.shows("waiting for approval")
+
+    report = gameday("report", following.gameday_id)
+    assert report.exit_code == 0, report.output
+    assert report.stdout.splitlines()[0] == f"game day {following.name}: still running, no verdict yet"
+    assert f"game day {following.gameday_id} is still running" in report.stderr
+    assert "verdict" not in report.stdout.replace("no verdict yet", "")
+
+    nowhere = f"127.0.0.1:{free_port()}"
+    offline = gameday("status", following.gameday_id, GAMEDAY_TEMPORAL_ADDRESS=nowhere)
+    assert offline.exit_code == 1, offline.output
+    note, *rest = offline.stderr.strip().splitlines()
+    assert (
+        note == f"note: cannot reach Temporal at {nowhere} (connection refused): what the results database last heard"
+    )
+    assert "a running game day is recorded there only when it ends" in " ".join(" ".join(rest).split())
+    offline_report = gameday("report", following.gameday_id, GAMEDAY_TEMPORAL_ADDRESS=nowhere)
+    assert offline_report.exit_code == 1, offline_report.output
+    assert f"cannot reach Temporal at {nowhere} (connection refused)" in offline_report.stderr
+    assert "verdict" not in offline_report.output

@@ -59,4 +59,5 @@ def test_a_pause_before_inject_says_when_it_holds_and_the_drill_holds_there_unti
     assert gameday("resume", run_id).exit_code == 0
     record = gameday.recorded(run_id, timeout=60)
     assert record.verdict == Verdict.RESILIENT, record.summary
-    assert any(s.phase.value == "paused" for s in record.steps)
+    [paused] = [s for s in record.steps if s.phase.value == "paused"]
+    assert paused.detail.startswith("paused (no fault applied yet), resumed by "), paused.detail  # held before inject

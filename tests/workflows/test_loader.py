@@ -298,3 +298,49 @@ def test_unknown_keys_of_a_gameday_file_are_each_reported_once_with_the_key_that
         (5, "drills[1].stop", "unknown key 'stop'"),
         (6, "drills[2].drill.tema", "unknown key 'tema' (did you mean 'team'?)"),
     ]
+
+
+def test_a_gameday_step_is_judged_as_the_kind_its_keys_say_one_located_problem_each(tmp_path: Path) -> None:
+    from workflows.gameday_loader import load_gameday_file
+
+    (tmp_path / "a.yaml").write_text("name: a\n")
+    file = tmp_path / "gameday.yaml"
+    file.write_text(
+        "gameday: g\n"
+        "drills:\n"
+        "  - {file: [a.yaml]}\n"
+        "  - {drill: {name: c, observe: {duration: zz}}}\n"
+        "  - {parallel: [{file: a.yaml}]}\n"
+        "  - {parallel: 5}\n"
+        "  - {parallel: [{file: a.yaml}, {fiel: a.yaml}], file: a.yaml}\n"
+        "  - {}\n"
+        "  - {file: a.yaml, drill: {name: d}}\n"
+        "  - 7\n"
+    )
+
+    with pytest.raises(DrillFileError) as caught:
+        load_gameday_file(file)
+
+    found = [(p.file, p.line, p.path, p.message) for p in caught.value.problems]
+    step = "a game-day step needs exactly one of 'file' or 'drill' (or 'parallel')"
+    assert found == [
+        (str(file), 3, "drills[0].file", "expected a string, got a list"),
+        (
+            str(file),
+            4,
+            "drills[1].drill.observe.duration",
+            "expected a duration like 250ms, 30s, 2m or 1h30m, got 'zz'",
+        ),
+        (str(file), 5, "drills[2].parallel", "expected at least 2 item(s), got 1"),
+        (str(file), 6, "drills[3].parallel", "expected a list, got the number 5"),
+        (
+            str(file),
+            7,
+            "drills[4].parallel[1].fiel",
+            "unknown key 'fiel' (did you mean 'file'?); expected one of: file, drill",
+        ),
+        (str(file), 7, "drills[4].file", "unknown key 'file'; expected one of: parallel"),
+        (str(file), 8, "drills[5]", step),
+        (str(file), 9, "drills[6]", step),
+        (str(file), 10, "drills[7]", "expected a mapping, got the number 7"),
+    ]

@@ -282,3 +282,46 @@ async def test_a_revert_leaves_a_process_stopped_before_the_fault_stopped(
     assert sleeper.state == "T"
     assert "already stopped before the fault" in reverted.output
     os.kill(sleeper.pid, signal.SIGCONT)
+
+
+async def test_apply_signals_the_captured_process_even_when_the_pidfile_names_another_since(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, processes: Processes, eventually: Eventually
+) -> None:
+    captured_one, other = processes.start_sleeper(), processes.start_sleeper()
+    inp = fault_input(by_pidfile(captured_one), PAUSE)
+    captured = await activity_env.run(capture_target, inp)
+    captured_one.pidfile.write_text(str(other.pid))  # rewritten between capture and apply (a restart, a reuse)
+
+    applied = await activity_env.run(apply_fault, inp.model_copy(update={"before": captured.facts}))
+
+    await eventually(lambda: captured_one.state == "T", "the captured process is stopped")
+    assert applied.changed["pid"] == str(captured_one.pid)
+    assert other.state in RUNNING  # the process the pidfile names now was never signalled
+    os.kill(captured_one.pid, signal.SIGCONT)
+
+
+async def test_apply_after_the_captured_process_is_gone_signals_nothing_and_is_not_applied(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, processes: Processes
+) -> None:
+    gone, other = processes.start_sleeper(), processes.start_sleeper()
+    inp = fault_input(by_pidfile(gone), PAUSE)
+    captured = await activity_env.run(capture_target, inp)
+    gone.proc.send_signal(signal.SIGKILL)
+    gone.proc.wait()
+    gone.pidfile.write_text(str(other.pid))  # the supervisor started a replacement: not the process captured
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, inp.model_copy(update={"before": captured.facts}))
+
+    assert raised.value.type == "FaultApplyError" and raised.value.non_retryable
+    message = raised.value.message
+    assert message.startswith(f"{inp.record.label}: not applied: "), message
+    assert f"the process captured before the fault (pid {gone.pid}) is gone" in message
+    assert "nothing was sent SIGSTOP" in message
+    assert other.state in RUNNING
+    # Not counted applied: the record built from this failure says so, and its revert touches nothing.
+    failed = inp.record.model_copy(update={"state": FaultState.FAILED, "error": message})
+    assert failed.not_applied
+    reverted = await activity_env.run(revert_fault, inp.model_copy(update={"record": failed, "before": captured.facts}))
+    assert reverted.output == "never applied: nothing to revert" and reverted.reverted_at is None
+    assert other.state in RUNNING

@@ -186,3 +186,42 @@ async def test_a_late_start_does_not_shorten_the_window_when_its_duration_is_giv
     assert datetime.now(UTC) - started >= timedelta(seconds=1)
     assert result.ticks >= 8  # a whole second of 100 ms ticks, not the 200 ms left of the scheduled window
     assert beats[-1].ends_at is not None and beats[-1].ends_at >= started + timedelta(seconds=1)
+
+
+async def test_a_slow_old_success_ending_after_later_failures_is_no_recovery(tmp_path: Path) -> None:
+    env, _ = _recording_env()
+    flag = tmp_path / "slow-first"
+    # The first tick succeeds but answers after 0.8 s; every tick started after it fails at once. The window
+    # waits for the slow tick, so it is the last to end: by start time the system was failing, not recovered.
+    probe = _probe("api", command={"run": f"test -e {flag} && exit 1; touch {flag}; sleep 0.8"})
+    request = _window([probe], seconds=0.5, interval_ms=100).model_copy(update={"recovery_probes": ["api"]})
+
+    result = await env.run(observe, request)
+
+    assert result.ticks >= 3
+    assert result.results[0].failures == result.ticks - 1
+    assert result.held_since is None and result.held_until is None
+
+
+def test_a_guardrail_counts_failures_in_a_row_by_start_time_not_by_arrival() -> None:
+    from activities.probes.guardrails import GuardrailWatch
+    from activities.probes.judge import Sample
+    from workflows.drill import Guardrail
+
+    guard = Guardrail(name="g", probe="api", failing=3)
+    watch = GuardrailWatch([guard])
+    t0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    down = Sample(ok=False, latency=0.01, problem="503")
+    watch.record(guard, down, t0 + timedelta(seconds=1))
+    watch.record(guard, down, t0 + timedelta(seconds=2))
+    # The tick started at t0 answers now, slowly, with a success: it came before the failures, it ends nothing.
+    watch.record(guard, Sample(ok=True, latency=2.5), t0)
+    assert watch.breach() is None
+    watch.record(guard, down, t0 + timedelta(seconds=3))
+
+    crossed = watch.breach()
+
+    assert crossed is not None and crossed[1] == "3 failed samples in a row (limit 3)"
+    # A success that did start after them ends the run.
+    watch.record(guard, Sample(ok=True, latency=0.01), t0 + timedelta(seconds=4))
+    assert watch.breach() is None or "in a row" not in watch.breach()[1]  # type: ignore[index]
