@@ -135,7 +135,13 @@ def test_report_json_through_the_cli_has_the_score_and_the_expect_kept_by_the_st
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["score"] == 50.0 and data["verdict"] == "DEVIATED"
-    assert data["expect"] == {"availability": 0.99, "error_rate": None, "latency_p95": "PT3S", "latency_p99": None}
+    assert data["expect"] == {
+        "availability": 0.99,
+        "error_rate": None,
+        "latency_p95": "PT3S",
+        "latency_p99": None,
+        "comparisons": {},  # written bare: no operator noted (">= 99%" would note ">=")
+    }
     assert read_json(result.stdout) == Store(url).get(record.run_id)
 
 
