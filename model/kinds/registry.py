@@ -13,6 +13,7 @@ from typing import Any
 from model.kinds import (
     command,
     docker,
+    file,
     http,
     probe_command,
     probe_http,
@@ -29,6 +30,7 @@ TARGET_KINDS: tuple[TargetKindSpec[Any], ...] = (
     http.KIND,
     docker.KIND,
     proxy.KIND,
+    file.KIND,
 )
 """Every target kind, in the order the drill format lists them (and a target's error message names them)."""
 

@@ -57,6 +57,7 @@ TARGETS = {
         "proxy 127.0.0.1:15432 -> 127.0.0.1:5432",
         'proxy:{"listen":"127.0.0.1:15432","upstream":"127.0.0.1:5432"}',
     ),
+    "file": ({"path": "/srv/app.conf"}, "file /srv/app.conf", "file:/srv/app.conf"),
 }
 
 
@@ -90,6 +91,8 @@ def _fault(target: dict[str, object], fault: dict[str, object]) -> tuple[Target,
         ({"docker": {"container": "db"}}, {"action": "exec", "run": "x", "revert": "y"}, timedelta(seconds=40)),
         ({"docker": {"container": "db"}}, {"action": "pause"}, DEFAULT_APPLY_BUDGET),
         ({"process": {"pid": 4242}}, {"action": "pause"}, DEFAULT_APPLY_BUDGET),
+        ({"file": {"path": "/srv/a"}}, {"action": "remove"}, DEFAULT_APPLY_BUDGET),
+        ({"file": {"path": "/srv/a"}}, {"action": "fill", "size": "500m"}, timedelta(seconds=40)),
         (
             {"proxy": {"listen": "127.0.0.1:1", "upstream": "127.0.0.1:2"}},
             {"action": "reset", "timeout": "90s"},  # a toxic's timeout is what it does, not how long applying takes
