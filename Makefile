@@ -20,7 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy workflows activities worker cli
+	$(BIN)/mypy workflows activities worker cli model
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q

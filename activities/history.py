@@ -1,7 +1,7 @@
 """The trend of one drill (``gameday history DRILL``): its runs oldest to newest, their scores, and a summary.
 
 :func:`build_history` is pure (records in, :class:`DrillHistory` out, unit-testable); :func:`load_history` reads
-the runs from the results database first. Scores follow :mod:`activities.score` (``docs/SCORE.md``).
+the runs from the results database first. Scores follow :mod:`model.score` (``docs/SCORE.md``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from activities.score import DRILL_WINDOW, drill_score, rolling_scores, score_record, score_trend
 from activities.store import Store
+from model.score import DRILL_WINDOW, drill_score, rolling_scores, score_record, score_trend
 from workflows.records import FaultState, Phase, RunRecord, Verdict
 
 

@@ -40,6 +40,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import secrets
+from model.kinds import registry
 from workflows.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
 from workflows.errors import GamedayError
 from workflows.records import DrillInput, FaultRecord, FaultState
@@ -204,6 +205,9 @@ class WorkerPolicy:
             found += self._url_refusals(f"{at}.http.base_url", target.http.base_url)
         if target.proxy is not None:
             found += self._host_refusals(f"{at}.proxy.upstream", _host_of(target.proxy.upstream))
+        kind = registry.target_kind(target.kind.value)
+        for key, path in [] if kind is None else kind.policy_paths(target.spec):
+            found += self._path_refusals(f"{at}.{target.kind.value}.{key}", path, key)
         return self._or_broken(found)
 
     def fault_refusals(self, index: int, fault: Fault) -> list[Refusal]:

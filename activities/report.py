@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 
 from activities.report_expect import expect_lines, held_word
-from activities.score import format_score, score_record
+from model.score import format_score, score_record
 from workflows import budget
 from workflows.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
 from workflows.traffic import SecondStats, TrafficSummary, WindowStats

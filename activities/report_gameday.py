@@ -13,7 +13,7 @@ from html import escape
 from activities.report import _duration, _timestamp
 from activities.report_html import VERDICT_COLOURS, drill_sections, page
 from activities.report_sections import Html, cell, table
-from activities.score import format_score, gameday_score, score_record
+from model.score import format_score, gameday_score, score_record
 from workflows.gameday import GameDayRecord
 from workflows.records import RunRecord
 

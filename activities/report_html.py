@@ -31,7 +31,7 @@ from activities.report_sections import (
     probe_section,
     traffic_section,
 )
-from activities.score import format_score, score_record
+from model.score import format_score, score_record
 from workflows.records import FaultState, RunRecord, Verdict
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {

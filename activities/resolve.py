@@ -37,7 +37,9 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.faults import docker as docker_faults
 from activities.faults import process as process_faults
+from activities.faults import provider as fault_provider
 from activities.faults.errors import ApplyError
+from model.kinds import registry
 from workflows.drill import Target, TargetKind
 from workflows.locks import ResolvedTarget, ResolveInput
 
@@ -180,6 +182,21 @@ RESOLVERS: dict[TargetKind, Callable[[Target], Awaitable[list[str]]]] = {
 }
 
 
+async def _resource_keys(target: Target) -> list[str]:
+    """The built-in kinds' resolvers above; a kind added since resolves through its provider's ``resolve_keys``
+    (``activities/faults/<kind>.py``), else holds its static lock key (``model/kinds/<kind>.py``)."""
+    resolver = RESOLVERS.get(target.kind)
+    if resolver is not None:
+        return await resolver(target)
+    resolve_keys = getattr(fault_provider(target.kind.value), "resolve_keys", None)
+    if resolve_keys is not None:
+        keys: list[str] = await resolve_keys(target.spec)
+        return keys
+    kind = registry.target_kind(target.kind.value)
+    key = None if kind is None else kind.lock_key(target.spec)
+    return [] if key is None else [key]
+
+
 async def resolve_target(name: str, target: Target) -> ResolvedTarget:
     """The lock keys of one target: its ``lock`` name if given, then the keys of the resource it is now.
 
@@ -189,7 +206,7 @@ async def resolve_target(name: str, target: Target) -> ResolvedTarget:
     """
     named = [f"lock:{target.lock}"] if target.lock else []
     try:
-        return ResolvedTarget(name=name, keys=named + await RESOLVERS[target.kind](target))
+        return ResolvedTarget(name=name, keys=named + await _resource_keys(target))
     except Unresolved as err:
         raise Unresolved(f"target '{name}' ({target.kind.value}) cannot be resolved: {err}") from err
 

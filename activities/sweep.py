@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.faults import PROVIDERS
+from activities.faults import provider as fault_provider
 from activities.ledger import FaultLedger, LedgerEntry
 from activities.locks import LockRow, TargetLocks
 from activities.notify.alert import AlertActivities
@@ -235,7 +235,7 @@ async def _terminate(client: Client, run_id: str, fate: RunFate, report: SweepRe
 
 async def _revert(ledger: FaultLedger, entry: LedgerEntry, result: SweptFault) -> None:
     fi = entry.input
-    provider = PROVIDERS.get(fi.target.kind)
+    provider = fault_provider(fi.target.kind.value)
     if provider is None:
         result.error = f"no fault provider for {fi.target.kind} targets in this worker"
         return

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from temporalio.common import TypedSearchAttributes
 
-    from activities.score import RunScore
+    from model.score import RunScore
     from workflows.gameday import GameDayRecord, GameDaySpec, PlannedDrill
 
 
@@ -167,13 +167,13 @@ def report_lines(record: GameDayRecord, scores: Mapping[str, RunScore] | None = 
 
     Args:
         record: the game day.
-        scores: each drill run's resilience score by run id (``activities.score``); with them, a line gives the
+        scores: each drill run's resilience score by run id (``model.score``); with them, a line gives the
             game day's score (the mean of its scored runs).
     """
     outcome = record.outcome or "still running, no verdict yet"  # the outcome is set only when it ends
     lines = [f"game day {record.name}: {outcome}" + (f" ({record.halted_by})" if record.halted_by else "")]
     if scores is not None:
-        from activities.score import format_score, gameday_score
+        from model.score import format_score, gameday_score
 
         values = [scores[e.run_id].score for e in record.entries if e.run_id in scores]
         scored = sum(1 for value in values if value is not None)

@@ -49,8 +49,8 @@ def history(
 
 
 def _print_table(found: DrillHistory) -> None:
-    from activities.score import format_score
     from cli.context import print_columns
+    from model.score import format_score
 
     title = f"{found.drill}" + (f" (team {found.team})" if found.team else "")
     rows = [("started (UTC)", "run", "verdict", "recovery", "to safe", "reverted", "score", "drill score")]
@@ -74,7 +74,7 @@ def _print_table(found: DrillHistory) -> None:
 
 def summary_line(found: DrillHistory) -> str:
     """The runs in one line: how many, share RESILIENT, median/p90 time to recovery, the score and its trend."""
-    from activities.score import format_score
+    from model.score import format_score
 
     s = found.summary
     resilient = f"{s.resilient} RESILIENT" + (

@@ -493,9 +493,9 @@ def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
     """A game day's report: Markdown lines, one HTML page with each drill's report, or JSON with its score."""
     from activities.gameday_store import GameDays
     from activities.report_gameday import render_gameday_html, render_gameday_json
-    from activities.score import score_record
     from activities.store import Store
     from cli.gamedays import report_lines
+    from model.score import score_record
 
     store = Store(settings.config.resolved_database_url)
     gameday = GameDays(store).get(gameday_id)

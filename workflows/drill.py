@@ -4,8 +4,8 @@ The keys are a contract with users' files (see docs/DRILL_FORMAT.md): new keys m
 Every model forbids unknown keys so a typo is an error, never a silently ignored setting. The loader
 (``workflows.loader``) turns YAML into a :class:`Drill` and reports problems with file, line and field.
 
-Adding a fault kind: a target model below, its action models, a line in ``Target`` and
-``ACTIONS_BY_KIND``, and the module in ``activities/faults/``.
+Each target, fault and probe kind is a module of its own under ``model/kinds/``: ``Target``, ``Fault`` and
+``Probe`` are built from ``model.kinds.registry`` (docs/ADDING_A_KIND.md); their names are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,19 +13,50 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from model.base import Strict as Strict
+from model.kinds import registry
+from model.kinds.base import FaultBase as FaultBase
+from model.kinds.command import CommandTarget as CommandTarget
+from model.kinds.command import RunFault as RunFault
+from model.kinds.docker import MIN_MEMORY as MIN_MEMORY
+from model.kinds.docker import OPT_IN_LABEL as OPT_IN_LABEL
+from model.kinds.docker import DisconnectFault as DisconnectFault
+from model.kinds.docker import DockerTarget as DockerTarget
+from model.kinds.docker import ExecFault as ExecFault
+from model.kinds.docker import LimitCpuFault as LimitCpuFault
+from model.kinds.docker import LimitMemoryFault as LimitMemoryFault
+from model.kinds.docker import RestartFault as RestartFault
+from model.kinds.docker import StopFault as StopFault
+from model.kinds.http import CallFault as CallFault
+from model.kinds.http import HttpRequest as HttpRequest
+from model.kinds.http import HttpTarget as HttpTarget
+from model.kinds.probe_command import CommandProbe as CommandProbe
+from model.kinds.probe_http import HttpProbe as HttpProbe
+from model.kinds.probe_tcp import TcpProbe as TcpProbe
+from model.kinds.process import KillFault as KillFault
+from model.kinds.process import PauseFault as PauseFault
+from model.kinds.process import ProcessTarget as ProcessTarget
+from model.kinds.proxy import BandwidthFault as BandwidthFault
+from model.kinds.proxy import BlackholeFault as BlackholeFault
+from model.kinds.proxy import CloseAfterFault as CloseAfterFault
+from model.kinds.proxy import HostPort as HostPort
+from model.kinds.proxy import LatencyFault as LatencyFault
+from model.kinds.proxy import ProxyTarget as ProxyTarget
+from model.kinds.proxy import ResetFault as ResetFault
+from model.kinds.proxy import SliceFault as SliceFault
+from model.kinds.proxy import ToxicFault as ToxicFault
 from workflows import budget
 from workflows.notify_records import Notify
 from workflows.probe_prometheus import PrometheusProbe
@@ -35,7 +66,6 @@ from workflows.units import (
     Duration,
     DurationAbove,
     DurationAtMost,
-    Percent,
     PercentAbove,
     PercentAtLeast,
     PercentAtMost,
@@ -56,129 +86,14 @@ DEFAULT_REVERT_GRACE = timedelta(minutes=5)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
-class Strict(BaseModel):
-    """Base of every drill-file model: unknown keys are errors; values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# --- targets and faults: one module per kind under model/kinds/, listed by model/kinds/registry.py ---------
 
 
-# --- targets: the only things a drill may touch ---------------------------------------------------------
-
-
-class ProcessTarget(Strict):
-    """A local process, found by ``pid`` or by a ``pidfile`` read at the moment of the fault."""
-
-    pid: int | None = Field(default=None, gt=1)
-    pidfile: str | None = None
-    restart: str | None = None
-    """Shell command that starts the process again; the revert of ``kill``."""
-
-    @model_validator(mode="after")
-    def _one_locator(self) -> ProcessTarget:
-        if (self.pid is None) == (self.pidfile is None):
-            raise ValueError("a process target needs exactly one of 'pid' or 'pidfile'")
-        return self
-
-
-class CommandTarget(Strict):
-    """The local shell: faults run a command and revert with another."""
-
-    cwd: str | None = None
-    shell: str = "/bin/sh"
-
-
-class HttpTarget(Strict):
-    """An HTTP service; faults call paths under ``base_url`` only."""
-
-    base_url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
-
-
-OPT_IN_LABEL = "gameday.target"
-"""A container selected by ``labels`` must also carry ``gameday.target=true``: chaos is opt-in per container."""
-
-
-class DockerTarget(Strict):
-    """Docker containers: one named ``container``, or those carrying ``labels`` (and the opt-in label).
-
-    A labelled selection picks ``count`` containers, or ``percent`` of them (rounded up), at random; the
-    pick is recorded, and ``seed`` makes it reproducible. Without ``count`` or ``percent`` every match is hit.
-    """
-
-    container: str | None = None
-    """A container name or id. Naming a container is explicit consent: it needs no opt-in label."""
-    labels: dict[str, str] | None = None
-    """Select the running containers carrying every one of these labels and ``gameday.target=true``."""
-    count: int | None = Field(default=None, ge=1, le=budget.MAX_CONTAINERS)
-    percent: Percent | None = None
-    seed: int | None = None
-    """Seed of the random pick; without one a seed is drawn and recorded, so a pick can be replayed."""
-
-    @model_validator(mode="after")
-    def _one_selector(self) -> DockerTarget:
-        if (self.container is None) == (self.labels is None):
-            raise ValueError("a docker target needs exactly one of 'container' or 'labels'")
-        if self.labels is not None and not self.labels:
-            raise ValueError(f"'labels' needs at least one label (e.g. {{{OPT_IN_LABEL}: 'true'}})")
-        if self.container is not None and (self.count, self.percent, self.seed) != (None, None, None):
-            raise ValueError("'count', 'percent' and 'seed' select among 'labels' matches; a named container is one")
-        if self.count is not None and self.percent is not None:
-            raise ValueError("give at most one of 'count' and 'percent'")
-        if self.percent is not None and self.percent <= 0:
-            raise ValueError("'percent' must be above 0%")
-        return self
-
-
-def _host_port(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT like 127.0.0.1:15432, got {value!r}")
-    return value
-
-
-HostPort = Annotated[str, AfterValidator(_host_port)]
-"""``host:port`` (``[::1]:80`` for IPv6)."""
-
-
-class ProxyTarget(Strict):
-    """A TCP fault proxy that gameday runs: clients connect to ``listen``, it forwards to ``upstream``.
-
-    The worker holds the proxy for the whole drill (point the system under test at ``listen``); toxic
-    faults change what flows through it.
-    """
-
-    listen: HostPort
-    upstream: HostPort
-
-
-class TargetKind(StrEnum):
-    PROCESS = "process"
-    COMMAND = "command"
-    HTTP = "http"
-    DOCKER = "docker"
-    PROXY = "proxy"
-
-
-class Target(Strict):
+class _TargetRoot(Strict):
     """Exactly one kind key: ``{process: {...}}``, ``{command: {}}``, ``{http: {...}}``…"""
 
-    process: ProcessTarget | None = None
-    command: CommandTarget | None = None
-    http: HttpTarget | None = None
-    docker: DockerTarget | None = None
-    proxy: ProxyTarget | None = None
-    lock: str | None = None
-    """Name of the shared resource this target is, for target locks; defaults to the target's address."""
-
     @model_validator(mode="after")
-    def _exactly_one_kind(self) -> Target:
+    def _exactly_one_kind(self) -> _TargetRoot:
         kinds = [k for k in TargetKind if getattr(self, k.value) is not None]
         if len(kinds) != 1:
             names = ", ".join(k.value for k in TargetKind)
@@ -189,280 +104,54 @@ class Target(Strict):
     def kind(self) -> TargetKind:
         return next(k for k in TargetKind if getattr(self, k.value) is not None)
 
-
-# --- faults: each action with its own revert ------------------------------------------------------------
-
-
-class FaultBase(Strict):
-    action: str
-    """What to do to the target; each action model narrows this to its own literal."""
-    target: str
-    """Name of a key under ``targets``."""
-    duration: Duration | None = None
-    """Revert this fault early, this long after it was applied (otherwise: at rollback)."""
-    name: str | None = None
-    """A label for logs and reports; defaults to ``<action> <target>``."""
-
     @property
-    def label(self) -> str:
-        return self.name or f"{self.action_name} {self.target}"
-
-    @property
-    def action_name(self) -> str:
-        return self.action
-
-
-class PauseFault(FaultBase):
-    """Freeze the target (process: SIGSTOP, revert SIGCONT; docker: pause, revert unpause)."""
-
-    action: Literal["pause"]
-
-
-class KillFault(FaultBase):
-    """Send ``signal`` to the target; revert: a process's ``restart`` command, a container's start, if not running."""
-
-    action: Literal["kill"]
-    signal: str = "SIGKILL"
-
-    @field_validator("signal")
-    @classmethod
-    def _known_signal(cls, value: str) -> str:
-        import signal as _signal
-
-        name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
-        if not hasattr(_signal, name):
-            raise ValueError(f"unknown signal {value!r}; expected a name like SIGTERM or SIGKILL")
-        return name
-
-
-class RunFault(FaultBase):
-    """Run a shell command on a ``command`` target; ``revert`` undoes it and must be safe to run twice."""
-
-    action: Literal["run"]
-    run: str
-    revert: str
-    timeout: Duration = timedelta(seconds=30)
-
-
-class HttpRequest(Strict):
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    path: str = "/"
-    json_body: dict[str, object] | list[object] | None = Field(default=None, alias="json")
-    headers: dict[str, str] = Field(default_factory=dict)
-    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
-    timeout: Duration = timedelta(seconds=10)
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError("expected a path under the target's base_url, not a full URL")
-        return value if value.startswith("/") else "/" + value
-
-
-class CallFault(FaultBase):
-    """Call an endpoint of an ``http`` target; ``revert`` is the request that undoes it."""
-
-    action: Literal["call"]
-    request: HttpRequest
-    revert: HttpRequest
-
-
-# --- docker actions (``pause`` and ``kill`` above apply to containers too) ---
-
-
-class StopFault(FaultBase):
-    """Stop the containers (SIGTERM, SIGKILL after ``timeout``); revert starts the ones that were running."""
-
-    action: Literal["stop"]
-    timeout: Duration = timedelta(seconds=10)
-
-
-class RestartFault(FaultBase):
-    """Restart the containers; the revert only makes sure they run (a restart has nothing to undo)."""
-
-    action: Literal["restart"]
-    timeout: Duration = timedelta(seconds=10)
-
-
-class DisconnectFault(FaultBase):
-    """Disconnect the containers from ``network``; revert reconnects them with their previous aliases and address."""
-
-    action: Literal["disconnect"]
-    network: str
-
-
-class LimitCpuFault(FaultBase):
-    """Cap the containers at ``cpus`` CPUs (``docker update``); revert restores the previous CPU limits."""
-
-    action: Literal["limit_cpu"]
-    cpus: float = Field(gt=0, le=1024)
-
-
-MIN_MEMORY = 6 * 1024 * 1024
-"""The smallest memory limit the Docker engine accepts."""
-
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?")
-_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def _memory_bytes(value: object) -> object:
-    if isinstance(value, str):
-        match = _MEMORY.fullmatch(value.strip().lower())
-        if not match:
-            raise ValueError(f"expected a size like 64m, 256MiB or 1g, got {value!r}")
-        return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
-    return value
-
-
-class LimitMemoryFault(FaultBase):
-    """Cap the containers' memory at ``memory`` (``docker update``); revert restores the previous limits."""
-
-    action: Literal["limit_memory"]
-    memory: Annotated[int, BeforeValidator(_memory_bytes), Field(ge=MIN_MEMORY)]
-    """Bytes; written like docker's ``--memory``: ``64m``, ``256MiB``, ``1g`` (binary units)."""
-
-
-class ExecFault(FaultBase):
-    """Run ``run`` inside the containers (``sh -c``); ``revert`` undoes it and must be safe to run twice."""
-
-    action: Literal["exec"]
-    run: str
-    revert: str
-    timeout: Duration = timedelta(seconds=20)
-
-
-# --- proxy toxics: what Toxiproxy calls toxics, on a proxy gameday holds ---
-
-
-class ToxicFault(FaultBase):
-    """What every toxic shares: the direction it acts on and the share of connections it affects."""
-
-    stream: Literal["downstream", "upstream"] = "downstream"
-    """``downstream``: upstream server → client (Toxiproxy's default); ``upstream``: client → server."""
-    toxicity: Percent = 1.0
-    """Share of connections the toxic applies to, each decided once (Toxiproxy's ``toxicity``)."""
-
-
-class LatencyFault(ToxicFault):
-    """Delay each chunk of data by ``latency`` ± ``jitter`` (uniform)."""
-
-    action: Literal["latency"]
-    latency: Duration
-    jitter: Duration = timedelta(0)
-
-
-class BandwidthFault(ToxicFault):
-    """Pass data at most at ``rate`` KB/s (1 KB = 1000 bytes, as Toxiproxy)."""
-
-    action: Literal["bandwidth"]
-    rate: int = Field(ge=1)
-
-
-class ResetFault(ToxicFault):
-    """Reset the connection (TCP RST, "connection reset by peer") ``timeout`` after data next flows."""
-
-    action: Literal["reset"]
-    timeout: Duration = timedelta(0)
-
-
-class BlackholeFault(ToxicFault):
-    """Accept, then never answer: data is dropped; the connection is closed after ``timeout`` (0: never)."""
-
-    action: Literal["blackhole"]
-    timeout: Duration = timedelta(0)
-
-
-class SliceFault(ToxicFault):
-    """Split data into pieces of ``average_size`` ± ``size_variation`` bytes, ``delay`` apart."""
-
-    action: Literal["slice"]
-    average_size: int = Field(default=64, ge=1)
-    size_variation: int = Field(default=0, ge=0)
-    delay: Duration = timedelta(0)
-
-    @model_validator(mode="after")
-    def _variation_below_average(self) -> SliceFault:
-        if self.size_variation >= self.average_size:
-            raise ValueError("'size_variation' must be smaller than 'average_size'")
-        return self
-
-
-class CloseAfterFault(ToxicFault):
-    """Close each connection once ``bytes`` bytes have passed in the stream (Toxiproxy's ``limit_data``)."""
-
-    action: Literal["close_after"]
-    bytes: int = Field(ge=0)
-
-
-Fault = Annotated[
-    PauseFault
-    | KillFault
-    | RunFault
-    | CallFault
-    | StopFault
-    | RestartFault
-    | DisconnectFault
-    | LimitCpuFault
-    | LimitMemoryFault
-    | ExecFault
-    | LatencyFault
-    | BandwidthFault
-    | ResetFault
-    | BlackholeFault
-    | SliceFault
-    | CloseAfterFault,
-    Field(discriminator="action"),
-]
-
-DOCKER_ACTIONS = frozenset({"pause", "stop", "kill", "restart", "disconnect", "limit_cpu", "limit_memory", "exec"})
-TOXICS = frozenset({"latency", "bandwidth", "reset", "blackhole", "slice", "close_after"})
+    def spec(self) -> Strict:
+        """The model under the target's one kind key (a ``ProcessTarget``, a ``FileTarget``…)."""
+        spec: Strict = getattr(self, self.kind.value)
+        return spec
+
+
+if TYPE_CHECKING:
+    # What the type checker sees. At run time both are built from the registry, so a new kind needs no line here;
+    # code that reads a new kind's target goes through ``Target.spec``.
+
+    class TargetKind(StrEnum):
+        PROCESS = "process"
+        COMMAND = "command"
+        HTTP = "http"
+        DOCKER = "docker"
+        PROXY = "proxy"
+
+    class Target(_TargetRoot):
+        process: ProcessTarget | None = None
+        command: CommandTarget | None = None
+        http: HttpTarget | None = None
+        docker: DockerTarget | None = None
+        proxy: ProxyTarget | None = None
+        lock: str | None = None
+
+    Fault = FaultBase
+else:
+    TargetKind = StrEnum("TargetKind", [(kind.key.upper(), kind.key) for kind in registry.TARGET_KINDS])
+    TargetKind.__module__ = __name__
+    Target = create_model(
+        "Target",
+        __base__=_TargetRoot,
+        __module__=__name__,
+        **{kind.key: (kind.model | None, None) for kind in registry.TARGET_KINDS},
+        # Name of the shared resource this target is, for target locks; defaults to the target's address.
+        lock=(str | None, None),
+    )
+    Fault = Annotated[Union[registry.fault_models()], Field(discriminator="action")]  # noqa: UP007
 
 ACTIONS_BY_KIND: dict[TargetKind, frozenset[str]] = {
-    TargetKind.PROCESS: frozenset({"pause", "kill"}),
-    TargetKind.COMMAND: frozenset({"run"}),
-    TargetKind.HTTP: frozenset({"call"}),
-    TargetKind.DOCKER: DOCKER_ACTIONS,
-    TargetKind.PROXY: TOXICS,
+    TargetKind(key): actions for key, actions in registry.actions_by_kind().items()
 }
+DOCKER_ACTIONS = ACTIONS_BY_KIND[TargetKind.DOCKER]
+TOXICS = ACTIONS_BY_KIND[TargetKind.PROXY]
 
 
 # --- probes: the steady-state hypothesis ----------------------------------------------------------------
-
-
-class HttpProbe(Strict):
-    url: str
-    method: Literal["GET", "HEAD", "POST"] = "GET"
-    status: int | list[int] = 200
-    body_contains: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = timedelta(seconds=2)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
-
-    @property
-    def statuses(self) -> list[int]:
-        return [self.status] if isinstance(self.status, int) else list(self.status)
-
-
-class TcpProbe(Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(gt=0, lt=65536)
-    timeout: Duration = timedelta(seconds=2)
-
-
-class CommandProbe(Strict):
-    run: str
-    exit_code: int = 0
-    stdout_contains: str | None = None
-    timeout: Duration = timedelta(seconds=10)
 
 
 class Tolerance(Strict):
@@ -481,13 +170,6 @@ class Tolerance(Strict):
     @classmethod
     def _note_comparisons(cls, data: object) -> object:
         return written_comparisons(data, ("error_rate", "latency_p95", "latency_max"))
-
-
-class ProbeKind(StrEnum):
-    HTTP = "http"
-    TCP = "tcp"
-    COMMAND = "command"
-    PROMETHEUS = "prometheus"
 
 
 class ProbeMode(StrEnum):
@@ -513,19 +195,9 @@ PROBE_PHASES: dict[str, frozenset[ProbeMode]] = {
 """Which probe modes run in each part of the drill."""
 
 
-class Probe(Strict):
-    name: str
-    http: HttpProbe | None = None
-    tcp: TcpProbe | None = None
-    command: CommandProbe | None = None
-    prometheus: PrometheusProbe | None = None
-    samples: int = Field(default=1, ge=1, le=10_000)
-    tolerance: Tolerance = Field(default_factory=Tolerance)
-    mode: ProbeMode = ProbeMode.ALWAYS
-    """When it runs: ``always`` (default), ``before``, ``during``, ``after`` or ``edge`` (before and after)."""
-
+class _ProbeRoot(Strict):
     @model_validator(mode="after")
-    def _exactly_one_kind(self) -> Probe:
+    def _exactly_one_kind(self) -> _ProbeRoot:
         kinds = [k for k in ProbeKind if getattr(self, k.value) is not None]
         if len(kinds) != 1:
             names = ", ".join(k.value for k in ProbeKind)
@@ -535,6 +207,45 @@ class Probe(Strict):
     @property
     def kind(self) -> ProbeKind:
         return next(k for k in ProbeKind if getattr(self, k.value) is not None)
+
+    @property
+    def spec(self) -> Strict:
+        """The model under the probe's one kind key (an ``HttpProbe``, a ``TcpProbe``…)."""
+        spec: Strict = getattr(self, self.kind.value)
+        return spec
+
+
+if TYPE_CHECKING:
+
+    class ProbeKind(StrEnum):
+        HTTP = "http"
+        TCP = "tcp"
+        COMMAND = "command"
+        PROMETHEUS = "prometheus"
+
+    class Probe(_ProbeRoot):
+        name: str
+        http: HttpProbe | None = None
+        tcp: TcpProbe | None = None
+        command: CommandProbe | None = None
+        prometheus: PrometheusProbe | None = None
+        samples: int = 1
+        tolerance: Tolerance = Tolerance()
+        mode: ProbeMode = ProbeMode.ALWAYS
+else:
+    ProbeKind = StrEnum("ProbeKind", [(kind.key.upper(), kind.key) for kind in registry.PROBE_KINDS])
+    ProbeKind.__module__ = __name__
+    Probe = create_model(
+        "Probe",
+        __base__=_ProbeRoot,
+        __module__=__name__,
+        name=(str, ...),
+        **{kind.key: (kind.model | None, None) for kind in registry.PROBE_KINDS},
+        samples=(int, Field(default=1, ge=1, le=10_000)),
+        tolerance=(Tolerance, Field(default_factory=Tolerance)),
+        # When it runs: ``always`` (default), ``before``, ``during``, ``after`` or ``edge`` (before and after).
+        mode=(ProbeMode, ProbeMode.ALWAYS),
+    )
 
 
 # --- observation and recovery ---------------------------------------------------------------------------
@@ -806,13 +517,10 @@ class Drill(Strict):
                         f"{fault.target!r}; expected one of: {choice}",
                     )
                 )
-            if fault.action_name == "kill" and target.process is not None and not target.process.restart:
-                problems.append(
-                    (
-                        ("targets", fault.target, "process", "restart"),
-                        "a killed process needs a 'restart' command",
-                    )
-                )
+            kind = registry.target_kind(target.kind.value)
+            if kind is not None and fault.action_name in allowed:
+                for where, message in kind.problems(target.spec, fault):
+                    problems.append((("targets", fault.target, target.kind.value, *where), message))
             if fault.duration is not None and fault.duration > self.observe.duration:
                 problems.append((("faults", i, "duration"), "a fault's duration cannot exceed observe.duration"))
         listening: dict[str, str] = {}

@@ -5,8 +5,8 @@ Reading guide. ``run`` is the phase list. The risky part (preflight, inject, obs
 safe part (rollback, verify, record) then runs as another task awaited through ``asyncio.shield`` in a
 loop: a second cancellation cannot interrupt a rollback that is already running.
 
-Determinism rules: no I/O and no clock but ``workflow.now()`` here; activities are called by name so their
-modules (httpx, sqlmodel…) never enter the sandbox.
+Determinism rules: no I/O and no clock but ``workflow.now()`` here; activities are called through their typed
+stubs (``workflows.activity_stubs``), so their modules (httpx, sqlmodel…) never enter the sandbox.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from model.kinds import registry
+    from model.verdict import Outcome, judge, time_to_safe
+    from workflows import activity_stubs as stubs
     from workflows import pausing, search
-    from workflows.drill import CallFault, Drill, Fault, Probe
+    from workflows.drill import Drill, Fault, Probe
     from workflows.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
     from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
     from workflows.notify_sender import NotifyPolicy, NotifySender
@@ -47,10 +50,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepStatus,
         StopRequest,
-        TargetState,
-        Verdict,
         VerifyInput,
-        VerifyResult,
     )
     from workflows.recovery import last_faulted, recovery_probes, time_to_recovery
     from workflows.traffic_hold import TrafficHold
@@ -58,9 +58,6 @@ with workflow.unsafe.imports_passed_through():
 
 HEARTBEAT = timedelta(seconds=5)
 """Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
-
-TIMED_ACTIONS = frozenset({"run", "call", "stop", "restart", "exec"})
-"""Actions whose ``timeout`` bounds how long applying them takes (a toxic's ``timeout`` is what it does)."""
 
 LOCKS_PATCH = "target-locks"
 """Drills started before target locks existed replay without them (``workflow.patched``)."""
@@ -130,9 +127,8 @@ def _probe_budget(probes: list[Probe]) -> timedelta:
 
 
 def _probe_timeout(probe: Probe) -> timedelta:
-    spec = probe.http or probe.tcp or probe.command or probe.prometheus
-    assert spec is not None
-    return spec.timeout
+    # Through the registry, never an assertion: a probe kind this workflow does not know gets a default budget.
+    return registry.probe_timeout(probe.kind.value, probe.spec)
 
 
 def _notify_policy(drill: Drill) -> NotifyPolicy | None:
@@ -143,11 +139,9 @@ def _notify_policy(drill: Drill) -> NotifyPolicy | None:
 
 
 def _apply_budget(fault: Fault) -> timedelta:
-    """How long one apply may take: the fault's own time limit (command, request, container stop…) plus slack."""
-    own = fault.request.timeout if isinstance(fault, CallFault) else getattr(fault, "timeout", None)
-    if fault.action in TIMED_ACTIONS and isinstance(own, timedelta):
-        return own + timedelta(seconds=20)
-    return timedelta(seconds=30)
+    """How long one apply may take: the fault's own time limit (command, request, container stop…) plus slack,
+    as its kind module says (``apply_budget``)."""
+    return fault.apply_budget()
 
 
 @workflow.defn(name="DrillWorkflow")
@@ -275,9 +269,8 @@ class DrillWorkflow:
     async def _check_blackout(self, inp: DrillInput) -> None:
         """A scheduled run inside a blackout window records itself skipped (a stop by ``schedule``) and does nothing."""
         window = await workflow.execute_activity(
-            "check_blackout",
+            stubs.check_blackout,
             BlackoutCheck(blackouts=inp.blackouts, time_zone=inp.time_zone),
-            result_type=str,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary="schedule: blackout window?",
@@ -367,9 +360,8 @@ class DrillWorkflow:
         self._applying = index
         try:
             record = await workflow.execute_activity(
-                "apply_fault",
+                stubs.apply_fault,
                 self._faults[index],
-                result_type=FaultRecord,
                 start_to_close_timeout=_apply_budget(fi.fault),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=1),
@@ -438,9 +430,8 @@ class DrillWorkflow:
         if not probes:
             return locked + "no hypothesis probes run before the faults" + await self._start_traffic(inp)
         results = await workflow.execute_activity(
-            "check_hypothesis",
+            stubs.check_hypothesis,
             ProbeInput(run_id=inp.run_id, phase=Phase.PREFLIGHT, probes=probes),
-            result_type=list[ProbeResult],
             start_to_close_timeout=_probe_budget(probes),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3),
@@ -463,9 +454,8 @@ class DrillWorkflow:
             return
         try:
             await workflow.execute_activity(
-                "check_policy",
+                stubs.check_policy,
                 inp,
-                result_type=str,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PolicyRefused"]),
                 summary="preflight: worker policy",
@@ -507,7 +497,7 @@ class DrillWorkflow:
         wait = drill.lock_wait
         try:
             await workflow.execute_activity(
-                "acquire_targets",
+                stubs.acquire_targets,
                 LockInput(run_id=inp.run_id, drill_name=drill.name, keys=keys),
                 start_to_close_timeout=timedelta(seconds=10),
                 schedule_to_close_timeout=wait + timedelta(seconds=30) if wait else timedelta(seconds=60),
@@ -535,9 +525,8 @@ class DrillWorkflow:
         wait = inp.drill.lock_wait
         try:
             resolved: list[ResolvedTarget] = await workflow.execute_activity(
-                "resolve_targets",
+                stubs.resolve_targets,
                 ResolveInput(targets=targets),
-                result_type=list[ResolvedTarget],
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=wait + timedelta(seconds=30) if wait else timedelta(minutes=2),
                 heartbeat_timeout=HEARTBEAT,
@@ -579,7 +568,7 @@ class DrillWorkflow:
         )
         try:
             await workflow.execute_activity(
-                "alert",
+                stubs.alert,
                 alert,
                 start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=timedelta(minutes=2),
@@ -595,7 +584,7 @@ class DrillWorkflow:
             return  # the lock keeps other drills off a broken target until `gameday sweep` reverts it
         try:
             await workflow.execute_activity(
-                "release_targets",
+                stubs.release_targets,
                 LockInput(run_id=inp.run_id, drill_name=inp.drill.name, keys=keys_of(inp.drill)),
                 start_to_close_timeout=timedelta(seconds=10),
                 schedule_to_close_timeout=timedelta(minutes=2),
@@ -629,9 +618,8 @@ class DrillWorkflow:
                     await self._capture(index)
                 read = True
                 record = await workflow.execute_activity(
-                    "apply_fault",
+                    stubs.apply_fault,
                     self._faults[index],
-                    result_type=FaultRecord,
                     start_to_close_timeout=_apply_budget(fault),
                     heartbeat_timeout=HEARTBEAT,
                     retry_policy=RetryPolicy(maximum_attempts=1),  # never apply twice; rollback covers a failure
@@ -665,9 +653,8 @@ class DrillWorkflow:
         that state, whatever an interrupted apply did or did not change. Read-only, so retrying it is safe."""
         fi = self._faults[index]
         before = await workflow.execute_activity(
-            "capture_target",
+            stubs.capture_target,
             fi,
-            result_type=TargetState,
             start_to_close_timeout=timedelta(seconds=30),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["FaultCaptureError"]),
@@ -686,7 +673,7 @@ class DrillWorkflow:
             return f"faults held {span} (no probes to run)"
         guards = f", {len(observe.guardrails)} guardrail(s)" if observe.guardrails else ""
         handle = workflow.start_activity(
-            "observe",
+            stubs.observe,
             ObserveInput(
                 run_id=inp.run_id,
                 probes=probes,
@@ -696,7 +683,6 @@ class DrillWorkflow:
                 duration=observe.duration,
                 recovery_probes=recovery_probes(inp.drill, probes),
             ),
-            result_type=ObserveResult,
             start_to_close_timeout=observe.duration + _probe_budget(probes),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=5),  # a retried attempt resumes from its heartbeat
@@ -760,7 +746,7 @@ class DrillWorkflow:
         recovery = inp.drill.recovery
         since = last_faulted([f.record for f in self._faults])
         result = await workflow.execute_activity(
-            "verify_recovery",
+            stubs.verify_recovery,
             VerifyInput(
                 run_id=inp.run_id,
                 probes=probes,
@@ -769,7 +755,6 @@ class DrillWorkflow:
                 consecutive=recovery.consecutive,
                 since=since,
             ),
-            result_type=VerifyResult,
             start_to_close_timeout=recovery.within + _probe_budget(probes),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3),
@@ -816,9 +801,8 @@ class DrillWorkflow:
             return True
         try:
             record = await workflow.execute_activity(
-                "revert_fault",
+                stubs.revert_fault,
                 fi,
-                result_type=FaultRecord,
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=self._revert_window(inp),
                 heartbeat_timeout=HEARTBEAT,
@@ -972,33 +956,18 @@ class DrillWorkflow:
     def _finish(self) -> None:
         assert self._record is not None
         faults = [f.record for f in self._faults]
-        if any(f.state == FaultState.NOT_REVERTED for f in faults):
-            verdict, why = Verdict.ERROR, "a fault could NOT be reverted: act now"
-        elif self._not_steady:
-            verdict, why = Verdict.NOT_STEADY, "the steady state did not hold before any fault: nothing injected"
-        elif self._not_recovered:
-            verdict, why = Verdict.NOT_RECOVERED, "the system did not return to its steady state after rollback"
-        elif self._stop is not None:
-            verdict, why = Verdict.ABORTED, f"stopped by {self._stop.by}: {self._stop.reason}"
-        elif self._errors:
-            applied = any(f.applied_at is not None or f.reverted_at is not None for f in faults)
-            verdict, why = Verdict.ERROR, self._errors[0] + (" (faults reverted)" if applied else " (nothing injected)")
-        elif self._deviated:
-            broken = f" ({'; '.join(self._expect_misses)})" if self._expect_misses else ""
-            verdict, why = Verdict.DEVIATED, f"expectations broke under fault{broken}; the system recovered"
-        elif self._coverage is not None and not self._coverage.sufficient:
-            verdict, why = (
-                Verdict.INCONCLUSIVE,
-                (
-                    f"evidence incomplete: the probes covered {self._coverage.covered * 100:.0f}% of the observation "
-                    f"under fault (observe.min_coverage {(self._coverage.min_coverage or 0) * 100:.0f}%); "
-                    "the system recovered and expectations held as far as observed"
-                ),
+        verdict, why = judge(
+            Outcome(
+                faults=faults,
+                not_steady=self._not_steady,
+                not_recovered=self._not_recovered,
+                stop=self._stop,
+                errors=self._errors,
+                deviated=self._deviated,
+                expect_misses=self._expect_misses,
+                coverage=self._coverage,
             )
-        elif faults:
-            verdict, why = Verdict.RESILIENT, "expectations held under fault; the system recovered"
-        else:  # no "under fault", no "recovered": a drill without faults only watched
-            verdict, why = Verdict.RESILIENT, "expectations held; no fault declared: nothing was injected"
+        )
         self._record = self._record.model_copy(
             update={
                 "verdict": verdict,
@@ -1013,24 +982,8 @@ class DrillWorkflow:
         )
 
     def _time_to_safe(self, faults: list[FaultRecord]) -> dict[str, float | None]:
-        """Stop sent (or breach) → last revert done → first healthy check, in seconds; only for stopped runs.
-
-        Counted from when ``gameday stop`` sent the stop, not when the workflow handled it: a stop that waited
-        for a worker is not fast. It covers the reverts that succeeded; the faults say which did not.
-        """
-        stop_at = self._stop.since if self._stop is not None else None
-        if stop_at is None:
-            return {}
-        reverted = [f.reverted_at for f in faults if f.reverted_at is not None and f.reverted_at >= stop_at]
-        if reverted:
-            safe: float | None = (max(reverted) - stop_at).total_seconds()
-        elif any(f.state == FaultState.NOT_REVERTED for f in faults):
-            safe = None  # nothing reverted after the stop, and something never was
-        else:
-            # Nothing left to revert after the stop: safe the moment it arrived.
-            safe = 0.0
-        healthy = None if self._healthy_at is None else max(0.0, (self._healthy_at - stop_at).total_seconds())
-        return {"time_to_safe": safe, "time_to_healthy": healthy}
+        """Stop → last revert done → first healthy check (``model.verdict.time_to_safe``); only for stopped runs."""
+        return time_to_safe(self._stop, faults, self._healthy_at)
 
     async def _save_progress(self) -> None:
         """Best effort: a progress write never holds up the drill; the final record is the one that must land."""
@@ -1038,7 +991,7 @@ class DrillWorkflow:
         snapshot = self._record.model_copy(update={"faults": [f.record for f in self._faults], "phase": self._phase})
         try:
             await workflow.execute_activity(
-                "record_run",
+                stubs.record_run,
                 snapshot,
                 start_to_close_timeout=timedelta(seconds=5),
                 retry_policy=RetryPolicy(maximum_attempts=2),
@@ -1061,7 +1014,7 @@ class DrillWorkflow:
             # bounded backoff for RECORD_GIVE_UP. Meanwhile the verdict is already known to `run --wait`, `status`
             # and `report` through the ``record`` query, so nobody waits on the database.
             await workflow.execute_activity(
-                "record_run",
+                stubs.record_run,
                 self._record,
                 start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=RECORD_GIVE_UP,

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import activity_stubs as stubs
     from workflows import search
     from workflows.gameday import (
         GameDayEntry,
@@ -183,7 +184,7 @@ class GameDayWorkflow:
         assert self._record is not None
         try:
             await workflow.execute_activity(
-                "record_gameday",
+                stubs.record_gameday,
                 self._record,
                 start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=timedelta(hours=1),

@@ -16,7 +16,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from workflows.drill import Drill, Target, TargetKind
+from model.kinds import registry
+from workflows.drill import Drill, Target
 
 
 def lock_key(target: Target) -> str | None:
@@ -27,15 +28,8 @@ def lock_key(target: Target) -> str | None:
     """
     if target.lock:
         return f"lock:{target.lock}"
-    if target.process is not None:
-        spec = target.process
-        return f"process:{spec.pidfile}" if spec.pidfile else f"process:pid:{spec.pid}"
-    if target.http is not None:
-        return f"http:{target.http.base_url}"
-    if target.kind == TargetKind.COMMAND:
-        return None
-    spec_model = getattr(target, target.kind.value)
-    return f"{target.kind.value}:{spec_model.model_dump_json(exclude_defaults=True)}"
+    kind = registry.target_kind(target.kind.value)
+    return None if kind is None else kind.lock_key(target.spec)
 
 
 def keys_of(drill: Drill) -> dict[str, str]:

@@ -9,7 +9,8 @@ raised; until that channel answers again its next events get one attempt each, s
 a backlog, and it is logged once, not once per event. :meth:`flush` gives the queue a bounded time at the end of
 the drill.
 
-Sandbox-safe: activities are called by name; only plain models are imported.
+Sandbox-safe: activities are called through their typed stubs (``workflows.activity_stubs``); only plain
+models are imported.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.notify_records import Notify, NotifyEvent, NotifyResult, NotifyWhat, SlackThread
+from workflows import activity_stubs as stubs
+from workflows.notify_records import Notify, NotifyEvent, NotifyWhat, SlackThread
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -126,9 +128,8 @@ class NotifySender:
     async def _deliver(self, name: str, event: NotifyEvent) -> None:
         try:
             result = await workflow.execute_activity(
-                name,
+                stubs.NOTIFIERS[name],
                 event,
-                result_type=NotifyResult,
                 start_to_close_timeout=self._policy.start_to_close,
                 schedule_to_close_timeout=self._policy.schedule_to_close,
                 retry_policy=ONE_ATTEMPT if name in self._failing else self._policy.retry,

@@ -5,94 +5,28 @@ Pure functions over the validated model, used by ``gameday run --dry-run`` (and 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from workflows.drill import (
-    CallFault,
-    DisconnectFault,
-    Drill,
-    ExecFault,
-    Fault,
-    Guardrail,
-    KillFault,
-    LimitCpuFault,
-    LimitMemoryFault,
-    PauseFault,
-    RestartFault,
-    RunFault,
-    StopFault,
-    Target,
-    ToxicFault,
-)
+from model.kinds import registry
+from workflows.drill import Drill, Fault, Guardrail, Target
 from workflows.locks import lockable_targets
 from workflows.units import format_duration
 
 
 def describe_target(target: Target) -> str:
-    if target.process is not None:
-        where = f"pid {target.process.pid}" if target.process.pid else f"pidfile {target.process.pidfile}"
-        return f"process ({where})"
-    if target.command is not None:
-        return f"local shell ({target.command.shell})"
-    if target.http is not None:
-        return f"http {target.http.base_url}"
-    if target.docker is not None:
-        docker = target.docker
-        if docker.container is not None:
-            return f"docker container {docker.container}"
-        labels = ",".join(f"{k}={v}" for k, v in (docker.labels or {}).items())
-        share = f"{docker.count} of" if docker.count else f"{docker.percent * 100:g}% of" if docker.percent else "all"
-        return f"docker: {share} the running containers labelled {labels} (and gameday.target=true)"
-    assert target.proxy is not None
-    return f"proxy {target.proxy.listen} -> {target.proxy.upstream}"
+    """The target in words, as its kind describes it (``model/kinds/<kind>.py``)."""
+    kind = registry.target_kind(target.kind.value)
+    return kind.describe(target.spec) if kind is not None else f"{target.kind.value} target"
 
 
 def describe_fault(fault: Fault, target: Target | None = None) -> tuple[str, str]:
-    """What applying ``fault`` to ``target`` does, and what its revert does."""
-    if target is not None and target.docker is not None:
-        return _docker_fault(fault)
-    if isinstance(fault, ToxicFault):
-        params = fault.model_dump(exclude={"action", "target", "duration", "name", "stream", "toxicity"})
-        shown = ", ".join(f"{k} {_shown(v)}" for k, v in params.items())
-        share = f", {fault.toxicity * 100:g}% of connections" if fault.toxicity < 1 else ""
-        return f"add toxic {fault.action} ({shown}) {fault.stream}{share}", "remove the toxic"
-    if isinstance(fault, PauseFault):
-        return "SIGSTOP the process", "SIGCONT the same process (checked by start time)"
-    if isinstance(fault, KillFault):
-        return f"send {fault.signal}", "run the target's restart command if the process is not running"
-    if isinstance(fault, RunFault):
-        return f"run `{fault.run}` (timeout {format_duration(fault.timeout)})", f"run `{fault.revert}`"
-    if isinstance(fault, CallFault):
-        return (
-            f"{fault.request.method} {fault.request.path}",
-            f"{fault.revert.method} {fault.revert.path}",
-        )
-    raise AssertionError(f"no description for {type(fault).__name__}")
-
-
-def _docker_fault(fault: Fault) -> tuple[str, str]:
-    started_again = "start the containers that were running before"
-    if isinstance(fault, PauseFault):
-        return "docker pause the container(s)", "docker unpause them"
-    if isinstance(fault, KillFault):
-        return f"send {fault.signal} to the container(s)", started_again
-    if isinstance(fault, StopFault):
-        return f"docker stop (SIGKILL after {format_duration(fault.timeout)})", started_again
-    if isinstance(fault, RestartFault):
-        return "docker restart", "start any that are not running"
-    if isinstance(fault, DisconnectFault):
-        return f"disconnect from network {fault.network}", "reconnect to it"
-    if isinstance(fault, LimitCpuFault):
-        return f"limit to {fault.cpus:g} CPU(s)", "restore the previous CPU limits"
-    if isinstance(fault, LimitMemoryFault):
-        return f"limit memory to {fault.memory // 1024**2} MiB", "restore the previous memory limits"
-    if isinstance(fault, ExecFault):
-        return f"exec `{fault.run}` in the container(s)", f"exec `{fault.revert}`"
-    raise AssertionError(f"no docker description for {type(fault).__name__}")
-
-
-def _shown(value: object) -> str:
-    return format_duration(value) if isinstance(value, timedelta) else str(value)
+    """What applying ``fault`` to ``target`` does, and what its revert does (without a target: as the first kind
+    the fault applies to describes it)."""
+    kind = registry.target_kind(target.kind.value) if target is not None else None
+    if kind is None or type(fault) not in kind.faults:
+        kinds = registry.kinds_of_fault(fault)
+        kind = kinds[0] if kinds else None
+    if kind is None:
+        return fault.action_name, "its revert"
+    return kind.describe_fault(fault)
 
 
 def plan_lines(drill: Drill) -> list[str]:

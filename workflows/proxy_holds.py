@@ -5,7 +5,7 @@ A proxy is sockets in one worker process, so everything about it runs on that pr
 ``apply_fault`` / ``revert_fault`` of its toxics. If that worker dies, the proxy and its toxics die with it:
 a revert that finds no worker there within :data:`FIND_WORKER` counts the toxic as gone, not as stuck.
 
-Deterministic workflow code: no I/O, activities called by name.
+Deterministic workflow code: no I/O, activities called through their typed stubs (``workflows.activity_stubs``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.drill import TargetKind
-    from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
+    from model.kinds import registry
+    from workflows import activity_stubs as stubs
+    from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueueRequest
     from workflows.records import DrillInput, FaultInput
     from workflows.units import format_duration
 
@@ -48,9 +49,8 @@ class ProxyHolds:
         if not targets:
             return ""
         where = await workflow.execute_activity(
-            "worker_queue",
+            stubs.worker_queue,
             WorkerQueueRequest(run_id=inp.run_id),
-            result_type=WorkerQueue,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary="preflight: pick the worker that holds the proxies",
@@ -60,9 +60,8 @@ class ProxyHolds:
         for name, spec in targets.items():
             hold = ProxyHoldInput(run_id=inp.run_id, target_name=name, target=spec)
             self.handles[name] = workflow.start_activity(
-                "hold_proxy",
+                stubs.hold_proxy,
                 hold,
-                result_type=ProxyStatus,
                 task_queue=self.queue,
                 start_to_close_timeout=hold_for,
                 heartbeat_timeout=self.heartbeat,
@@ -71,9 +70,8 @@ class ProxyHolds:
                 summary=f"hold proxy {name}: {spec.listen} → {spec.upstream} (up to {format_duration(hold_for)})",
             )
             await workflow.execute_activity(
-                "proxy_ready",
+                stubs.proxy_ready,
                 hold,
-                result_type=ProxyStatus,
                 task_queue=self.queue,
                 schedule_to_start_timeout=FIND_WORKER,
                 start_to_close_timeout=timedelta(seconds=15),
@@ -84,14 +82,14 @@ class ProxyHolds:
 
     def route(self, fi: FaultInput) -> dict[str, Any]:
         """Extra ``execute_activity`` options for a fault: a toxic goes to the worker holding its proxy."""
-        if fi.target.kind != TargetKind.PROXY or self.queue is None:
+        if not _held_by_worker(fi) or self.queue is None:
             return {}
         return {"task_queue": self.queue, "schedule_to_start_timeout": FIND_WORKER}
 
     def gone(self, fi: FaultInput) -> bool:
         """The fault's proxy is no longer held (its hold ended): its toxics went with it."""
         handle = self.handles.get(fi.target_name)
-        return fi.target.kind == TargetKind.PROXY and (handle is None or handle.done())
+        return _held_by_worker(fi) and (handle is None or handle.done())
 
     @staticmethod
     def worker_gone(err: ActivityError) -> bool:
@@ -116,3 +114,9 @@ class ProxyHolds:
             )
         self.handles.clear()
         return lines
+
+
+def _held_by_worker(fi: FaultInput) -> bool:
+    """Whether the fault's target kind lives in one worker process (a proxy), so its faults go to that worker."""
+    kind = registry.target_kind(fi.target.kind.value)
+    return kind is not None and kind.held_by_worker

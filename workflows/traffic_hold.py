@@ -4,7 +4,7 @@ process (``mark_traffic``) in order, by a background task, so no fault and no ro
 worker dies, the traffic is started again on another, carrying on from its last heartbeat (the lost time
 recorded as a gap).
 
-Deterministic workflow code: no I/O, activities called by name.
+Deterministic workflow code: no I/O, activities called through their typed stubs (``workflows.activity_stubs``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import activity_stubs as stubs
     from workflows.proxy_holds import FIND_WORKER, HOLD_MARGIN
     from workflows.proxy_records import WorkerQueue, WorkerQueueRequest
     from workflows.records import DrillInput
@@ -106,11 +107,10 @@ class TrafficHold:
         assert self._traffic is not None and self._until is not None
         again = " (resumed)" if resume is not None else ""
         return workflow.start_activity(
-            "hold_traffic",
+            stubs.hold_traffic,
             TrafficHoldInput(
                 run_id=self._run_id, traffic=self._traffic, until=self._until, first_phase=self._phase, resume=resume
             ),
-            result_type=TrafficOutcome,
             task_queue=self.queue,
             start_to_close_timeout=self._until - workflow.now() + timedelta(minutes=1),
             schedule_to_start_timeout=FIND_WORKER,
@@ -122,9 +122,8 @@ class TrafficHold:
 
     async def _pick_worker(self) -> str:
         where: WorkerQueue = await workflow.execute_activity(
-            "worker_queue",
+            stubs.worker_queue,
             WorkerQueueRequest(run_id=self._run_id),
-            result_type=WorkerQueue,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary="traffic: pick the worker that sends it",
@@ -137,9 +136,8 @@ class TrafficHold:
                 phase = self._marks.pop(0)
                 try:
                     await workflow.execute_activity(
-                        "mark_traffic",
+                        stubs.mark_traffic,
                         TrafficMark(run_id=self._run_id, phase=phase),
-                        result_type=bool,
                         task_queue=self.queue,
                         schedule_to_start_timeout=FIND_WORKER,
                         start_to_close_timeout=timedelta(seconds=10),

@@ -1,16 +1,22 @@
-"""Fault providers, one module per target kind, and the registry the fault activities dispatch on.
+"""Fault providers, one module per target kind, found through the kind registry (``model.kinds.registry``).
 
-Adding a kind: write ``activities/faults/<kind>.py`` with module-level ``apply`` and ``revert`` coroutines
-(and ``capture``: the :class:`FaultProvider` shape), then add its line to :data:`PROVIDERS`.
+Adding a kind: write ``activities/faults/<kind>.py`` with module-level ``capture``, ``apply`` and ``revert``
+coroutines (the :class:`FaultProvider` shape) and name it as the ``provider`` of the kind's module under
+``model/kinds/`` (docs/ADDING_A_KIND.md); nothing here changes.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+from typing import Any, Protocol, TypeVar, cast
 
-from activities.faults import command, docker, http, process, proxy
-from workflows.drill import TargetKind
+from activities.faults.errors import UnsupportedFault
+from model.kinds import registry
+from model.kinds.base import FaultBase
 from workflows.records import FaultInput, FaultRecord
+
+_Spec = TypeVar("_Spec")
+_Fault = TypeVar("_Fault", bound=FaultBase)
 
 
 class FaultProvider(Protocol):
@@ -30,11 +36,23 @@ class FaultProvider(Protocol):
         ...
 
 
-PROVIDERS: dict[TargetKind, FaultProvider] = {
-    TargetKind.PROCESS: process,
-    TargetKind.COMMAND: command,
-    TargetKind.HTTP: http,
-    TargetKind.DOCKER: docker,
-    TargetKind.PROXY: proxy,
-}
-"""The provider of each target kind; a kind missing here is refused as ``UnsupportedFault``."""
+def provider(kind: str) -> FaultProvider | None:
+    """The provider of target kind ``kind`` (its module, imported on first use); ``None`` for a kind this worker
+    does not know, which the fault activities refuse as ``UnsupportedFault``."""
+    spec = registry.target_kind(kind)
+    if spec is None:
+        return None
+    return cast(FaultProvider, importlib.import_module(spec.provider))
+
+
+def narrow(inp: FaultInput, target_model: type[_Spec], *faults: type[_Fault]) -> tuple[_Spec, _Fault]:
+    """The fault's target spec and fault, checked to be of this provider's models.
+
+    Raises:
+        UnsupportedFault: the target is of another kind, or the action is not one of ``faults``.
+    """
+    spec: Any = inp.target.spec
+    fault: Any = inp.fault
+    if not isinstance(spec, target_model) or not isinstance(fault, faults):
+        raise UnsupportedFault(f"action {inp.fault.action_name!r} does not apply to a {inp.target.kind} target")
+    return spec, fault

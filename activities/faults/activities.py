@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import policy
-from activities.faults import PROVIDERS, FaultProvider
+from activities.faults import FaultProvider, provider
 from activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
 from activities.ledger import FaultLedger
 from activities.run_scope import ActivityScope
@@ -190,10 +190,10 @@ def _refuse_by_policy(inp: FaultInput) -> None:
 
 
 def _provider(inp: FaultInput) -> FaultProvider:
-    provider = PROVIDERS.get(inp.target.kind)
-    if provider is None:
+    found = provider(inp.target.kind.value)
+    if found is None:
         raise _unsupported(f"{inp.record.label}: no fault provider for {inp.target.kind} targets")
-    return provider
+    return found
 
 
 def _unsupported(message: str) -> ApplicationError:

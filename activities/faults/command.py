@@ -22,7 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from activities.faults.errors import ApplyError, RevertError, UnsupportedFault
+from activities.faults import narrow
+from activities.faults.errors import ApplyError, RevertError
 from activities.secrets import command_env
 from workflows.drill import CommandTarget, RunFault
 from workflows.records import FaultInput, FaultRecord
@@ -210,10 +211,7 @@ def _tail(out: IO[bytes]) -> str:
 
 
 def _narrow(inp: FaultInput) -> tuple[CommandTarget, RunFault]:
-    target, fault = inp.target.command, inp.fault
-    if target is None or not isinstance(fault, RunFault):
-        raise UnsupportedFault(f"action {fault.action_name!r} does not apply to a {inp.target.kind} target")
-    return target, fault
+    return narrow(inp, CommandTarget, RunFault)
 
 
 async def capture(inp: FaultInput) -> dict[str, str]:

@@ -36,9 +36,11 @@ import docker.errors
 from docker.models.containers import Container
 from temporalio import activity
 
+from activities.faults import narrow
 from activities.faults.command import OUTPUT_LIMIT
 from activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
 from activities.faults.supervisor import descendants
+from model.kinds.docker import DOCKER_FAULTS
 from workflows import budget
 from workflows.drill import (
     OPT_IN_LABEL,
@@ -417,9 +419,7 @@ def _exit_words(code: int | None) -> str:
 
 
 def _narrow(inp: FaultInput) -> DockerTarget:
-    if inp.target.docker is None:
-        raise UnsupportedFault(f"action {inp.fault.action_name!r} does not apply to a {inp.target.kind} target")
-    return inp.target.docker
+    return narrow(inp, DockerTarget, *DOCKER_FAULTS)[0]
 
 
 async def capture(inp: FaultInput) -> Facts:

@@ -9,17 +9,15 @@ from __future__ import annotations
 import httpx
 
 from activities import secrets
+from activities.faults import narrow
 from activities.faults.command import OUTPUT_LIMIT
-from activities.faults.errors import ApplyError, FaultError, RevertError, UnsupportedFault
+from activities.faults.errors import ApplyError, FaultError, RevertError
 from workflows.drill import CallFault, HttpRequest, HttpTarget
 from workflows.records import FaultInput, FaultRecord
 
 
 def _narrow(inp: FaultInput) -> tuple[HttpTarget, CallFault]:
-    target, fault = inp.target.http, inp.fault
-    if target is None or not isinstance(fault, CallFault):
-        raise UnsupportedFault(f"action {fault.action_name!r} does not apply to a {inp.target.kind} target")
-    return target, fault
+    return narrow(inp, HttpTarget, CallFault)
 
 
 async def call(target: HttpTarget, request: HttpRequest, error: type[FaultError]) -> str:

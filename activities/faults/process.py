@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from activities.faults import narrow
 from activities.faults.command import run_shell
-from activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound, UnsupportedFault
+from activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound
 from workflows.drill import KillFault, PauseFault, ProcessTarget
 from workflows.records import FaultInput, FaultRecord
 
@@ -127,9 +128,7 @@ def _is_temporal_server(pid: int) -> bool:
 
 
 def _narrow(inp: FaultInput) -> ProcessTarget:
-    if inp.target.process is None or not isinstance(inp.fault, PauseFault | KillFault):
-        raise UnsupportedFault(f"action {inp.fault.action_name!r} does not apply to a {inp.target.kind} target")
-    return inp.target.process
+    return narrow(inp, ProcessTarget, PauseFault, KillFault)[0]
 
 
 def _recorded_in(facts: dict[str, str]) -> tuple[int, str | None] | None:

@@ -19,6 +19,7 @@ import random
 
 from temporalio import activity
 
+from activities.faults import narrow
 from activities.faults.errors import ApplyError, RevertError, UnsupportedFault
 from activities.proxy import (
     HELD,
@@ -102,10 +103,7 @@ def build_toxic(fault: ToxicFault, name: str, seed: int | None = None) -> tuple[
 
 
 def _narrow(inp: FaultInput) -> tuple[ProxyTarget, ToxicFault]:
-    target, fault = inp.target.proxy, inp.fault
-    if target is None or not isinstance(fault, ToxicFault):
-        raise UnsupportedFault(f"action {fault.action_name!r} does not apply to a {inp.target.kind} target")
-    return target, fault
+    return narrow(inp, ProxyTarget, ToxicFault)
 
 
 def _here() -> str | None:

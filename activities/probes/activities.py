@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 from pydantic import ValidationError
 from temporalio import activity
 
 from activities import policy
-from activities.probes import command, coverage, http, prometheus, tcp
+from activities.probes import coverage
 from activities.probes.guardrails import GuardrailWatch
 from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
 from activities.probes.ticks import FixedRate
+from model.kinds import registry
 from workflows.drill import Guardrail, Probe
 from workflows.records import (
     GuardrailBreach,
@@ -58,15 +60,17 @@ async def take_sample(probe: Probe, client: httpx.AsyncClient) -> Sample:
     worker_policy = policy.current()
     if refusals := worker_policy.probe_refusals(f"probe {probe.name!r}", probe):
         return Sample(ok=False, latency=0.0, problem=policy.refused(refusals, worker_policy).message)
-    if probe.http is not None:
-        return await http.take_sample(probe.http, client)
-    if probe.tcp is not None:
-        return await tcp.take_sample(probe.tcp)
-    if probe.command is not None:
-        return await command.take_sample(probe.command)
-    if probe.prometheus is not None:
-        return await prometheus.take_sample(probe.prometheus, client)
-    raise AssertionError(f"probe {probe.name!r} has no kind")  # the drill model forbids this
+    kind = registry.probe_kind(probe.kind.value)
+    if kind is None:
+        return Sample(ok=False, latency=0.0, problem=f"this worker has no sampler for {probe.kind} probes")
+    sampler = cast(Sampler, importlib.import_module(kind.sampler))
+    return await sampler.take_sample(probe.spec, client)
+
+
+class Sampler(Protocol):
+    """A probe kind's module (``model/kinds/probe_<kind>.py`` names it): one sample of one probe."""
+
+    async def take_sample(self, spec: Any, client: httpx.AsyncClient) -> Sample: ...
 
 
 @activity.defn(name="check_hypothesis")

@@ -18,7 +18,7 @@ OUTPUT_IN_PROBLEM = 200
 """Characters of the command's output quoted in a problem: enough to recognise the error."""
 
 
-async def take_sample(spec: CommandProbe) -> Sample:
+async def take_sample(spec: CommandProbe, client: object = None) -> Sample:
     """Run ``spec.run`` with ``/bin/sh`` and check its exit code and standard output.
 
     The command runs in its own session (process group), and the whole group is killed when the sample
@@ -26,6 +26,7 @@ async def take_sample(spec: CommandProbe) -> Sample:
 
     Args:
         spec: The probe's ``command`` section.
+        client: unused: every sampler is called with the activity's shared HTTP client.
 
     Returns:
         A sample whose latency is the command's run time; a wrong exit code, missing output or a timeout

@@ -11,11 +11,12 @@ from activities.probes.judge import Sample, in_words
 from workflows.drill import TcpProbe
 
 
-async def take_sample(spec: TcpProbe) -> Sample:
+async def take_sample(spec: TcpProbe, client: object = None) -> Sample:
     """Open a connection to ``spec.host:spec.port`` and close it again.
 
     Args:
         spec: The probe's ``tcp`` section.
+        client: unused: every sampler is called with the activity's shared HTTP client.
 
     Returns:
         A sample whose latency is the time to connect; a refused or timed-out connection is a failed

@@ -9,7 +9,7 @@ from activities.notify.messages import Links
 from activities.notify.messages import render as render_message
 from activities.report import read_json
 from activities.report import render as render_report
-from activities.score import score_record
+from model.score import score_record
 from tests.activities.notify.drill_events import event
 from tests.activities.test_store import T0, make_record
 from workflows.notify_records import DrillFinished

@@ -15,8 +15,8 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from activities.report import render_markdown
-from activities.score import score_record
 from activities.store import Store
+from model.score import score_record
 from tests.harness import WorkerProcesses, eventually, finish, start_drill, wait_phase
 from workflows.records import EXIT_CODES, FaultState, Phase, Verdict
 

@@ -15,6 +15,7 @@ targets:
   box: {docker: {container: shop-db}}
   fleet: {docker: {labels: {app: shop}, count: 2, seed: 7}}
   link: {proxy: {listen: "127.0.0.1:15432", upstream: "127.0.0.1:5432"}}
+  conf: {file: {path: /srv/app.conf}}
 hypothesis:
   - {name: up, tcp: {port: 9}}
 faults:
@@ -39,6 +40,9 @@ faults:
   - {target: link, action: blackhole}
   - {target: link, action: slice, average_size: 10}
   - {target: link, action: close_after, bytes: 1000, toxicity: 50%}
+  - {target: conf, action: remove}
+  - {target: conf, action: corrupt, offset: 4, bytes: 2}
+  - {target: conf, action: fill, size: 1m}
 observe:
   duration: 10s
   guardrails:
@@ -62,5 +66,8 @@ def test_the_plan_has_a_line_and_a_revert_for_every_action_of_every_kind() -> No
         "guardrail down: probe up: 3 failures in a row or error rate > 50% (window 10)",
         "guardrail button: stop when its own probe succeeds",
         "proxies are held by one worker from preflight until after verify",
+        "conf: file /srv/app.conf",
+        "invert 2 byte(s) from offset 4",
+        "append 1048576 zero byte(s)",
     ):
         assert expected in text, expected

@@ -9,8 +9,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults import PROVIDERS
 from activities.faults.activities import apply_fault, revert_fault
+from model.kinds import registry
 from workflows.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target, TargetKind
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # fixture types only: test modules never import conftest at r
 async def test_a_kind_without_a_provider_is_a_non_retryable_unsupported_fault(
     activity_env: ActivityEnvironment, fault_input: FaultInputFactory, fault_activity: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.delitem(PROVIDERS, TargetKind.DOCKER)  # every kind has a provider now: take one away
+    monkeypatch.delitem(registry._TARGETS, TargetKind.DOCKER.value)  # a worker that does not know the kind
     target = Target(docker=DockerTarget(container="shop-db"))
 
     with pytest.raises(ApplicationError) as raised:

@@ -1,4 +1,4 @@
-"""The resilience score (``activities/score.py``) against examples computed by hand (also in ``docs/SCORE.md``)."""
+"""The resilience score (``model/score.py``) against examples computed by hand (also in ``docs/SCORE.md``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.history import build_history, median, percentile
-from activities.score import (
+from model.score import (
     drill_score,
     format_score,
     gameday_score,

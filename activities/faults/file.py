@@ -1,0 +1,297 @@
+"""Faults on a ``file`` target: ``remove``, ``corrupt`` or ``fill`` one regular file; the revert restores it exactly.
+
+How a file fault stays revertible whatever dies when:
+
+1. ``capture`` (before the apply, its answer kept in workflow state): the file's size, SHA-256, mode, owner and
+   times. A missing file, a symlink, anything but a regular file, or a file inside gameday's own data
+   directory is refused there: nothing is applied.
+2. ``apply`` checks the file is still what was captured (else: not applied), copies it into gameday's data
+   directory (``<data dir>/file-backups/<run>/<fault index>/``, never beside the target; written to a temporary
+   name, synced, checked against the captured hash, then renamed), and only then changes the file.
+3. ``revert`` compares the file with the capture: the same (a revert that already ran, an apply that never
+   reached the change) is a no-op; a filled file is cut back to its size; anything else is replaced by the copy,
+   atomically (a temporary file in the same directory, renamed over the path), with the captured mode, owner
+   and times. The copy is deleted once the file is back. A worker killed between apply and revert leaves the
+   copy on disk, where the next worker's revert finds it by the run id and the fault's index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from activities.faults import narrow
+from activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound
+from model.kinds.base import FaultBase
+from model.kinds.file import CorruptFileFault, FileTarget, FillFileFault, RemoveFileFault
+from worker.config import default_data_dir
+from workflows.records import FaultInput, FaultRecord
+
+MAX_BACKUP = 1024**3
+"""The largest file a fault may touch: it is copied whole before the apply."""
+CHUNK = 1024**2
+BACKUPS = "file-backups"
+"""Under gameday's data directory: where the copies taken before each apply live until the revert."""
+FAULTS = (RemoveFileFault, CorruptFileFault, FillFileFault)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a revert restores: the file's content (by size and hash) and its metadata."""
+
+    size: int
+    sha256: str
+    mode: int
+    uid: int
+    gid: int
+    atime_ns: int
+    mtime_ns: int
+
+    def facts(self) -> dict[str, str]:
+        return {
+            "size": str(self.size),
+            "sha256": self.sha256,
+            "mode": oct(self.mode),
+            "uid": str(self.uid),
+            "gid": str(self.gid),
+            "atime_ns": str(self.atime_ns),
+            "mtime_ns": str(self.mtime_ns),
+        }
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, str]) -> FileState | None:
+        if "sha256" not in facts:
+            return None
+        return cls(
+            size=int(facts["size"]),
+            sha256=facts["sha256"],
+            mode=int(facts["mode"], 8),
+            uid=int(facts["uid"]),
+            gid=int(facts["gid"]),
+            atime_ns=int(facts["atime_ns"]),
+            mtime_ns=int(facts["mtime_ns"]),
+        )
+
+    def same_content(self, other: FileState | None) -> bool:
+        return other is not None and (other.size, other.sha256) == (self.size, self.sha256)
+
+
+def backup_root() -> Path:
+    """``<data dir>/file-backups``: gameday's own directory, never the target's."""
+    return default_data_dir() / BACKUPS
+
+
+def backup_dir(inp: FaultInput) -> Path:
+    """Where the copy of this fault's file lives: by run id and fault index, so any worker's revert finds it."""
+    run = re.sub(r"[^A-Za-z0-9._-]", "_", inp.run_id)[:100] + "-" + hashlib.sha256(inp.run_id.encode()).hexdigest()[:8]
+    return backup_root() / run / str(inp.index)
+
+
+def _sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read(path: str) -> FileState | None:
+    """The file's state; ``None`` when there is no file at ``path``.
+
+    Raises:
+        ApplyError: something that is not a regular file is there (a symlink, a directory…), or it is too large.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        raise ApplyError(f"{path} is not a regular file (a symlink, a directory or a device): refused")
+    if info.st_size > MAX_BACKUP:
+        raise ApplyError(f"{path} is {info.st_size} bytes: file faults copy the file first, up to {MAX_BACKUP}")
+    return FileState(
+        size=info.st_size,
+        sha256=_sha256(path),
+        mode=stat.S_IMODE(info.st_mode),
+        uid=info.st_uid,
+        gid=info.st_gid,
+        atime_ns=info.st_atime_ns,
+        mtime_ns=info.st_mtime_ns,
+    )
+
+
+def _refuse_own_files(path: str) -> None:
+    real, own = os.path.realpath(path), os.path.realpath(default_data_dir())
+    if real == own or real.startswith(own + os.sep):
+        raise ApplyError(f"{path} is inside gameday's data directory ({own}): refused")
+
+
+def _capture(spec: FileTarget) -> dict[str, str]:
+    _refuse_own_files(spec.path)
+    state = _read(spec.path)
+    if state is None:
+        raise TargetNotFound(f"no file at {spec.path}")
+    return state.facts()
+
+
+async def capture(inp: FaultInput) -> dict[str, str]:
+    """Read the file's size, hash, mode, owner and times (changes nothing).
+
+    Raises:
+        TargetNotFound: no file at the path. ApplyError: not a regular file, too large, or one of gameday's own.
+    """
+    spec, _ = narrow(inp, FileTarget, *FAULTS)
+    return await asyncio.to_thread(_capture, spec)
+
+
+def _write_backup(inp: FaultInput, path: str, state: FileState) -> Path:
+    """Copy the file into the data directory (synced, checked), unless a good copy is there already."""
+    where = backup_dir(inp)
+    content, meta = where / "content", where / "meta.json"
+    if content.exists() and _sha256(content) == state.sha256:
+        return where
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = where / "content.partial"
+    shutil.copyfile(path, partial)
+    with open(partial, "rb") as written:
+        os.fsync(written.fileno())
+    if _sha256(partial) != state.sha256:
+        partial.unlink()
+        raise NothingChanged(f"{path} changed while it was being copied: not touched")
+    os.replace(partial, content)
+    meta.write_text(json.dumps({"path": path, **state.facts()}))
+    return where
+
+
+def _drop_backup(inp: FaultInput) -> None:
+    where = backup_dir(inp)
+    shutil.rmtree(where, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        where.parent.rmdir()  # only when empty: other faults of the run may still hold copies
+
+
+def _apply(inp: FaultInput, spec: FileTarget, fault: FaultBase) -> FaultRecord:
+    _refuse_own_files(spec.path)
+    try:
+        now = _read(spec.path)
+    except ApplyError as err:
+        raise NothingChanged(str(err)) from err
+    if now is None:
+        raise NothingChanged(f"no file at {spec.path}")
+    before = FileState.from_facts(inp.before) or now
+    if not before.same_content(now):
+        raise NothingChanged(f"{spec.path} changed since it was captured ({now.size} bytes, was {before.size})")
+    where = _write_backup(inp, spec.path, before)
+    changed = {"path": spec.path, "backup": str(where), **before.facts()}
+    if isinstance(fault, RemoveFileFault):
+        os.unlink(spec.path)
+        output = f"removed {spec.path} ({before.size} bytes; copy in {where})"
+    elif isinstance(fault, CorruptFileFault):
+        with open(spec.path, "r+b") as target:
+            target.seek(fault.offset)
+            original = target.read(fault.bytes)
+            if not original:
+                _drop_backup(inp)
+                raise NothingChanged(f"offset {fault.offset} is past the end of {spec.path} ({before.size} bytes)")
+            target.seek(fault.offset)
+            target.write(bytes(b ^ 0xFF for b in original))
+            target.flush()
+            os.fsync(target.fileno())
+        changed["corrupted"] = f"{len(original)}@{fault.offset}"
+        output = f"inverted {len(original)} byte(s) of {spec.path} from offset {fault.offset}"
+    else:
+        assert isinstance(fault, FillFileFault)  # narrow() let only the three file faults through
+        with open(spec.path, "ab") as target:
+            left, zeros = fault.size, bytes(CHUNK)
+            while left > 0:
+                left -= target.write(zeros[: min(CHUNK, left)])
+            target.flush()
+            os.fsync(target.fileno())
+        changed["added"] = str(fault.size)
+        output = f"appended {fault.size} zero byte(s) to {spec.path}"
+    return inp.record.model_copy(update={"changed": changed, "output": output})
+
+
+async def apply(inp: FaultInput) -> FaultRecord:
+    """Copy the file into the data directory, then remove, corrupt or fill it.
+
+    Raises:
+        NothingChanged: the file is gone, changed since capture, or the corruption starts past its end.
+    """
+    spec, fault = narrow(inp, FileTarget, *FAULTS)
+    return await asyncio.to_thread(_apply, inp, spec, fault)
+
+
+def _restore_metadata(path: str, state: FileState) -> None:
+    os.chmod(path, state.mode)
+    with contextlib.suppress(PermissionError):  # not root: the file keeps this user as owner, as it was written
+        os.chown(path, state.uid, state.gid)
+    os.utime(path, ns=(state.atime_ns, state.mtime_ns))
+
+
+def _restore(inp: FaultInput, path: str, state: FileState) -> str:
+    content = backup_dir(inp) / "content"
+    if not content.exists() or _sha256(content) != state.sha256:
+        raise RevertError(f"{path} differs from what was captured and its copy ({content}) is missing or damaged")
+    directory = os.path.dirname(path) or "."
+    restoring = os.path.join(directory, f".{os.path.basename(path)}.gameday-restore")
+    shutil.copyfile(content, restoring)
+    with open(restoring, "rb") as written:
+        os.fsync(written.fileno())
+    _restore_metadata(restoring, state)
+    os.replace(restoring, path)  # atomic: a reader sees the damaged file or the restored one, never half of it
+    _restore_metadata(path, state)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return f"restored {path} from its copy ({state.size} bytes)"
+
+
+def _revert(inp: FaultInput, spec: FileTarget) -> FaultRecord:
+    meta = backup_dir(inp) / "meta.json"
+    known = inp.before or inp.record.changed or (json.loads(meta.read_text()) if meta.exists() else {})
+    state = FileState.from_facts(known)
+    if state is None:
+        # The apply copies the file before it changes anything: no capture and no copy means it never got there.
+        return inp.record.model_copy(update={"output": f"{spec.path}: never changed (no copy was taken)"})
+    now = _read(spec.path)
+    if state.same_content(now):
+        output = f"{spec.path} is as captured"
+    elif now is not None and now.size > state.size:
+        with open(spec.path, "r+b") as target:
+            target.truncate(state.size)
+            os.fsync(target.fileno())
+        now = _read(spec.path)
+        output = f"cut {spec.path} back to {state.size} bytes"
+        if not state.same_content(now):
+            output = _restore(inp, spec.path, state)
+    else:
+        output = _restore(inp, spec.path, state)
+    _restore_metadata(spec.path, state)
+    _drop_backup(inp)
+    return inp.record.model_copy(update={"output": output})
+
+
+async def revert(inp: FaultInput) -> FaultRecord:
+    """Put the file back as captured; a no-op when it already is (idempotent, harmless if never applied).
+
+    Raises:
+        RevertError: the file differs and its copy is missing or damaged (retried: a fault must not stay).
+    """
+    spec, _ = narrow(inp, FileTarget, *FAULTS)
+    return await asyncio.to_thread(_revert, inp, spec)
+
+
+async def resolve_keys(spec: FileTarget) -> list[str]:
+    """The file's lock key: its real path, so two spellings of one file collide (``resolve_targets``)."""
+    return [f"file:{await asyncio.to_thread(os.path.realpath, spec.path)}"]

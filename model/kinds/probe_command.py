@@ -1,0 +1,26 @@
+"""The ``command`` probe kind: a shell command whose exit code (and output) says whether the system is healthy.
+
+Sampler: ``activities/probes/command.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from model.base import Strict
+from model.kinds.base import ProbeKindSpec
+from workflows.units import Duration
+
+
+class CommandProbe(Strict):
+    run: str
+    exit_code: int = 0
+    stdout_contains: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
+def timeout(spec: CommandProbe) -> timedelta:
+    return spec.timeout
+
+
+KIND = ProbeKindSpec(key="command", model=CommandProbe, sampler="activities.probes.command", timeout=timeout)

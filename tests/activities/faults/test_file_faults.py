@@ -1,0 +1,212 @@
+"""File faults on real files: each action applied and reverted exactly, reverts idempotent, a crashed apply undone.
+
+The activities run as Temporal activities (``ActivityEnvironment``) through the same boundary the worker uses:
+``capture_target`` first (its answer kept as ``before``, as the workflow keeps it), then ``apply_fault`` and
+``revert_fault``. gameday's data directory is a temporary one, apart from the targets' directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities import policy
+from activities.faults import file as file_faults
+from activities.faults.activities import apply_fault, capture_target, revert_fault
+from activities.resolve import resolve_target
+from model.kinds.file import CorruptFileFault, FileTarget, FillFileFault, RemoveFileFault
+from workflows.drill import Target
+from workflows.records import FaultInput, FaultState
+
+if TYPE_CHECKING:
+    from conftest import FaultInputFactory
+
+CONTENT = b"name: shop\nport: 8000\n" * 50
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    where = tmp_path / "gameday-data"
+    monkeypatch.setenv("GAMEDAY_DATA_DIR", str(where))
+    return where
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    target_dir = tmp_path / "srv"
+    target_dir.mkdir()
+    path = target_dir / "config.yaml"
+    path.write_bytes(CONTENT)
+    os.chmod(path, 0o640)
+    os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    return path
+
+
+def _state(path: Path) -> tuple[bytes, int, int]:
+    info = os.stat(path)
+    return path.read_bytes(), info.st_mode & 0o7777, info.st_mtime_ns
+
+
+async def _captured(env: ActivityEnvironment, inp: FaultInput) -> FaultInput:
+    """What the workflow does before an apply: capture, and keep the answer with the fault."""
+    state = await env.run(capture_target, inp)
+    return inp.model_copy(update={"before": state.facts})
+
+
+FAULTS = {
+    "remove": RemoveFileFault(action="remove", target="config"),
+    "corrupt": CorruptFileFault(action="corrupt", target="config", offset=5, bytes=12),
+    "fill": FillFileFault(action="fill", target="config", size=3 * 1024 * 1024 + 7),
+}
+
+
+@pytest.mark.parametrize("action", sorted(FAULTS))
+async def test_each_action_changes_the_file_and_its_revert_restores_content_mode_and_mtime_exactly(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, data_dir: Path, config: Path, action: str
+) -> None:
+    before = _state(config)
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS[action]))
+
+    record = await activity_env.run(apply_fault, inp)
+
+    assert record.state == FaultState.APPLIED
+    if action == "remove":
+        assert not config.exists()
+    elif action == "corrupt":
+        damaged = config.read_bytes()
+        assert len(damaged) == len(CONTENT) and damaged[5:17] == bytes(b ^ 0xFF for b in CONTENT[5:17])
+        assert damaged[:5] == CONTENT[:5] and damaged[17:] == CONTENT[17:]
+    else:
+        assert config.stat().st_size == len(CONTENT) + 3 * 1024 * 1024 + 7
+    copies = list(data_dir.rglob("content"))
+    assert [c.read_bytes() for c in copies] == [CONTENT]  # the copy is in gameday's data dir
+    assert sorted(p.name for p in config.parent.iterdir()) == (["config.yaml"] if action != "remove" else [])
+
+    reverted = await activity_env.run(revert_fault, inp.model_copy(update={"record": record}))
+
+    assert reverted.state == FaultState.REVERTED
+    assert _state(config) == before
+    assert not list(data_dir.rglob("content"))  # the copy is gone once the file is back
+    assert sorted(p.name for p in config.parent.iterdir()) == ["config.yaml"]  # no restore file left beside it
+
+
+@pytest.mark.parametrize("action", sorted(FAULTS))
+async def test_a_revert_run_twice_is_a_no_op_the_second_time(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, data_dir: Path, config: Path, action: str
+) -> None:
+    before = _state(config)
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS[action]))
+    record = await activity_env.run(apply_fault, inp)
+    applied = inp.model_copy(update={"record": record})
+
+    await activity_env.run(revert_fault, applied)
+    again = await activity_env.run(revert_fault, applied)
+
+    assert "as captured" in again.output
+    assert _state(config) == before
+
+
+async def test_a_revert_without_an_apply_changes_nothing(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, data_dir: Path, config: Path
+) -> None:
+    before = _state(config)
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS["remove"]))
+
+    await activity_env.run(revert_fault, inp)
+
+    assert _state(config) == before
+
+
+async def test_a_crashed_apply_whose_record_never_came_back_is_reverted_from_the_copy(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, data_dir: Path, config: Path
+) -> None:
+    """The worker died after the apply changed the file: the workflow has only the capture and a bare record."""
+    before = _state(config)
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS["corrupt"]))
+    await file_faults.apply(inp)  # what the dead worker did; its FaultRecord never reached the workflow
+    assert config.read_bytes() != CONTENT
+
+    reverted = await activity_env.run(revert_fault, inp)  # the record is still REGISTERED, ``changed`` empty
+
+    assert _state(config) == before
+    assert "restored" in reverted.output
+
+
+async def test_a_file_changed_between_capture_and_apply_is_not_touched(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, data_dir: Path, config: Path
+) -> None:
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS["remove"]))
+    config.write_bytes(b"someone else's edit\n")
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, inp)
+
+    assert raised.value.type == "FaultApplyError" and "not applied: " in raised.value.message
+    assert config.read_bytes() == b"someone else's edit\n"
+
+
+@pytest.mark.parametrize("make", ["missing", "symlink", "directory", "own"])
+async def test_capture_refuses_what_is_not_a_regular_file_of_the_drill(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    data_dir: Path,
+    config: Path,
+    tmp_path: Path,
+    make: str,
+) -> None:
+    paths: dict[str, Any] = {
+        "missing": tmp_path / "nope",
+        "symlink": tmp_path / "link",
+        "directory": tmp_path / "srv",
+        "own": data_dir / "gameday.db",
+    }
+    if make == "symlink":
+        paths["symlink"].symlink_to(config)
+    if make == "own":
+        data_dir.mkdir(parents=True)
+        paths["own"].write_bytes(b"results")
+    inp = fault_input(Target(file=FileTarget(path=str(paths[make]))), FAULTS["remove"])
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(capture_target, inp)
+
+    assert raised.value.type == "FaultCaptureError" and raised.value.non_retryable
+    assert config.read_bytes() == CONTENT
+
+
+async def test_two_spellings_of_one_file_resolve_to_one_lock_key(config: Path) -> None:
+    twisted = str(config.parent) + "/../" + config.parent.name + "//" + config.name
+    one = await resolve_target("a", Target(file=FileTarget(path=str(config))))
+    other = await resolve_target("b", Target(file=FileTarget(path=twisted)))
+    assert one.keys == other.keys == [f"file:{os.path.realpath(config)}"]
+    assert hashlib.sha256(config.read_bytes()).hexdigest()  # untouched by resolution
+
+
+async def test_a_worker_policy_paths_rule_refuses_a_file_outside_it_before_anything_is_touched(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    data_dir: Path,
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    rules = tmp_path / "policy.yaml"
+    rules.write_text(f"paths: [{allowed}]\n")
+    monkeypatch.setenv(policy.POLICY_SETTING, str(rules))
+    target = Target(file=FileTarget(path=str(config)))
+    [refusal] = policy.current().target_refusals("conf", target)
+    assert refusal.field == "targets.conf.file.path" and "is not under an allowed path" in refusal.message
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(apply_fault, fault_input(target, FAULTS["remove"]))
+
+    assert raised.value.type == "PolicyRefused"
+    assert config.read_bytes() == CONTENT

@@ -1,0 +1,93 @@
+"""The workflows' typed activity stubs match, name for name and type for type, the activities the worker registers."""
+
+from __future__ import annotations
+
+import ast
+import typing
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from workflows import activity_stubs
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW_MODULES = sorted((ROOT / "workflows").glob("*.py"))
+
+
+def _registered() -> dict[str, Any]:
+    """Every activity a gameday worker registers, by name (the lists ``worker.main.build_worker`` hands Temporal)."""
+    from activities.blackout import check_blackout
+    from activities.faults.activities import FaultActivities, capture_target
+    from activities.gameday_store import GameDayActivities
+    from activities.locks import LockActivities
+    from activities.notify.activities import NotifyActivities
+    from activities.notify.alert import AlertActivities
+    from activities.policy import check_policy
+    from activities.probes import check_hypothesis, observe, verify_recovery
+    from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
+    from activities.resolve import resolve_targets
+    from activities.store import StoreActivities
+    from activities.traffic.activities import TrafficActivities
+
+    methods = [
+        FaultActivities.apply_fault,
+        FaultActivities.revert_fault,
+        StoreActivities.record_run,
+        GameDayActivities.record_gameday,
+        LockActivities.acquire_targets,
+        LockActivities.release_targets,
+        AlertActivities.alert,
+        NotifyActivities.notify_slack,
+        NotifyActivities.notify_webhook,
+        WorkerQueueActivities.worker_queue,
+        TrafficActivities.hold_traffic,
+        TrafficActivities.mark_traffic,
+    ]
+    functions = [
+        check_hypothesis,
+        observe,
+        verify_recovery,
+        capture_target,
+        resolve_targets,
+        check_blackout,
+        check_policy,
+        hold_proxy,
+        proxy_ready,
+    ]
+    found: dict[str, Any] = {}
+    for fn in [*methods, *functions]:
+        defn = activity._Definition.from_callable(fn)
+        assert defn is not None and defn.name is not None
+        found[defn.name] = fn
+    return found
+
+
+def _types(fn: Any) -> tuple[list[Any], Any]:
+    hints = typing.get_type_hints(fn)
+    returned = hints.pop("return")
+    return list(hints.values()), returned
+
+
+def test_every_stub_has_the_name_argument_and_result_types_of_the_activity_the_worker_registers() -> None:
+    registered = _registered()
+    for stub in activity_stubs.ALL:
+        defn = activity._Definition.from_callable(stub)
+        assert defn is not None and defn.name in registered, f"no worker activity named {defn and defn.name}"
+        assert _types(stub) == _types(registered[defn.name]), defn.name
+
+
+def test_every_activity_the_worker_registers_has_a_stub() -> None:
+    names = {activity._Definition.from_callable(stub).name for stub in activity_stubs.ALL}  # type: ignore[union-attr]
+    assert set(_registered()) == names
+
+
+def test_workflow_code_calls_activities_through_stubs_never_by_a_string_name() -> None:
+    for path in WORKFLOW_MODULES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr in {"execute_activity", "start_activity"} and node.args:
+                first = node.args[0]
+                assert not isinstance(first, ast.Constant), f"{path.name}:{node.lineno} calls {first.value!r} by name"
+                assert not any(k.arg == "result_type" for k in node.keywords), f"{path.name}:{node.lineno}"
