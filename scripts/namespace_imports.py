@@ -213,8 +213,18 @@ def _rewrite_string(match: re.Match[str], mapping: dict[str, str]) -> str:
     return f"{match['quote']}{target}{match['quote']}"
 
 
+_INLINE_FROM = re.compile(r"(?P<pre>[;\"']\s*)from[ \t]+(?P<module>[\w.]+)(?P<post>[ \t]+import[ \t])")
+"""A from-import inside a string (``python -c "...; from demo.system import DemoSystem"``): the module follows."""
+
+
+def _rewrite_inline(match: re.Match[str], mapping: dict[str, str]) -> str:
+    target = new_name(match["module"], mapping)
+    return match[0] if target is None else f"{match['pre']}from {target}{match['post']}"
+
+
 def rewrite_python(text: str, mapping: dict[str, str]) -> str:
     text = _FROM.sub(lambda m: _rewrite_from(m, mapping), text)
+    text = _INLINE_FROM.sub(lambda m: _rewrite_inline(m, mapping), text)
     text = _IMPORT.sub(lambda m: _rewrite_import(m, mapping), text)
     return _STRING.sub(lambda m: _rewrite_string(m, mapping), text)
 
