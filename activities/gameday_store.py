@@ -11,8 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, Session, SQLModel
 from temporalio import activity
 
-from activities.store import Store, UTCDateTime
-from workflows.gameday import GameDayRecord
+from gameday.activities.store import Store, UTCDateTime
+from gameday.model.gameday import GameDayRecord
 
 
 class GameDayRow(SQLModel, table=True):

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from activities.score import DRILL_WINDOW, drill_score, rolling_scores, score_record, score_trend
-from activities.store import Store
-from workflows.records import FaultState, Phase, RunRecord, Verdict
+from gameday.activities.score import DRILL_WINDOW, drill_score, rolling_scores, score_record, score_trend
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, RunRecord, Verdict
 
 
 class _Model(BaseModel):

@@ -3,7 +3,7 @@
 The workflow keeps the registered reverts in its own state, which is enough while its history lives. The ledger
 is for the day it does not: a terminated workflow, a deleted namespace, a drill whose worker died and whose
 history was reset. ``gameday sweep`` reads the rows that were applied (or may have been) but never reverted and
-whose workflow is closed or gone, and reverts them from the stored :class:`~workflows.records.FaultInput`.
+whose workflow is closed or gone, and reverts them from the stored :class:`~model.records.FaultInput`.
 
 Rows are keyed by (run, fault index) and written by the fault activities themselves, so there is no extra
 Temporal round trip and no window between "applied" and "on record". Each row also says where its run lives
@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from activities.locks import LockRow
-from activities.run_scope import RunScope
-from activities.store import RunRow, Store, UTCDateTime
-from workflows.records import FaultInput, FaultState, Phase, RunRecord
+from gameday.activities.locks import LockRow
+from gameday.activities.run_scope import RunScope
+from gameday.activities.store import RunRow, Store, UTCDateTime
+from gameday.model.records import FaultInput, FaultState, Phase, RunRecord
 
 
 class LedgerRow(SQLModel, table=True):

@@ -17,9 +17,9 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.run_scope import ActivityScope, RunScope
-from activities.store import Store, UTCDateTime
-from workflows.locks import LockHolder, LockInput
+from gameday.activities.run_scope import ActivityScope, RunScope
+from gameday.activities.store import Store, UTCDateTime
+from gameday.model.locks import LockHolder, LockInput
 
 
 class LockRow(SQLModel, table=True):

@@ -39,11 +39,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import secrets
-from workflows.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
-from workflows.errors import GamedayError
-from workflows.records import DrillInput, FaultRecord, FaultState
-from workflows.traffic import Traffic
+from gameday.activities import secrets
+from gameday.model.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
+from gameday.model.errors import GamedayError
+from gameday.model.records import DrillInput, FaultRecord, FaultState
+from gameday.model.traffic import Traffic
 
 POLICY_SETTING = "GAMEDAY_POLICY"
 """The worker setting naming its policy file."""
@@ -366,7 +366,7 @@ def _load(path: str, mtime_ns: int, size: int) -> WorkerPolicy:
         where = ".".join(map(str, first["loc"])) or "(top)"
         what = first["msg"]
         if first["type"] == "extra_forbidden" and first["loc"]:
-            from workflows.loader_messages import unknown_key
+            from gameday.model.loader_messages import unknown_key
 
             what = unknown_key(first["loc"][-1], PolicyRules.model_fields)
         raise PolicyError(f"policy file {path} ({POLICY_SETTING}): {where}: {what}") from None

@@ -33,9 +33,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import migrations
-from activities.migrations import SchemaError
-from workflows.records import (
+from gameday.activities import migrations
+from gameday.activities.migrations import SchemaError
+from gameday.model.records import (
     Coverage,
     CoverageGap,
     FaultRecord,
@@ -45,7 +45,7 @@ from workflows.records import (
     StopRequest,
     Verdict,
 )
-from workflows.traffic import Expect, Gap, Latency, Timeline, TrafficSummary, WindowStats
+from gameday.model.traffic import Expect, Gap, Latency, Timeline, TrafficSummary, WindowStats
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +157,9 @@ class ProbeRow(_RunChild, table=True):
 class TrafficRunRow(_RunChild, table=True):
     """What ``observe.traffic`` measured besides its windows: one row per run that sent traffic.
 
-    The per-second timeline is one JSON column in the columnar form of :class:`~workflows.traffic.Timeline`
+    The per-second timeline is one JSON column in the columnar form of :class:`~model.traffic.Timeline`
     (``{"step": 1, "second": [...], "sent": [...], ..., "p95_us": [...]}``): at most 1,200 entries per figure
-    (``workflows.budget.MAX_TIMELINE_POINTS``: a longer run has a coarser step), one row, and exactly what a
+    (``model.budget.MAX_TIMELINE_POINTS``: a longer run has a coarser step), one row, and exactly what a
     chart reads. Rows per second would be 3600 rows an hour per drill that nobody queries one by one.
     """
 
@@ -483,7 +483,7 @@ class StoreActivities:
 
     def __init__(self, store: Store) -> None:
         # Imported here: the ledger's tables import this module.
-        from activities.ledger import FaultLedger
+        from gameday.activities.ledger import FaultLedger
 
         self.store = store
         self.ledger = FaultLedger(store)

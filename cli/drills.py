@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cli.context import console, err_console, fail, run_async, settings_of
+from gameday.cli.context import console, err_console, fail, run_async, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,7 @@ def validate(
 
     Exit code 0 when the drill is valid, 1 otherwise.
     """
-    from cli import gamedays
+    from gameday.cli import gamedays
 
     if gamedays.is_gameday_file(file):
         spec, stages = gamedays.load(file)
@@ -32,7 +32,7 @@ def validate(
         for line in gamedays.describe(spec, stages):
             console.print(line, markup=False)
         return
-    from workflows.units import format_duration
+    from gameday.model.units import format_duration
 
     drill = _load(file)
     faults = ", ".join(f.label for f in drill.faults) or "none"
@@ -81,7 +81,7 @@ def run(
     nothing, whenever a worker polls).
     """
     settings = settings_of(ctx)
-    from cli import gamedays
+    from gameday.cli import gamedays
 
     if gamedays.is_gameday_file(file):
         if dry_run:
@@ -92,14 +92,14 @@ def run(
         raise typer.Exit(code=gamedays.run(settings, file, wait=wait, run_id=run_id, as_json=as_json))
     drill = _load(file)
     if start_deadline is not None:
-        from workflows.units import parse_duration
+        from gameday.model.units import parse_duration
 
         try:
             drill = drill.model_copy(update={"start_deadline": parse_duration(start_deadline)})
         except ValueError as err:
             fail(f"--start-deadline: {err}")
     if dry_run:
-        from workflows.plan import plan_lines
+        from gameday.model.plan import plan_lines
 
         for line in plan_lines(drill):
             console.print(line, markup=False)
@@ -109,9 +109,9 @@ def run(
     out = err_console if as_json else console
 
     async def go() -> int:
-        from cli import launch
-        from worker.client import connect
-        from workflows.records import EXIT_CODES, Verdict
+        from gameday.cli import launch
+        from gameday.model.records import EXIT_CODES, Verdict
+        from gameday.worker.client import connect
 
         client = await connect(config)
         handle = await launch.start(client, config, drill, source=str(file), run_id=run_id)
@@ -138,8 +138,8 @@ def run(
 
 
 def _load(file: Path):  # type: ignore[no-untyped-def]
-    from workflows.errors import DrillFileError
-    from workflows.loader import load_drill_file
+    from gameday.model.errors import DrillFileError
+    from gameday.model.loader import load_drill_file
 
     try:
         return load_drill_file(file)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cli.context import console, run_async, settings_of
+from gameday.cli.context import console, run_async, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +52,7 @@ def pause(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli.gate_pause import request_pause
+        from gameday.cli.gate_pause import request_pause
 
         await request_pause(settings, run_id, by, note)
 
@@ -73,13 +73,13 @@ def _send(ctx: typer.Context, run_id: str, signal: str, by: str | None, note: st
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli.launch import current_user
-        from cli.runs import client_for, running_handle
+        from gameday.cli.launch import current_user
+        from gameday.cli.runs import client_for, running_handle
 
         client = await client_for(settings)
         handle = await running_handle(client, settings, run_id)
         if signal == "resume":
-            from cli.gate_pause import refuse_gameday
+            from gameday.cli.gate_pause import refuse_gameday
 
             await refuse_gameday(client, handle, signal)
         await handle.signal(signal, {"by": by or current_user(), "note": note})

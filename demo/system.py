@@ -146,7 +146,7 @@ class DemoSystem:
         return [
             sys.executable,
             "-m",
-            "demo.inventory",
+            "gameday.demo.inventory",
             "--port",
             str(self.inventory_port),
             "--pidfile",
@@ -188,7 +188,7 @@ class DemoSystem:
             self._inventory = self._spawn(self._inventory_args(), self.inventory_log)
             url = f"{self.inventory_url}/health"
             self._wait_healthy("inventory", self._inventory, url, self.inventory_log, deadline)
-            api_args = [sys.executable, "-m", "demo.shop_api", "--port", str(self.api_port)]
+            api_args = [sys.executable, "-m", "gameday.demo.shop_api", "--port", str(self.api_port)]
             api_args += ["--inventory-url", self.inventory_url, "--pidfile", str(self.api_pidfile)]
             self._api = self._spawn(api_args, self.api_log)
             self._wait_healthy("shop API", self._api, f"{self.api_url}/health", self.api_log, deadline)
@@ -274,7 +274,7 @@ class DemoSystem:
                 return False
         else:
             cmdline = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True).stdout
-        return b"demo.inventory" in cmdline and str(self.inventory_pidfile).encode() in cmdline
+        return b"gameday.demo.inventory" in cmdline and str(self.inventory_pidfile).encode() in cmdline
 
     def stop(self) -> None:
         """Stop every demo process: SIGCONT to the inventory, SIGTERM to all, SIGKILL after 3 s. Idempotent."""

@@ -2,7 +2,7 @@
 
 The keys are a contract with users' files (see docs/DRILL_FORMAT.md): new keys may be added, none renamed.
 Every model forbids unknown keys so a typo is an error, never a silently ignored setting. The loader
-(``workflows.loader``) turns YAML into a :class:`Drill` and reports problems with file, line and field.
+(``model.loader``) turns YAML into a :class:`Drill` and reports problems with file, line and field.
 
 Adding a fault kind: a target model below, its action models, a line in ``Target`` and
 ``ACTIONS_BY_KIND``, and the module in ``activities/faults/``.
@@ -26,11 +26,11 @@ from pydantic import (
     model_validator,
 )
 
-from workflows import budget
-from workflows.notify_records import Notify
-from workflows.probe_prometheus import PrometheusProbe
-from workflows.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
-from workflows.units import (
+from gameday.model import budget
+from gameday.model.notify_records import Notify
+from gameday.model.probe_prometheus import PrometheusProbe
+from gameday.model.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
+from gameday.model.units import (
     Comparison,
     Duration,
     DurationAbove,

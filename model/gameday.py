@@ -13,9 +13,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.drill import NAME_PATTERN, Approval, Drill
-from workflows.notify_records import Notify
-from workflows.records import EXIT_CODES, StopRequest, Verdict
+from gameday.model.drill import NAME_PATTERN, Approval, Drill
+from gameday.model.notify_records import Notify
+from gameday.model.records import EXIT_CODES, StopRequest, Verdict
 
 
 class Strict(BaseModel):
@@ -155,7 +155,7 @@ STOPPED_OUTCOMES = ("stopped", "cancelled", "not approved")
 def gameday_verdict(record: GameDayRecord) -> Verdict:
     """The game day's verdict, for ``DrillVerdict`` and ``run --wait``'s exit code: its most severe drill verdict.
 
-    Severity is the verdict's exit code (:data:`~workflows.records.EXIT_CODES`). A drill that ended with no
+    Severity is the verdict's exit code (:data:`~model.records.EXIT_CODES`). A drill that ended with no
     verdict (its workflow failed) counts as ERROR. A game day stopped, cancelled or never approved is at least
     ABORTED, like a drill stopped before its observation ended; one where nothing ran at all is ABORTED.
     """

@@ -1,4 +1,4 @@
-"""Game-day files → a :class:`~workflows.gameday.GameDaySpec` and its drills, every problem located.
+"""Game-day files → a :class:`~model.gameday.GameDaySpec` and its drills, every problem located.
 
 Drill files a game day refers to are read relative to the game-day file and checked like ``gameday validate``
 checks them: their problems point into their own files. Pure: the CLI does this, never the workflow.
@@ -11,14 +11,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from workflows import budget
-from workflows.drill import Drill
-from workflows.errors import DrillFileError, Problem
-from workflows.gameday import DrillStep, GameDaySpec, ParallelStep, PlannedDrill
-from workflows.loader import load_drill_file
-from workflows.loader_limits import data_problems, too_big
-from workflows.loader_messages import problems_from_validation
-from workflows.loader_yaml import read_yaml
+from gameday.model import budget
+from gameday.model.drill import Drill
+from gameday.model.errors import DrillFileError, Problem
+from gameday.model.gameday import DrillStep, GameDaySpec, ParallelStep, PlannedDrill
+from gameday.model.loader import load_drill_file
+from gameday.model.loader_limits import data_problems, too_big
+from gameday.model.loader_messages import problems_from_validation
+from gameday.model.loader_yaml import read_yaml
 
 
 def is_gameday_text(text: str) -> bool:
@@ -136,7 +136,7 @@ def _inline_limits(data: dict[Hashable, object]) -> list[tuple[tuple[Hashable, .
 def _resolve(
     step: DrillStep, base: Path, where: tuple[int | str, ...], document: object, problems: list[Problem]
 ) -> PlannedDrill | None:
-    from workflows.loader_yaml import YamlDocument
+    from gameday.model.loader_yaml import YamlDocument
 
     assert isinstance(document, YamlDocument)
     if step.file is not None:

@@ -1,4 +1,4 @@
-"""Drill files → :class:`~workflows.drill.Drill`, or every problem in them, each with file, line and field.
+"""Drill files → :class:`~model.drill.Drill`, or every problem in them, each with file, line and field.
 
 Pure: no Temporal and no I/O beyond reading the file in :func:`load_drill_file`, so the CLI, the worker and
 tests all load drills the same way. A problem reads ``file:line:column: path: message``::
@@ -15,12 +15,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from workflows import budget
-from workflows.drill import Drill
-from workflows.errors import DrillFileError, Problem
-from workflows.loader_limits import data_problems, drill_problems, too_big
-from workflows.loader_messages import problems_from_validation
-from workflows.loader_yaml import read_yaml
+from gameday.model import budget
+from gameday.model.drill import Drill
+from gameday.model.errors import DrillFileError, Problem
+from gameday.model.loader_limits import data_problems, drill_problems, too_big
+from gameday.model.loader_messages import problems_from_validation
+from gameday.model.loader_yaml import read_yaml
 
 __all__ = ["DrillFileError", "Problem", "load_drill_file", "parse_drill"]
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from workflows.drill import Drill, Target, TargetKind
+from gameday.model.drill import Drill, Target, TargetKind
 
 
 def lock_key(target: Target) -> str | None:

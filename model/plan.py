@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from workflows.drill import (
+from gameday.model.drill import (
     CallFault,
     DisconnectFault,
     Drill,
@@ -24,8 +24,8 @@ from workflows.drill import (
     Target,
     ToxicFault,
 )
-from workflows.locks import lockable_targets
-from workflows.units import format_duration
+from gameday.model.locks import lockable_targets
+from gameday.model.units import format_duration
 
 
 def describe_target(target: Target) -> str:

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.units import Duration
+from gameday.model.units import Duration
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors; values are immutable (as ``workflows.drill.Strict``, which imports this module)."""
+    """Unknown keys are errors; values are immutable (as ``model.drill.Strict``, which imports this module)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

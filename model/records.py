@@ -12,9 +12,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from workflows.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
-from workflows.drill import Drill, Fault, Guardrail, Probe, Target
-from workflows.traffic import Expect, TrafficSummary
+from gameday.model.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
+from gameday.model.drill import Drill, Fault, Guardrail, Probe, Target
+from gameday.model.traffic import Expect, TrafficSummary
 
 
 class Record(BaseModel):

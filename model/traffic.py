@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows import budget
-from workflows.units import (
+from gameday.model import budget
+from gameday.model.units import (
     Comparison,
     Duration,
     DurationAbove,
@@ -44,7 +44,7 @@ Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors; values are immutable (as ``workflows.drill.Strict``, which imports this module)."""
+    """Unknown keys are errors; values are immutable (as ``model.drill.Strict``, which imports this module)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -333,7 +333,7 @@ class Timeline(Strict):
     """Per-second figures in columns (one list per figure, ``second`` first): compact, and what a chart wants.
 
     Latencies are whole microseconds, ``None`` for a second in which nothing completed. Only seconds in which
-    requests were sent appear. At most :data:`~workflows.budget.MAX_TIMELINE_POINTS` points: a longer run has
+    requests were sent appear. At most :data:`~model.budget.MAX_TIMELINE_POINTS` points: a longer run has
     a coarser ``step`` (each point then covers ``step`` seconds from its ``second``), so the timeline stays
     small enough for heartbeats and records whatever the run's length.
     """

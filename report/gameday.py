@@ -1,6 +1,6 @@
 """A game day's own reports: one HTML page (its drills, their verdicts, then each drill's report) and JSON.
 
-The page is built like a drill's (:mod:`activities.report_html`): self-contained, nothing fetched, every text
+The page is built like a drill's (:mod:`report.html`): self-contained, nothing fetched, every text
 escaped. Its table links to each drill's section (``#run-<run id>``), and each section is that drill's report.
 """
 
@@ -10,12 +10,12 @@ import json
 from collections.abc import Callable, Mapping
 from html import escape
 
-from activities.report import _duration, _timestamp
-from activities.report_html import VERDICT_COLOURS, drill_sections, page
-from activities.report_sections import Html, cell, table
-from activities.score import format_score, gameday_score, score_record
-from workflows.gameday import GameDayRecord
-from workflows.records import RunRecord
+from gameday.activities.score import format_score, gameday_score, score_record
+from gameday.model.gameday import GameDayRecord
+from gameday.model.records import RunRecord
+from gameday.report.html import VERDICT_COLOURS, drill_sections, page
+from gameday.report.run import _duration, _timestamp
+from gameday.report.sections import Html, cell, table
 
 OUTCOME_COLOURS = {"completed": "#1a7f37", "halted": "#bc4c00", "stopped": "#9a6700", "cancelled": "#9a6700"}
 """The game day's badge; any other outcome (``not approved``, still running) is grey."""

@@ -1,18 +1,19 @@
 """The drill log as one self-contained HTML page, for people who were not there.
 
-One file: CSS inline, the chart inline SVG (:mod:`activities.report_chart`), no script, no font, no image to
+One file: CSS inline, the chart inline SVG (:mod:`report.chart`), no script, no font, no image to
 fetch, and a Content-Security-Policy that forbids fetching anything, so the page reads the same from a mail
 attachment, a ticket or an air-gapped laptop. The only address in it is the link to the Temporal Web UI,
 which a reader may follow but the page never loads. Every text from a drill file, a command or a person goes
-through :func:`html.escape`. Figures are formatted as in the Markdown report (:mod:`activities.report`).
+through :func:`html.escape`. Figures are formatted as in the Markdown report (:mod:`report.run`).
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from activities.report import _duration, _relative, _timestamp, stop_handled, time_to_safe_words
-from activities.report_chart import (
+from gameday.activities.score import format_score, score_record
+from gameday.model.records import FaultState, RunRecord, Verdict
+from gameday.report.chart import (
     FAULT_COLOURS,
     PROBE_COLOURS,
     SERIES,
@@ -21,7 +22,8 @@ from activities.report_chart import (
     probe_colour,
     timeline_svg,
 )
-from activities.report_sections import (
+from gameday.report.run import _duration, _relative, _timestamp, stop_handled, time_to_safe_words
+from gameday.report.sections import (
     Html,
     cell,
     coverage_section,
@@ -31,8 +33,6 @@ from activities.report_sections import (
     probe_section,
     traffic_section,
 )
-from activities.score import format_score, score_record
-from workflows.records import FaultState, RunRecord, Verdict
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {
     Verdict.RESILIENT: "#1a7f37",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from activities.report_expect import expect_lines, held_word
-from activities.score import format_score, score_record
-from workflows import budget
-from workflows.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
-from workflows.traffic import SecondStats, TrafficSummary, WindowStats
+from gameday.activities.score import format_score, score_record
+from gameday.model import budget
+from gameday.model.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
+from gameday.model.traffic import SecondStats, TrafficSummary, WindowStats
+from gameday.report.expect import expect_lines, held_word
 
 LATE_WARNING = 0.01
 """Share of late requests above which the figures include the generator's own waiting (see ``Outcomes.late``)."""
@@ -105,11 +105,11 @@ FORMATS = ("md", "html", "json")
 
 
 def render(record: RunRecord, fmt: str, ui_url: str | None = None) -> str:
-    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`activities.report_html`."""
+    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`report.html`."""
     if fmt == "json":
         return render_json(record)
     if fmt == "html":
-        from activities.report_html import render_html  # it imports this module's formatting
+        from gameday.report.html import render_html  # it imports this module's formatting
 
         return render_html(record, ui_url)
     if fmt == "md":

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from activities.report import (
+from gameday.model.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
+from gameday.model.traffic import TrafficSummary, WindowStats
+from gameday.report.expect import expect_lines, held_word
+from gameday.report.run import (
     LATE_WARNING,
     _duration,
     _milliseconds,
@@ -19,9 +22,6 @@ from activities.report import (
     _timestamp,
     coverage_line,
 )
-from activities.report_expect import expect_lines, held_word
-from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
-from workflows.traffic import TrafficSummary, WindowStats
 
 PROBE_PHASES = {
     Phase.PREFLIGHT: "Before the faults (preflight)",

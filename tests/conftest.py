@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workflows import search
+from gameday.workflows import search
 
 BARE_NAMES = frozenset(("workflows", "activities", "worker", "cli", "demo", "model", "report", "config"))
 """gameday's folders: installed only as ``gameday.<folder>``, never importable under their bare names."""

@@ -23,7 +23,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.notify_records import Notify, NotifyEvent, NotifyResult, NotifyWhat, SlackThread
+from gameday.model.notify_records import Notify, NotifyEvent, NotifyResult, NotifyWhat, SlackThread
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -18,10 +18,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.drill import TargetKind
-    from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
-    from workflows.records import DrillInput, FaultInput
-    from workflows.units import format_duration
+    from gameday.model.drill import TargetKind
+    from gameday.model.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
+    from gameday.model.records import DrillInput, FaultInput
+    from gameday.model.units import format_duration
 
 FIND_WORKER = timedelta(seconds=10)
 """How long an activity for a proxy may wait for the worker holding it before that worker counts as gone."""

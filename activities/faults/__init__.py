@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from activities.faults import command, docker, http, process, proxy
-from workflows.drill import TargetKind
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities.faults import command, docker, http, process, proxy
+from gameday.model.drill import TargetKind
+from gameday.model.records import FaultInput, FaultRecord
 
 
 class FaultProvider(Protocol):

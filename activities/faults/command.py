@@ -22,9 +22,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from activities.faults.errors import ApplyError, RevertError, UnsupportedFault
-from workflows.drill import CommandTarget, RunFault
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities.faults.errors import ApplyError, RevertError, UnsupportedFault
+from gameday.model.drill import CommandTarget, RunFault
+from gameday.model.records import FaultInput, FaultRecord
 
 OUTPUT_LIMIT = 4096
 """Bytes of a command's output (or an HTTP body) kept for the report."""

@@ -36,11 +36,11 @@ import docker.errors
 from docker.models.containers import Container
 from temporalio import activity
 
-from activities.faults.command import OUTPUT_LIMIT
-from activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
-from activities.faults.supervisor import descendants
-from workflows import budget
-from workflows.drill import (
+from gameday.activities.faults.command import OUTPUT_LIMIT
+from gameday.activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
+from gameday.activities.faults.supervisor import descendants
+from gameday.model import budget
+from gameday.model.drill import (
     OPT_IN_LABEL,
     DisconnectFault,
     DockerTarget,
@@ -52,7 +52,7 @@ from workflows.drill import (
     RestartFault,
     StopFault,
 )
-from workflows.records import FaultInput, FaultRecord, FaultState
+from gameday.model.records import FaultInput, FaultRecord, FaultState
 
 CPU_PERIOD = 100_000
 """CFS period (µs) used for ``limit_cpu`` on a container without a ``--cpus`` limit: docker's own default."""

@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, func, select
 from sqlalchemy.exc import OperationalError
 
-from workflows.errors import GamedayError
+from gameday.model.errors import GamedayError
 
 UPGRADE_COMMAND = "gameday db upgrade"
 """What a person runs to bring a shared results database to the code's schema."""
@@ -147,10 +147,10 @@ def upgrade(engine: Engine) -> tuple[SchemaStatus, SchemaStatus]:
 def gameday_metadata() -> MetaData:
     """The tables gameday's models define, the target the migrations must match (and autogenerate compares with)."""
     # Imported here: the store imports this package to check its schema.
-    from activities.gameday_store import GameDayRow
-    from activities.ledger import LedgerRow
-    from activities.locks import LockRow
-    from activities.store import (
+    from gameday.activities.gameday_store import GameDayRow
+    from gameday.activities.ledger import LedgerRow
+    from gameday.activities.locks import LockRow
+    from gameday.activities.store import (
         FaultRow,
         ObservationRow,
         PhaseRow,

@@ -25,16 +25,25 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from activities.report import render
-from activities.report_chart import SERIES
-from activities.report_html import VERDICT_COLOURS, render_html
-from activities.traffic import TrafficRun
+from gameday.activities.traffic import TrafficRun
+from gameday.model.records import (
+    FaultRecord,
+    FaultState,
+    Phase,
+    RunRecord,
+    StepRecord,
+    StepStatus,
+    StopRequest,
+    Verdict,
+)
+from gameday.model.traffic import Traffic
+from gameday.report.chart import SERIES
+from gameday.report.html import VERDICT_COLOURS, render_html
+from gameday.report.run import render
 from tests.activities.test_report import aborted_run, at
 from tests.activities.test_store_traffic import make_traffic
 from tests.activities.traffic.conftest import SERVER, Target
 from tests.conftest import require
-from workflows.records import FaultRecord, FaultState, Phase, RunRecord, StepRecord, StepStatus, StopRequest, Verdict
-from workflows.traffic import Traffic
 
 HOSTILE = '<script>alert("x")</script> & <img src=http://evil.invalid/x.png>'
 UI_URL = "http://temporal-ui.test:8233/namespaces/default/workflows/checkout-db-outage-20240507"
@@ -381,7 +390,7 @@ def isolate(page: str, element_id: str, width: str) -> str:
 @pytest.mark.integration
 def test_chromium_shows_the_verdict_and_the_chart(browser: Browser, tmp_path: Path) -> None:
     page = render_html(drill_with_traffic(), UI_URL)
-    report = tmp_path / "report.html"
+    report = tmp_path / "gameday.report.html"
     report.write_text(page)
 
     png = browser.screenshot(report)
@@ -425,7 +434,7 @@ def page_requests(netlog: Path) -> list[str]:
 @pytest.mark.integration
 def test_chromium_requests_nothing_for_the_report(browser: Browser, tmp_path: Path) -> None:
     page = render_html(drill_with_traffic(), UI_URL)
-    report = tmp_path / "report.html"
+    report = tmp_path / "gameday.report.html"
     report.write_text(page)
 
     browser.screenshot(report, netlog=tmp_path / "report.netlog.json")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activities.history import build_history, median, percentile
-from activities.score import (
+from gameday.activities.history import build_history, median, percentile
+from gameday.activities.score import (
     drill_score,
     format_score,
     gameday_score,
@@ -16,8 +16,8 @@ from activities.score import (
     score_run,
     score_trend,
 )
+from gameday.model.records import Phase, ProbeResult, Verdict
 from tests.activities.test_store import make_record
-from workflows.records import Phase, ProbeResult, Verdict
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from activities.report import read_json
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import RunRecord
+from gameday.report.run import read_json
 from tests.activities.test_report_html import drill_with_traffic
-from workflows.records import RunRecord
 
 UI_URL = "http://temporal-ui.test:8233"
 
@@ -36,7 +36,7 @@ def test_html_goes_to_the_file_named_by_output_and_the_command_says_where(
     recorded: tuple[dict[str, str], RunRecord], tmp_path: Path
 ) -> None:
     env, record = recorded
-    target = tmp_path / "out" / "report.html"
+    target = tmp_path / "out" / "gameday.report.html"
     target.parent.mkdir()
 
     result = report(env, record.run_id, "--format", "html", "-o", str(target))

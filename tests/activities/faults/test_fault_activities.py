@@ -9,9 +9,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults import PROVIDERS
-from activities.faults.activities import apply_fault, revert_fault
-from workflows.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target, TargetKind
+from gameday.activities.faults import PROVIDERS
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.model.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target, TargetKind
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import FaultInputFactory

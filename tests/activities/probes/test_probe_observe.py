@@ -13,10 +13,10 @@ import pytest
 from temporalio.activity import ActivityCancellationDetails
 from temporalio.testing import ActivityEnvironment
 
-from activities.probes import observe
-from activities.probes.activities import MAX_LATENCIES
-from workflows.drill import Probe
-from workflows.records import ObserveInput, ObserveProgress, Phase
+from gameday.activities.probes import observe
+from gameday.activities.probes.activities import MAX_LATENCIES
+from gameday.model.drill import Probe
+from gameday.model.records import ObserveInput, ObserveProgress, Phase
 
 Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
 
