@@ -35,11 +35,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from gameday.activities import secrets
+from gameday.model.base import Strict
 from gameday.model.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
 from gameday.model.errors import GamedayError
 from gameday.model.records import DrillInput, FaultRecord, FaultState
@@ -57,7 +58,7 @@ class PolicyError(GamedayError):
     """The worker's policy (or its secrets allowlist) cannot be used; the message is one line naming the setting."""
 
 
-class PolicyRules(BaseModel):
+class PolicyRules(Strict):
     """The policy file's keys; ``None`` (left out) restricts nothing.
 
     Attributes:
@@ -71,8 +72,6 @@ class PolicyRules(BaseModel):
             subdomains, or a network such as ``10.0.0.0/8`` for IP addresses. Names are matched as written, never
             resolved: list every spelling the drills use (``localhost`` is not ``127.0.0.1``).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     target_kinds: list[TargetKind] | None = None
     actions: list[str] | None = None

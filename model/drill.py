@@ -17,7 +17,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -27,6 +26,8 @@ from pydantic import (
 )
 
 from gameday.model import budget
+from gameday.model.base import Strict as Strict
+from gameday.model.base import http_url
 from gameday.model.notify_records import Notify
 from gameday.model.probe_prometheus import PrometheusProbe
 from gameday.model.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
@@ -54,12 +55,6 @@ DEFAULT_REVERT_GRACE = timedelta(minutes=5)
 """How long past ``max_duration`` a failing revert keeps being retried before the run reports NOT REVERTED."""
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-class Strict(BaseModel):
-    """Base of every drill-file model: unknown keys are errors; values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- targets: the only things a drill may touch ---------------------------------------------------------
@@ -96,9 +91,7 @@ class HttpTarget(Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value).rstrip("/")
 
 
 OPT_IN_LABEL = "gameday.target"
@@ -252,7 +245,7 @@ class HttpRequest(Strict):
     expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
     timeout: Duration = timedelta(seconds=10)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # frozen, no extra keys: Strict
 
     @field_validator("path")
     @classmethod
@@ -443,9 +436,7 @@ class HttpProbe(Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
+        return http_url(value)
 
     @property
     def statuses(self) -> list[int]:
@@ -577,7 +568,7 @@ class Guardrail(Strict):
     availability ``"< 90%"``). Without a ``name``, one is derived from the condition (``error_rate > 50% for 10s``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # frozen, no extra keys: Strict
 
     name: str
     probe: str | None = None

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from gameday.model.base import Record, Strict
 from gameday.model.drill import NAME_PATTERN, Approval, Drill
 from gameday.model.notify_records import Notify
 from gameday.model.records import EXIT_CODES, StopRequest, Verdict
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DrillStep(Strict):
@@ -71,10 +68,6 @@ class GameDaySpec(Strict):
 
 
 # --- what the workflow gets, and what it records --------------------------------------------------------
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PlannedDrill(Record):

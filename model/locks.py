@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
+from gameday.model.base import Record
 from gameday.model.drill import Drill, Target, TargetKind
 
 
@@ -59,19 +58,15 @@ def lockable_targets(drill: Drill) -> dict[str, Target]:
     return targets
 
 
-class ResolveInput(BaseModel):
+class ResolveInput(Record):
     """Argument of ``resolve_targets``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     targets: dict[str, Target]
     """The drill's name → target, for every target to lock (``lockable_targets``)."""
 
 
-class ResolvedTarget(BaseModel):
+class ResolvedTarget(Record):
     """What one target is, as the worker found it in preflight: the lock keys of that resource."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     """The drill's name for the target."""
@@ -89,10 +84,8 @@ def resolved_keys(resolved: list[ResolvedTarget]) -> dict[str, str]:
     return keys
 
 
-class LockInput(BaseModel):
+class LockInput(Record):
     """Argument of ``acquire_targets`` and ``release_targets``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_id: str
     drill_name: str
@@ -100,10 +93,8 @@ class LockInput(BaseModel):
     """Lock key → the drill's name for that target (for the message another drill gets)."""
 
 
-class LockHolder(BaseModel):
+class LockHolder(Record):
     """Who holds a lock: what ``gameday sweep`` and a refused drill are told."""
-
-    model_config = ConfigDict(extra="forbid")
 
     key: str
     target: str

@@ -20,18 +20,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from gameday.model.base import Record, Strict
 from gameday.model.units import Duration
 
 CHANNEL_PATTERN = re.compile(r"^#?[\w.-]{1,80}$")
 """A channel name (``#gameday``, ``gameday``) or id (``C0123ABCD``): no spaces, at most 80 characters."""
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors; values are immutable (as ``model.drill.Strict``, which imports this module)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SlackNotify(Strict):
@@ -66,12 +61,6 @@ class Notify(Strict):
         if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
             raise ValueError("expected a duration from 1s to 10m")
         return value
-
-
-class Record(BaseModel):
-    """Activity arguments and results: unknown keys are errors (as ``model.records.Record``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class DrillStarted(Record):
