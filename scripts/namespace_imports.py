@@ -199,8 +199,15 @@ def _rewrite_import(match: re.Match[str], mapping: dict[str, str]) -> str:
     return f"{match['indent']}import {new}{comment}"
 
 
+_OLD_ROOTS = ("workflows", "activities", "worker", "cli", "demo")
+"""The folders that were top-level packages before the namespace: a bare dotted string is only a module name
+when it starts with one of these (``"report.html"`` is a file name, not the module ``report/html.py``)."""
+
+
 def _rewrite_string(match: re.Match[str], mapping: dict[str, str]) -> str:
     dotted = match["dotted"]
+    if not dotted.startswith(f"{NAMESPACE}.") and dotted.split(".")[0] not in _OLD_ROOTS:
+        return match[0]
     target = new_name(dotted, mapping)
     if target is None:
         return match[0]

@@ -390,7 +390,7 @@ def isolate(page: str, element_id: str, width: str) -> str:
 @pytest.mark.integration
 def test_chromium_shows_the_verdict_and_the_chart(browser: Browser, tmp_path: Path) -> None:
     page = render_html(drill_with_traffic(), UI_URL)
-    report = tmp_path / "gameday.report.html"
+    report = tmp_path / "report.html"
     report.write_text(page)
 
     png = browser.screenshot(report)
@@ -434,7 +434,7 @@ def page_requests(netlog: Path) -> list[str]:
 @pytest.mark.integration
 def test_chromium_requests_nothing_for_the_report(browser: Browser, tmp_path: Path) -> None:
     page = render_html(drill_with_traffic(), UI_URL)
-    report = tmp_path / "gameday.report.html"
+    report = tmp_path / "report.html"
     report.write_text(page)
 
     browser.screenshot(report, netlog=tmp_path / "report.netlog.json")

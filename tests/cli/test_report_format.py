@@ -36,7 +36,7 @@ def test_html_goes_to_the_file_named_by_output_and_the_command_says_where(
     recorded: tuple[dict[str, str], RunRecord], tmp_path: Path
 ) -> None:
     env, record = recorded
-    target = tmp_path / "out" / "gameday.report.html"
+    target = tmp_path / "out" / "report.html"
     target.parent.mkdir()
 
     result = report(env, record.run_id, "--format", "html", "-o", str(target))
