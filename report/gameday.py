@@ -13,8 +13,8 @@ from html import escape
 from gameday.activities.score import format_score, gameday_score, score_record
 from gameday.model.gameday import GameDayRecord
 from gameday.model.records import RunRecord
+from gameday.report import words
 from gameday.report.html import VERDICT_COLOURS, drill_sections, page
-from gameday.report.run import _duration, _timestamp
 from gameday.report.sections import Html, cell, table
 
 OUTCOME_COLOURS = {"completed": "#1a7f37", "halted": "#bc4c00", "stopped": "#9a6700", "cancelled": "#9a6700"}
@@ -70,10 +70,10 @@ def render_gameday_html(
     facts += [(k, v) for k, v in (("Team", gameday.team), ("Started by", gameday.started_by)) if v]
     if gameday.source:
         facts.append(("File", gameday.source))
-    facts.append(("Started", _timestamp(gameday.started_at)))
+    facts.append(("Started", words.timestamp(gameday.started_at)))
     if gameday.ended_at is not None:
-        facts.append(("Ended", _timestamp(gameday.ended_at)))
-        facts.append(("Duration", _duration((gameday.ended_at - gameday.started_at).total_seconds())))
+        facts.append(("Ended", words.timestamp(gameday.ended_at)))
+        facts.append(("Duration", words.duration((gameday.ended_at - gameday.started_at).total_seconds())))
     facts.append(
         ("Resilience score", f"{format_score(score)} (mean of {scored} scored drill run(s) of {len(gameday.entries)})")
     )
@@ -88,7 +88,7 @@ def render_gameday_html(
             f'<span class="verdict-cell" style="color:{VERDICT_COLOURS.get(e.verdict, VERDICT_COLOURS[None])};'
             f'font-weight:700">{escape(verdict)}</span>'
         )
-        took = _duration((e.ended_at - e.started_at).total_seconds()) if e.ended_at and e.started_at else "-"
+        took = words.duration((e.ended_at - e.started_at).total_seconds()) if e.ended_at and e.started_at else "-"
         name: str | Html = e.drill_name
         if e.run_id in runs:
             name = Html(f'<a class="drill-link" href="#{anchor(e.run_id)}">{escape(e.drill_name)}</a>')
@@ -98,7 +98,7 @@ def render_gameday_html(
                 name,
                 badge,
                 took,
-                "-" if e.time_to_recovery is None else _duration(e.time_to_recovery),
+                "-" if e.time_to_recovery is None else words.duration(e.time_to_recovery),
                 format_score(by_run.get(e.run_id)) if e.run_id else "-",
                 e.skipped or e.summary,
             ]
