@@ -33,11 +33,12 @@ from temporalio.service import RPCError
 
 from gameday.activities.faults import PROVIDERS
 from gameday.activities.ledger import FaultLedger, LedgerEntry
-from gameday.activities.locks import LockRow, TargetLocks
+from gameday.activities.locks import TargetLocks
 from gameday.activities.notify.alert import AlertActivities
 from gameday.activities.run_scope import RunScope, scope_of
 from gameday.activities.store import Store
 from gameday.activities.sweep_judge import DEFAULT_WEDGED_AFTER, RPC_TIMEOUT, RunFate, RunJudge, RunState
+from gameday.activities.tables import LockRow
 from gameday.model.locks import lock_key
 from gameday.model.records import AlertInput, FaultRecord, FaultState, Phase, RunRecord, StepRecord, StepStatus, Verdict
 

@@ -31,6 +31,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, func, select
 from sqlalchemy.exc import OperationalError
 
+from gameday.activities import tables
 from gameday.model.errors import GamedayError
 
 UPGRADE_COMMAND = "gameday db upgrade"
@@ -146,23 +147,19 @@ def upgrade(engine: Engine) -> tuple[SchemaStatus, SchemaStatus]:
 
 def gameday_metadata() -> MetaData:
     """The tables gameday's models define, the target the migrations must match (and autogenerate compares with)."""
-    # Imported here: the store imports this package to check its schema.
-    from gameday.activities.gameday_store import GameDayRow
-    from gameday.activities.ledger import LedgerRow
-    from gameday.activities.locks import LockRow
-    from gameday.activities.store import (
-        FaultRow,
-        ObservationRow,
-        PhaseRow,
-        ProbeRow,
-        RunRow,
-        TrafficRunRow,
-        TrafficWindowRow,
+    models = (
+        tables.RunRow,
+        tables.PhaseRow,
+        tables.FaultRow,
+        tables.ProbeRow,
+        tables.TrafficRunRow,
+        tables.TrafficWindowRow,
+        tables.LedgerRow,
+        tables.LockRow,
+        tables.GameDayRow,
     )
-
     metadata = MetaData()
-    models = (RunRow, PhaseRow, FaultRow, ProbeRow, TrafficRunRow, TrafficWindowRow, LedgerRow, LockRow, GameDayRow)
-    for model in (*models, ObservationRow):
+    for model in (*models, tables.ObservationRow):
         table = model.metadata.tables[str(model.__tablename__)]
         table.to_metadata(metadata)
     return metadata

@@ -25,7 +25,8 @@ from gameday.activities import migrations
 from gameday.activities.ledger import FaultLedger
 from gameday.activities.locks import TargetLocks
 from gameday.activities.migrations import SchemaOutOfDate, SchemaTooNew
-from gameday.activities.store import FaultRow, ProbeRow, RunRow, Store, StoreActivities, UTCDateTime, make_engine
+from gameday.activities.store import Store, StoreActivities, make_engine
+from gameday.activities.tables import FaultRow, ProbeRow, RunRow, UTCDateTime
 from gameday.cli.main import app
 from gameday.model.records import RunRecord
 from tests.activities.test_store import NO_TRAFFIC, make_record

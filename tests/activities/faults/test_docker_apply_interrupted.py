@@ -24,9 +24,10 @@ from docker.models.containers import Container
 from sqlmodel import Session
 from temporalio.client import Client
 
-from gameday.activities.ledger import FaultLedger, LedgerRow
+from gameday.activities.ledger import FaultLedger
 from gameday.activities.store import Store
 from gameday.activities.sweep import sweep
+from gameday.activities.tables import LedgerRow
 from gameday.model.records import FaultState
 from tests.docker_support import Containers
 from tests.harness import WorkerProcesses, finish, start_drill, wait_until_async
