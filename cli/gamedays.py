@@ -1,6 +1,6 @@
 """Game days from the command line: ``gameday run``/``validate`` of a game-day file, and its report.
 
-A game-day file is recognised by its top-level ``gameday:`` key (see ``model/gameday.py``); ``gameday stop
+A game-day file is recognised by its top-level ``gameday:`` key (once, by ``model/files.py``); ``gameday stop
 GAMEDAY_ID`` needs nothing special (the game day answers the same ``emergency_stop`` signal as a drill).
 """
 
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from gameday.cli.context import Settings, console, err_console, fail, run_async
+from gameday.cli.context import Settings, console, err_console, run_async
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -21,31 +20,8 @@ if TYPE_CHECKING:
     from temporalio.common import TypedSearchAttributes
 
     from gameday.activities.score import RunScore
+    from gameday.model.files import GameDayFile
     from gameday.model.gameday import GameDayRecord, GameDaySpec, PlannedDrill
-
-
-def is_gameday_file(file: Path) -> bool:
-    from gameday.model.budget import MAX_FILE_BYTES
-    from gameday.model.gameday_loader import is_gameday_text
-
-    try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            return False  # not read here: the drill loader refuses it, saying its size
-        return is_gameday_text(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def load(file: Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:
-    from gameday.model.errors import DrillFileError
-    from gameday.model.gameday_loader import load_gameday_file
-
-    try:
-        return load_gameday_file(file)
-    except DrillFileError as err:
-        for problem in err.problems:
-            err_console.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True)
-        fail(f"{file}: {len(err.problems)} problem(s); nothing was started")
 
 
 def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
@@ -57,13 +33,13 @@ def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
     return lines
 
 
-def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_json: bool) -> int:
+def run(settings: Settings, loaded: GameDayFile, *, wait: bool, run_id: str | None, as_json: bool) -> int:
     """Start the game day; with ``wait``, follow its drills live and return its verdict's exit code.
 
     The verdict is :func:`~model.gameday.gameday_verdict`: the most severe of its drills', at least ABORTED
     when the game day was stopped, cancelled or never approved.
     """
-    spec, stages = load(file)
+    file, spec, stages = loaded.path, loaded.spec, loaded.stages
     config = settings.config
     out = err_console if as_json else console
 

@@ -95,7 +95,7 @@ def add(
     --blackout 2026-12-21..2027-01-03 --blackout-cron '* * * * SAT,SUN'
     """
     from gameday.activities import schedule_times
-    from gameday.cli.drills import _load as load_drill
+    from gameday.cli.drills import load_drill
     from gameday.model.errors import GamedayError
 
     settings = settings_of(ctx)

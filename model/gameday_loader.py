@@ -63,17 +63,17 @@ def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedD
     Raises:
         DrillFileError: listing every problem, in the game-day file and in the drill files it names.
     """
-    name = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > budget.MAX_FILE_BYTES:  # refused before it is read: it could be any size
-            raise DrillFileError([Problem(name, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DrillFileError([Problem(name, None, None, "", f"cannot read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
-        raise DrillFileError([problem]) from exc
+    from gameday.model.files import read_text
+
+    return parse_gameday(read_text(path), str(path), Path(path).parent)
+
+
+def parse_gameday(text: str, name: str, base: Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:
+    """A game day from its YAML text; the drill files it names are read relative to ``base``.
+
+    Raises:
+        DrillFileError: listing every problem, in the game-day file and in the drill files it names.
+    """
     document = read_yaml(text, name)
     problems = list(document.problems)
     over = [document.problem(p, m) for p, m in _inline_limits(document.data)]
@@ -88,7 +88,6 @@ def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedD
         raise DrillFileError(problems) from None
     stages: list[list[PlannedDrill]] = []
     seen: dict[str, tuple[int, ...]] = {}
-    base = Path(path).parent
     for i, step in enumerate(spec.drills):
         members = step.parallel if isinstance(step, ParallelStep) else [step]
         stage = []

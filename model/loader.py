@@ -15,10 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gameday.model import budget
 from gameday.model.drill import Drill
 from gameday.model.errors import DrillFileError, Problem
-from gameday.model.loader_limits import data_problems, drill_problems, too_big
+from gameday.model.loader_limits import data_problems, drill_problems
 from gameday.model.loader_messages import problems_from_validation
 from gameday.model.loader_yaml import read_yaml
 
@@ -62,18 +61,9 @@ def load_drill_file(path: str | Path) -> Drill:
     Raises:
         DrillFileError: when the file cannot be read, or for every problem in it.
     """
-    name = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > budget.MAX_FILE_BYTES:  # refused before it is read: it could be any size
-            raise DrillFileError([Problem(name, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
-        raise DrillFileError([problem]) from exc
-    except OSError as exc:
-        raise DrillFileError([Problem(name, None, None, "", f"cannot read: {exc.strerror or exc}")]) from exc
-    return parse_drill(text, file=name)
+    from gameday.model.files import read_text  # files imports this module: read_text is shared
+
+    return parse_drill(read_text(path), file=str(path))
 
 
 def _in_file_order(problems: list[Problem]) -> list[Problem]:
