@@ -1,0 +1,3 @@
+"""The drill model and its loaders: what a person writes (drill and game-day files) and what is recorded, pure
+pydantic and YAML, no Temporal. Installed as ``gameday.model``; every other room imports it, it imports none of them
+(see docs/ARCHITECTURE.md)."""
