@@ -2,12 +2,15 @@
 # Only the package's own folders are copied: a local .env with the team's passwords never enters the image.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY workflows workflows
 COPY activities activities
 COPY worker worker
 COPY cli cli
 COPY demo demo
+COPY model model
+COPY report report
+COPY config config
 # psycopg[binary] (PostgreSQL results) is a dependency of the package itself.
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 gameday

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.schedule_times import in_blackout
-from workflows.records import BlackoutCheck
+from gameday.activities.schedule_times import in_blackout
+from gameday.model.records import BlackoutCheck
 
 
 @activity.defn(name="check_blackout")

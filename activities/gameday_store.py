@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Session
 from temporalio import activity
 
-from activities.store import Store, UTCDateTime
-from workflows.gameday import GameDayRecord
-
-
-class GameDayRow(SQLModel, table=True):
-    __tablename__ = "gamedays"
-
-    gameday_id: str = Field(primary_key=True)
-    name: str = Field(index=True)
-    team: str = Field(default="", index=True)
-    source: str = ""
-    started_by: str = ""
-    started_at: datetime = Field(sa_type=UTCDateTime)
-    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    outcome: str = ""
-    halted_by: str = ""
-    record: dict[str, Any] = Field(sa_type=JSON)
-    """The whole :class:`GameDayRecord` (entries, stop) as JSON: small, read whole."""
+from gameday.activities.store import Store
+from gameday.activities.tables import GameDayRow
+from gameday.model.gameday import GameDayRecord
 
 
 class GameDays:

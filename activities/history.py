@@ -10,18 +10,13 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
-from activities.store import Store
-from model.score import DRILL_WINDOW, drill_score, rolling_scores, score_record, score_trend
-from workflows.records import FaultState, Phase, RunRecord, Verdict
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from gameday.activities.store import Store
+from gameday.model.base import Record
+from gameday.model.records import FaultState, Phase, RunRecord, Verdict
+from gameday.model.score import DRILL_WINDOW, drill_score, rolling_scores, score_record, score_trend
 
 
-class HistoryEntry(_Model):
+class HistoryEntry(Record):
     """One run of the drill as the trend shows it."""
 
     run_id: str
@@ -41,7 +36,7 @@ class HistoryEntry(_Model):
     """The drill's score as it stood after this run: mean of the last ``window`` scored runs up to here."""
 
 
-class HistorySummary(_Model):
+class HistorySummary(Record):
     """The runs shown, in a few figures."""
 
     runs: int
@@ -59,7 +54,7 @@ class HistorySummary(_Model):
     window: int
 
 
-class DrillHistory(_Model):
+class DrillHistory(Record):
     """What ``gameday history`` prints, and exactly what ``--format json`` prints."""
 
     drill: str

@@ -3,7 +3,7 @@
 The workflow keeps the registered reverts in its own state, which is enough while its history lives. The ledger
 is for the day it does not: a terminated workflow, a deleted namespace, a drill whose worker died and whose
 history was reset. ``gameday sweep`` reads the rows that were applied (or may have been) but never reverted and
-whose workflow is closed or gone, and reverts them from the stored :class:`~workflows.records.FaultInput`.
+whose workflow is closed or gone, and reverts them from the stored :class:`~model.records.FaultInput`.
 
 Rows are keyed by (run, fault index) and written by the fault activities themselves, so there is no extra
 Temporal round trip and no window between "applied" and "on record". Each row also says where its run lives
@@ -19,36 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import JSON
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
-from activities.locks import LockRow
-from activities.run_scope import RunScope
-from activities.store import RunRow, Store, UTCDateTime
-from workflows.records import FaultInput, FaultState, Phase, RunRecord
-
-
-class LedgerRow(SQLModel, table=True):
-    """One fault as the worker that touched it last saw it."""
-
-    __tablename__ = "fault_ledger"
-
-    run_id: str = Field(primary_key=True)
-    index: int = Field(primary_key=True)
-    state: str = Field(index=True)
-    """``registered`` (about to be applied, or was: a crash mid-apply), ``applied`` or ``reverted``."""
-    spec: dict[str, Any] = Field(sa_type=JSON)
-    """The :class:`FaultInput` as JSON: target, fault and record, all a revert needs."""
-    registered_at: datetime = Field(sa_type=UTCDateTime)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-    namespace: str = Field(default="", index=True)
-    """The Temporal namespace of the run's workflow; empty on rows written before it was recorded."""
-    cluster: str = ""
-    """The Temporal cluster of the run (``cluster:<id>`` or ``address:<host:port>``); empty likewise."""
-    lock_key: str = ""
-    """The target lock the run held for this fault's target when it was registered; empty when it had none."""
+from gameday.activities.run_scope import RunScope
+from gameday.activities.store import Store
+from gameday.activities.tables import LedgerRow, LockRow, RunRow
+from gameday.model.records import FaultInput, FaultState, Phase, RunRecord
 
 
 @dataclass(frozen=True)

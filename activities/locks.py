@@ -13,27 +13,14 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Session, col, delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.run_scope import ActivityScope, RunScope
-from activities.store import Store, UTCDateTime
-from workflows.locks import LockHolder, LockInput
-
-
-class LockRow(SQLModel, table=True):
-    __tablename__ = "target_locks"
-
-    key: str = Field(primary_key=True)
-    target: str
-    run_id: str = Field(index=True)
-    drill_name: str
-    acquired_at: datetime = Field(sa_type=UTCDateTime)
-    namespace: str = ""
-    """The Temporal namespace of the holding run; empty on locks taken before it was recorded."""
-    cluster: str = ""
-    """The Temporal cluster of the holding run (see ``activities.run_scope``); empty likewise."""
+from gameday.activities.run_scope import ActivityScope, RunScope
+from gameday.activities.store import Store
+from gameday.activities.tables import LockRow
+from gameday.model.locks import LockHolder, LockInput
 
 
 class TargetLocks:

@@ -35,16 +35,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import secrets
-from model.kinds import registry
-from workflows.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
-from workflows.errors import GamedayError
-from workflows.records import DrillInput, FaultRecord, FaultState
-from workflows.traffic import Traffic
+from gameday.activities import secrets
+from gameday.model.base import Strict
+from gameday.model.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
+from gameday.model.errors import GamedayError
+from gameday.model.kinds import registry
+from gameday.model.records import DrillInput, FaultRecord, FaultState
+from gameday.model.traffic import Traffic
 
 POLICY_SETTING = "GAMEDAY_POLICY"
 """The worker setting naming its policy file."""
@@ -58,7 +59,7 @@ class PolicyError(GamedayError):
     """The worker's policy (or its secrets allowlist) cannot be used; the message is one line naming the setting."""
 
 
-class PolicyRules(BaseModel):
+class PolicyRules(Strict):
     """The policy file's keys; ``None`` (left out) restricts nothing.
 
     Attributes:
@@ -72,8 +73,6 @@ class PolicyRules(BaseModel):
             subdomains, or a network such as ``10.0.0.0/8`` for IP addresses. Names are matched as written, never
             resolved: list every spelling the drills use (``localhost`` is not ``127.0.0.1``).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     target_kinds: list[TargetKind] | None = None
     actions: list[str] | None = None
@@ -370,7 +369,7 @@ def _load(path: str, mtime_ns: int, size: int) -> WorkerPolicy:
         where = ".".join(map(str, first["loc"])) or "(top)"
         what = first["msg"]
         if first["type"] == "extra_forbidden" and first["loc"]:
-            from workflows.loader_messages import unknown_key
+            from gameday.model.loader_messages import unknown_key
 
             what = unknown_key(first["loc"][-1], PolicyRules.model_fields)
         raise PolicyError(f"policy file {path} ({POLICY_SETTING}): {where}: {what}") from None

@@ -35,13 +35,13 @@ import docker.errors
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.faults import docker as docker_faults
-from activities.faults import process as process_faults
-from activities.faults import provider as fault_provider
-from activities.faults.errors import ApplyError
-from model.kinds import registry
-from workflows.drill import Target, TargetKind
-from workflows.locks import ResolvedTarget, ResolveInput
+from gameday.activities.faults import docker as docker_faults
+from gameday.activities.faults import process as process_faults
+from gameday.activities.faults import provider as fault_provider
+from gameday.activities.faults.errors import ApplyError
+from gameday.model.drill import Target, TargetKind
+from gameday.model.kinds import registry
+from gameday.model.locks import ResolvedTarget, ResolveInput
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 HEARTBEAT_EVERY = 1.0

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
-from workflows.errors import GamedayError
+from gameday.model.errors import GamedayError
 
 CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 _BOUNDS = {"minute": (0, 59), "hour": (0, 23), "day-of-month": (1, 31), "month": (1, 12), "day-of-week": (0, 7)}

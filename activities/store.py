@@ -19,23 +19,32 @@ import threading
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, create_engine, event, func
+from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import migrations
-from activities.migrations import SchemaError
-from workflows.records import (
+from gameday.activities import migrations
+from gameday.activities.migrations import SchemaError
+from gameday.activities.tables import (
+    FaultRow,
+    ObservationRow,
+    PhaseRow,
+    ProbeRow,
+    RunRow,
+    TrafficRunRow,
+    TrafficWindowRow,
+    WindowKind,
+    as_utc,
+)
+from gameday.model.records import (
     Coverage,
     CoverageGap,
     FaultRecord,
@@ -45,205 +54,12 @@ from workflows.records import (
     StopRequest,
     Verdict,
 )
-from workflows.traffic import Expect, Gap, Latency, Timeline, TrafficSummary, WindowStats
+from gameday.model.traffic import Expect, Gap, Latency, Timeline, TrafficSummary, WindowStats
 
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 """How long a SQLite writer waits for another (a CLI reading while a worker writes) before giving up."""
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A datetime stored in UTC and always read back timezone-aware.
-
-    SQLite keeps no offset and returns naive values; PostgreSQL returns the session's zone. Both come back
-    as aware UTC, so a record read back equals the record saved. Naive input is taken to be UTC already.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else _as_utc(value)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else _as_utc(value)
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class RunRow(SQLModel, table=True):
-    """The header of one run: who, what, when and the verdict."""
-
-    __tablename__ = "runs"
-
-    run_id: str = Field(primary_key=True)
-    drill_name: str = Field(index=True)
-    team: str = Field(default="", index=True)
-    source: str = ""
-    started_by: str = ""
-    phase: str
-    verdict: str | None = Field(default=None, index=True)
-    started_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    time_to_recovery: float | None = None
-    time_to_safe: float | None = None
-    time_to_healthy: float | None = None
-    error: str = ""
-    summary: str = ""
-    stop_reason: str | None = None
-    """``None`` when nobody stopped the drill (an empty reason is still a stop)."""
-    stop_by: str | None = None
-    stop_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    stop_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    """When ``gameday stop`` sent the stop (time to safe counts from here); ``None`` for stops from inside."""
-    expect: str | None = None
-    """The drill's ``observe.expect`` as JSON (thresholds the report shows); ``None`` without one."""
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class _RunChild(SQLModel):
-    run_id: str = Field(primary_key=True, foreign_key="runs.run_id")
-
-
-class PhaseRow(_RunChild, table=True):
-    """One step of the drill log. Keyed by its position in the log: a phase may come twice (two pauses)."""
-
-    __tablename__ = "phases"
-
-    seq: int = Field(primary_key=True)
-    """Position in the run's steps, from 0: the order they happened in, whatever their timestamps."""
-    phase: str
-    status: str
-    started_at: datetime = Field(sa_type=UTCDateTime)
-    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    detail: str = ""
-
-
-class FaultRow(_RunChild, table=True):
-    __tablename__ = "faults"
-
-    index: int = Field(primary_key=True)
-    label: str
-    target: str
-    kind: str
-    action: str
-    state: str
-    applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    reverted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    changed: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
-    output: str = ""
-    error: str = ""
-
-
-class ProbeRow(_RunChild, table=True):
-    __tablename__ = "probe_results"
-
-    phase: str = Field(primary_key=True)
-    probe: str = Field(primary_key=True)
-    kind: str
-    samples: int
-    failures: int
-    ok: bool
-    latency_p50: float | None = None
-    latency_p95: float | None = None
-    latency_max: float | None = None
-    at: datetime = Field(sa_type=UTCDateTime)
-    problems: list[str] = Field(default_factory=list, sa_type=JSON)
-
-
-class TrafficRunRow(_RunChild, table=True):
-    """What ``observe.traffic`` measured besides its windows: one row per run that sent traffic.
-
-    The per-second timeline is one JSON column in the columnar form of :class:`~workflows.traffic.Timeline`
-    (``{"step": 1, "second": [...], "sent": [...], ..., "p95_us": [...]}``): at most 1,200 entries per figure
-    (``workflows.budget.MAX_TIMELINE_POINTS``: a longer run has a coarser step), one row, and exactly what a
-    chart reads. Rows per second would be 3600 rows an hour per drill that nobody queries one by one.
-    """
-
-    __tablename__ = "traffic_runs"
-
-    started_at: datetime = Field(sa_type=UTCDateTime)
-    """Wall-clock start of the traffic: every offset of the timeline and the windows counts from it."""
-    rate: float
-    """Requests per second asked for."""
-    elapsed: float
-    """Seconds after ``started_at`` that the stored figures cover."""
-    finished: bool
-    """``False`` for a snapshot taken while the traffic was still running."""
-    timeline: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    """The columns, and ``step`` (seconds a point covers: 1, or more for a run longer than the budget allows)."""
-    gaps: list[dict[str, float]] = Field(default_factory=list, sa_type=JSON)
-    """``[{"start": s, "end": s}]``: seconds in which nothing was sent because the worker sending it was lost."""
-    open_seconds: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
-    """Seconds still in flight when a snapshot was taken (resume state; empty once the traffic finished)."""
-
-
-class ObservationRow(_RunChild, table=True):
-    """The observation's coverage under fault: one row per run whose observation ran probes.
-
-    The gaps are one JSON value (``[{"start": iso, "end": iso, "cause": text}]``, at most a few): they are read
-    with the run, never queried one by one.
-    """
-
-    __tablename__ = "observations"
-
-    window_start: datetime = Field(sa_type=UTCDateTime)
-    window_end: datetime = Field(sa_type=UTCDateTime)
-    interval: float
-    ticks_expected: int
-    ticks_taken: int
-    covered: float
-    """Share of the window, 0-1, in which the probes were sampling."""
-    gap_seconds: float
-    min_coverage: float | None = None
-    gaps: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
-
-
-class WindowKind(StrEnum):
-    """What a ``traffic_windows`` row is: one of the phases, or all of them merged."""
-
-    PHASE = "phase"
-    TOTAL = "total"
-
-
-class TrafficWindowRow(_RunChild, table=True):
-    """One measurement window of a run's traffic (``before``, ``during pause db``, ``rollback``, ``after``) or
-    the total: counts by outcome, latency percentiles, and the HDR histogram they came from.
-
-    Keyed by kind and position, not by name: window names come from the drill (fault labels) and may repeat
-    (a window marked twice), and keyed by name two windows would silently become one.
-    """
-
-    __tablename__ = "traffic_windows"
-
-    kind: str = Field(primary_key=True)
-    """``phase`` or ``total`` (:class:`WindowKind`)."""
-    position: int = Field(primary_key=True)
-    """Order in which the phases were marked, from 0; 0 for the total."""
-    name: str
-    start_offset: float
-    """Seconds after ``traffic_runs.started_at``."""
-    end_offset: float | None = None
-    """``None`` while the window is still open (a snapshot of running traffic)."""
-    # BIGINT: a long drill at a high rate passes 2**31 requests, and an overflow would make the record unwritable.
-    sent: int = Field(sa_type=BigInteger)
-    ok: int = Field(sa_type=BigInteger)
-    status_4xx: int = Field(sa_type=BigInteger)
-    status_5xx: int = Field(sa_type=BigInteger)
-    timeouts: int = Field(sa_type=BigInteger)
-    connection_errors: int = Field(sa_type=BigInteger)
-    late: int = Field(sa_type=BigInteger)
-    latency_p50: float | None = None
-    """Seconds, from each request's intended send time; the five are ``None`` when nothing completed."""
-    latency_p90: float | None = None
-    latency_p95: float | None = None
-    latency_p99: float | None = None
-    latency_max: float | None = None
-    histogram: str = ""
-    """Every latency in microseconds as an encoded HDR histogram (V2, compressed, base64): windows merge exactly."""
 
 
 _Child = TypeVar("_Child", PhaseRow, FaultRow, ProbeRow)
@@ -397,9 +213,9 @@ class Store:
             query = query.where(col(RunRow.verdict) == Verdict(verdict).value)
         # Bound through UTCDateTime, so SQLite's naive text and PostgreSQL's timestamptz compare alike.
         if since is not None:
-            query = query.where(col(RunRow.started_at) >= _as_utc(since))
+            query = query.where(col(RunRow.started_at) >= as_utc(since))
         if until is not None:
-            query = query.where(col(RunRow.started_at) < _as_utc(until))
+            query = query.where(col(RunRow.started_at) < as_utc(until))
         query = query.order_by(col(RunRow.started_at).desc(), col(RunRow.run_id).desc()).limit(limit)
         with Session(self._engine) as session:
             return [_run_record(run) for run in session.exec(query).all()]
@@ -483,7 +299,7 @@ class StoreActivities:
 
     def __init__(self, store: Store) -> None:
         # Imported here: the ledger's tables import this module.
-        from activities.ledger import FaultLedger
+        from gameday.activities.ledger import FaultLedger
 
         self.store = store
         self.ledger = FaultLedger(store)
@@ -696,7 +512,7 @@ def _save_traffic(session: Session, run_id: str, traffic: TrafficSummary) -> Non
 
 def _reach(finished: bool, started_at: datetime, elapsed: float) -> tuple[bool, datetime]:
     """How far a summary got: a finished one beats any snapshot, else the later wall-clock moment covered."""
-    return finished, _as_utc(started_at) + timedelta(seconds=elapsed)
+    return finished, as_utc(started_at) + timedelta(seconds=elapsed)
 
 
 def _window_row(run_id: str, kind: WindowKind, position: int, window: WindowStats) -> TrafficWindowRow:

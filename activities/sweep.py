@@ -31,24 +31,16 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.faults import provider as fault_provider
-from activities.ledger import FaultLedger, LedgerEntry
-from activities.locks import LockRow, TargetLocks
-from activities.notify.alert import AlertActivities
-from activities.run_scope import RunScope, scope_of
-from activities.store import Store
-from activities.sweep_judge import DEFAULT_WEDGED_AFTER, RPC_TIMEOUT, RunFate, RunJudge, RunState
-from workflows.locks import lock_key
-from workflows.records import (
-    AlertInput,
-    FaultRecord,
-    FaultState,
-    Phase,
-    RunRecord,
-    StepRecord,
-    StepStatus,
-    Verdict,
-)
+from gameday.activities.faults import provider as fault_provider
+from gameday.activities.ledger import FaultLedger, LedgerEntry
+from gameday.activities.locks import TargetLocks
+from gameday.activities.notify.alert import AlertActivities
+from gameday.activities.run_scope import RunScope, scope_of
+from gameday.activities.store import Store
+from gameday.activities.sweep_judge import DEFAULT_WEDGED_AFTER, RPC_TIMEOUT, RunFate, RunJudge, RunState
+from gameday.activities.tables import LockRow
+from gameday.model.locks import lock_key
+from gameday.model.records import AlertInput, FaultRecord, FaultState, Phase, RunRecord, StepRecord, StepStatus, Verdict
 
 log = logging.getLogger("gameday.sweep")
 

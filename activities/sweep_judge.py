@@ -24,9 +24,9 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger import LedgerEntry
-from activities.locks import LockRow
-from activities.run_scope import RunScope
+from gameday.activities.ledger import LedgerEntry
+from gameday.activities.run_scope import RunScope
+from gameday.activities.tables import LockRow
 
 DEFAULT_WEDGED_AFTER = timedelta(minutes=2)
 """How long a drill's workflow task may keep failing before the sweep declares the drill lost."""

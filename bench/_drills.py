@@ -29,12 +29,12 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 
-from worker.client import connect
-from worker.config import GamedayConfig
-from worker.devserver import DevServer, free_port, temporal_binary
-from workflows.drill_workflow import DrillWorkflow
-from workflows.loader import parse_drill
-from workflows.records import DrillInput, Phase, RunRecord
+from gameday.config.app import GamedayConfig
+from gameday.model.loader import parse_drill
+from gameday.model.records import DrillInput, Phase, RunRecord
+from gameday.worker.client import connect
+from gameday.worker.devserver import DevServer, free_port, temporal_binary
+from gameday.workflows.drill_workflow import DrillWorkflow
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 POLL = 0.001

@@ -40,7 +40,7 @@ while True:
 
 _PROXY = r"""
 import asyncio, sys
-from activities.proxy import FaultProxy, LatencyToxic, Stream
+from gameday.activities.proxy import FaultProxy, LatencyToxic, Stream
 
 async def main():
     proxy = FaultProxy("127.0.0.1:0", sys.argv[1])

@@ -61,7 +61,7 @@ from _drills import (
     wait_state,
 )
 
-from workflows.records import Phase, Verdict
+from gameday.model.records import Phase, Verdict
 
 PAUSE, PIPELINE, INTERRUPTED = "pause", "pipeline", "apply interrupted"
 

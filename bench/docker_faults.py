@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # noqa: E402
 
-from activities.faults import docker as docker_faults  # noqa: E402
+from gameday.activities.faults import docker as docker_faults  # noqa: E402
+from gameday.model.drill import DockerTarget, Fault, LimitCpuFault, PauseFault, StopFault, Target  # noqa: E402
+from gameday.model.records import FaultInput, FaultRecord  # noqa: E402
 from tests.docker_support import TEST_LABEL, build_image  # noqa: E402
-from workflows.drill import DockerTarget, Fault, LimitCpuFault, PauseFault, StopFault, Target  # noqa: E402
-from workflows.records import FaultInput, FaultRecord  # noqa: E402
 
 FAULTS: dict[str, Fault] = {
     "pause": PauseFault(action="pause", target="box"),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from _drills import Lab, Service, machine, percentile, stats_header, stats_line, wait_observing, wait_state
 
-from workflows.records import Verdict
+from gameday.model.records import Verdict
 
 TARGET_P95 = 1.5
 

@@ -56,8 +56,8 @@ from _drills import SCRIPTS, Lab, machine, percentile
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import RunRecord, Verdict
+from gameday.model.records import RunRecord, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 
 TARGET_JITTER_P99 = 0.100
 SAMPLE_EVERY = 0.25
@@ -128,7 +128,7 @@ def note(phase, info):
         out.write(f"{began[0]:.6f} {took:.6f} {info['generation']}\n")
 gc.callbacks.append(note)
 sys.argv = ["gameday", "worker"]
-from cli.main import main
+from gameday.cli.main import main
 main()
 """
 """``gameday worker`` with every full (and every >= 5 ms) garbage collection noted: start, seconds, generation."""

@@ -46,15 +46,15 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
-from activities.store import Store
-from worker.client import connect
-from worker.config import GamedayConfig
-from worker.devserver import DevServer, free_port, temporal_binary
-from worker.main import build_worker
-from workflows.drill_workflow import DrillWorkflow
-from workflows.errors import GamedayError
-from workflows.loader import parse_drill
-from workflows.records import DrillInput, Phase, RunRecord, Verdict
+from gameday.activities.store import Store
+from gameday.config.app import GamedayConfig
+from gameday.model.errors import GamedayError
+from gameday.model.loader import parse_drill
+from gameday.model.records import DrillInput, Phase, RunRecord, Verdict
+from gameday.worker.client import connect
+from gameday.worker.devserver import DevServer, free_port, temporal_binary
+from gameday.worker.main import build_worker
+from gameday.workflows.drill_workflow import DrillWorkflow
 
 TARGET_RATIO = 2.0
 """The issue's target: a no-op drill costs at most twice the raw chain of the same number of activities."""

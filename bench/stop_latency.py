@@ -49,8 +49,8 @@ from _drills import (
     wait_state,
 )
 
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import StopRequest, Verdict
+from gameday.model.records import StopRequest, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 
 TARGET_SIGNAL = 0.250
 TARGET_COMMAND = 0.600

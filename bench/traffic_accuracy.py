@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from activities.traffic import TrafficRun  # noqa: E402
-from workflows.traffic import Latency, Traffic  # noqa: E402
+from gameday.activities.traffic import TrafficRun  # noqa: E402
+from gameday.model.traffic import Latency, Traffic  # noqa: E402
 
 SERVER = ROOT / "tests" / "activities" / "traffic" / "loopback_server.py"
 DISTRIBUTION = [(5, 45.0), (10, 30.0), (20, 13.0), (50, 5.0), (100, 4.5), (500, 2.5)]
@@ -53,7 +53,7 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
 
 def injected_percentiles(sent: int) -> dict[float, float]:
     """The percentiles of the delays actually injected into ``sent`` requests (seconds)."""
-    from activities.traffic.weights import WeightedCycle
+    from gameday.activities.traffic.weights import WeightedCycle
 
     cycle = WeightedCycle([w for _, w in DISTRIBUTION])
     delays = sorted(DISTRIBUTION[cycle.next()][0] / 1000 for _ in range(sent))

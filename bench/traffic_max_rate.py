@@ -219,8 +219,8 @@ def sustained(result: dict[str, float]) -> bool:
 async def child(url: str, rate: float, duration: float) -> None:
     """One run of ours, in its own pinned process; prints its figures as JSON."""
     sys.path.insert(0, str(ROOT))
-    from activities.traffic import TrafficRun
-    from workflows.traffic import Traffic
+    from gameday.activities.traffic import TrafficRun
+    from gameday.model.traffic import Traffic
 
     if os.environ.get("GAMEDAY_BENCH_GC_FREEZE") == "1":
         # What a worker should do once its imports are done (locust does it too before forking): full

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from worker.config import GamedayConfig
+from gameday.config.app import GamedayConfig
 
 T = TypeVar("T")
 
@@ -91,7 +91,7 @@ def _explain(err: Exception, settings: Settings) -> str:
 
     unreachable = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
-    from workflows.errors import GamedayError
+    from gameday.model.errors import GamedayError
 
     if isinstance(err, GamedayError):
         return str(err)

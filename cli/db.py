@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.command import GamedayTyper
-from cli.context import console, fail, settings_of
+from gameday.cli.command import GamedayTyper
+from gameday.cli.context import console, fail, settings_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from cli.context import Settings
+    from gameday.cli.context import Settings
 
 app = GamedayTyper(
     name="db",
@@ -41,7 +41,7 @@ def upgrade(ctx: typer.Context) -> None:
     migrate once: the second waits for the first. The database is GAMEDAY_DATABASE_URL (or --database-url),
     else the SQLite file in the data dir.
     """
-    from activities import migrations
+    from gameday.activities import migrations
 
     settings = settings_of(ctx)
     with _reaching(settings) as engine:
@@ -62,7 +62,7 @@ def current(ctx: typer.Context) -> None:
 
     Reads only: a script can run it to decide whether `gameday db upgrade` is due.
     """
-    from activities import migrations
+    from gameday.activities import migrations
 
     settings = settings_of(ctx)
     with _reaching(settings) as engine:
@@ -77,7 +77,7 @@ def _reaching(settings: Settings) -> Iterator[Engine]:
     """An engine for the configured database; a driver error becomes one line, scrubbed of the URL and password."""
     from sqlalchemy.exc import DBAPIError
 
-    from activities.store import make_engine, redact_url
+    from gameday.activities.store import make_engine, redact_url
 
     url = settings.config.resolved_database_url
     engine = make_engine(url)

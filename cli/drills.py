@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from cli.context import console, err_console, fail, run_async, settings_of
+from gameday.cli.context import console, err_console, fail, run_async, settings_of
+
+if TYPE_CHECKING:
+    from gameday.model.drill import Drill
+    from gameday.model.files import LoadedFile
 
 
 def register(app: typer.Typer) -> None:
@@ -24,17 +28,17 @@ def validate(
 
     Exit code 0 when the drill is valid, 1 otherwise.
     """
-    from cli import gamedays
+    from gameday.cli import gamedays
+    from gameday.model.files import GameDayFile
+    from gameday.model.units import format_duration
 
-    if gamedays.is_gameday_file(file):
-        spec, stages = gamedays.load(file)
-        console.print(f"[green]valid[/]: {escape(str(file))}: {sum(len(s) for s in stages)} drill(s)")
-        for line in gamedays.describe(spec, stages):
+    loaded = load(file)
+    if isinstance(loaded, GameDayFile):
+        console.print(f"[green]valid[/]: {escape(str(file))}: {sum(len(s) for s in loaded.stages)} drill(s)")
+        for line in gamedays.describe(loaded.spec, loaded.stages):
             console.print(line, markup=False)
         return
-    from workflows.units import format_duration
-
-    drill = _load(file)
+    drill = loaded.drill
     faults = ", ".join(f.label for f in drill.faults) or "none"
     cap = format_duration(drill.max_duration)
     console.print(
@@ -81,25 +85,27 @@ def run(
     nothing, whenever a worker polls).
     """
     settings = settings_of(ctx)
-    from cli import gamedays
+    from gameday.cli import gamedays
+    from gameday.model.files import GameDayFile
 
-    if gamedays.is_gameday_file(file):
+    loaded = load(file)
+    if isinstance(loaded, GameDayFile):
         if dry_run:
-            for line in gamedays.describe(*gamedays.load(file)):
+            for line in gamedays.describe(loaded.spec, loaded.stages):
                 console.print(line, markup=False)
             console.print("dry run: nothing was started or touched")
             return
-        raise typer.Exit(code=gamedays.run(settings, file, wait=wait, run_id=run_id, as_json=as_json))
-    drill = _load(file)
+        raise typer.Exit(code=gamedays.run(settings, loaded, wait=wait, run_id=run_id, as_json=as_json))
+    drill = loaded.drill
     if start_deadline is not None:
-        from workflows.units import parse_duration
+        from gameday.model.units import parse_duration
 
         try:
             drill = drill.model_copy(update={"start_deadline": parse_duration(start_deadline)})
         except ValueError as err:
             fail(f"--start-deadline: {err}")
     if dry_run:
-        from workflows.plan import plan_lines
+        from gameday.model.plan import plan_lines
 
         for line in plan_lines(drill):
             console.print(line, markup=False)
@@ -109,9 +115,9 @@ def run(
     out = err_console if as_json else console
 
     async def go() -> int:
-        from cli import launch
-        from worker.client import connect
-        from workflows.records import EXIT_CODES, Verdict
+        from gameday.cli import launch
+        from gameday.model.records import EXIT_CODES, Verdict
+        from gameday.worker.client import connect
 
         client = await connect(config)
         handle = await launch.start(client, config, drill, source=str(file), run_id=run_id)
@@ -137,13 +143,25 @@ def run(
     raise typer.Exit(code=code)
 
 
-def _load(file: Path):  # type: ignore[no-untyped-def]
-    from workflows.errors import DrillFileError
-    from workflows.loader import load_drill_file
+def load(file: Path) -> LoadedFile:
+    """The drill or game-day file at ``file``, its kind recognised once (:func:`~gameday.model.files.load_file`);
+    on problems, prints each with its line and field and exits 1."""
+    from gameday.model.errors import DrillFileError
+    from gameday.model.files import load_file
 
     try:
-        return load_drill_file(file)
+        return load_file(file)
     except DrillFileError as err:
         for problem in err.problems:
             err_console.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True)
         fail(f"{file}: {len(err.problems)} problem(s); nothing was started")
+
+
+def load_drill(file: Path) -> Drill:
+    """The drill file at ``file`` (a game-day file is refused: it is not one drill); exits 1 on problems."""
+    from gameday.model.files import DrillFile
+
+    loaded = load(file)
+    if not isinstance(loaded, DrillFile):
+        fail(f"{file}: a game-day file, not a drill file; give one drill file")
+    return loaded.drill

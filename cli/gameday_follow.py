@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from cli.launch import STATUS_STYLE, VERDICT_STYLE
+from gameday.cli.launch import STATUS_STYLE, VERDICT_STYLE
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
 
-    from workflows.gameday import GameDayEntry, GameDayRecord, GameDayStatus
-    from workflows.records import DrillStatus, RunRecord, StepRecord
+    from gameday.model.gameday import GameDayEntry, GameDayRecord, GameDayStatus
+    from gameday.model.records import DrillStatus, RunRecord, StepRecord
 
 POLL = 0.5
 """Seconds between two looks at the game day: its drills' phases last seconds to hours."""
@@ -95,7 +95,7 @@ class GameDayFollower:
         return drill
 
     def _show_live(self, drill: _Drill, status: DrillStatus) -> None:
-        from workflows.records import Phase
+        from gameday.model.records import Phase
 
         self._show_steps(drill, status.steps)
         name, run_id = escape(drill.name), escape(drill.run_id)
@@ -140,7 +140,7 @@ class GameDayFollower:
             )
 
     async def _gameday_status(self) -> GameDayStatus | None:
-        from workflows.gameday import GameDayStatus
+        from gameday.model.gameday import GameDayStatus
 
         try:
             found: GameDayStatus | None = await self._handle.query(
@@ -151,7 +151,7 @@ class GameDayFollower:
         return found
 
     async def _drill_status(self, run_id: str) -> DrillStatus | None:
-        from workflows.records import DrillStatus
+        from gameday.model.records import DrillStatus
 
         try:
             found: DrillStatus = await self._client.get_workflow_handle(run_id).query(
@@ -162,7 +162,7 @@ class GameDayFollower:
         return found
 
     async def _final_record(self, run_id: str) -> RunRecord | None:
-        from workflows.records import RunRecord
+        from gameday.model.records import RunRecord
 
         try:
             found: RunRecord = await self._client.get_workflow_handle(run_id, result_type=RunRecord).result(

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from cli.context import Settings, console, err_console, fail
+from gameday.cli.context import Settings, console, err_console, fail
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
-    from workflows.gameday import GameDayRecord, GameDayStatus
+    from gameday.model.gameday import GameDayRecord, GameDayStatus
 
 GAMEDAY_WORKFLOW = "GameDayWorkflow"
 QUERY_TIMEOUT = timedelta(seconds=10)
@@ -25,8 +25,8 @@ async def print_gameday(
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
 
-    from cli.pollers import no_worker
-    from workflows.gameday import GameDayRecord, GameDayStatus
+    from gameday.cli.pollers import no_worker
+    from gameday.model.gameday import GameDayRecord, GameDayStatus
 
     gameday_id = handle.id
     if desc.status == WorkflowExecutionStatus.RUNNING:
@@ -55,8 +55,8 @@ async def print_gameday(
 
 
 def print_record(record: GameDayRecord) -> None:
-    from cli.gamedays import report_lines
-    from workflows.gameday import gameday_verdict
+    from gameday.cli.gamedays import report_lines
+    from gameday.model.gameday import gameday_verdict
 
     lines = report_lines(record)
     ended = f"; verdict {gameday_verdict(record).value}" if record.outcome else ""  # none invented while it runs
@@ -66,8 +66,8 @@ def print_record(record: GameDayRecord) -> None:
 
 
 async def _print_live(client: Client, status: GameDayStatus) -> None:
-    from cli.gamedays import report_lines
-    from workflows.records import DrillStatus
+    from gameday.cli.gamedays import report_lines
+    from gameday.model.records import DrillStatus
 
     record = status.record
     gameday_id = escape(record.gameday_id)
@@ -99,9 +99,9 @@ def stored_gameday(settings: Settings, gameday_id: str) -> GameDayRecord | None:
     """The game day's record in the results database (``gamedays``); ``None`` if absent or unreachable."""
     from sqlalchemy.exc import DBAPIError
 
-    from activities.gameday_store import GameDays
-    from activities.migrations import SchemaError
-    from activities.store import Store
+    from gameday.activities.gameday_store import GameDays
+    from gameday.activities.migrations import SchemaError
+    from gameday.activities.store import Store
 
     try:
         return GameDays(Store(settings.config.resolved_database_url)).get(gameday_id)

@@ -1,6 +1,6 @@
 """Game days from the command line: ``gameday run``/``validate`` of a game-day file, and its report.
 
-A game-day file is recognised by its top-level ``gameday:`` key (see ``workflows/gameday.py``); ``gameday stop
+A game-day file is recognised by its top-level ``gameday:`` key (once, by ``model/files.py``); ``gameday stop
 GAMEDAY_ID`` needs nothing special (the game day answers the same ``emergency_stop`` signal as a drill).
 """
 
@@ -8,44 +8,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from cli.context import Settings, console, err_console, fail, run_async
+from gameday.cli.context import Settings, console, err_console, run_async
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from temporalio.common import TypedSearchAttributes
 
-    from model.score import RunScore
-    from workflows.gameday import GameDayRecord, GameDaySpec, PlannedDrill
-
-
-def is_gameday_file(file: Path) -> bool:
-    from workflows.budget import MAX_FILE_BYTES
-    from workflows.gameday_loader import is_gameday_text
-
-    try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            return False  # not read here: the drill loader refuses it, saying its size
-        return is_gameday_text(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def load(file: Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:
-    from workflows.errors import DrillFileError
-    from workflows.gameday_loader import load_gameday_file
-
-    try:
-        return load_gameday_file(file)
-    except DrillFileError as err:
-        for problem in err.problems:
-            err_console.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True)
-        fail(f"{file}: {len(err.problems)} problem(s); nothing was started")
+    from gameday.model.files import GameDayFile
+    from gameday.model.gameday import GameDayRecord, GameDaySpec, PlannedDrill
+    from gameday.model.score import RunScore
 
 
 def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
@@ -57,27 +33,27 @@ def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
     return lines
 
 
-def run(settings: Settings, file: Path, *, wait: bool, run_id: str | None, as_json: bool) -> int:
+def run(settings: Settings, loaded: GameDayFile, *, wait: bool, run_id: str | None, as_json: bool) -> int:
     """Start the game day; with ``wait``, follow its drills live and return its verdict's exit code.
 
-    The verdict is :func:`~workflows.gameday.gameday_verdict`: the most severe of its drills', at least ABORTED
+    The verdict is :func:`~model.gameday.gameday_verdict`: the most severe of its drills', at least ABORTED
     when the game day was stopped, cancelled or never approved.
     """
-    spec, stages = load(file)
+    file, spec, stages = loaded.path, loaded.spec, loaded.stages
     config = settings.config
     out = err_console if as_json else console
 
     async def go() -> int:
         from temporalio.service import RPCError
 
-        from cli.gameday_follow import GameDayFollower
-        from cli.launch import current_user, warn_no_attributes
-        from cli.pollers import no_worker
-        from worker.client import connect
-        from workflows import search
-        from workflows.gameday import GameDayInput, gameday_verdict
-        from workflows.gameday_workflow import GameDayWorkflow
-        from workflows.records import EXIT_CODES
+        from gameday.cli.gameday_follow import GameDayFollower
+        from gameday.cli.launch import current_user, warn_no_attributes
+        from gameday.cli.pollers import no_worker
+        from gameday.model.gameday import GameDayInput, gameday_verdict
+        from gameday.model.records import EXIT_CODES
+        from gameday.worker.client import connect
+        from gameday.workflows import search
+        from gameday.workflows.gameday_workflow import GameDayWorkflow
 
         client = await connect(config)
         gameday_id = run_id or f"gameday-{spec.gameday}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
@@ -135,8 +111,8 @@ def contract_json(gameday_id: str, record: GameDayRecord | None, ui_url: str, st
     """The one-line JSON of ``gameday run GAMEDAY_FILE --json``: the keys of a drill's (``run_id``, ``verdict``,
     ``started_at``, ``ended_at``, ``ui_url``), then the game day's own (``gameday_id`` and ``outcome``, kept
     from before as aliases, ``exit_code`` once it ended, and ``drills``: each drill's run id and verdict)."""
-    from workflows.gameday import gameday_verdict
-    from workflows.records import EXIT_CODES
+    from gameday.model.gameday import gameday_verdict
+    from gameday.model.records import EXIT_CODES
 
     verdict = gameday_verdict(record) if record is not None else None
     payload: dict[str, object] = {
@@ -173,7 +149,7 @@ def report_lines(record: GameDayRecord, scores: Mapping[str, RunScore] | None = 
     outcome = record.outcome or "still running, no verdict yet"  # the outcome is set only when it ends
     lines = [f"game day {record.name}: {outcome}" + (f" ({record.halted_by})" if record.halted_by else "")]
     if scores is not None:
-        from model.score import format_score, gameday_score
+        from gameday.model.score import format_score, gameday_score
 
         values = [scores[e.run_id].score for e in record.entries if e.run_id in scores]
         scored = sum(1 for value in values if value is not None)

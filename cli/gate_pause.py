@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from cli.context import Settings, console, fail
+from gameday.cli.context import Settings, console, fail
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
@@ -27,9 +27,9 @@ async def request_pause(settings: Settings, run_id: str, by: str | None, note: s
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError
 
-    from cli.launch import current_user
-    from cli.pollers import no_worker
-    from cli.runs import client_for, running_handle
+    from gameday.cli.launch import current_user
+    from gameday.cli.pollers import no_worker
+    from gameday.cli.runs import client_for, running_handle
 
     client = await client_for(settings)
     handle = await running_handle(client, settings, run_id, "pause")
@@ -60,7 +60,7 @@ async def refuse_gameday(client: Client, handle: WorkflowHandle[Any, Any], comma
     desc = await handle.describe()
     if desc.workflow_type != GAMEDAY_WORKFLOW:
         return desc.task_queue
-    from workflows.gameday import GameDayStatus
+    from gameday.model.gameday import GameDayStatus
 
     try:
         status: GameDayStatus | None = await handle.query(

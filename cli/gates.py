@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.context import console, fail, run_async, settings_of
+from gameday.cli.context import console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHandle
@@ -57,7 +57,7 @@ def pause(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli.gate_pause import request_pause
+        from gameday.cli.gate_pause import request_pause
 
         await request_pause(settings, run_id, by, note)
 
@@ -81,13 +81,13 @@ def _send(ctx: typer.Context, run_id: str, signal: str, by: str | None, note: st
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli.launch import current_user
-        from cli.runs import client_for, running_handle
+        from gameday.cli.launch import current_user
+        from gameday.cli.runs import client_for, running_handle
 
         client = await client_for(settings)
         handle = await running_handle(client, settings, run_id, signal)
         if signal == "resume":
-            from cli.gate_pause import refuse_gameday
+            from gameday.cli.gate_pause import refuse_gameday
 
             await refuse_gameday(client, handle, signal)
         await _refuse_a_no_op(handle, signal)
@@ -107,9 +107,9 @@ async def _acted_on(handle: WorkflowHandle[Any, Any], signal: str) -> str:
     :data:`ACT_WAIT`; says so when it has not yet: the signal is recorded either way."""
     import asyncio
 
-    from cli.gate_pause import GAMEDAY_WORKFLOW
-    from workflows.gameday import GameDayStatus
-    from workflows.records import DrillStatus, Phase
+    from gameday.cli.gate_pause import GAMEDAY_WORKFLOW
+    from gameday.model.gameday import GameDayStatus
+    from gameday.model.records import DrillStatus, Phase
 
     gameday = (await handle.describe()).workflow_type == GAMEDAY_WORKFLOW
     waiting = Phase.APPROVAL if signal == "approve" else Phase.PAUSED
@@ -146,9 +146,9 @@ async def _refuse_a_no_op(handle: WorkflowHandle[Any, Any], signal: str) -> None
 
     from temporalio.service import RPCError
 
-    from cli.gate_pause import GAMEDAY_WORKFLOW
-    from workflows.gameday import GameDayStatus
-    from workflows.records import DrillStatus, Phase
+    from gameday.cli.gate_pause import GAMEDAY_WORKFLOW
+    from gameday.model.gameday import GameDayStatus
+    from gameday.model.records import DrillStatus, Phase
 
     run_id = handle.id
     gameday = (await handle.describe()).workflow_type == GAMEDAY_WORKFLOW

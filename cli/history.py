@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.context import console, fail, settings_of
+from gameday.cli.context import console, fail, settings_of
 
 if TYPE_CHECKING:
-    from activities.history import DrillHistory
+    from gameday.activities.history import DrillHistory
 
 
 def register(app: typer.Typer) -> None:
@@ -31,9 +31,9 @@ def history(
     if fmt not in ("table", "json"):
         fail(f"unknown format {fmt!r}: expected table or json")
     settings = settings_of(ctx)
-    from activities.history import load_history
-    from activities.migrations import SchemaError
-    from activities.store import Store
+    from gameday.activities.history import load_history
+    from gameday.activities.migrations import SchemaError
+    from gameday.activities.store import Store
 
     try:
         found = load_history(Store(settings.config.resolved_database_url), drill, team=team, limit=limit)
@@ -49,8 +49,8 @@ def history(
 
 
 def _print_table(found: DrillHistory) -> None:
-    from cli.context import print_columns
-    from model.score import format_score
+    from gameday.cli.context import print_columns
+    from gameday.model.score import format_score
 
     title = f"{found.drill}" + (f" (team {found.team})" if found.team else "")
     rows = [("started (UTC)", "run", "verdict", "recovery", "to safe", "reverted", "score", "drill score")]
@@ -74,7 +74,7 @@ def _print_table(found: DrillHistory) -> None:
 
 def summary_line(found: DrillHistory) -> str:
     """The runs in one line: how many, share RESILIENT, median/p90 time to recovery, the score and its trend."""
-    from model.score import format_score
+    from gameday.model.score import format_score
 
     s = found.summary
     resilient = f"{s.resilient} RESILIENT" + (

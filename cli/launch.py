@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
     from temporalio.common import TypedSearchAttributes
 
-    from worker.config import GamedayConfig
-    from workflows.drill import Drill
-    from workflows.drill_workflow import DrillWorkflow
-    from workflows.records import DrillStatus, RunRecord
+    from gameday.config.app import GamedayConfig
+    from gameday.model.drill import Drill
+    from gameday.model.records import DrillStatus, RunRecord
+    from gameday.workflows.drill_workflow import DrillWorkflow
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "interrupted": "yellow", "skipped": "dim"}
 VERDICT_STYLE = {
@@ -46,9 +46,9 @@ async def start(
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError
 
-    from workflows.drill_workflow import DrillWorkflow
-    from workflows.errors import GamedayError
-    from workflows.records import DrillInput
+    from gameday.model.errors import GamedayError
+    from gameday.model.records import DrillInput
+    from gameday.workflows.drill_workflow import DrillWorkflow
 
     base = run_id or new_run_id(drill.name)
     attributes: TypedSearchAttributes | None = _search_attributes(drill, config)
@@ -81,8 +81,8 @@ async def start(
 
 async def warn_if_no_worker(client: Client, queue: str, drill: Drill) -> bool:
     """Say at once when no worker polls the queue the drill was started on; returns whether none does."""
-    from cli.pollers import no_worker
-    from workflows.units import format_duration
+    from gameday.cli.pollers import no_worker
+    from gameday.model.units import format_duration
 
     silent = await no_worker(client, queue)
     if silent is not None:
@@ -101,8 +101,8 @@ async def picked_up_in_time(
     Past the deadline with no worker having looked, the verdict is certain (the drill ends ABORTED, touching
     nothing, the moment a worker picks it up), so the command ends with it.
     """
-    from cli.pollers import started_within
-    from workflows.units import format_duration
+    from gameday.cli.pollers import started_within
+    from gameday.model.units import format_duration
 
     deadline = drill.start_deadline.total_seconds()
     out.print(f"waiting up to {format_duration(drill.start_deadline)} for a worker to pick up {escape(handle.id)}…")
@@ -118,7 +118,7 @@ async def picked_up_in_time(
 
 
 def _search_attributes(drill: Drill, config: GamedayConfig) -> TypedSearchAttributes:
-    from workflows import search
+    from gameday.workflows import search
 
     return search.at_start(drill.name, drill.team, config.environment)
 
@@ -159,7 +159,7 @@ async def follow(handle: WorkflowHandle[DrillWorkflow, RunRecord], out: Console,
     Ctrl-C (see :class:`CtrlC`): the first says the drill still runs and how to stop it; a second within
     :data:`CTRL_C_WINDOW` seconds stops it, and the following goes on until the reverts and the verdict.
     """
-    from workflows.records import DrillStatus, Phase, RunRecord
+    from gameday.model.records import DrillStatus, Phase, RunRecord
 
     loop = asyncio.get_running_loop()
     ctrl_c = CtrlC(handle, out)
@@ -222,8 +222,8 @@ def _say_notifying(out: Console, run_id: str, status: DrillStatus) -> None:
 
 
 def _say_record_pending(out: Console, run_id: str, status: DrillStatus | None) -> None:
-    from workflows.drill_workflow import GIVE_UP
-    from workflows.records import Phase
+    from gameday.model.records import Phase
+    from gameday.workflows.drill_workflow import GIVE_UP
 
     if status is not None and status.phase == Phase.RECORD:
         what = f"the results database has not taken the record yet: the worker keeps trying (for up to {GIVE_UP})"
@@ -337,7 +337,7 @@ def _print_steps_of(out: Console, record: RunRecord, shown: int) -> None:
 
 
 def _status_of(record: RunRecord) -> DrillStatus:
-    from workflows.records import DrillStatus
+    from gameday.model.records import DrillStatus
 
     return DrillStatus(
         run_id=record.run_id,

@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from cli import db, drills, gates, history, runs, schedules, servers
-from cli.command import GamedayTyper
-from cli.context import Settings
+from gameday.cli import db, drills, gates, history, runs, schedules, servers
+from gameday.cli.command import GamedayTyper
+from gameday.cli.context import Settings
 
 app = GamedayTyper(
     name="gameday",

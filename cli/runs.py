@@ -12,19 +12,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.context import Settings, console, err_console, fail, run_async, settings_of
+from gameday.cli.context import Settings, console, err_console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
     from temporalio.api.workflow.v1 import PendingActivityInfo
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
-    from workflows.gameday import GameDayRecord
-    from workflows.records import DrillStatus, FaultRecord, RunRecord, StopRequest
-    from workflows.traffic import TrafficSummary
+    from gameday.model.gameday import GameDayRecord
+    from gameday.model.records import DrillStatus, FaultRecord, RunRecord, StopRequest
+    from gameday.model.traffic import TrafficSummary
 
 TRAFFIC_ACTIVITY = "hold_traffic"
 """The activity sending a drill's traffic (``activities/traffic/activities.py``); its first heartbeat detail is
-the latest :class:`~workflows.traffic.TrafficSummary`, which ``status`` shows."""
+the latest :class:`~model.traffic.TrafficSummary`, which ``status`` shows."""
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +65,7 @@ def stop(
         fail("name one RUN_ID, or use --all [--team T]")
 
     async def go() -> None:
-        from cli.launch import current_user
+        from gameday.cli.launch import current_user
 
         client = await client_for(settings)
         if run_id:
@@ -78,7 +78,7 @@ def stop(
             console.print("no running drills" + (f" for team {escape(team)}" if team else ""))
             return
         started = time.perf_counter()
-        # Plain JSON, the shape of workflows.records.StopRequest: importing the drill model would cost the
+        # Plain JSON, the shape of model.records.StopRequest: importing the drill model would cost the
         # stop ~0.1 s of start-up, and every 0.1 s here is a fault held longer. `sent_at` is when time to safe
         # starts: a stop that waits for a worker to come back is not a fast stop.
         request = {"reason": reason, "by": by or current_user(), "sent_at": datetime.now(UTC).isoformat()}
@@ -131,7 +131,7 @@ def stop(
 
 async def _unattended(client: Client, handles: list[WorkflowHandle[Any, Any]]) -> dict[str, str]:
     """The runs whose stop no worker will act on now, each with why (no poller, or the stop not picked up)."""
-    from cli.pollers import PICKUP_WAIT, no_worker, picked_up
+    from gameday.cli.pollers import PICKUP_WAIT, no_worker, picked_up
 
     async def why(handle: WorkflowHandle[Any, Any]) -> str | None:
         queue = (await handle.describe()).task_queue
@@ -168,7 +168,7 @@ def status(
     async def go() -> None:
         from temporalio.client import WorkflowExecutionStatus
 
-        from cli import gameday_status
+        from gameday.cli import gameday_status
 
         try:
             client = await client_for(settings)
@@ -193,14 +193,14 @@ def status(
         if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
             from datetime import timedelta
 
-            from cli.pollers import no_worker
+            from gameday.cli.pollers import no_worker
 
             silent = await no_worker(client, desc.task_queue)
             if silent is not None:
                 # No worker to answer a query: say so at once, with what the database last heard of the run.
                 snapshot = _stored(settings, run_id)
                 if snapshot is not None:
-                    from activities.report import render_markdown
+                    from gameday.report.run import render_markdown
 
                     console.print(render_markdown(snapshot, settings.config.workflow_url(run_id)), markup=False)
                 fail(
@@ -211,7 +211,7 @@ def status(
 
             from temporalio.service import RPCError
 
-            from workflows.records import DrillStatus
+            from gameday.model.records import DrillStatus
 
             try:
                 # Bounded: a query needs a live worker, and a person at a terminal must not wait forever.
@@ -241,7 +241,7 @@ def _print_recorded(record: RunRecord, *, ended: str | None) -> None:
 
     ``ended`` is how Temporal says the workflow closed, ``None`` when Temporal could not be asked.
     """
-    from workflows.records import DrillStatus
+    from gameday.model.records import DrillStatus
 
     _print_status(DrillStatus.from_record(record))
     if record.verdict is None:
@@ -272,7 +272,7 @@ def unreachable_why(err: BaseException) -> str:
 
 def _print_stored(settings: Settings, run_id: str, *, drill_checked: bool = False, temporal_down: bool = False) -> None:
     """``status`` from the results database alone: a drill's record (or last progress), else a game day's."""
-    from cli import gameday_status
+    from gameday.cli import gameday_status
 
     record = None if drill_checked else _stored(settings, run_id)
     if record is not None:
@@ -321,9 +321,9 @@ def list_runs(
         return
     from datetime import UTC, datetime
 
-    from activities.migrations import SchemaError
-    from activities.store import Store
-    from cli.dates import parse_range
+    from gameday.activities.migrations import SchemaError
+    from gameday.activities.store import Store
+    from gameday.cli.dates import parse_range
 
     try:
         start, end = parse_range(since, until, now=datetime.now(UTC))
@@ -377,7 +377,7 @@ def report(
 
     The HTML page loads nothing (no script, font or image from anywhere): it can be mailed or attached as is.
     """
-    from activities.report import FORMATS, render
+    from gameday.report.run import FORMATS, render
 
     settings = settings_of(ctx)
     if fmt not in FORMATS:
@@ -410,8 +410,8 @@ def _is_gameday(settings: Settings, gameday_id: str) -> bool | None:
     """Whether the results database has this game day; ``None`` when it cannot be reached."""
     from sqlalchemy.exc import DBAPIError
 
-    from activities.gameday_store import GameDays
-    from activities.store import Store
+    from gameday.activities.gameday_store import GameDays
+    from gameday.activities.store import Store
 
     try:
         return GameDays(Store(settings.config.resolved_database_url)).get(gameday_id) is not None
@@ -440,8 +440,8 @@ async def _running_gameday(settings: Settings, gameday_id: str) -> GameDayRecord
     """A game day still running, its record so far from its workflow; ``None`` if Temporal has no such one."""
     from temporalio.client import WorkflowExecutionStatus
 
-    from cli.gameday_status import GAMEDAY_WORKFLOW, QUERY_TIMEOUT
-    from workflows.gameday import GameDayStatus
+    from gameday.cli.gameday_status import GAMEDAY_WORKFLOW, QUERY_TIMEOUT
+    from gameday.model.gameday import GameDayStatus
 
     try:
         client = await client_for(settings)
@@ -465,7 +465,7 @@ async def recorded_in_temporal(client: Client, run_id: str) -> RunRecord | None:
 
     from temporalio.client import WorkflowExecutionStatus
 
-    from workflows.records import RunRecord
+    from gameday.model.records import RunRecord
 
     handle = client.get_workflow_handle(run_id, result_type=RunRecord)
     try:
@@ -491,11 +491,11 @@ async def recorded_in_temporal(client: Client, run_id: str) -> RunRecord | None:
 
 def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
     """A game day's report: Markdown lines, one HTML page with each drill's report, or JSON with its score."""
-    from activities.gameday_store import GameDays
-    from activities.report_gameday import render_gameday_html, render_gameday_json
-    from activities.store import Store
-    from cli.gamedays import report_lines
-    from model.score import score_record
+    from gameday.activities.gameday_store import GameDays
+    from gameday.activities.store import Store
+    from gameday.cli.gamedays import report_lines
+    from gameday.model.score import score_record
+    from gameday.report.gameday import render_gameday_html, render_gameday_json
 
     store = Store(settings.config.resolved_database_url)
     gameday = GameDays(store).get(gameday_id)
@@ -534,9 +534,9 @@ def sweep(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from activities.notify.alert import AlertActivities
-        from activities.store import Store
-        from activities.sweep import sweep as sweep_orphans
+        from gameday.activities.notify.alert import AlertActivities
+        from gameday.activities.store import Store
+        from gameday.activities.sweep import sweep as sweep_orphans
 
         config = settings.config
         wedged_after = config.wedged_after
@@ -577,9 +577,9 @@ async def _list_temporal(
     """Drills and game days from Temporal's visibility, by gameday's search attributes (``workflows/search.py``).
 
     A game day's ``DrillName`` is its name and its ``DrillVerdict`` its most severe drill verdict
-    (``workflows.gameday.gameday_verdict``); the ``kind`` column tells them apart.
+    (``model.gameday.gameday_verdict``); the ``kind`` column tells them apart.
     """
-    from workflows import search
+    from gameday.workflows import search
 
     clauses = ['WorkflowType IN ("DrillWorkflow", "GameDayWorkflow")']
     for key, value in ((search.TEAM, team), (search.DRILL_NAME, drill), (search.VERDICT, verdict and verdict.upper())):
@@ -617,7 +617,7 @@ async def _list_temporal(
 
 
 async def client_for(settings: Settings) -> Client:
-    from worker.client import connect
+    from gameday.worker.client import connect
 
     return await connect(settings.config)
 
@@ -647,7 +647,7 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from workflows.records import DrillStatus, Phase, RunRecord
+    from gameday.model.records import DrillStatus, Phase, RunRecord
 
     try:
         status: DrillStatus = await handle.execute_update("wait_rolled_back", result_type=DrillStatus)
@@ -661,7 +661,7 @@ async def _wait_rolled_back(handle: WorkflowHandle[Any, Any]) -> DrillStatus:
             )
     result = await handle.result()
     if isinstance(result, dict) and "gameday_id" in result:  # a game day: its drills' faults are in their records
-        from workflows.gameday import GameDayRecord
+        from gameday.model.gameday import GameDayRecord
 
         gameday = GameDayRecord.model_validate(result)
         safe = [e.time_to_safe for e in gameday.entries if e.time_to_safe is not None]
@@ -699,7 +699,7 @@ VERDICT_WAIT = 30.0
 
 def fault_outcome(fault: FaultRecord) -> str:
     """How a fault ended a rollback, in words that never call reverted a fault that was not applied."""
-    from workflows.records import FaultState
+    from gameday.model.records import FaultState
 
     if fault.state == FaultState.NOT_REVERTED:
         return NOT_REVERTED
@@ -723,10 +723,10 @@ async def _verdict_after(handle: WorkflowHandle[Any, Any], status: DrillStatus) 
     except Exception:  # still verifying, or it failed: status says which
         return None
     if isinstance(result, dict) and "gameday_id" in result:
-        from workflows.gameday import GameDayRecord, gameday_verdict
+        from gameday.model.gameday import GameDayRecord, gameday_verdict
 
         return gameday_verdict(GameDayRecord.model_validate(result)).value
-    from workflows.records import RunRecord
+    from gameday.model.records import RunRecord
 
     record = result if isinstance(result, RunRecord) else RunRecord.model_validate(result)
     return record.verdict.value if record.verdict is not None else None
@@ -778,8 +778,8 @@ def safe_basis(stop: StopRequest | None) -> str:
 def _stored(settings: Settings, run_id: str) -> RunRecord | None:
     from sqlalchemy.exc import DBAPIError
 
-    from activities.migrations import SchemaError
-    from activities.store import Store
+    from gameday.activities.migrations import SchemaError
+    from gameday.activities.store import Store
 
     store = Store(settings.config.resolved_database_url)
     try:
@@ -806,7 +806,7 @@ async def live_traffic(client: Client, pending: PendingActivityInfo) -> TrafficS
     Raises:
         Exception: whatever the data converter raises for details it cannot read (a worker of another version).
     """
-    from workflows.traffic import TrafficSummary
+    from gameday.model.traffic import TrafficSummary
 
     payloads = pending.heartbeat_details.payloads
     if not payloads:
@@ -818,13 +818,13 @@ async def live_traffic(client: Client, pending: PendingActivityInfo) -> TrafficS
 
 OBSERVE_ACTIVITY = "observe"
 """The drill's observation activity (``activities/probes/activities.py``); its first heartbeat detail is the
-window's :class:`~workflows.records.ObserveProgress` so far, which ``status`` shows while it observes."""
+window's :class:`~model.records.ObserveProgress` so far, which ``status`` shows while it observes."""
 
 
 async def _print_live_observe(client: Client, desc: WorkflowExecutionDescription) -> None:
     """The observation so far (ticks, each probe's failures), from the observe activity's last heartbeat: a
     long window is not silent in ``status`` until it ends."""
-    from workflows.records import ObserveProgress
+    from gameday.model.records import ObserveProgress
 
     pending = next(
         (p for p in desc.raw_description.pending_activities if p.activity_type.name == OBSERVE_ACTIVITY), None
@@ -867,7 +867,7 @@ async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription
     if summary is None:
         console.print("traffic: started, no figures yet (the first arrive within seconds)", markup=False)
         return
-    from activities.report import render_traffic_live
+    from gameday.report.run import render_traffic_live
 
     for line in render_traffic_live(summary):
         console.print(line, markup=False)  # window names come from the drill file: never markup

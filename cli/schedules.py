@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from cli.command import GamedayTyper
-from cli.context import console, run_async, settings_of
+from gameday.cli.command import GamedayTyper
+from gameday.cli.context import console, run_async, settings_of
 
 if TYPE_CHECKING:
     from temporalio.client import Client, ScheduleActionResult, ScheduleDescription, ScheduleHandle, ScheduleSpec
 
-    from cli.context import Settings
+    from gameday.cli.context import Settings
 
 DRILL_WORKFLOW = "DrillWorkflow"
 SCHEDULED_RUN_ID = ""
@@ -94,9 +94,9 @@ def add(
     Example: gameday schedule add drills/checkout.yaml --cron '0 14 * * TUE' --timezone Europe/Paris --jitter 5m
     --blackout 2026-12-21..2027-01-03 --blackout-cron '* * * * SAT,SUN'
     """
-    from activities import schedule_times
-    from cli.drills import _load as load_drill
-    from workflows.errors import GamedayError
+    from gameday.activities import schedule_times
+    from gameday.cli.drills import load_drill
+    from gameday.model.errors import GamedayError
 
     settings = settings_of(ctx)
     drill = load_drill(file)
@@ -122,10 +122,10 @@ def add(
         from temporalio.common import TypedSearchAttributes
         from temporalio.service import RPCError, RPCStatusCode
 
-        from cli.launch import current_user, warn_no_attributes
-        from worker.client import connect
-        from workflows import search
-        from workflows.records import DrillInput
+        from gameday.cli.launch import current_user, warn_no_attributes
+        from gameday.model.records import DrillInput
+        from gameday.worker.client import connect
+        from gameday.workflows import search
 
         # Blackouts are not Temporal skip calendars: a skipped time would leave no trace. The run starts, finds
         # itself in a blackout (check_blackout), records itself skipped (ABORTED, by schedule) and touches nothing.
@@ -256,8 +256,8 @@ def show(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from activities import schedule_times
-        from workflows.units import format_duration
+        from gameday.activities import schedule_times
+        from gameday.model.units import format_duration
 
         client = await _connect(settings)
         async with _known(schedule_id):
@@ -312,7 +312,7 @@ def pause(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli.launch import current_user
+        from gameday.cli.launch import current_user
 
         handle = await _handle(settings, schedule_id)
         async with _known(schedule_id):
@@ -334,7 +334,7 @@ def resume(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from cli.launch import current_user
+        from gameday.cli.launch import current_user
 
         handle = await _handle(settings, schedule_id)
         async with _known(schedule_id):
@@ -367,7 +367,7 @@ def trigger(
     settings = settings_of(ctx)
 
     async def go() -> None:
-        from activities import schedule_times
+        from gameday.activities import schedule_times
 
         handle = await _handle(settings, schedule_id)
         async with _known(schedule_id):
@@ -427,7 +427,7 @@ def delete(
 
 
 async def _connect(settings: Settings) -> Client:
-    from worker.client import connect
+    from gameday.worker.client import connect
 
     return await connect(settings.config)
 
@@ -468,7 +468,7 @@ async def _result_of(client: Client, action: ScheduleActionResult) -> str:
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
 
-    from workflows.records import RunRecord
+    from gameday.model.records import RunRecord
 
     run = getattr(action.action, "workflow_id", "")
     handle = client.get_workflow_handle(run, result_type=RunRecord)
@@ -493,7 +493,7 @@ def _firing(spec: ScheduleSpec, blackouts: list[str], count: int) -> list[dateti
     Computed from the spec (Temporal's own next times include blacked-out ones: a run that starts in a blackout
     records itself skipped), far enough ahead to get past a long blackout.
     """
-    from activities import schedule_times
+    from gameday.activities import schedule_times
 
     upcoming = schedule_times.upcoming(spec, blackouts, datetime.now(UTC), count * 2000)
     return [u.at for u in upcoming if not u.blackout][:count]
@@ -520,8 +520,8 @@ def _stamp(moment: datetime) -> str:
 
 
 def _jitter(text: str) -> timedelta:
-    from workflows.errors import GamedayError
-    from workflows.units import parse_duration
+    from gameday.model.errors import GamedayError
+    from gameday.model.units import parse_duration
 
     try:
         value = parse_duration(text)
@@ -533,13 +533,13 @@ def _jitter(text: str) -> timedelta:
 
 
 def _user_error(message: str) -> Exception:
-    from workflows.errors import GamedayError
+    from gameday.model.errors import GamedayError
 
     return GamedayError(message)
 
 
 def _fail(settings: Settings, err: Exception) -> NoReturn:
-    from cli.context import fail
+    from gameday.cli.context import fail
 
     if settings.debug:
         raise err

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.context import console, fail, run_async, settings_of
+from gameday.cli.context import console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
-    from demo.system import DemoSystem
+    from gameday.demo.system import DemoSystem
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def worker(ctx: typer.Context) -> None:
     """Run a worker: executes drills and their rollbacks. Run several for redundancy; SIGTERM stops it cleanly."""
-    from worker.main import run_worker
+    from gameday.worker.main import run_worker
 
     settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -60,8 +60,8 @@ def dev(
     Ctrl-C (or SIGTERM: `kill %1` when started with `&`) stops the worker, the demo system, then the server.
     Workflows and schedules persist in <data dir>/temporal.db.
     """
-    from worker.devserver import DevServer, DevServerError
-    from worker.main import run_worker
+    from gameday.worker.devserver import DevServer, DevServerError
+    from gameday.worker.main import run_worker
 
     settings = settings_of(ctx)
     config = settings.config
@@ -90,7 +90,7 @@ def dev(
 
 def _serve_demo(workdir: Path) -> DemoSystem:
     """The demo system on its known ports, started; a port in use or an unsafe directory is one line."""
-    from demo.system import SERVE_API_PORT, SERVE_INVENTORY_PORT, DemoError, DemoSystem
+    from gameday.demo.system import SERVE_API_PORT, SERVE_INVENTORY_PORT, DemoError, DemoSystem
 
     try:
         return DemoSystem(workdir, api_port=SERVE_API_PORT, inventory_port=SERVE_INVENTORY_PORT).start()
@@ -121,8 +121,8 @@ def demo(
 
     Everything runs on loopback and is stopped at the end. Results stay in the data dir's SQLite file.
     """
-    from demo.system import DemoSystem
-    from worker.devserver import DevServer, DevServerError, free_port
+    from gameday.demo.system import DemoSystem
+    from gameday.worker.devserver import DevServer, DevServerError, free_port
 
     settings = settings_of(ctx)
     config = settings.config
@@ -150,12 +150,12 @@ def demo(
 
 
 async def _demo(config, system) -> int:  # type: ignore[no-untyped-def]
-    from activities.report import render_markdown
-    from activities.store import Store
-    from cli import launch
-    from worker.client import connect
-    from worker.main import build_worker
-    from workflows.loader import parse_drill
+    from gameday.activities.store import Store
+    from gameday.cli import launch
+    from gameday.model.loader import parse_drill
+    from gameday.report.run import render_markdown
+    from gameday.worker.client import connect
+    from gameday.worker.main import build_worker
 
     store = Store(config.resolved_database_url)
     client = await connect(config, wait_ready=30)

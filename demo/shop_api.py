@@ -29,7 +29,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import cast
 
-from demo.inventory import QuietHandler, QuietServer, serve_until_terminated
+from gameday.demo.inventory import QuietHandler, QuietServer, serve_until_terminated
 
 INVENTORY_TIMEOUT_S = 0.2
 FAILURES_TO_OPEN = 2

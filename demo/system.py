@@ -40,10 +40,7 @@ user who is not root can create (``/run`` needs root)."""
 SERVE_API_PORT = 8000
 SERVE_INVENTORY_PORT = 8001
 DRILL_TEMPLATE = Path(__file__).with_name("drill.yaml")
-"""The bundled drill, package data next to this module (a path, not ``importlib.resources``: under pytest the
-name ``demo`` may resolve to the namespace package ``tests/demo``)."""
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-"""The directory holding the ``demo`` package; put on PYTHONPATH so ``-m demo.…`` works from a checkout."""
+"""The bundled drill, package data next to this module (``gameday.demo``)."""
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
 
@@ -130,7 +127,10 @@ class DemoSystem:
         self.api_pidfile = self.workdir / "shop_api.pid"
         self.inventory_log = self.workdir / "inventory.log"
         self.api_log = self.workdir / "shop_api.log"
-        self._pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        # The services run as ``-m gameday.demo.…`` of this same Python, which has gameday installed (a wheel, or
+        # an editable install from a checkout): nothing to add to PYTHONPATH, and nothing that would let a bare
+        # ``workflows`` or ``cli`` shadow anything. A PYTHONPATH the caller set is passed on as it is.
+        self._pythonpath = os.environ.get("PYTHONPATH", "")
         self._inventory: subprocess.Popen[bytes] | None = None
         self._api: subprocess.Popen[bytes] | None = None
 
@@ -146,7 +146,7 @@ class DemoSystem:
         return [
             sys.executable,
             "-m",
-            "demo.inventory",
+            "gameday.demo.inventory",
             "--port",
             str(self.inventory_port),
             "--pidfile",
@@ -155,7 +155,7 @@ class DemoSystem:
 
     def _spawn(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
         args = [*args, "--exit-with-parent"]  # never outlive us, holding the ports (a restart command omits it)
-        env = {**os.environ, "PYTHONPATH": self._pythonpath, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with log.open("ab") as out:
             # Own session: a Ctrl-C in the terminal reaches gameday, which stops these in order.
             return subprocess.Popen(
@@ -188,7 +188,7 @@ class DemoSystem:
             self._inventory = self._spawn(self._inventory_args(), self.inventory_log)
             url = f"{self.inventory_url}/health"
             self._wait_healthy("inventory", self._inventory, url, self.inventory_log, deadline)
-            api_args = [sys.executable, "-m", "demo.shop_api", "--port", str(self.api_port)]
+            api_args = [sys.executable, "-m", "gameday.demo.shop_api", "--port", str(self.api_port)]
             api_args += ["--inventory-url", self.inventory_url, "--pidfile", str(self.api_pidfile)]
             self._api = self._spawn(api_args, self.api_log)
             self._wait_healthy("shop API", self._api, f"{self.api_url}/health", self.api_log, deadline)
@@ -238,9 +238,8 @@ class DemoSystem:
     def restart_inventory_command(self) -> str:
         """A shell command that starts the inventory again in the background, same port, pidfile and log."""
         return (
-            f"PYTHONPATH={shlex.quote(self._pythonpath)} nohup {shlex.join(self._inventory_args())}"
-            f" >>{shlex.quote(str(self.inventory_log))} 2>&1 </dev/null &"
-        )
+            f"PYTHONPATH={shlex.quote(self._pythonpath)} " if self._pythonpath else ""
+        ) + f"nohup {shlex.join(self._inventory_args())} >>{shlex.quote(str(self.inventory_log))} 2>&1 </dev/null &"
 
     def render_drill(self) -> str:
         """The bundled drill with this system's URL, pidfile and restart command filled in."""
@@ -274,7 +273,7 @@ class DemoSystem:
                 return False
         else:
             cmdline = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True).stdout
-        return b"demo.inventory" in cmdline and str(self.inventory_pidfile).encode() in cmdline
+        return b"gameday.demo.inventory" in cmdline and str(self.inventory_pidfile).encode() in cmdline
 
     def stop(self) -> None:
         """Stop every demo process: SIGCONT to the inventory, SIGTERM to all, SIGKILL after 3 s. Idempotent."""

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import fmean
 
-from workflows.records import Phase, ProbeResult, RunRecord, Verdict
+from gameday.model.records import Phase, ProbeResult, RunRecord, Verdict
 
 RECOVERED_POINTS = 50.0
 """What recovering by itself is worth: half the score."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from workflows.records import Coverage, FaultRecord, FaultState, StopRequest, Verdict
+from gameday.model.records import Coverage, FaultRecord, FaultState, StopRequest, Verdict
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ machine that lacks it.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import shutil
+import sys
 import sysconfig
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +21,27 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workflows import search
+from gameday.workflows import search
+
+BARE_NAMES = frozenset(("workflows", "activities", "worker", "cli", "demo", "model", "report", "config"))
+"""gameday's folders: installed only as ``gameday.<folder>``, never importable under their bare names."""
+
+
+class RefuseBareImports(importlib.abc.MetaPathFinder):
+    """Fails ``import workflows`` (and the other folders' bare names) in the test process.
+
+    The repository root is on ``sys.path`` under pytest (``pythonpath``), so a bare import would find the
+    folder and work here while the installed wheel has no such module (issue 13): refuse it, naming the fix.
+    """
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if path is None and fullname in BARE_NAMES:
+            raise ImportError(f"import gameday.{fullname}, not the bare '{fullname}': gameday installs one namespace")
+        return None
+
+
+if not any(isinstance(finder, RefuseBareImports) for finder in sys.meta_path):
+    sys.meta_path.insert(0, RefuseBareImports())
 
 
 def require(found: object, what: str) -> None:

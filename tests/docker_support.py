@@ -30,8 +30,8 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
+from gameday.model.drill import OPT_IN_LABEL
 from tests.conftest import require
-from workflows.drill import OPT_IN_LABEL
 
 IMAGE = "gameday-test/busybox:1"
 TEST_LABEL = "gameday.test"

@@ -22,13 +22,13 @@ import yaml
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
-from activities.notify.activities import NotifyActivities
-from activities.notify.alert import AlertActivities
-from activities.store import Store
-from worker.main import build_worker
-from workflows.drill import Drill
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import DrillInput, Phase, RunRecord
+from gameday.activities.notify.activities import NotifyActivities
+from gameday.activities.notify.alert import AlertActivities
+from gameday.activities.store import Store
+from gameday.model.drill import Drill
+from gameday.model.records import DrillInput, Phase, RunRecord
+from gameday.worker.main import build_worker
+from gameday.workflows.drill_workflow import DrillWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 CHECK_WITHIN = 3.0
@@ -137,7 +137,7 @@ def worker_process(address: str, queue: str, database_url: str, log: Path) -> su
         "GAMEDAY_DATABASE_URL": database_url,
     }
     gameday = Path(sysconfig.get_path("scripts")) / "gameday"
-    command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "cli.main"]
+    command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "gameday.cli.main"]
     with open(log, "ab") as out:
         return subprocess.Popen([*command, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -8,6 +8,7 @@ environment, and not finding it in the file proves no secret is committed.
 
 from __future__ import annotations
 
+import ast
 import secrets
 import shutil
 import subprocess
@@ -166,6 +167,12 @@ def test_the_worker_image_is_built_from_the_repository_alone_and_runs_as_a_user(
     # Every source a COPY names is in the repository; `pip install .` needs nothing else.
     assert all((COMPOSE_FILE.parent / path).exists() for path in copied), copied
     assert ".env" not in copied and "." not in copied
+    # and every folder setup.py installs as gameday.<folder>, with setup.py itself
+    setup = (COMPOSE_FILE.parent / "setup.py").read_text()
+    folders = ast.literal_eval(setup.split("FOLDERS = ", 1)[1].split("\n", 1)[0])
+    copies = [args.split() for op, args in (i for i in instructions if len(i) == 2) if op == "COPY"]
+    sources = {src for args in copies for src in args[:-1]}
+    assert {"setup.py", "pyproject.toml", *folders} <= sources, sources
     assert any(op == "RUN" and "pip install --no-cache-dir ." in args for op, args in instructions if op == "RUN")
     [user] = [args for op, args in instructions if op == "USER"]
     assert user.strip() not in ("root", "0")

@@ -8,7 +8,7 @@ import time
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from worker.config import GamedayConfig
+from gameday.config.app import GamedayConfig
 
 
 async def connect(config: GamedayConfig, *, wait_ready: float = 0.0) -> Client:

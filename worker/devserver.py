@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workflows.errors import GamedayError
-from workflows.search import dev_server_flags
+from gameday.model.errors import GamedayError
+from gameday.workflows.search import dev_server_flags
 
 
 class DevServerError(GamedayError):

@@ -14,26 +14,26 @@ from types import TracebackType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.blackout import check_blackout
-from activities.faults.activities import FaultActivities, capture_target
-from activities.gameday_store import GameDayActivities, GameDays
-from activities.ledger import FaultLedger
-from activities.locks import LockActivities, TargetLocks
-from activities.notify.activities import NotifyActivities
-from activities.notify.alert import AlertActivities
-from activities.policy import check_policy
-from activities.probes.activities import check_hypothesis, observe, verify_recovery
-from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
-from activities.resolve import resolve_targets
-from activities.run_scope import ActivityScope
-from activities.store import Store, StoreActivities
-from activities.sweep import sweep
-from activities.traffic.activities import TrafficActivities
-from worker.client import connect
-from worker.config import GamedayConfig
-from worker.notify_config import NotifyConfig
-from workflows.drill_workflow import DrillWorkflow
-from workflows.gameday_workflow import GameDayWorkflow
+from gameday.activities.blackout import check_blackout
+from gameday.activities.faults.activities import FaultActivities, capture_target
+from gameday.activities.gameday_store import GameDayActivities, GameDays
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.locks import LockActivities, TargetLocks
+from gameday.activities.notify.activities import NotifyActivities
+from gameday.activities.notify.alert import AlertActivities
+from gameday.activities.policy import check_policy
+from gameday.activities.probes.activities import check_hypothesis, observe, verify_recovery
+from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
+from gameday.activities.resolve import resolve_targets
+from gameday.activities.run_scope import ActivityScope
+from gameday.activities.store import Store, StoreActivities
+from gameday.activities.sweep import sweep
+from gameday.activities.traffic.activities import TrafficActivities
+from gameday.config.app import GamedayConfig
+from gameday.config.notify import NotifyConfig
+from gameday.worker.client import connect
+from gameday.workflows.drill_workflow import DrillWorkflow
+from gameday.workflows.gameday_workflow import GameDayWorkflow
 
 log = logging.getLogger("gameday.worker")
 
@@ -99,7 +99,7 @@ def build_worker(
         task_queue: where drills are started.
         store: the results database the ``record_run`` activity writes to.
         alerts: where alerts go (``GAMEDAY_ALERT_WEBHOOK``); log only when ``None``.
-        notify: Slack and webhook notifications (``worker.notify_config``); none configured when ``None``.
+        notify: Slack and webhook notifications (``config.notify``); none configured when ``None``.
         fail_on_workflow_bug: fail a workflow whose code raises unexpectedly, instead of retrying its task
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
         max_cached_workflows: the SDK's workflow cache; ``0`` replays every activation from history and evicts

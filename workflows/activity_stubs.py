@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from workflows.gameday import GameDayRecord
-from workflows.locks import LockInput, ResolvedTarget, ResolveInput
-from workflows.notify_records import NotifyEvent, NotifyResult
-from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
-from workflows.records import (
+from gameday.model.gameday import GameDayRecord
+from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput
+from gameday.model.notify_records import NotifyEvent, NotifyResult
+from gameday.model.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
+from gameday.model.records import (
     AlertInput,
     BlackoutCheck,
     DrillInput,
@@ -31,7 +31,7 @@ from workflows.records import (
     VerifyInput,
     VerifyResult,
 )
-from workflows.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
+from gameday.model.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
 
 
 def _stub(name: str) -> NotImplementedError:

@@ -21,16 +21,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from model.kinds import registry
-    from model.verdict import Outcome, judge, time_to_safe
-    from workflows import activity_stubs as stubs
-    from workflows import pausing, search
-    from workflows.drill import Drill, Fault, Probe
-    from workflows.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
-    from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
-    from workflows.notify_sender import NotifyPolicy, NotifySender
-    from workflows.proxy_holds import ProxyHolds
-    from workflows.records import (
+    from gameday.model.drill import Drill, Fault, Probe
+    from gameday.model.kinds import registry
+    from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
+    from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
+    from gameday.model.records import (
         NOT_APPLIED,
         AlertInput,
         Approve,
@@ -52,9 +47,14 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         VerifyInput,
     )
-    from workflows.recovery import last_faulted, recovery_probes, time_to_recovery
-    from workflows.traffic_hold import TrafficHold
-    from workflows.units import format_duration
+    from gameday.model.units import format_duration
+    from gameday.model.verdict import Outcome, judge, time_to_safe
+    from gameday.workflows import activity_stubs as stubs
+    from gameday.workflows import pausing, search
+    from gameday.workflows.notify_sender import NotifyPolicy, NotifySender
+    from gameday.workflows.proxy_holds import ProxyHolds
+    from gameday.workflows.recovery import last_faulted, recovery_probes, time_to_recovery
+    from gameday.workflows.traffic_hold import TrafficHold
 
 HEARTBEAT = timedelta(seconds=5)
 """Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
@@ -78,7 +78,7 @@ POLICY_PATCH = "worker-policy"
 """Drills started before the worker policy check replay without it (apply and probes still enforce it)."""
 
 RESOLVED_LOCKS_PATCH = "resolved-target-locks"
-"""Drills started before ``resolve_targets`` existed replay with the static keys of ``workflows/locks.py``."""
+"""Drills started before ``resolve_targets`` existed replay with the static keys of ``model/locks.py``."""
 
 CAPTURE_PATCH = "capture-target"
 """Drills started before ``capture_target`` existed replay without it: their reverts have no before-state."""

@@ -18,9 +18,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import activity_stubs as stubs
-    from workflows import search
-    from workflows.gameday import (
+    from gameday.model.gameday import (
         GameDayEntry,
         GameDayInput,
         GameDayRecord,
@@ -29,8 +27,10 @@ with workflow.unsafe.imports_passed_through():
         RunningDrill,
         gameday_verdict,
     )
-    from workflows.records import Approve, DrillInput, DrillStatus, Phase, RunRecord, StopRequest, Verdict
-    from workflows.units import format_duration
+    from gameday.model.records import Approve, DrillInput, DrillStatus, Phase, RunRecord, StopRequest, Verdict
+    from gameday.model.units import format_duration
+    from gameday.workflows import activity_stubs as stubs
+    from gameday.workflows import search
 
 
 @workflow.defn(name="GameDayWorkflow")
@@ -171,7 +171,7 @@ class GameDayWorkflow:
         return search.at_start(planned.drill.name, planned.drill.team or inp.team, environment)
 
     def _set_verdict_attribute(self) -> None:
-        """``DrillVerdict`` of the game day (:func:`~workflows.gameday.gameday_verdict`), if started with them."""
+        """``DrillVerdict`` of the game day (:func:`~model.gameday.gameday_verdict`), if started with them."""
         assert self._record is not None
         if workflow.info().typed_search_attributes.get(search.DRILL_NAME) is not None:
             workflow.upsert_search_attributes([search.VERDICT.value_set(gameday_verdict(self._record).value)])

@@ -24,8 +24,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows import activity_stubs as stubs
-from workflows.notify_records import Notify, NotifyEvent, NotifyWhat, SlackThread
+from gameday.model.notify_records import Notify, NotifyEvent, NotifyWhat, SlackThread
+from gameday.workflows import activity_stubs as stubs
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -7,7 +7,7 @@ then would do nothing: it is refused, and the way out is ``gameday stop``.
 
 from __future__ import annotations
 
-from workflows.records import Phase
+from gameday.model.records import Phase
 
 TAKES_EFFECT: dict[Phase, str] = {
     Phase.PENDING: "when its preflight ends, before any fault",

@@ -18,11 +18,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
-    from model.kinds import registry
-    from workflows import activity_stubs as stubs
-    from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueueRequest
-    from workflows.records import DrillInput, FaultInput
-    from workflows.units import format_duration
+    from gameday.model.kinds import registry
+    from gameday.model.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueueRequest
+    from gameday.model.records import DrillInput, FaultInput
+    from gameday.model.units import format_duration
+    from gameday.workflows import activity_stubs as stubs
 
 FIND_WORKER = timedelta(seconds=10)
 """How long an activity for a proxy may wait for the worker holding it before that worker counts as gone."""

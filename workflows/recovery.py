@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.drill import Drill, Probe
-from workflows.records import FaultRecord, ObserveResult, VerifyResult
+from gameday.model.drill import Drill, Probe
+from gameday.model.records import FaultRecord, ObserveResult, VerifyResult
 
 
 def recovery_probes(drill: Drill, observed: list[Probe]) -> list[str]:

@@ -19,12 +19,12 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import activity_stubs as stubs
-    from workflows.proxy_holds import FIND_WORKER, HOLD_MARGIN
-    from workflows.proxy_records import WorkerQueue, WorkerQueueRequest
-    from workflows.records import DrillInput
-    from workflows.traffic import Traffic, TrafficHoldInput, TrafficMark, TrafficOutcome, TrafficSummary
-    from workflows.units import format_duration
+    from gameday.model.proxy_records import WorkerQueue, WorkerQueueRequest
+    from gameday.model.records import DrillInput
+    from gameday.model.traffic import Traffic, TrafficHoldInput, TrafficMark, TrafficOutcome, TrafficSummary
+    from gameday.model.units import format_duration
+    from gameday.workflows import activity_stubs as stubs
+    from gameday.workflows.proxy_holds import FIND_WORKER, HOLD_MARGIN
 
 MARKS_WITHIN = timedelta(seconds=10)
 """How long the end of the drill waits for the last window marks before stopping the traffic."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol, TypeVar, cast
 
-from activities.faults.errors import UnsupportedFault
-from model.kinds import registry
-from model.kinds.base import FaultBase
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities.faults.errors import UnsupportedFault
+from gameday.model.kinds import registry
+from gameday.model.kinds.base import FaultBase
+from gameday.model.records import FaultInput, FaultRecord
 
 _Spec = TypeVar("_Spec")
 _Fault = TypeVar("_Fault", bound=FaultBase)

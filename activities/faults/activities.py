@@ -19,13 +19,13 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import policy
-from activities.faults import FaultProvider, provider
-from activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
-from activities.ledger import FaultLedger
-from activities.run_scope import ActivityScope
-from workflows.budget import MAX_OUTPUT_BYTES, clip
-from workflows.records import NOT_APPLIED, FaultInput, FaultRecord, FaultState, TargetState
+from gameday.activities import policy
+from gameday.activities.faults import FaultProvider, provider
+from gameday.activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.run_scope import ActivityScope
+from gameday.model.budget import MAX_OUTPUT_BYTES, clip
+from gameday.model.records import NOT_APPLIED, FaultInput, FaultRecord, FaultState, TargetState
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats; the SDK throttles what it actually sends to the server."""

@@ -22,11 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from activities.faults import narrow
-from activities.faults.errors import ApplyError, RevertError
-from activities.secrets import command_env
-from workflows.drill import CommandTarget, RunFault
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities.faults import narrow
+from gameday.activities.faults.errors import ApplyError, RevertError
+from gameday.activities.secrets import command_env
+from gameday.model.drill import CommandTarget, RunFault
+from gameday.model.records import FaultInput, FaultRecord
 
 OUTPUT_LIMIT = 4096
 """Bytes of a command's output (or an HTTP body) kept for the report."""

@@ -36,13 +36,12 @@ import docker.errors
 from docker.models.containers import Container
 from temporalio import activity
 
-from activities.faults import narrow
-from activities.faults.command import OUTPUT_LIMIT
-from activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
-from activities.faults.supervisor import descendants
-from model.kinds.docker import DOCKER_FAULTS
-from workflows import budget
-from workflows.drill import (
+from gameday.activities.faults import narrow
+from gameday.activities.faults.command import OUTPUT_LIMIT
+from gameday.activities.faults.errors import ApplyError, FaultError, RevertError, TargetNotFound, UnsupportedFault
+from gameday.activities.faults.supervisor import descendants
+from gameday.model import budget
+from gameday.model.drill import (
     OPT_IN_LABEL,
     DisconnectFault,
     DockerTarget,
@@ -54,7 +53,8 @@ from workflows.drill import (
     RestartFault,
     StopFault,
 )
-from workflows.records import FaultInput, FaultRecord, FaultState
+from gameday.model.kinds.docker import DOCKER_FAULTS
+from gameday.model.records import FaultInput, FaultRecord, FaultState
 
 CPU_PERIOD = 100_000
 """CFS period (µs) used for ``limit_cpu`` on a container without a ``--cpus`` limit: docker's own default."""

@@ -28,12 +28,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.faults import narrow
-from activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound
-from model.kinds.base import FaultBase
-from model.kinds.file import CorruptFileFault, FileTarget, FillFileFault, RemoveFileFault
-from worker.config import default_data_dir
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities.faults import narrow
+from gameday.activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound
+from gameday.config.app import default_data_dir
+from gameday.model.kinds.base import FaultBase
+from gameday.model.kinds.file import CorruptFileFault, FileTarget, FillFileFault, RemoveFileFault
+from gameday.model.records import FaultInput, FaultRecord
 
 MAX_BACKUP = 1024**3
 """The largest file a fault may touch: it is copied whole before the apply."""

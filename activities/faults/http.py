@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import httpx
 
-from activities import secrets
-from activities.faults import narrow
-from activities.faults.command import OUTPUT_LIMIT
-from activities.faults.errors import ApplyError, FaultError, RevertError
-from workflows.drill import CallFault, HttpRequest, HttpTarget
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities import secrets
+from gameday.activities.faults import narrow
+from gameday.activities.faults.command import OUTPUT_LIMIT
+from gameday.activities.faults.errors import ApplyError, FaultError, RevertError
+from gameday.model.drill import CallFault, HttpRequest, HttpTarget
+from gameday.model.records import FaultInput, FaultRecord
 
 
 def _narrow(inp: FaultInput) -> tuple[HttpTarget, CallFault]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from activities.faults import narrow
-from activities.faults.command import run_shell
-from activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound
-from workflows.drill import KillFault, PauseFault, ProcessTarget
-from workflows.records import FaultInput, FaultRecord
+from gameday.activities.faults import narrow
+from gameday.activities.faults.command import run_shell
+from gameday.activities.faults.errors import ApplyError, NothingChanged, RevertError, TargetNotFound
+from gameday.model.drill import KillFault, PauseFault, ProcessTarget
+from gameday.model.records import FaultInput, FaultRecord
 
 PROC = Path("/proc")
 RESTART_TIMEOUT = timedelta(seconds=30)

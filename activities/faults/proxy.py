@@ -19,9 +19,9 @@ import random
 
 from temporalio import activity
 
-from activities.faults import narrow
-from activities.faults.errors import ApplyError, RevertError, UnsupportedFault
-from activities.proxy import (
+from gameday.activities.faults import narrow
+from gameday.activities.faults.errors import ApplyError, RevertError, UnsupportedFault
+from gameday.activities.proxy import (
     HELD,
     BandwidthToxic,
     BlackholeToxic,
@@ -32,7 +32,7 @@ from activities.proxy import (
     Stream,
     Toxic,
 )
-from workflows.drill import (
+from gameday.model.drill import (
     BandwidthFault,
     BlackholeFault,
     CloseAfterFault,
@@ -42,7 +42,7 @@ from workflows.drill import (
     SliceFault,
     ToxicFault,
 )
-from workflows.records import FaultInput, FaultRecord
+from gameday.model.records import FaultInput, FaultRecord
 
 TOXIPROXY_TYPES = {
     "latency": "latency",

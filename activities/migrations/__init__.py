@@ -31,7 +31,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, func, select
 from sqlalchemy.exc import OperationalError
 
-from workflows.errors import GamedayError
+from gameday.activities import tables
+from gameday.model.errors import GamedayError
 
 UPGRADE_COMMAND = "gameday db upgrade"
 """What a person runs to bring a shared results database to the code's schema."""
@@ -146,23 +147,19 @@ def upgrade(engine: Engine) -> tuple[SchemaStatus, SchemaStatus]:
 
 def gameday_metadata() -> MetaData:
     """The tables gameday's models define, the target the migrations must match (and autogenerate compares with)."""
-    # Imported here: the store imports this package to check its schema.
-    from activities.gameday_store import GameDayRow
-    from activities.ledger import LedgerRow
-    from activities.locks import LockRow
-    from activities.store import (
-        FaultRow,
-        ObservationRow,
-        PhaseRow,
-        ProbeRow,
-        RunRow,
-        TrafficRunRow,
-        TrafficWindowRow,
+    models = (
+        tables.RunRow,
+        tables.PhaseRow,
+        tables.FaultRow,
+        tables.ProbeRow,
+        tables.TrafficRunRow,
+        tables.TrafficWindowRow,
+        tables.LedgerRow,
+        tables.LockRow,
+        tables.GameDayRow,
     )
-
     metadata = MetaData()
-    models = (RunRow, PhaseRow, FaultRow, ProbeRow, TrafficRunRow, TrafficWindowRow, LedgerRow, LockRow, GameDayRow)
-    for model in (*models, ObservationRow):
+    for model in (*models, tables.ObservationRow):
         table = model.metadata.tables[str(model.__tablename__)]
         table.to_metadata(metadata)
     return metadata

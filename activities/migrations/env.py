@@ -17,7 +17,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.types import TypeDecorator
 
-from activities.migrations import gameday_metadata
+from gameday.activities.migrations import gameday_metadata
 
 config = context.config
 target_metadata = gameday_metadata()
@@ -50,7 +50,7 @@ def run(connection: Connection) -> None:
 
 
 def url_from_environment() -> str:
-    from worker.config import GamedayConfig
+    from gameday.config.app import GamedayConfig
 
     return os.environ.get("GAMEDAY_DATABASE_URL") or GamedayConfig.from_env().resolved_database_url
 
@@ -64,7 +64,7 @@ elif context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    from activities.store import make_engine
+    from gameday.activities.store import make_engine
 
     # A developer's own database: no lock needed. make_engine applies gameday's SQLite settings.
     with make_engine(url_from_environment()).connect() as own:

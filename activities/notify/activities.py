@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.notify import webhook
-from activities.notify.messages import Links, finished, render
-from activities.notify.slack import DEFAULT_API_URL, SlackBot, SlackIncomingWebhook
-from workflows.notify_records import DrillFinished, NotifyEvent, NotifyResult, SlackThread
+from gameday.activities.notify import webhook
+from gameday.activities.notify.messages import Links, finished, render
+from gameday.activities.notify.slack import DEFAULT_API_URL, SlackBot, SlackIncomingWebhook
+from gameday.model.notify_records import DrillFinished, NotifyEvent, NotifyResult, SlackThread
 
 
 class SlackProgress(BaseModel):

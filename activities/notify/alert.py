@@ -13,7 +13,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.records import AlertInput
+from gameday.model.records import AlertInput
 
 log = logging.getLogger("gameday.alert")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, NotifyEvent, PhaseDone
+from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, NotifyEvent, PhaseDone
 
 HEADER_MAX = 150
 SECTION_MAX = 3000

@@ -24,9 +24,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import errors
-from activities.notify.messages import Message
-from workflows.notify_records import SlackThread
+from gameday.activities.notify import errors
+from gameday.activities.notify.messages import Message
+from gameday.model.notify_records import SlackThread
 
 DEFAULT_API_URL = "https://slack.com/api/"
 REQUEST_TIMEOUT = 10

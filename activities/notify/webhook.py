@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from activities.notify import errors
-from activities.notify.messages import Links, Message
-from workflows.notify_records import NotifyEvent
+from gameday.activities.notify import errors
+from gameday.activities.notify.messages import Links, Message
+from gameday.model.notify_records import NotifyEvent
 
 TIMEOUT = 10.0
 """Seconds one POST may take; the workflow's retry policy decides how often it is tried."""

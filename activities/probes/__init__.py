@@ -5,8 +5,8 @@ kind: a module with ``async def take_sample(spec, ...) -> Sample`` and a line in
 ``activities.probes.activities.take_sample``.
 """
 
-from activities.probes.activities import check_hypothesis, observe, take_sample, verify_recovery
-from activities.probes.judge import Sample, Tally, judge, judge_tally
+from gameday.activities.probes.activities import check_hypothesis, observe, take_sample, verify_recovery
+from gameday.activities.probes.judge import Sample, Tally, judge, judge_tally
 
 __all__ = [
     "Sample",

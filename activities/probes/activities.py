@@ -1,6 +1,6 @@
 """The probe activities: check the hypothesis once, observe it over a window, wait for it to hold again.
 
-Each takes one record from ``workflows.records`` and heartbeats at least every :data:`HEARTBEAT_EVERY`
+Each takes one record from ``model.records`` and heartbeats at least every :data:`HEARTBEAT_EVERY`
 seconds, even while a slow sample is in flight, because a cancel reaches a running activity only through
 its heartbeat. A probe that fails is data in the result, never an exception.
 """
@@ -20,14 +20,14 @@ import httpx
 from pydantic import ValidationError
 from temporalio import activity
 
-from activities import policy
-from activities.probes import coverage
-from activities.probes.guardrails import GuardrailWatch
-from activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
-from activities.probes.ticks import FixedRate
-from model.kinds import registry
-from workflows.drill import Guardrail, Probe
-from workflows.records import (
+from gameday.activities import policy
+from gameday.activities.probes import coverage
+from gameday.activities.probes.guardrails import GuardrailWatch
+from gameday.activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
+from gameday.activities.probes.ticks import FixedRate
+from gameday.model.drill import Guardrail, Probe
+from gameday.model.kinds import registry
+from gameday.model.records import (
     GuardrailBreach,
     ObserveInput,
     ObserveProgress,

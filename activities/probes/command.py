@@ -8,10 +8,10 @@ import os
 import signal
 import time
 
-from activities.probes.judge import Sample
-from activities.probes.tcp import timed_out
-from activities.secrets import command_env
-from workflows.drill import CommandProbe
+from gameday.activities.probes.judge import Sample
+from gameday.activities.probes.tcp import timed_out
+from gameday.activities.secrets import command_env
+from gameday.model.drill import CommandProbe
 
 SHELL = "/bin/sh"
 OUTPUT_IN_PROBLEM = 200

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from workflows.records import Coverage, CoverageGap, ObserveProgress
+from gameday.model.records import Coverage, CoverageGap, ObserveProgress
 
 GAP_SLACK = timedelta(seconds=2)
 """How much longer than one interval a stretch without samples may last before it counts as a gap: scheduling

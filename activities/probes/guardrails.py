@@ -14,9 +14,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from activities.probes.judge import Sample, in_words
-from workflows.drill import Guardrail
-from workflows.units import Comparison, crosses
+from gameday.activities.probes.judge import Sample, in_words
+from gameday.model.drill import Guardrail
+from gameday.model.units import Comparison, crosses
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import httpx
 
-from activities import secrets
-from activities.probes.judge import Sample
-from activities.probes.tcp import connection_problem, timed_out
-from workflows.drill import HttpProbe
+from gameday.activities import secrets
+from gameday.activities.probes.judge import Sample
+from gameday.activities.probes.tcp import connection_problem, timed_out
+from gameday.model.drill import HttpProbe
 
 
 async def take_sample(spec: HttpProbe, client: httpx.AsyncClient) -> Sample:

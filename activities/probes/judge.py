@@ -1,7 +1,7 @@
 """Samples and the verdict on them: did a probe's samples stay within its tolerance?
 
 A :class:`Sample` is one measurement by any probe kind. :func:`judge` turns a probe's samples over one phase
-into a :class:`~workflows.records.ProbeResult`; :func:`judge_tally` does the same from running counts, which
+into a :class:`~model.records.ProbeResult`; :func:`judge_tally` does the same from running counts, which
 is what the observation keeps (its latencies are bounded, its counts are not).
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from workflows.budget import MAX_PROBLEM_BYTES, clip
-from workflows.drill import Probe
-from workflows.records import Phase, ProbeResult
-from workflows.units import Comparison, beyond, format_duration
+from gameday.model.budget import MAX_PROBLEM_BYTES, clip
+from gameday.model.drill import Probe
+from gameday.model.records import Phase, ProbeResult
+from gameday.model.units import Comparison, beyond, format_duration
 
 MAX_PROBLEMS = 5
 """A result lists at most this many distinct reasons: enough to act on, short enough to read."""

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from activities import secrets
-from activities.probes.judge import Sample
-from activities.probes.tcp import connection_problem, timed_out
-from workflows.probe_prometheus import PrometheusProbe
+from gameday.activities import secrets
+from gameday.activities.probes.judge import Sample
+from gameday.activities.probes.tcp import connection_problem, timed_out
+from gameday.model.probe_prometheus import PrometheusProbe
 
 API_PATH = "/api/v1/query"
 MAX_SERIES_NAMED = 3

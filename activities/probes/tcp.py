@@ -7,8 +7,8 @@ import socket
 import time
 from datetime import timedelta
 
-from activities.probes.judge import Sample, in_words
-from workflows.drill import TcpProbe
+from gameday.activities.probes.judge import Sample, in_words
+from gameday.model.drill import TcpProbe
 
 
 async def take_sample(spec: TcpProbe, client: object = None) -> Sample:

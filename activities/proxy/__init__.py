@@ -5,9 +5,9 @@ A proxy lives in the worker process whose ``hold_proxy`` activity started it; fa
 task queue). When the worker dies the proxy dies with it: no proxy, never a stuck fault.
 """
 
-from activities.proxy._proxy import FaultProxy, ProxyStats, split_host_port
-from activities.proxy._registry import HELD, HeldProxy, ProxyRegistry
-from activities.proxy._toxics import (
+from gameday.activities.proxy._proxy import FaultProxy, ProxyStats, split_host_port
+from gameday.activities.proxy._registry import HELD, HeldProxy, ProxyRegistry
+from gameday.activities.proxy._toxics import (
     BandwidthToxic,
     BlackholeToxic,
     Chunk,

@@ -17,7 +17,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
-from activities.proxy._toxics import Chunk, Stream, Toxic
+from gameday.activities.proxy._toxics import Chunk, Stream, Toxic
 
 QUEUE_HIGH = 256 * 1024
 """Bytes queued in one direction before its source stops being read."""

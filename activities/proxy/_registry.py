@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from activities.proxy._proxy import FaultProxy
+from gameday.activities.proxy._proxy import FaultProxy
 
 Key = tuple[str, str]
 """(run id, target name)."""

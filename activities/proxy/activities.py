@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import policy
-from activities.proxy import HELD, FaultProxy, HeldProxy
-from workflows.drill import Target
-from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
+from gameday.activities import policy
+from gameday.activities.proxy import HELD, FaultProxy, HeldProxy
+from gameday.model.drill import Target
+from gameday.model.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats of ``hold_proxy`` and ``proxy_ready``."""

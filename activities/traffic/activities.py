@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from activities import policy
-from activities.traffic.guards import DrillHandle, TrafficGuards, stop_the_drill
-from activities.traffic.run import TrafficRun
-from activities.traffic.windows import merge
-from workflows.traffic import SecondStats, TrafficHoldInput, TrafficMark, TrafficOutcome
+from gameday.activities import policy
+from gameday.activities.traffic.guards import DrillHandle, TrafficGuards, stop_the_drill
+from gameday.activities.traffic.run import TrafficRun
+from gameday.activities.traffic.windows import merge
+from gameday.model.traffic import SecondStats, TrafficHoldInput, TrafficMark, TrafficOutcome
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats (a cancel arrives through them)."""

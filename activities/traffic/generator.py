@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from activities.traffic.measurements import Measurements
-from activities.traffic.send import Outcome, PreparedRequest, open_session, send
-from activities.traffic.weights import WeightedCycle
-from activities.traffic.windows import Window
-from workflows.traffic import SecondStats
+from gameday.activities.traffic.measurements import Measurements
+from gameday.activities.traffic.send import Outcome, PreparedRequest, open_session, send
+from gameday.activities.traffic.weights import WeightedCycle
+from gameday.activities.traffic.windows import Window
+from gameday.model.traffic import SecondStats
 
 LATE_AFTER = 0.010
 """Seconds; a request that leaves later than this after its intended time is counted ``late``."""

@@ -20,8 +20,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from workflows.records import StopRequest
-from workflows.traffic import SecondStats, TrafficGuardrail
+from gameday.model.records import StopRequest
+from gameday.model.traffic import SecondStats, TrafficGuardrail
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,19 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from activities.traffic.send import Outcome
-from activities.traffic.windows import Window
-from workflows import budget
-from workflows.traffic import Gap, SecondStats, Timeline, TrafficSummary, downsample, merge_points
+from gameday.activities.traffic.send import Outcome
+from gameday.activities.traffic.windows import Window
+from gameday.model import budget
+from gameday.model.traffic import Gap, SecondStats, Timeline, TrafficSummary, downsample, merge_points
 
 
 class Measurements:
     """Phases, seconds and gaps of one run, counted from :attr:`started_at`.
 
-    The timeline is bounded (:data:`~workflows.budget.MAX_TIMELINE_POINTS`): requests are counted in points of
+    The timeline is bounded (:data:`~model.budget.MAX_TIMELINE_POINTS`): requests are counted in points of
     ``step`` seconds, one second at first; when the closed points would pass the budget, neighbours merge and
     the step doubles, so the points still to come are counted at the new step (their latencies exact, from
-    their histogram) while the ones already closed take an upper bound (:func:`~workflows.traffic.downsample`).
+    their histogram) while the ones already closed take an upper bound (:func:`~model.traffic.downsample`).
 
     Args:
         rate: The traffic's rate (kept in the summary).

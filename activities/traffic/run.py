@@ -15,10 +15,10 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from activities.traffic.generator import Generator
-from activities.traffic.measurements import Measurements
-from activities.traffic.send import PreparedRequest
-from workflows.traffic import SecondStats, Traffic, TrafficSummary
+from gameday.activities.traffic.generator import Generator
+from gameday.activities.traffic.measurements import Measurements
+from gameday.activities.traffic.send import PreparedRequest
+from gameday.model.traffic import SecondStats, Traffic, TrafficSummary
 
 OnSecond = Callable[[SecondStats], None]
 
@@ -40,7 +40,7 @@ class TrafficRun:
         phase: Name of the first phase.
         resume: A :meth:`snapshot` of an earlier run of the same traffic (e.g. the heartbeat details of a
             lost worker's attempt): counts, histograms and timeline continue from it, and the time between
-            it and now is recorded as a :class:`~workflows.traffic.Gap`.
+            it and now is recorded as a :class:`~model.traffic.Gap`.
     """
 
     def __init__(self, config: Traffic, *, phase: str = "traffic", resume: TrafficSummary | None = None) -> None:

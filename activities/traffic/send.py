@@ -17,14 +17,14 @@ from enum import StrEnum
 import aiohttp
 from yarl import URL
 
-from activities import secrets
-from workflows.traffic import Method, ResolvedEndpoint
+from gameday.activities import secrets
+from gameday.model.traffic import Method, ResolvedEndpoint
 
 USER_AGENT = "gameday-traffic"
 
 
 class Outcome(StrEnum):
-    """How a request ended; each value names its counter in :class:`~workflows.traffic.Outcomes`."""
+    """How a request ended; each value names its counter in :class:`~model.traffic.Outcomes`."""
 
     OK = "ok"
     STATUS_4XX = "status_4xx"

@@ -4,7 +4,7 @@ Latencies are recorded in whole microseconds from 1µs to an hour with 3 signifi
 classic setting: 0.1% resolution). Every window uses the same layout, so merging two is an in-place add of
 their count arrays, and a window restored from its encoded form (after a worker crash) merges exactly.
 
-The encoded form is bounded (:data:`~workflows.budget.MAX_HISTOGRAM_BYTES`): a window whose latencies are
+The encoded form is bounded (:data:`~model.budget.MAX_HISTOGRAM_BYTES`): a window whose latencies are
 spread over thousands of buckets is encoded at 2, then 1 significant digit (1%, then ~6% resolution; its
 percentiles are still taken from the full histogram, only later merges see the coarser one).
 """
@@ -15,9 +15,9 @@ from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
 
-from activities.traffic.send import Outcome
-from workflows import budget
-from workflows.traffic import Latency, SecondStats, WindowStats
+from gameday.activities.traffic.send import Outcome
+from gameday.model import budget
+from gameday.model.traffic import Latency, SecondStats, WindowStats
 
 LOWEST_MICROS = 1
 HIGHEST_MICROS = 3_600_000_000
@@ -30,7 +30,7 @@ def new_histogram(figures: int = SIGNIFICANT_FIGURES) -> HdrHistogram:
 
 
 def encoded(histogram: HdrHistogram) -> str:
-    """``histogram`` encoded (V2, compressed, base64) in at most :data:`~workflows.budget.MAX_HISTOGRAM_BYTES`.
+    """``histogram`` encoded (V2, compressed, base64) in at most :data:`~model.budget.MAX_HISTOGRAM_BYTES`.
 
     At its own precision if that fits, else re-recorded at fewer significant figures; ``""`` if even one figure
     does not fit (never seen: 1 figure is ~460 buckets, ~3.5 KiB with every count at 2**40).

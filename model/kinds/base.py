@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from model.base import Strict
-from workflows.units import Duration
+from gameday.model.base import Strict
+from gameday.model.units import Duration
 
 DEFAULT_APPLY_BUDGET = timedelta(seconds=30)
 """How long applying a fault may take when its action has no time limit of its own."""

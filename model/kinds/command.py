@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from model.base import Strict
-from model.kinds.base import FaultBase, TargetKindSpec, timed
-from workflows.units import Duration, format_duration
+from gameday.model.base import Strict
+from gameday.model.kinds.base import FaultBase, TargetKindSpec, timed
+from gameday.model.units import Duration, format_duration
 
 
 class CommandTarget(Strict):
@@ -53,5 +53,5 @@ KIND = TargetKindSpec(
     describe=describe,
     describe_fault=describe_fault,
     lock_key=lock_key,
-    provider="activities.faults.command",
+    provider="gameday.activities.faults.command",
 )

@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from model.base import Strict
-from model.kinds.base import FaultBase, TargetKindSpec, spelled_lock_key, timed
-from model.kinds.process import KillFault, PauseFault
-from workflows import budget
-from workflows.units import Duration, Percent, format_duration
+from gameday.model import budget
+from gameday.model.base import Strict
+from gameday.model.kinds.base import FaultBase, TargetKindSpec, spelled_lock_key, timed
+from gameday.model.kinds.process import KillFault, PauseFault
+from gameday.model.units import Duration, Percent, format_duration
 
 OPT_IN_LABEL = "gameday.target"
 """A container selected by ``labels`` must also carry ``gameday.target=true``: chaos is opt-in per container."""
@@ -170,5 +170,5 @@ KIND = TargetKindSpec(
     describe=describe,
     describe_fault=describe_fault,
     lock_key=spelled_lock_key("docker"),
-    provider="activities.faults.docker",
+    provider="gameday.activities.faults.docker",
 )

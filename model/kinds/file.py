@@ -14,9 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from model.base import Strict
-from model.kinds.base import DEFAULT_APPLY_BUDGET, FaultBase, TargetKindSpec
-from model.kinds.docker import memory_bytes
+from gameday.model.base import Strict
+from gameday.model.kinds.base import DEFAULT_APPLY_BUDGET, FaultBase, TargetKindSpec
+from gameday.model.kinds.docker import memory_bytes
 
 MAX_FILL = 10 * 1024**3
 """The most a ``fill`` may add: 10 GiB."""
@@ -93,6 +93,6 @@ KIND = TargetKindSpec(
     describe=describe,
     describe_fault=describe_fault,
     lock_key=lock_key,
-    provider="activities.faults.file",
+    provider="gameday.activities.faults.file",
     policy_paths=policy_paths,
 )

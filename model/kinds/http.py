@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from model.base import Strict
-from model.kinds.base import FaultBase, TargetKindSpec, timed
-from workflows.units import Duration
+from gameday.model.base import Strict, http_url
+from gameday.model.kinds.base import FaultBase, TargetKindSpec, timed
+from gameday.model.units import Duration
 
 
 class HttpTarget(Strict):
@@ -24,9 +24,7 @@ class HttpTarget(Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value).rstrip("/")
 
 
 class HttpRequest(Strict):
@@ -37,7 +35,7 @@ class HttpRequest(Strict):
     expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
     timeout: Duration = timedelta(seconds=10)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # frozen, no extra keys: Strict
 
     @field_validator("path")
     @classmethod
@@ -78,5 +76,5 @@ KIND = TargetKindSpec(
     describe=describe,
     describe_fault=describe_fault,
     lock_key=lock_key,
-    provider="activities.faults.http",
+    provider="gameday.activities.faults.http",
 )

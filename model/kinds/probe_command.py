@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from model.base import Strict
-from model.kinds.base import ProbeKindSpec
-from workflows.units import Duration
+from gameday.model.base import Strict
+from gameday.model.kinds.base import ProbeKindSpec
+from gameday.model.units import Duration
 
 
 class CommandProbe(Strict):
@@ -23,4 +23,4 @@ def timeout(spec: CommandProbe) -> timedelta:
     return spec.timeout
 
 
-KIND = ProbeKindSpec(key="command", model=CommandProbe, sampler="activities.probes.command", timeout=timeout)
+KIND = ProbeKindSpec(key="command", model=CommandProbe, sampler="gameday.activities.probes.command", timeout=timeout)

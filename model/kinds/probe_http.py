@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from model.base import Strict
-from model.kinds.base import ProbeKindSpec
-from workflows.units import Duration
+from gameday.model.base import Strict, http_url
+from gameday.model.kinds.base import ProbeKindSpec
+from gameday.model.units import Duration
 
 
 class HttpProbe(Strict):
@@ -26,9 +26,7 @@ class HttpProbe(Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
+        return http_url(value)
 
     @property
     def statuses(self) -> list[int]:
@@ -39,4 +37,4 @@ def timeout(spec: HttpProbe) -> timedelta:
     return spec.timeout
 
 
-KIND = ProbeKindSpec(key="http", model=HttpProbe, sampler="activities.probes.http", timeout=timeout)
+KIND = ProbeKindSpec(key="http", model=HttpProbe, sampler="gameday.activities.probes.http", timeout=timeout)

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from model.base import Strict
-from model.kinds.base import ProbeKindSpec
-from workflows.units import Duration
+from gameday.model.base import Strict
+from gameday.model.kinds.base import ProbeKindSpec
+from gameday.model.units import Duration
 
 
 class TcpProbe(Strict):
@@ -24,4 +24,4 @@ def timeout(spec: TcpProbe) -> timedelta:
     return spec.timeout
 
 
-KIND = ProbeKindSpec(key="tcp", model=TcpProbe, sampler="activities.probes.tcp", timeout=timeout)
+KIND = ProbeKindSpec(key="tcp", model=TcpProbe, sampler="gameday.activities.probes.tcp", timeout=timeout)

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from model.base import Strict
-from model.kinds.base import FaultBase, Location, TargetKindSpec
+from gameday.model.base import Strict
+from gameday.model.kinds.base import FaultBase, Location, TargetKindSpec
 
 
 class ProcessTarget(Strict):
@@ -80,6 +80,6 @@ KIND = TargetKindSpec(
     describe=describe,
     describe_fault=describe_fault,
     lock_key=lock_key,
-    provider="activities.faults.process",
+    provider="gameday.activities.faults.process",
     problems=problems,
 )

@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from model.base import Strict
-from model.kinds.base import FaultBase, TargetKindSpec, spelled_lock_key
-from workflows.units import Duration, Percent, format_duration
+from gameday.model.base import Strict
+from gameday.model.kinds.base import FaultBase, TargetKindSpec, spelled_lock_key
+from gameday.model.units import Duration, Percent, format_duration
 
 
 def _host_port(value: str) -> str:
@@ -130,6 +130,6 @@ KIND = TargetKindSpec(
     describe=describe,
     describe_fault=describe_fault,
     lock_key=spelled_lock_key("proxy"),
-    provider="activities.faults.proxy",
+    provider="gameday.activities.faults.proxy",
     held_by_worker=True,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from model.kinds import (
+from gameday.model.kinds import (
     command,
     docker,
     file,
@@ -22,7 +22,7 @@ from model.kinds import (
     process,
     proxy,
 )
-from model.kinds.base import DEFAULT_PROBE_TIMEOUT, FaultBase, ProbeKindSpec, TargetKindSpec
+from gameday.model.kinds.base import DEFAULT_PROBE_TIMEOUT, FaultBase, ProbeKindSpec, TargetKindSpec
 
 TARGET_KINDS: tuple[TargetKindSpec[Any], ...] = (
     process.KIND,

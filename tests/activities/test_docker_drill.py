@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, Verdict
 from tests.docker_support import Containers
 from tests.harness import finish, running_worker, start_drill, wait_until_async
-from workflows.records import FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from activities.proxy import FaultProxy
+from gameday.activities.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 

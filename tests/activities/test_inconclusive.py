@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from activities.notify.messages import Links
-from activities.notify.messages import render as render_message
-from activities.report import read_json
-from activities.report import render as render_report
-from model.score import score_record
+from gameday.activities.notify.messages import Links
+from gameday.activities.notify.messages import render as render_message
+from gameday.model.notify_records import DrillFinished
+from gameday.model.records import EXIT_CODES, Coverage, CoverageGap, RunRecord, Verdict
+from gameday.model.score import score_record
+from gameday.report.run import read_json
+from gameday.report.run import render as render_report
 from tests.activities.notify.drill_events import event
 from tests.activities.test_store import T0, make_record
-from workflows.notify_records import DrillFinished
-from workflows.records import EXIT_CODES, Coverage, CoverageGap, RunRecord, Verdict
 
 CAUSE = "observation lost (its worker died or could not reach Temporal); attempt 2 resumed it"
 

@@ -10,17 +10,24 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import FaultActivities
-from activities.ledger import FaultLedger
-from activities.locks import TargetLocks
-from activities.resolve import Unresolved, address, http_origin, resolve_target, resolve_targets, split_host_port
-from activities.store import Store
+from gameday.activities.faults.activities import FaultActivities
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.locks import TargetLocks
+from gameday.activities.resolve import (
+    Unresolved,
+    address,
+    http_origin,
+    resolve_target,
+    resolve_targets,
+    split_host_port,
+)
+from gameday.activities.store import Store
+from gameday.model.drill import Target
+from gameday.model.locks import LockInput, ResolveInput, keys_of, lock_key
+from gameday.model.plan import plan_lines
+from gameday.model.records import FaultInput, FaultRecord, FaultState
 from tests.docker_support import Containers
 from tests.harness import drill_from_yaml
-from workflows.drill import Target
-from workflows.locks import LockInput, ResolveInput, keys_of, lock_key
-from workflows.plan import plan_lines
-from workflows.records import FaultInput, FaultRecord, FaultState
 
 
 @pytest.fixture

@@ -21,15 +21,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from typer.testing import CliRunner
 
-from activities import migrations
-from activities.ledger import FaultLedger
-from activities.locks import TargetLocks
-from activities.migrations import SchemaOutOfDate, SchemaTooNew
-from activities.store import FaultRow, ProbeRow, RunRow, Store, StoreActivities, UTCDateTime, make_engine
-from cli.main import app
+from gameday.activities import migrations
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.locks import TargetLocks
+from gameday.activities.migrations import SchemaOutOfDate, SchemaTooNew
+from gameday.activities.store import Store, StoreActivities, make_engine
+from gameday.activities.tables import FaultRow, ProbeRow, RunRow, UTCDateTime
+from gameday.cli.main import app
+from gameday.model.records import RunRecord
 from tests.activities.test_store import NO_TRAFFIC, make_record
 from tests.pg_support import PostgresServer
-from workflows.records import RunRecord
 
 STORE_TABLES = ["runs", "phases", "faults", "probe_results"]
 ALL_TABLES = [*STORE_TABLES, "fault_ledger", "target_locks"]

@@ -10,12 +10,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import policy
-from activities.faults.activities import apply_fault, revert_fault
-from activities.policy import PolicyError, WorkerPolicy, host_allowed
-from activities.probes.activities import take_sample
-from workflows.drill import CommandTarget, Drill, Fault, PauseFault, Probe, ProcessTarget, RunFault, Target
-from workflows.records import FaultInput, FaultRecord, FaultState
+from gameday.activities import policy
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.activities.policy import PolicyError, WorkerPolicy, host_allowed
+from gameday.activities.probes.activities import take_sample
+from gameday.model.drill import CommandTarget, Drill, Fault, PauseFault, Probe, ProcessTarget, RunFault, Target
+from gameday.model.records import FaultInput, FaultRecord, FaultState
 
 
 def fault_input(target: Target, fault: Fault) -> FaultInput:

@@ -23,13 +23,13 @@ import pytest_asyncio
 from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.probes import prometheus
-from activities.probes.activities import check_hypothesis
-from activities.probes.judge import Sample
+from gameday.activities.probes import prometheus
+from gameday.activities.probes.activities import check_hypothesis
+from gameday.activities.probes.judge import Sample
+from gameday.model.loader import parse_drill
+from gameday.model.probe_prometheus import PrometheusProbe
+from gameday.model.records import Phase, ProbeInput
 from tests.conftest import require
-from workflows.loader import parse_drill
-from workflows.probe_prometheus import PrometheusProbe
-from workflows.records import Phase, ProbeInput
 
 QUEUE_DEPTH = "gameday_test_queue_depth"
 

@@ -29,14 +29,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from activities.proxy import HELD
-from activities.proxy.activities import hold_proxy, proxy_ready
-from activities.store import Store
+from gameday.activities.proxy import HELD
+from gameday.activities.proxy.activities import hold_proxy, proxy_ready
+from gameday.activities.store import Store
+from gameday.model.drill import LatencyFault, ProxyTarget, Target
+from gameday.model.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
+from gameday.model.records import FaultInput, FaultRecord, Record
+from gameday.worker.main import build_worker
 from tests.docker_support import free_port
-from worker.main import build_worker
-from workflows.drill import LatencyFault, ProxyTarget, Target
-from workflows.proxy_records import ProxyHoldInput, ProxyStatus, WorkerQueue, WorkerQueueRequest
-from workflows.records import FaultInput, FaultRecord, Record
 
 pytestmark = pytest.mark.integration
 
@@ -251,7 +251,7 @@ def _worker_process(address: str, queue: str, tmp_path: Path) -> subprocess.Pope
         "GAMEDAY_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}",
     }
     gameday = Path(sysconfig.get_path("scripts")) / "gameday"
-    command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "cli.main"]
+    command = [str(gameday)] if gameday.exists() else [sys.executable, "-m", "gameday.cli.main"]
     with open(tmp_path / "worker.log", "ab") as log:
         return subprocess.Popen([*command, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -15,13 +15,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import Phase, StepStatus, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.conftest import installed_binary
 from tests.harness import WorkerProcesses, eventually, running_worker, start_drill, wait_phase, wait_until
 from tests.pg_support import PostgresServer
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import Phase, StepStatus, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from activities.report import read_json, render_json, render_markdown, render_traffic_live
-from tests.activities.test_store_traffic import END, make_traffic
-from workflows.records import (
+from gameday.model.records import (
     FaultRecord,
     FaultState,
     Phase,
@@ -17,6 +15,8 @@ from workflows.records import (
     StopRequest,
     Verdict,
 )
+from gameday.report.run import read_json, render_json, render_markdown, render_traffic_live
+from tests.activities.test_store_traffic import END, make_traffic
 
 T0 = datetime(2024, 5, 7, 14, 0, tzinfo=UTC)
 

@@ -25,16 +25,25 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from activities.report import render
-from activities.report_chart import SERIES
-from activities.report_html import VERDICT_COLOURS, render_html
-from activities.traffic import TrafficRun
+from gameday.activities.traffic import TrafficRun
+from gameday.model.records import (
+    FaultRecord,
+    FaultState,
+    Phase,
+    RunRecord,
+    StepRecord,
+    StepStatus,
+    StopRequest,
+    Verdict,
+)
+from gameday.model.traffic import Traffic
+from gameday.report.chart import SERIES
+from gameday.report.html import VERDICT_COLOURS, render_html
+from gameday.report.run import render
 from tests.activities.test_report import aborted_run, at
 from tests.activities.test_store_traffic import make_traffic
 from tests.activities.traffic.conftest import SERVER, Target
 from tests.conftest import require
-from workflows.records import FaultRecord, FaultState, Phase, RunRecord, StepRecord, StepStatus, StopRequest, Verdict
-from workflows.traffic import Traffic
 
 HOSTILE = '<script>alert("x")</script> & <img src=http://evil.invalid/x.png>'
 UI_URL = "http://temporal-ui.test:8233/namespaces/default/workflows/checkout-db-outage-20240507"

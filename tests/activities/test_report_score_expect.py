@@ -14,18 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from activities.gameday_store import GameDays
-from activities.report import read_json, render_json, render_markdown
-from activities.report_chart import PROBE_COLOURS
-from activities.report_gameday import anchor, render_gameday_html
-from activities.report_html import render_html
-from activities.store import Store
-from cli.main import app
-from tests.activities.test_report import T0, at
-from tests.activities.test_report_html import Browser, browser, colour, isolate, parse, pixels  # noqa: F401
-from tests.activities.test_store_traffic import make_traffic
-from workflows.gameday import GameDayEntry, GameDayRecord
-from workflows.records import (
+from gameday.activities.gameday_store import GameDays
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.gameday import GameDayEntry, GameDayRecord
+from gameday.model.records import (
     FaultRecord,
     FaultState,
     Phase,
@@ -35,7 +28,14 @@ from workflows.records import (
     StepStatus,
     Verdict,
 )
-from workflows.traffic import Expect
+from gameday.model.traffic import Expect
+from gameday.report.chart import PROBE_COLOURS
+from gameday.report.gameday import anchor, render_gameday_html
+from gameday.report.html import render_html
+from gameday.report.run import read_json, render_json, render_markdown
+from tests.activities.test_report import T0, at
+from tests.activities.test_report_html import Browser, browser, colour, isolate, parse, pixels  # noqa: F401
+from tests.activities.test_store_traffic import make_traffic
 
 RED = PROBE_COLOURS["broke its tolerance"]
 GREEN = PROBE_COLOURS["held"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.secrets import MASK, SecretMissing, SecretRefused, resolve, scrub
+from gameday.activities.secrets import MASK, SecretMissing, SecretRefused, resolve, scrub
 
 
 def test_every_reference_in_a_value_is_replaced_and_plain_values_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:

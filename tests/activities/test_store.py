@@ -11,8 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.store import Store, StoreActivities, redact_url
-from workflows.records import (
+from gameday.activities.store import Store, StoreActivities, redact_url
+from gameday.model.records import (
     FaultRecord,
     FaultState,
     Phase,

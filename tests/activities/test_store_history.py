@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from activities import migrations
-from activities.history import load_history
-from activities.store import Store, make_engine
+from gameday.activities import migrations
+from gameday.activities.history import load_history
+from gameday.activities.store import Store, make_engine
+from gameday.model.records import Verdict
 from tests.activities.test_store import make_record
-from workflows.records import Verdict
 
 NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
 

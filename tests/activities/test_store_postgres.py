@@ -13,16 +13,16 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import migrations
-from activities.ledger import FaultLedger
-from activities.locks import TargetLocks
-from activities.report import render_json
-from activities.store import Store, StoreActivities, make_engine
-from activities.sweep import sweep
+from gameday.activities import migrations
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.locks import TargetLocks
+from gameday.activities.store import Store, StoreActivities, make_engine
+from gameday.activities.sweep import sweep
+from gameday.model.records import FaultState, Phase, RunRecord, StopRequest, Verdict
+from gameday.report.run import render_json
 from tests.activities.test_store import NO_TRAFFIC, T0, make_record
 from tests.harness import eventually, finish, running_worker, start_drill, wait_phase, wait_until_async
 from tests.pg_support import PostgresServer
-from workflows.records import FaultState, Phase, RunRecord, StopRequest, Verdict
 
 FULL = {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 

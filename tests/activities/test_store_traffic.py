@@ -13,14 +13,14 @@ from hdrh.histogram import HdrHistogram
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
-from activities import migrations
-from activities.report import render_json
-from activities.store import Store, StoreActivities, make_engine
-from activities.traffic.send import Outcome
-from activities.traffic.windows import Window
+from gameday.activities import migrations
+from gameday.activities.store import Store, StoreActivities, make_engine
+from gameday.activities.traffic.send import Outcome
+from gameday.activities.traffic.windows import Window
+from gameday.model.records import RunRecord
+from gameday.model.traffic import Gap, Timeline, TrafficSummary, WindowStats
+from gameday.report.run import render_json
 from tests.activities.test_store import T0, make_record
-from workflows.records import RunRecord
-from workflows.traffic import Gap, Timeline, TrafficSummary, WindowStats
 
 RATE = 10
 """Requests per second of the test traffic: small, every figure below is countable by hand."""

@@ -19,11 +19,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import RunRecord
 from tests.conftest import installed_binary
 from tests.harness import wait_until
-from workflows.records import RunRecord
 
 UI_URL = "http://temporal-ui.test:8233"
 

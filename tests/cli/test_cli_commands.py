@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gameday.model.records import Verdict
+from gameday.worker.devserver import free_port
 from tests.cli.conftest import UI_URL, Gameday
 from tests.harness import wait_until
-from worker.devserver import free_port
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

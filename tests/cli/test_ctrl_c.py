@@ -12,11 +12,11 @@ import threading
 
 import pytest
 
+from gameday.model.records import EXIT_CODES, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import command_drill, unique
 from tests.conftest import installed_binary
 from tests.harness import wait_until
-from workflows.records import EXIT_CODES, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from activities.store import Store
-from demo.system import is_running
+from gameday.activities.store import Store
+from gameday.demo.system import is_running
+from gameday.model.records import Verdict
 from tests.conftest import installed_binary
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from gameday.worker.devserver import DevServer, DevServerError, free_port, port_holder, port_open
 from tests.conftest import installed_binary
 from tests.harness import wait_until
-from worker.devserver import DevServer, DevServerError, free_port, port_holder, port_open
 
 pytestmark = pytest.mark.integration
 

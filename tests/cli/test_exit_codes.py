@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from gameday.model.records import EXIT_CODES, Phase, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import last_json_line, unique
 from tests.conftest import installed_binary
 from tests.harness import WorkerProcesses, eventually, wait_phase
-from workflows.records import EXIT_CODES, Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gameday.worker.devserver import free_port
 from tests.cli.conftest import Gameday
-from worker.devserver import free_port
 
 DRILLS = Path(__file__).resolve().parents[1] / "drills"
 

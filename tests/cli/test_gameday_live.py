@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from activities.gameday_store import GameDays
+from gameday.activities.gameday_store import GameDays
+from gameday.model.records import Verdict
+from gameday.worker.devserver import free_port
 from tests.cli.conftest import Gameday
 from tests.conftest import installed_binary
 from tests.harness import wait_until
-from worker.devserver import free_port
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner, Result
 
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
 from tests.activities.test_store import make_record
 from tests.conftest import installed_binary
 

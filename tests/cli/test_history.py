@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from activities.gameday_store import GameDays
-from activities.store import Store
-from cli.dates import parse_moment, parse_range
-from cli.main import app
+from gameday.activities.gameday_store import GameDays
+from gameday.activities.store import Store
+from gameday.cli.dates import parse_moment, parse_range
+from gameday.cli.main import app
+from gameday.model.gameday import GameDayEntry, GameDayRecord
+from gameday.model.records import Verdict
 from tests.activities.test_store import make_record
-from workflows.gameday import GameDayEntry, GameDayRecord
-from workflows.records import Verdict
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DRILL = "checkout-db-outage"

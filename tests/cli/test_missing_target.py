@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from gameday.model.records import FaultState, Phase, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import last_json_line, unique
-from workflows.records import FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

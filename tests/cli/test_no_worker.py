@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import Phase, RunRecord, Verdict
 from tests.conftest import installed_binary
 from tests.harness import WorkerProcesses, wait_until
-from workflows.records import Phase, RunRecord, Verdict
 
 pytestmark = pytest.mark.integration
 

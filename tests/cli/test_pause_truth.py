@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from gameday.model.records import Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import command_drill, unique
 from tests.harness import wait_until
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.system import SERVE_DIR, is_running
+from gameday.demo.system import SERVE_DIR, is_running
 from tests.conftest import installed_binary
 from tests.harness import wait_until
 
@@ -211,7 +211,7 @@ def test_the_readme_tour_runs_as_written_against_gameday_dev_demo(tmp_path: Path
 
 
 def test_dev_demo_with_a_demo_port_taken_says_which_in_one_line_and_leaves_nothing_running(tmp_path: Path) -> None:
-    from worker.devserver import free_port
+    from gameday.worker.devserver import free_port
 
     env = {name: value for name, value in os.environ.items() if not name.startswith("GAMEDAY_")}
     env["GAMEDAY_DATA_DIR"] = str(tmp_path / "data")

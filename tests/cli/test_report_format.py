@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from activities.report import read_json
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import RunRecord
+from gameday.report.run import read_json
 from tests.activities.test_report_html import drill_with_traffic
-from workflows.records import RunRecord
 
 UI_URL = "http://temporal-ui.test:8233"
 

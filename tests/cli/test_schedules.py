@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cli.schedules import TRIGGER_SKIPPED
+from gameday.cli.schedules import TRIGGER_SKIPPED
+from gameday.model.records import Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import command_drill, unique
 from tests.harness import wait_until
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

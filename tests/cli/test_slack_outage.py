@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from activities.store import Store
-from cli.main import app
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import Phase, StepStatus, Verdict
 from tests.cli.test_cli_commands import last_json_line
 from tests.fakes.slack import FakeSlack
 from tests.harness import wait_until, worker_process
-from workflows.records import Phase, StepStatus, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from activities.store import Store
-from cli.main import app
-from workflows.records import (
+from gameday.activities.store import Store
+from gameday.cli.main import app
+from gameday.model.records import (
     DrillStatus,
     FaultRecord,
     FaultState,

@@ -22,12 +22,12 @@ from temporalio.worker import Worker
 from temporalio.workflow import ActivityCancellationType
 from typer.testing import CliRunner, Result
 
-from cli.main import app
-from cli.runs import TRAFFIC_ACTIVITY, live_traffic, traffic_activity
+from gameday.cli.main import app
+from gameday.cli.runs import TRAFFIC_ACTIVITY, live_traffic, traffic_activity
+from gameday.model.records import DrillStatus, Phase
+from gameday.model.traffic import TrafficSummary
 from tests.activities.test_store_traffic import make_traffic
 from tests.harness import eventually
-from workflows.records import DrillStatus, Phase
-from workflows.traffic import TrafficSummary
 
 
 class StandInInput(BaseModel):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from activities.gameday_store import GameDays
+from gameday.activities.gameday_store import GameDays
+from gameday.model.records import Verdict
 from tests.cli.conftest import Gameday
 from tests.harness import wait_until
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

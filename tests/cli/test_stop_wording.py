@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cli.runs import NEVER_APPLIED, REVERTED, _stopped_line, fault_outcome
+from gameday.cli.runs import NEVER_APPLIED, REVERTED, _stopped_line, fault_outcome
+from gameday.model.records import NOT_APPLIED, DrillStatus, FaultRecord, FaultState, Phase, StopRequest, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import unique
 from tests.harness import wait_until
-from workflows.records import NOT_APPLIED, DrillStatus, FaultRecord, FaultState, Phase, StopRequest, Verdict
 
 
 @pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from cli.main import app
-from workflows import budget
+from gameday.cli.main import app
+from gameday.model import budget
 
 KIB = budget.KIB
 BASE = """name: limits

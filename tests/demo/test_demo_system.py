@@ -15,8 +15,8 @@ from typing import TypeVar
 import pytest
 import yaml
 
-from demo.system import DemoError, DemoSystem, free_port, get_json, is_running
-from workflows.drill import Drill
+from gameday.demo.system import DemoError, DemoSystem, free_port, get_json, is_running
+from gameday.model.drill import Drill
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +176,7 @@ def test_a_new_pidfile_directory_is_created_private(tmp_path: Path) -> None:
 def test_the_services_stop_by_themselves_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
     # A `gameday dev --demo` killed with SIGKILL must not leave the demo holding its ports.
     script = (
-        "import sys, time; from demo.system import DemoSystem; s = DemoSystem(sys.argv[1]).start(); "
+        "import sys, time; from gameday.demo.system import DemoSystem; s = DemoSystem(sys.argv[1]).start(); "
         "print(s.api_pidfile.read_text().strip(), s.inventory_pid(), flush=True); time.sleep(600)"
     )
     parent = subprocess.Popen(

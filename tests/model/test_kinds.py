@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from model.kinds import registry
-from model.kinds.base import DEFAULT_APPLY_BUDGET, DEFAULT_PROBE_TIMEOUT, ProbeKindSpec, TargetKindSpec
-from workflows.drill import Drill, Probe, ProbeKind, Target, TargetKind
-from workflows.locks import lock_key
-from workflows.plan import describe_fault, describe_target
+from gameday.model.drill import Drill, Probe, ProbeKind, Target, TargetKind
+from gameday.model.kinds import registry
+from gameday.model.kinds.base import DEFAULT_APPLY_BUDGET, DEFAULT_PROBE_TIMEOUT, ProbeKindSpec, TargetKindSpec
+from gameday.model.locks import lock_key
+from gameday.model.plan import describe_fault, describe_target
 
 
 def test_the_model_is_built_from_the_registry_every_kind_a_key_of_target_or_probe() -> None:

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activities.history import build_history, median, percentile
-from model.score import (
+from gameday.activities.history import build_history, median, percentile
+from gameday.model.records import Phase, ProbeResult, Verdict
+from gameday.model.score import (
     drill_score,
     format_score,
     gameday_score,
@@ -17,7 +18,6 @@ from model.score import (
     score_trend,
 )
 from tests.activities.test_store import make_record
-from workflows.records import Phase, ProbeResult, Verdict
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

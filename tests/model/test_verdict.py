@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from model.score import score_run
-from model.verdict import Outcome, judge, time_to_safe
-from workflows.records import Coverage, FaultRecord, FaultState, StopRequest, Verdict
+from gameday.model.records import Coverage, FaultRecord, FaultState, StopRequest, Verdict
+from gameday.model.score import score_run
+from gameday.model.verdict import Outcome, judge, time_to_safe
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 

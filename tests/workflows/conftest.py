@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.store import Store
+from gameday.activities.store import Store
 from tests.harness import HttpService
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
-from workflows import activity_stubs
+from gameday.workflows import activity_stubs
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_MODULES = sorted((ROOT / "workflows").glob("*.py"))
@@ -17,18 +17,18 @@ WORKFLOW_MODULES = sorted((ROOT / "workflows").glob("*.py"))
 
 def _registered() -> dict[str, Any]:
     """Every activity a gameday worker registers, by name (the lists ``worker.main.build_worker`` hands Temporal)."""
-    from activities.blackout import check_blackout
-    from activities.faults.activities import FaultActivities, capture_target
-    from activities.gameday_store import GameDayActivities
-    from activities.locks import LockActivities
-    from activities.notify.activities import NotifyActivities
-    from activities.notify.alert import AlertActivities
-    from activities.policy import check_policy
-    from activities.probes import check_hypothesis, observe, verify_recovery
-    from activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
-    from activities.resolve import resolve_targets
-    from activities.store import StoreActivities
-    from activities.traffic.activities import TrafficActivities
+    from gameday.activities.blackout import check_blackout
+    from gameday.activities.faults.activities import FaultActivities, capture_target
+    from gameday.activities.gameday_store import GameDayActivities
+    from gameday.activities.locks import LockActivities
+    from gameday.activities.notify.activities import NotifyActivities
+    from gameday.activities.notify.alert import AlertActivities
+    from gameday.activities.policy import check_policy
+    from gameday.activities.probes import check_hypothesis, observe, verify_recovery
+    from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
+    from gameday.activities.resolve import resolve_targets
+    from gameday.activities.store import StoreActivities
+    from gameday.activities.traffic.activities import TrafficActivities
 
     methods = [
         FaultActivities.apply_fault,

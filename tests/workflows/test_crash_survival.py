@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.locks import TargetLocks
-from activities.store import Store
+from gameday.activities.locks import TargetLocks
+from gameday.activities.store import Store
+from gameday.config.app import GamedayConfig
+from gameday.model.records import FaultState, Phase, Verdict
+from gameday.worker.client import connect
+from gameday.worker.devserver import DevServer, free_port
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import (
     HttpService,
     WorkerProcesses,
@@ -23,11 +28,6 @@ from tests.harness import (
     wait_until,
     wait_until_async,
 )
-from worker.client import connect
-from worker.config import GamedayConfig
-from worker.devserver import DevServer, free_port
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

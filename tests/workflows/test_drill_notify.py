@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.notify.activities import NotifyActivities
-from activities.store import Store
+from gameday.activities.notify.activities import NotifyActivities
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, StepStatus, StopRequest, Verdict
 from tests.activities.notify.drill_events import TOKEN
 from tests.fakes.slack import FakeSlack
 from tests.harness import finish, running_worker, start_drill, wait_phase
-from workflows.records import FaultState, Phase, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

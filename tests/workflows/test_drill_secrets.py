@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from activities.report import render
-from activities.secrets import MASK
-from activities.store import Store
+from gameday.activities.secrets import MASK
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Verdict
+from gameday.report.run import render
 from tests.harness import WorkerProcesses, finish, start_drill
-from workflows.records import FaultState, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import Verdict
 from tests.harness import HttpService, finish, running_worker, start_drill
-from workflows.records import Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, StepStatus, StopRequest, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import HttpService, finish, running_worker, start_drill, wait_phase, wait_until_async
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import FaultState, Phase, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import Approve, FaultState, Phase, StopRequest, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import HttpService, finish, running_worker, start_drill, wait_phase, wait_until_async
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import Approve, FaultState, Phase, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.report import render_markdown
-from activities.store import Store
-from model.score import score_record
+from gameday.activities.store import Store
+from gameday.model.records import EXIT_CODES, FaultState, Phase, Verdict
+from gameday.model.score import score_record
+from gameday.report.run import render_markdown
 from tests.harness import WorkerProcesses, eventually, finish, start_drill, wait_phase
-from workflows.records import EXIT_CODES, FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

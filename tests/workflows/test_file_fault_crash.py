@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from gameday.model.records import FaultState, Phase, Verdict
 from tests.harness import WorkerProcesses, start_drill, wait_phase, wait_until_async
-from workflows.records import FaultState, Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from workflows.drill import Drill
-from workflows.gameday import DrillStep, GameDaySpec, ParallelStep
-from workflows.gameday_loader import is_gameday_text, load_gameday_file
-from workflows.loader import parse_drill
-from workflows.records import Verdict
+from gameday.model.drill import Drill
+from gameday.model.gameday import DrillStep, GameDaySpec, ParallelStep
+from gameday.model.gameday_loader import is_gameday_text, load_gameday_file
+from gameday.model.loader import parse_drill
+from gameday.model.records import Verdict
 
 DOCS = Path(__file__).parents[2] / "docs"
 

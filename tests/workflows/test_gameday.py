@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.gameday_store import GameDays
-from activities.store import Store
-from cli.gamedays import report_lines
+from gameday.activities.gameday_store import GameDays
+from gameday.activities.store import Store
+from gameday.cli.gamedays import report_lines
+from gameday.model.gameday import GameDayInput, GameDayRecord
+from gameday.model.gameday_loader import load_gameday_file
+from gameday.model.records import Approve, StopRequest, Verdict
+from gameday.workflows.gameday_workflow import GameDayWorkflow
 from tests.harness import eventually, running_worker, save_history
-from workflows.gameday import GameDayInput, GameDayRecord
-from workflows.gameday_loader import load_gameday_file
-from workflows.gameday_workflow import GameDayWorkflow
-from workflows.records import Approve, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import Approve, DrillInput, FaultState, Phase, StepStatus, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import drill_from_yaml, finish, running_worker, start_drill, wait_phase, wait_until_async
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import Approve, DrillInput, FaultState, Phase, StepStatus, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.drill import DEFAULT_MAX_DURATION, Drill, ProbeKind, TargetKind
-from workflows.errors import GamedayError
-from workflows.loader import DrillFileError, Problem, load_drill_file, parse_drill
+from gameday.model.drill import DEFAULT_MAX_DURATION, Drill, ProbeKind, TargetKind
+from gameday.model.errors import GamedayError
+from gameday.model.loader import DrillFileError, Problem, load_drill_file, parse_drill
 
 DRILLS = Path(__file__).parent.parent / "drills"
 DRILL_FORMAT = Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md"
@@ -274,7 +274,7 @@ def test_an_unknown_key_far_from_every_known_one_suggests_nothing() -> None:
 
 
 def test_unknown_keys_of_a_gameday_file_are_each_reported_once_with_the_key_that_was_meant(tmp_path: Path) -> None:
-    from workflows.gameday_loader import load_gameday_file
+    from gameday.model.gameday_loader import load_gameday_file
 
     (tmp_path / "a.yaml").write_text("name: a\n")
     (tmp_path / "b.yaml").write_text("name: b\n")
@@ -301,7 +301,7 @@ def test_unknown_keys_of_a_gameday_file_are_each_reported_once_with_the_key_that
 
 
 def test_a_gameday_step_is_judged_as_the_kind_its_keys_say_one_located_problem_each(tmp_path: Path) -> None:
-    from workflows.gameday_loader import load_gameday_file
+    from gameday.model.gameday_loader import load_gameday_file
 
     (tmp_path / "a.yaml").write_text("name: a\n")
     file = tmp_path / "gameday.yaml"

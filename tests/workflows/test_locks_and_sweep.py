@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.locks import TargetLocks
-from activities.store import Store
-from activities.sweep import sweep
+from gameday.activities.locks import TargetLocks
+from gameday.activities.store import Store
+from gameday.activities.sweep import sweep
+from gameday.model.records import FaultState, Phase, RunRecord, StepStatus, StopRequest, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.docker_support import Containers, Engine, build_image, engine, free_port
 from tests.harness import (
     HttpService,
@@ -23,8 +25,6 @@ from tests.harness import (
     wait_until_async,
     worker_process,
 )
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import FaultState, Phase, RunRecord, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.ledger import FaultLedger
-from activities.store import Store
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.store import Store
+from gameday.model.records import Approve, FaultState, Phase, StopRequest, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import eventually, finish, running_worker, start_drill, wait_phase, wait_until_async
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import Approve, FaultState, Phase, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

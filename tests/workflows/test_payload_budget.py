@@ -2,7 +2,7 @@
 
 A drill used to be able to grow its own record past Temporal's 2 MB payload limit: every workflow task failed
 from then on, with faults applied and nothing able to stop it. Now the loader refuses a drill over the limits of
-``workflows.budget`` and activities cut what they hand back. These tests run the biggest drill the limits allow
+``model.budget`` and activities cut what they hand back. These tests run the biggest drill the limits allow
 on the real dev server and measure every event of its history; ``tests/cli/test_validate_limits.py`` shows each
 limit refused one step past it.
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model import budget
+from gameday.model.loader import parse_drill
+from gameday.model.records import DrillInput, FaultState, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import HttpService, finish, running_worker
-from workflows import budget
-from workflows.drill_workflow import DrillWorkflow
-from workflows.loader import parse_drill
-from workflows.records import DrillInput, FaultState, Verdict
 
 pytestmark = pytest.mark.integration
 
@@ -175,7 +175,7 @@ def test_clip_counts_what_json_escapes_so_nul_output_stays_within_its_bytes() ->
 
 
 def test_signal_texts_are_cut_on_arrival_whatever_a_client_sends() -> None:
-    from workflows.records import Approve, StopRequest
+    from gameday.model.records import Approve, StopRequest
 
     stop = StopRequest.model_validate({"reason": "r" * 2_000_000, "by": "b" * 10_000})
     note = Approve.model_validate_json(json.dumps({"by": "me", "note": "n" * 2_000_000}))
@@ -186,8 +186,8 @@ def test_signal_texts_are_cut_on_arrival_whatever_a_client_sends() -> None:
 
 
 def test_a_fault_record_leaving_its_activity_has_its_output_and_error_cut() -> None:
-    from activities.faults.activities import bounded
-    from workflows.records import FaultRecord
+    from gameday.activities.faults.activities import bounded
+    from gameday.model.records import FaultRecord
 
     record = FaultRecord(
         index=0, label="f", target="t", kind="command", action="run", output="o" * 100_000, error="e" * 100_000
@@ -201,7 +201,7 @@ def test_a_fault_record_leaving_its_activity_has_its_output_and_error_cut() -> N
 
 
 def test_max_duration_is_refused_past_24_hours_located_and_accepted_at_24() -> None:
-    from workflows.loader import DrillFileError
+    from gameday.model.loader import DrillFileError
 
     drill = (
         "name: long\nmax_duration: {}\ntargets: {{t: {{command: {{}}}}}}\n"

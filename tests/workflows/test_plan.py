@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from gameday.model.drill import ACTIONS_BY_KIND
+from gameday.model.plan import plan_lines
 from tests.harness import drill_from_yaml
-from workflows.drill import ACTIONS_BY_KIND
-from workflows.plan import plan_lines
 
 EVERY_ACTION = """
 name: every-action

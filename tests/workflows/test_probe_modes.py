@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.loader import DrillFileError, parse_drill
+from gameday.model.records import Phase, Verdict
 from tests.harness import HttpService, drill_from_yaml, finish, running_worker, start_drill
-from workflows.loader import DrillFileError, parse_drill
-from workflows.records import Phase, Verdict
 
 pytestmark = pytest.mark.integration
 

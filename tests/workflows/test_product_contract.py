@@ -13,9 +13,9 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from typer.testing import CliRunner
 
-from cli.main import app
-from workflows.drill import Drill
-from workflows.loader import load_drill_file
+from gameday.cli.main import app
+from gameday.model.drill import Drill
+from gameday.model.loader import load_drill_file
 
 EXAMPLE = Path(__file__).parents[1] / "drills" / "contract" / "product_example.yaml"
 PRODUCT = Path(__file__).parents[2].parent / "shared" / "PRODUCT.md"

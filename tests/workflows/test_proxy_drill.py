@@ -8,10 +8,10 @@ import socket
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, StopRequest, Verdict
+from gameday.worker.devserver import free_port, port_open
 from tests.harness import HttpService, finish, running_worker, start_drill, wait_phase
-from worker.devserver import free_port, port_open
-from workflows.records import FaultState, Phase, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from gameday.workflows.drill_workflow import DrillWorkflow
+from gameday.workflows.gameday_workflow import GameDayWorkflow
 from tests import histories_fingerprint
-from workflows.drill_workflow import DrillWorkflow
-from workflows.gameday_workflow import GameDayWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.report import render_markdown
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, StopRequest, Verdict
+from gameday.report.run import render_markdown
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import HttpService, eventually, finish, running_worker, start_drill, wait_phase, wait_until_async
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import FaultState, Phase, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.notify.alert import AlertActivities
-from activities.report import render_markdown
-from activities.store import Store
+from gameday.activities.notify.alert import AlertActivities
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Phase, RunRecord, StepStatus, StopRequest, Verdict
+from gameday.report.run import render_markdown
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import (
     HttpService,
     eventually,
@@ -24,8 +26,6 @@ from tests.harness import (
     wait_phase,
     wait_until_async,
 )
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import FaultState, Phase, RunRecord, StepStatus, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

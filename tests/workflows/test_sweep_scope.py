@@ -28,10 +28,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import FaultLedger
-from activities.locks import TargetLocks
-from activities.store import Store
-from activities.sweep import sweep
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.locks import TargetLocks
+from gameday.activities.store import Store
+from gameday.activities.sweep import sweep
+from gameday.model.records import FaultState, Phase, RunRecord, StopRequest, Verdict
+from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.conftest import installed_binary
 from tests.harness import (
     HttpService,
@@ -43,8 +45,6 @@ from tests.harness import (
     wait_until_async,
     worker_process,
 )
-from workflows.drill_workflow import DrillWorkflow
-from workflows.records import FaultState, Phase, RunRecord, StopRequest, Verdict
 
 pytestmark = pytest.mark.integration
 

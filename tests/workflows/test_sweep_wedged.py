@@ -19,13 +19,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
-from activities.faults.activities import FaultActivities
-from activities.ledger import FaultLedger
-from activities.notify.alert import AlertActivities
-from activities.store import Store
-from activities.sweep import sweep
+from gameday.activities.faults.activities import FaultActivities
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.notify.alert import AlertActivities
+from gameday.activities.store import Store
+from gameday.activities.sweep import sweep
+from gameday.model.records import FaultInput, FaultRecord, FaultState, Phase, StepStatus, Verdict
 from tests.harness import drill_from_yaml, eventually
-from workflows.records import FaultInput, FaultRecord, FaultState, Phase, StepStatus, Verdict
 
 pytestmark = pytest.mark.integration
 

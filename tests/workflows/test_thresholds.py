@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from activities.probes.guardrails import GuardrailWatch
-from activities.probes.judge import Sample, judge
-from activities.traffic.guards import TrafficGuards
-from cli.main import app
-from workflows.drill import Drill, Guardrail, Probe
-from workflows.records import Phase
-from workflows.traffic import Expect, Latency, SecondStats, WindowStats
+from gameday.activities.probes.guardrails import GuardrailWatch
+from gameday.activities.probes.judge import Sample, judge
+from gameday.activities.traffic.guards import TrafficGuards
+from gameday.cli.main import app
+from gameday.model.drill import Drill, Guardrail, Probe
+from gameday.model.records import Phase
+from gameday.model.traffic import Expect, Latency, SecondStats, WindowStats
 
 
 def _window(ok: int, failed: int, p95: float = 0.1) -> WindowStats:

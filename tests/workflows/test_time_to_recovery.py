@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, ObserveResult, Phase, RunRecord, VerifyResult
+from gameday.workflows.recovery import time_to_recovery
 from tests.harness import HttpService, finish, running_worker, start_drill
-from workflows.records import FaultState, ObserveResult, Phase, RunRecord, VerifyResult
-from workflows.recovery import time_to_recovery
 
 
 def _drill(service: HttpService, fault: str) -> str:

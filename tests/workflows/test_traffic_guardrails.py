@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import FaultState, Verdict
 from tests.harness import HttpService, finish, running_worker, start_drill
-from workflows.records import FaultState, Verdict
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from workflows.traffic import Latency, SecondStats, Timeline, Traffic, TrafficSummary, WindowStats
+from gameday.model.traffic import Latency, SecondStats, Timeline, Traffic, TrafficSummary, WindowStats
 
 
 def test_the_product_shorthand_is_one_endpoint() -> None:
@@ -124,8 +124,8 @@ def test_a_summary_round_trips_through_json() -> None:
 def test_the_format_docs_examples_are_valid() -> None:
     import yaml
 
-    from workflows.drill import Observe
-    from workflows.probe_prometheus import PrometheusProbe
+    from gameday.model.drill import Observe
+    from gameday.model.probe_prometheus import PrometheusProbe
 
     doc = (Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md").read_text(encoding="utf-8")
     section = doc.split("## `observe.traffic`, `observe.expect` and `prometheus` probes", 1)[1]

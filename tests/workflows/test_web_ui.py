@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from activities.store import Store
-from cli import launch
+from gameday.activities.store import Store
+from gameday.cli import launch
+from gameday.config.app import GamedayConfig
+from gameday.model.loader import parse_drill
+from gameday.worker.client import connect
+from gameday.worker.devserver import DevServer, free_port
 from tests.activities.test_report_html import CHROMIUM_FLAGS, closed_port, pixels
 from tests.conftest import require
 from tests.harness import running_worker
-from worker.client import connect
-from worker.config import GamedayConfig
-from worker.devserver import DevServer, free_port
-from workflows.loader import parse_drill
 
 pytestmark = pytest.mark.integration
 

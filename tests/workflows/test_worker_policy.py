@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.store import Store
+from gameday.activities.store import Store
+from gameday.model.records import Phase, StepStatus, Verdict
 from tests.harness import HttpService, finish, running_worker, start_drill, wait_until, worker_process
-from workflows.records import Phase, StepStatus, Verdict
 
 pytestmark = pytest.mark.integration
 

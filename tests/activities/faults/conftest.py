@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from workflows.drill import Fault, Target
-from workflows.records import FaultInput, FaultRecord
+from gameday.model.drill import Fault, Target
+from gameday.model.records import FaultInput, FaultRecord
 
 FaultInputFactory = Callable[..., FaultInput]
 Eventually = Callable[[Callable[[], bool], str], Awaitable[None]]

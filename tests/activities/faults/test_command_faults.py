@@ -16,11 +16,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, revert_fault
-from activities.faults.command import OUTPUT_LIMIT
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.activities.faults.command import OUTPUT_LIMIT
+from gameday.model.drill import CommandTarget, RunFault, Target
+from gameday.model.records import FaultState
 from tests.harness import wait_until
-from workflows.drill import CommandTarget, RunFault, Target
-from workflows.records import FaultState
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import Eventually, FaultInputFactory, Processes
@@ -141,7 +141,7 @@ async def test_output_keeps_the_tail_of_a_long_output(
 _HOST = """
 import asyncio, sys
 from datetime import timedelta
-from activities.faults.command import run_shell
+from gameday.activities.faults.command import run_shell
 
 async def main() -> None:
     result = await run_shell(sys.argv[1], timeout=timedelta(seconds=60), guard=True)

@@ -24,12 +24,13 @@ from docker.models.containers import Container
 from sqlmodel import Session
 from temporalio.client import Client
 
-from activities.ledger import FaultLedger, LedgerRow
-from activities.store import Store
-from activities.sweep import sweep
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.store import Store
+from gameday.activities.sweep import sweep
+from gameday.activities.tables import LedgerRow
+from gameday.model.records import FaultState
 from tests.docker_support import Containers
 from tests.harness import WorkerProcesses, finish, start_drill, wait_until_async
-from workflows.records import FaultState
 
 pytestmark = pytest.mark.integration
 

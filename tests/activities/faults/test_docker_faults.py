@@ -12,9 +12,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, revert_fault
-from tests.docker_support import Containers, http_status
-from workflows.drill import (
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.model.drill import (
     DisconnectFault,
     DockerTarget,
     ExecFault,
@@ -26,7 +25,8 @@ from workflows.drill import (
     StopFault,
     Target,
 )
-from workflows.records import FaultInput, FaultRecord, FaultState
+from gameday.model.records import FaultInput, FaultRecord, FaultState
+from tests.docker_support import Containers, http_status
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import FaultInputFactory
@@ -404,7 +404,7 @@ async def test_a_cancelled_apply_leaves_nothing_behind_that_its_record_does_not_
 async def test_a_selection_matching_more_containers_than_the_limit_is_refused_and_changes_nothing(
     activity_env: ActivityEnvironment, fault_input: FaultInputFactory, containers: Containers
 ) -> None:
-    from workflows import budget
+    from gameday.model import budget
 
     app = uuid.uuid4().hex[:8]
     fleet = [containers.sleeper(labels={"app": app}) for _ in range(budget.MAX_CONTAINERS + 1)]

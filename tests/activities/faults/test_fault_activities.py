@@ -9,9 +9,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, revert_fault
-from model.kinds import registry
-from workflows.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target, TargetKind
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.model.drill import CommandTarget, DockerTarget, PauseFault, ProcessTarget, RunFault, Target, TargetKind
+from gameday.model.kinds import registry
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import FaultInputFactory

@@ -16,13 +16,13 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import policy
-from activities.faults import file as file_faults
-from activities.faults.activities import apply_fault, capture_target, revert_fault
-from activities.resolve import resolve_target
-from model.kinds.file import CorruptFileFault, FileTarget, FillFileFault, RemoveFileFault
-from workflows.drill import Target
-from workflows.records import FaultInput, FaultState
+from gameday.activities import policy
+from gameday.activities.faults import file as file_faults
+from gameday.activities.faults.activities import apply_fault, capture_target, revert_fault
+from gameday.activities.resolve import resolve_target
+from gameday.model.drill import Target
+from gameday.model.kinds.file import CorruptFileFault, FileTarget, FillFileFault, RemoveFileFault
+from gameday.model.records import FaultInput, FaultState
 
 if TYPE_CHECKING:
     from conftest import FaultInputFactory

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from activities.faults.command import OUTPUT_LIMIT
-from activities.faults.errors import ApplyError
-from activities.faults.http import call
-from workflows.drill import HttpRequest, HttpTarget
+from gameday.activities.faults.command import OUTPUT_LIMIT
+from gameday.activities.faults.errors import ApplyError
+from gameday.activities.faults.http import call
+from gameday.model.drill import HttpRequest, HttpTarget
 
 SECRET = "tok-0123456789abcdefghijklmnopqrstuvwxyz"
 

@@ -9,9 +9,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, revert_fault
-from workflows.drill import CallFault, HttpRequest, HttpTarget, Target
-from workflows.records import FaultState
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.model.drill import CallFault, HttpRequest, HttpTarget, Target
+from gameday.model.records import FaultState
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import FaultInputFactory, Recorder

@@ -12,11 +12,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, capture_target, revert_fault
-from activities.faults.process import read_stat
-from worker.devserver import DevServer, free_port
-from workflows.drill import KillFault, PauseFault, ProcessTarget, Target
-from workflows.records import FaultInput, FaultState
+from gameday.activities.faults.activities import apply_fault, capture_target, revert_fault
+from gameday.activities.faults.process import read_stat
+from gameday.model.drill import KillFault, PauseFault, ProcessTarget, Target
+from gameday.model.records import FaultInput, FaultState
+from gameday.worker.devserver import DevServer, free_port
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import Eventually, FaultInputFactory, Processes, Sleeper

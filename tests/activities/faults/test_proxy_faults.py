@@ -19,9 +19,9 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.faults.activities import apply_fault, revert_fault
-from activities.proxy import HELD, FaultProxy
-from workflows.drill import (
+from gameday.activities.faults.activities import apply_fault, revert_fault
+from gameday.activities.proxy import HELD, FaultProxy
+from gameday.model.drill import (
     BandwidthFault,
     BlackholeFault,
     CloseAfterFault,
@@ -31,7 +31,7 @@ from workflows.drill import (
     SliceFault,
     Target,
 )
-from workflows.records import FaultInput, FaultRecord, FaultState
+from gameday.model.records import FaultInput, FaultRecord, FaultState
 
 if TYPE_CHECKING:  # fixture types only: test modules never import conftest at run time
     from conftest import FaultInputFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from workflows.notify_records import (
+from gameday.model.notify_records import (
     DrillFinished,
     DrillStarted,
     DrillStopped,

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.notify_records import DrillFinished, DrillStarted, DrillStopped, Notify, PhaseDone, SlackThread
-    from workflows.notify_sender import NotifyPolicy, NotifySender
+    from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, Notify, PhaseDone, SlackThread
+    from gameday.workflows.notify_sender import NotifyPolicy, NotifySender
 
 
 class NotifyDrillInput(BaseModel):

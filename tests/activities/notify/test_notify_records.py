@@ -6,11 +6,11 @@ import pytest
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.notify.messages import STATUS_EMOJI, VERDICT_EMOJI
+from gameday.activities.notify.messages import STATUS_EMOJI, VERDICT_EMOJI
+from gameday.config.notify import NotifyConfig
+from gameday.model.notify_records import Notify, NotifyEvent, NotifyWhat, PhaseDone, SlackThread
+from gameday.model.records import Phase, StepStatus, Verdict
 from tests.activities.notify.drill_events import ABORTED, PHASES, STARTED, TOKEN, event
-from worker.notify_config import NotifyConfig
-from workflows.notify_records import Notify, NotifyEvent, NotifyWhat, PhaseDone, SlackThread
-from workflows.records import Phase, StepStatus, Verdict
 
 
 def test_the_file_section_reads_as_in_product_md() -> None:

@@ -15,11 +15,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.notify.activities import NotifyActivities
+from gameday.activities.notify.activities import NotifyActivities
+from gameday.model.notify_records import Notify, SlackNotify
 from tests.activities.notify.drill_events import ABORTED, DEVIATED, GUARDRAIL, PHASES, STARTED, TOKEN
 from tests.activities.notify.notify_workflow import NotifyDrillInput, NotifyDrillResult, NotifyDrillWorkflow
 from tests.fakes.slack import FakeSlack
-from workflows.notify_records import Notify, SlackNotify
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.notify import errors
-from activities.notify.activities import NotifyActivities, SlackProgress
+from gameday.activities.notify import errors
+from gameday.activities.notify.activities import NotifyActivities, SlackProgress
+from gameday.model.notify_records import DrillStopped, NotifyResult, NotifyWhat, SlackThread
 from tests.activities.notify.drill_events import (
     ABORTED,
     DEVIATED,
@@ -28,7 +29,6 @@ from tests.activities.notify.drill_events import (
     event,
 )
 from tests.fakes.slack import FakeSlack, Posted
-from workflows.notify_records import DrillStopped, NotifyResult, NotifyWhat, SlackThread
 
 UI = "http://ui.example:8233"
 

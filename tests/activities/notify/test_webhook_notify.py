@@ -8,8 +8,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.notify import errors
-from activities.notify.activities import NotifyActivities
+from gameday.activities.notify import errors
+from gameday.activities.notify.activities import NotifyActivities
 from tests.activities.notify.drill_events import GUARDRAIL, RUN_ID, STARTED, event
 from tests.fakes.slack import FakeSlack
 

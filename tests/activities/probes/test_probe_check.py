@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.probes import check_hypothesis
-from workflows.drill import Probe
-from workflows.records import Phase, ProbeInput
+from gameday.activities.probes import check_hypothesis
+from gameday.model.drill import Probe
+from gameday.model.records import Phase, ProbeInput
 
 Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
 

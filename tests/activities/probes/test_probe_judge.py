@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.probes import Sample, judge
-from workflows.drill import Probe
-from workflows.records import Phase
+from gameday.activities.probes import Sample, judge
+from gameday.model.drill import Probe
+from gameday.model.records import Phase
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SLOW = Sample(ok=True, latency=0.412)

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activities.probes import command, http, tcp
-from workflows.drill import CommandProbe, HttpProbe, TcpProbe
+from gameday.activities.probes import command, http, tcp
+from gameday.model.drill import CommandProbe, HttpProbe, TcpProbe
 
 Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
 

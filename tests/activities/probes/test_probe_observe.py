@@ -13,10 +13,10 @@ import pytest
 from temporalio.activity import ActivityCancellationDetails
 from temporalio.testing import ActivityEnvironment
 
-from activities.probes import observe
-from activities.probes.activities import MAX_LATENCIES
-from workflows.drill import Probe
-from workflows.records import ObserveInput, ObserveProgress, Phase
+from gameday.activities.probes import observe
+from gameday.activities.probes.activities import MAX_LATENCIES
+from gameday.model.drill import Probe
+from gameday.model.records import ObserveInput, ObserveProgress, Phase
 
 Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
 
@@ -204,9 +204,9 @@ async def test_a_slow_old_success_ending_after_later_failures_is_no_recovery(tmp
 
 
 def test_a_guardrail_counts_failures_in_a_row_by_start_time_not_by_arrival() -> None:
-    from activities.probes.guardrails import GuardrailWatch
-    from activities.probes.judge import Sample
-    from workflows.drill import Guardrail
+    from gameday.activities.probes.guardrails import GuardrailWatch
+    from gameday.activities.probes.judge import Sample
+    from gameday.model.drill import Guardrail
 
     guard = Guardrail(name="g", probe="api", failing=3)
     watch = GuardrailWatch([guard])

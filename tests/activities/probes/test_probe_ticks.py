@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from activities.probes.ticks import FixedRate
+from gameday.activities.probes.ticks import FixedRate
 
 
 class Probed:

@@ -8,9 +8,9 @@ from typing import Any
 
 from temporalio.testing import ActivityEnvironment
 
-from activities.probes import verify_recovery
-from workflows.drill import Probe
-from workflows.records import Phase, VerifyInput
+from gameday.activities.probes import verify_recovery
+from gameday.model.drill import Probe
+from gameday.model.records import Phase, VerifyInput
 
 
 def _verify(url: str, within: float, interval_ms: int = 200, **more: Any) -> VerifyInput:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from activities.report import render_markdown, render_traffic_live
-from activities.report_html import render_html
-from activities.traffic.measurements import Measurements
-from activities.traffic.send import Outcome
-from activities.traffic.windows import Window, encoded, new_histogram
+from gameday.activities.traffic.measurements import Measurements
+from gameday.activities.traffic.send import Outcome
+from gameday.activities.traffic.windows import Window, encoded, new_histogram
+from gameday.model import budget
+from gameday.model.traffic import Latency, SecondStats, Timeline, TrafficSummary, downsample
+from gameday.report.html import render_html
+from gameday.report.run import render_markdown, render_traffic_live
 from tests.activities.test_store import make_record
-from workflows import budget
-from workflows.traffic import Latency, SecondStats, Timeline, TrafficSummary, downsample
 
 HOURS = 48
 PER_SECOND = 2

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from activities.traffic import TrafficRun
+from gameday.activities.traffic import TrafficRun
+from gameday.model.traffic import SecondStats, Traffic, TrafficSummary
 from tests.activities.traffic.conftest import Target
-from workflows.traffic import SecondStats, Traffic, TrafficSummary
 
 
 def traffic(**fields: object) -> Traffic:

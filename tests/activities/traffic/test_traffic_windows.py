@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from activities.traffic import Outcome, merge
-from activities.traffic.weights import WeightedCycle
-from activities.traffic.windows import Window
+from gameday.activities.traffic import Outcome, merge
+from gameday.activities.traffic.weights import WeightedCycle
+from gameday.activities.traffic.windows import Window
 
 
 def window(name: str, latencies_ms: list[float], outcome: Outcome = Outcome.OK) -> Window:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
-from model.kinds import registry
-from workflows.drill import Drill, Target
+from gameday.model.base import Record
+from gameday.model.drill import Drill, Target
+from gameday.model.kinds import registry
 
 
 def lock_key(target: Target) -> str | None:
@@ -53,19 +52,15 @@ def lockable_targets(drill: Drill) -> dict[str, Target]:
     return targets
 
 
-class ResolveInput(BaseModel):
+class ResolveInput(Record):
     """Argument of ``resolve_targets``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     targets: dict[str, Target]
     """The drill's name → target, for every target to lock (``lockable_targets``)."""
 
 
-class ResolvedTarget(BaseModel):
+class ResolvedTarget(Record):
     """What one target is, as the worker found it in preflight: the lock keys of that resource."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     """The drill's name for the target."""
@@ -83,10 +78,8 @@ def resolved_keys(resolved: list[ResolvedTarget]) -> dict[str, str]:
     return keys
 
 
-class LockInput(BaseModel):
+class LockInput(Record):
     """Argument of ``acquire_targets`` and ``release_targets``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_id: str
     drill_name: str
@@ -94,10 +87,8 @@ class LockInput(BaseModel):
     """Lock key → the drill's name for that target (for the message another drill gets)."""
 
 
-class LockHolder(BaseModel):
+class LockHolder(Record):
     """Who holds a lock: what ``gameday sweep`` and a refused drill are told."""
-
-    model_config = ConfigDict(extra="forbid")
 
     key: str
     target: str

@@ -5,10 +5,15 @@ Pure functions over the validated model, used by ``gameday run --dry-run`` (and 
 
 from __future__ import annotations
 
-from model.kinds import registry
-from workflows.drill import Drill, Fault, Guardrail, Target
-from workflows.locks import lockable_targets
-from workflows.units import format_duration
+from gameday.model.drill import (
+    Drill,
+    Fault,
+    Guardrail,
+    Target,
+)
+from gameday.model.kinds import registry
+from gameday.model.locks import lockable_targets
+from gameday.model.units import format_duration
 
 
 def describe_target(target: Target) -> str:

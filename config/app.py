@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from activities.policy import WorkerPolicy
+    from gameday.activities.policy import WorkerPolicy
 
 DEFAULT_TASK_QUEUE = "gameday"
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -87,8 +87,8 @@ class GamedayConfig:
         Raises:
             GamedayError: the value is not a duration (one line naming the setting).
         """
-        from workflows.errors import GamedayError
-        from workflows.units import DURATION_HINT, parse_duration
+        from gameday.model.errors import GamedayError
+        from gameday.model.units import DURATION_HINT, parse_duration
 
         text = self.sweep_wedged_after.strip()
         if text.lower() in ("off", "never", "none"):
@@ -121,7 +121,7 @@ class GamedayConfig:
         Raises:
             PolicyError: the file is unusable, or the secrets allowlist has an entry that is not a name.
         """
-        from activities.policy import at_start
+        from gameday.activities.policy import at_start
 
         return at_start(self.policy_file)
 

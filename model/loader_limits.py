@@ -1,8 +1,8 @@
-"""The loader's half of the payload budget: a drill over a limit of ``workflows.budget`` is refused, located.
+"""The loader's half of the payload budget: a drill over a limit of ``model.budget`` is refused, located.
 
 Three stages, each before the work it protects:
 
-* :class:`BoundedLoader` composes YAML no deeper than :data:`~workflows.budget.MAX_DEPTH` (PyYAML composes
+* :class:`BoundedLoader` composes YAML no deeper than :data:`~model.budget.MAX_DEPTH` (PyYAML composes
   recursively) and :func:`expansion_problem` measures the node graph with aliases expanded, before anything is
   built from it (a few hundred bytes of ``&a [*b, *b, …]`` expand to gigabytes);
 * :func:`data_problems` checks counts, names, texts, mappings and ``json:`` bodies on the plain data, before the
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from workflows import budget
-from workflows.errors import DrillFileError, Problem
+from gameday.model import budget
+from gameday.model.errors import DrillFileError, Problem
 
 if TYPE_CHECKING:
-    from workflows.drill import Drill
+    from gameday.model.drill import Drill
 
 FieldPath = tuple[Hashable, ...]
 _LIMITS = "see Limits in docs/DRILL_FORMAT.md"
@@ -35,7 +35,7 @@ def too_big(what: str, size: int, limit: int) -> str:
 
 
 class BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing nesting deeper than :data:`~workflows.budget.MAX_DEPTH` as it composes."""
+    """PyYAML's safe loader, refusing nesting deeper than :data:`~model.budget.MAX_DEPTH` as it composes."""
 
     def __init__(self, stream: str, file: str) -> None:
         super().__init__(stream)
@@ -55,7 +55,7 @@ class BoundedLoader(yaml.SafeLoader):
 
 
 def expansion_problem(root: yaml.Node, file: str) -> Problem | None:
-    """A problem if the document, aliases expanded, exceeds :data:`~workflows.budget.MAX_EXPANDED_BYTES`.
+    """A problem if the document, aliases expanded, exceeds :data:`~model.budget.MAX_EXPANDED_BYTES`.
 
     Each distinct node is measured once (aliases share nodes), so the walk costs the file's size, not the
     expansion's. A collection that contains itself (``&a [*a]``) expands without end.

@@ -7,9 +7,9 @@ so far) and what happened (one of :class:`DrillStarted`, :class:`PhaseDone`, :cl
 :class:`DrillFinished`). :class:`NotifyResult` hands back the Slack thread, which the workflow keeps and puts in
 every later event: the thread lives in workflow state, so it survives activity retries and worker crashes.
 
-No secrets here: tokens and webhook URLs are the worker's configuration (``worker/notify_config.py``).
+No secrets here: tokens and webhook URLs are the worker's configuration (``config/notify.py``).
 
-This module imports nothing from ``workflows.drill`` or ``workflows.records`` because ``drill.py`` imports it
+This module imports nothing from ``model.drill`` or ``model.records`` because ``drill.py`` imports it
 (for ``Drill.notify``); phases, step statuses and verdicts therefore travel as their string values
 (``Phase.OBSERVE`` is a ``str``, so the workflow passes its enums as they are).
 """
@@ -20,18 +20,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from workflows.units import Duration
+from gameday.model.base import Record, Strict
+from gameday.model.units import Duration
 
 CHANNEL_PATTERN = re.compile(r"^#?[\w.-]{1,80}$")
 """A channel name (``#gameday``, ``gameday``) or id (``C0123ABCD``): no spaces, at most 80 characters."""
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors; values are immutable (as ``workflows.drill.Strict``, which imports this module)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SlackNotify(Strict):
@@ -68,12 +63,6 @@ class Notify(Strict):
         return value
 
 
-class Record(BaseModel):
-    """Activity arguments and results: unknown keys are errors (as ``workflows.records.Record``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
 class DrillStarted(Record):
     """The drill started: becomes the thread's parent message."""
 
@@ -91,9 +80,9 @@ class PhaseDone(Record):
 
     kind: Literal["phase"] = "phase"
     phase: str
-    """A ``workflows.records.Phase`` value: ``preflight``, ``inject``, ``observe``, ``rollback``, ``verify``…"""
+    """A ``model.records.Phase`` value: ``preflight``, ``inject``, ``observe``, ``rollback``, ``verify``…"""
     status: str
-    """A ``workflows.records.StepStatus`` value: ``ok``, ``failed``, ``skipped``, ``interrupted``."""
+    """A ``model.records.StepStatus`` value: ``ok``, ``failed``, ``skipped``, ``interrupted``."""
     detail: str = ""
     seconds: float | None = None
 
@@ -112,7 +101,7 @@ class DrillFinished(Record):
 
     kind: Literal["finished"] = "finished"
     verdict: str
-    """A ``workflows.records.Verdict`` value."""
+    """A ``model.records.Verdict`` value."""
     summary: str = ""
     time_to_recovery: float | None = None
     time_to_safe: float | None = None

@@ -9,19 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from activities.report import (
-    LATE_WARNING,
-    _duration,
-    _milliseconds,
-    _percent,
-    _relative,
-    _signed,
-    _timestamp,
-    coverage_line,
-)
-from activities.report_expect import expect_lines, held_word
-from workflows.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
-from workflows.traffic import TrafficSummary, WindowStats
+from gameday.model.records import FaultRecord, FaultState, Phase, ProbeResult, RunRecord
+from gameday.model.traffic import TrafficSummary, WindowStats
+from gameday.report import words
+from gameday.report.expect import expect_lines, held_word
+from gameday.report.run import LATE_WARNING, coverage_line
 
 PROBE_PHASES = {
     Phase.PREFLIGHT: "Before the faults (preflight)",
@@ -55,7 +47,7 @@ def _probe_row(result: ProbeResult) -> list[str | Html]:
         held,
         str(result.samples),
         str(result.failures),
-        *(_milliseconds(v) for v in latencies),
+        *(words.milliseconds(v) for v in latencies),
         "; ".join(result.problems),
     ]
 
@@ -90,7 +82,12 @@ def coverage_section(record: RunRecord) -> str:
     if not coverage.gaps:
         return f'<section id="coverage"><h2>Evidence under fault</h2><p>{escape(intro)}; no gap.</p></section>'
     rows: list[list[str | Html]] = [
-        [_relative(g.start, record.started_at), _relative(g.end, record.started_at), _duration(g.seconds), g.cause]
+        [
+            words.relative(g.start, record.started_at),
+            words.relative(g.end, record.started_at),
+            words.duration(g.seconds),
+            g.cause,
+        ]
         for g in coverage.gaps
     ]
     return (
@@ -108,8 +105,8 @@ def phase_section(record: RunRecord) -> str:
         [
             step.phase.value,
             step.status.value,
-            _relative(step.started_at, record.started_at),
-            "running" if step.seconds is None else _duration(step.seconds),
+            words.relative(step.started_at, record.started_at),
+            "running" if step.seconds is None else words.duration(step.seconds),
             step.detail,
         ]
         for step in record.steps
@@ -136,7 +133,7 @@ def fault_section(record: RunRecord) -> str:
 def _fault_row(fault: FaultRecord, record: RunRecord) -> list[str | Html]:
     held = "-"
     if fault.applied_at is not None and fault.reverted_at is not None:
-        held = _duration((fault.reverted_at - fault.applied_at).total_seconds())
+        held = words.duration((fault.reverted_at - fault.applied_at).total_seconds())
     state = fault.state.value
     changed = "<br>".join(f"{escape(k)} = {escape(v)}" for k, v in sorted(fault.changed.items()))
     return [
@@ -145,8 +142,8 @@ def _fault_row(fault: FaultRecord, record: RunRecord) -> list[str | Html]:
         fault.target,
         f"{fault.kind} {fault.action}",
         Html(f'<span class="bad">{escape(state)}</span>') if fault.state is FaultState.NOT_REVERTED else state,
-        _relative(fault.applied_at, record.started_at),
-        _relative(fault.reverted_at, record.started_at),
+        words.relative(fault.applied_at, record.started_at),
+        words.relative(fault.reverted_at, record.started_at),
         held,
         Html(changed),
     ]
@@ -156,8 +153,8 @@ def traffic_section(traffic: TrafficSummary, record: RunRecord) -> str:
     """Each traffic window and the total, with the errors by class, gaps and late requests below."""
     shift = (traffic.started_at - record.started_at).total_seconds()
     intro = (
-        f"{traffic.rate:g} requests/s sent from {_timestamp(traffic.started_at)} ({_signed(shift)}) for "
-        f"{_duration(traffic.elapsed)}, on a fixed schedule whatever the answers."
+        f"{traffic.rate:g} requests/s sent from {words.timestamp(traffic.started_at)} ({words.signed(shift)}) for "
+        f"{words.duration(traffic.elapsed)}, on a fixed schedule whatever the answers."
     )
     if not traffic.finished:
         intro += " Measured so far: the traffic was still running when this record was written."
@@ -172,11 +169,12 @@ def traffic_section(traffic: TrafficSummary, record: RunRecord) -> str:
     if total.sent - total.completed:
         notes.append(f"{total.sent - total.completed} requests had no outcome yet (in flight).")
     notes += [
-        f"Gap: nothing sent from {_signed(g.start + shift)} to {_signed(g.end + shift)} (the sending worker was lost)."
+        f"Gap: nothing sent from {words.signed(g.start + shift)} to {words.signed(g.end + shift)} "
+        "(the sending worker was lost)."
         for g in traffic.gaps
     ]
     if total.sent and total.late / total.sent > LATE_WARNING:
-        notes.append(f"{_percent(total.late / total.sent)} of requests left late: latencies include that waiting.")
+        notes.append(f"{words.percent(total.late / total.sent)} of requests left late: latencies include that waiting.")
     return (
         f"<section><h2>Traffic windows</h2><p>{escape(intro)} Times are from the start of the run.</p>"
         + table(headers, rows)
@@ -190,14 +188,14 @@ def _window_row(window: WindowStats, shift: float, name: str | None = None) -> l
     latency = window.latency
     return [
         Html(f"<b>{escape(name)}</b>") if name else window.name,
-        _signed(window.start + shift),
-        "open" if window.end is None else _signed(window.end + shift),
+        words.signed(window.start + shift),
+        "open" if window.end is None else words.signed(window.end + shift),
         str(window.sent),
         "-" if window.throughput is None else f"{window.throughput:.1f}",
-        _percent(window.error_rate),
-        _percent(window.availability),
-        *(_milliseconds(None if latency is None else getattr(latency, p)) for p in ("p50", "p95", "p99", "max")),
-        _percent(window.late / window.sent if window.sent else None),
+        words.percent(window.error_rate),
+        words.percent(window.availability),
+        *(words.milliseconds(None if latency is None else getattr(latency, p)) for p in ("p50", "p95", "p99", "max")),
+        words.percent(window.late / window.sent if window.sent else None),
     ]
 
 

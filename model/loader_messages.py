@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from workflows.loader_yaml import FieldPath
-from workflows.units import DURATION_HINT
+from gameday.model.loader_yaml import FieldPath
+from gameday.model.units import DURATION_HINT
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ is the traffic part of ``gameday status`` while a drill runs.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
-from activities.report_expect import expect_lines, held_word
-from model.score import format_score, score_record
-from workflows import budget
-from workflows.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
-from workflows.traffic import SecondStats, TrafficSummary, WindowStats
+from gameday.model import budget
+from gameday.model.records import Coverage, FaultRecord, FaultState, Phase, ProbeResult, RunRecord, StepRecord
+from gameday.model.score import format_score, score_record
+from gameday.model.traffic import SecondStats, TrafficSummary, WindowStats
+from gameday.report import words
+from gameday.report.expect import expect_lines, held_word
 
 LATE_WARNING = 0.01
 """Share of late requests above which the figures include the generator's own waiting (see ``Outcomes.late``)."""
@@ -59,9 +60,9 @@ def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
         lines += ["", "## Gaps in the observation", "", "| From | To | Length | Cause |", "|---|---|---|---|"]
         lines += [
             _row(
-                _relative(gap.start, record.started_at),
-                _relative(gap.end, record.started_at),
-                _duration(gap.seconds),
+                words.relative(gap.start, record.started_at),
+                words.relative(gap.end, record.started_at),
+                words.duration(gap.seconds),
                 gap.cause,
             )
             for gap in record.coverage.gaps
@@ -105,11 +106,11 @@ FORMATS = ("md", "html", "json")
 
 
 def render(record: RunRecord, fmt: str, ui_url: str | None = None) -> str:
-    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`activities.report_html`."""
+    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`report.html`."""
     if fmt == "json":
         return render_json(record)
     if fmt == "html":
-        from activities.report_html import render_html  # it imports this module's formatting
+        from gameday.report.html import render_html  # it imports this module's formatting
 
         return render_html(record, ui_url)
     if fmt == "md":
@@ -122,23 +123,23 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
     facts += [(name, value) for name, value in (("Team", record.team), ("Started by", record.started_by)) if value]
     if record.source:
         facts.append(("Drill file", f"`{record.source}`"))
-    facts.append(("Started", _timestamp(record.started_at)))
+    facts.append(("Started", words.timestamp(record.started_at)))
     if record.ended_at is not None:
-        facts.append(("Ended", _timestamp(record.ended_at)))
-        facts.append(("Duration", _duration((record.ended_at - record.started_at).total_seconds())))
+        facts.append(("Ended", words.timestamp(record.ended_at)))
+        facts.append(("Duration", words.duration((record.ended_at - record.started_at).total_seconds())))
     if record.stop is not None:
         stop = record.stop
-        when = f" at {_timestamp(stop.received_at)}" if stop.received_at is not None else ""
+        when = f" at {words.timestamp(stop.received_at)}" if stop.received_at is not None else ""
         if stop.sent_at is not None:
-            when = f", sent at {_timestamp(stop.sent_at)}{stop_handled(record)}"
+            when = f", sent at {words.timestamp(stop.sent_at)}{stop_handled(record)}"
         facts.append(("Stopped", f"{_one_line(stop.reason)} (by {stop.by}{when})"))
     if record.stop is not None:
         facts.append(("Time to safe", " ".join(time_to_safe_words(record))))
         if record.time_to_healthy is not None:
-            healthy = _duration(record.time_to_healthy)
+            healthy = words.duration(record.time_to_healthy)
             facts.append(("Time to healthy", f"{healthy} ({stop_basis(record)} → first healthy check)"))
     if record.time_to_recovery is not None:
-        facts.append(("Time to recovery", _duration(record.time_to_recovery)))
+        facts.append(("Time to recovery", words.duration(record.time_to_recovery)))
     if record.coverage is not None:
         facts.append(("Evidence under fault", coverage_line(record.coverage)))
     if record.verdict is not None:
@@ -162,7 +163,7 @@ def coverage_line(coverage: Coverage) -> str:
 
 def _step_line(step: StepRecord) -> str:
     seconds = step.seconds
-    duration = "running" if seconds is None else _duration(seconds)
+    duration = "running" if seconds is None else words.duration(seconds)
     return _row(step.phase.value, step.status.value, duration, step.detail)
 
 
@@ -174,8 +175,8 @@ def _fault_line(fault: FaultRecord, start: datetime) -> str:
         fault.target,
         f"{fault.kind} {fault.action}",
         fault.state.value,
-        _relative(fault.applied_at, start),
-        _relative(fault.reverted_at, start),
+        words.relative(fault.applied_at, start),
+        words.relative(fault.reverted_at, start),
         changed,
     )
 
@@ -198,9 +199,9 @@ def _probe_line(result: ProbeResult) -> str:
         "yes" if result.ok else "**no**",
         str(result.samples),
         str(result.failures),
-        _milliseconds(result.latency_p50),
-        _milliseconds(result.latency_p95),
-        _milliseconds(result.latency_max),
+        words.milliseconds(result.latency_p50),
+        words.milliseconds(result.latency_p95),
+        words.milliseconds(result.latency_max),
         "; ".join(result.problems),
     )
 
@@ -208,10 +209,10 @@ def _probe_line(result: ProbeResult) -> str:
 def _traffic(traffic: TrafficSummary, run_start: datetime) -> list[str]:
     # Window offsets count from the traffic's start; shown from the run's, like the faults' times above.
     shift = (traffic.started_at - run_start).total_seconds()
-    started = f"{_timestamp(traffic.started_at)} ({_signed(shift)})"
+    started = f"{words.timestamp(traffic.started_at)} ({words.signed(shift)})"
     lines = ["", "## Traffic", ""]
     lines.append(
-        f"{traffic.rate:g} requests/s sent from {started} for {_duration(traffic.elapsed)}, on a fixed schedule "
+        f"{traffic.rate:g} requests/s sent from {started} for {words.duration(traffic.elapsed)}, on a fixed schedule "
         "whatever the answers. Latency counts from each request's intended send time, so a stalled service "
         "shows in the percentiles, not as fewer requests. Times are from the start of the run."
     )
@@ -233,14 +234,14 @@ def _window_line(window: WindowStats, shift: float, *, name: str | None = None) 
     latency = window.latency
     return _row(
         name or window.name,
-        _signed(window.start + shift),
-        "open" if window.end is None else _signed(window.end + shift),
+        words.signed(window.start + shift),
+        "open" if window.end is None else words.signed(window.end + shift),
         str(window.sent),
         "-" if window.throughput is None else f"{window.throughput:.1f}",
-        _percent(window.error_rate),
-        _percent(window.availability),
-        *(_milliseconds(None if latency is None else getattr(latency, p)) for p in ("p50", "p95", "p99", "max")),
-        _percent(window.late / window.sent if window.sent else None),
+        words.percent(window.error_rate),
+        words.percent(window.availability),
+        *(words.milliseconds(None if latency is None else getattr(latency, p)) for p in ("p50", "p95", "p99", "max")),
+        words.percent(window.late / window.sent if window.sent else None),
     )
 
 
@@ -263,22 +264,24 @@ def _traffic_notes(traffic: TrafficSummary, shift: float) -> list[str]:
     worst_errors = max(points, key=lambda p: p.errors, default=None)
     if worst_errors is not None and worst_errors.errors:
         notes.append(
-            f"- Worst {point} for errors: {_signed(worst_errors.second + shift)}, "
+            f"- Worst {point} for errors: {words.signed(worst_errors.second + shift)}, "
             f"{worst_errors.errors} of {worst_errors.completed} failed."
         )
     slowest = max((p for p in points if p.latency is not None), key=_p95, default=None)
     if slowest is not None and slowest.latency is not None:
         notes.append(
-            f"- Slowest {point}: {_signed(slowest.second + shift)}, p95 {_milliseconds(slowest.latency.p95)} ms."
+            f"- Slowest {point}: {words.signed(slowest.second + shift)}, "
+            f"p95 {words.milliseconds(slowest.latency.p95)} ms."
         )
     for gap in traffic.gaps:
         notes.append(
-            f"- **Gap:** nothing was sent from {_signed(gap.start + shift)} to {_signed(gap.end + shift)}: the "
+            f"- **Gap:** nothing was sent from {words.signed(gap.start + shift)} to {words.signed(gap.end + shift)}: "
+            "the "
             "worker sending the traffic was lost; those seconds are missing from every figure."
         )
     if total.sent and total.late / total.sent > LATE_WARNING:
         notes.append(
-            f"- **{_percent(total.late / total.sent)} of requests left late** (over 10 ms after their intended "
+            f"- **{words.percent(total.late / total.sent)} of requests left late** (over 10 ms after their intended "
             "time: the generator or its connections were saturated), so the latencies include that waiting."
         )
     if step == 1:
@@ -306,14 +309,14 @@ def render_traffic_live(traffic: TrafficSummary, *, seconds: int = 5) -> list[st
         Plain text lines (no markup), the first one a heading; offsets are seconds after the traffic's start.
     """
     state = "finished" if traffic.finished else "running"
-    lines = [f"traffic: {traffic.rate:g}/s, {state}, {_duration(traffic.elapsed)} measured"]
+    lines = [f"traffic: {traffic.rate:g}/s, {state}, {words.duration(traffic.elapsed)} measured"]
     recent = traffic.timeline.points()[-seconds:] if seconds > 0 else []
     if recent and traffic.timeline.step > 1:
         lines.append(f"  (points of {traffic.timeline.step} s: a long run's timeline is downsampled)")
     if recent:
         lines.append(f"  {'second':>8} {'sent':>7} {'ok':>7} {'errors':>7} {'p95 ms':>9}")
         for point in recent:
-            p95 = _milliseconds(None if point.latency is None else point.latency.p95)
+            p95 = words.milliseconds(None if point.latency is None else point.latency.p95)
             second = f"+{point.second}s"
             lines.append(f"  {second:>8} {point.sent:>7} {point.ok:>7} {point.errors:>7} {p95:>9}")
     current = traffic.phases[-1] if traffic.phases else None
@@ -331,12 +334,12 @@ def render_traffic_live(traffic: TrafficSummary, *, seconds: int = 5) -> list[st
 
 def _live_window(window: WindowStats) -> str:
     latency = window.latency
-    figures = f"{window.sent} sent, {window.ok} ok, {window.errors} errors ({_percent(window.error_rate)})"
+    figures = f"{window.sent} sent, {window.ok} ok, {window.errors} errors ({words.percent(window.error_rate)})"
     if latency is not None:
-        ms = [_milliseconds(getattr(latency, p)) for p in ("p50", "p95", "p99", "max")]
+        ms = [words.milliseconds(getattr(latency, p)) for p in ("p50", "p95", "p99", "max")]
         figures += f", p50/p95/p99/max {'/'.join(ms)} ms"
     if window.sent and window.late:
-        figures += f", late {_percent(window.late / window.sent)}"
+        figures += f", late {words.percent(window.late / window.sent)}"
     return figures
 
 
@@ -360,7 +363,7 @@ def stop_handled(record: RunRecord) -> str:
     if stop is None or stop.sent_at is None or stop.received_at is None:
         return ""
     waited = max(0.0, (stop.received_at - stop.sent_at).total_seconds())
-    return f", handled by the workflow at {_timestamp(stop.received_at)} (+{_duration(waited)})"
+    return f", handled by the workflow at {words.timestamp(stop.received_at)} (+{words.duration(waited)})"
 
 
 def time_to_safe_words(record: RunRecord) -> tuple[str, str]:
@@ -372,50 +375,12 @@ def time_to_safe_words(record: RunRecord) -> tuple[str, str]:
     if record.time_to_safe is None:
         value = "never: a fault was NOT REVERTED" if left else "-"
     else:
-        value = _duration(record.time_to_safe)
+        value = words.duration(record.time_to_safe)
     notes = [f"{stop_basis(record)} → last revert done"]
     stop = record.stop
     if record.time_to_safe is not None and stop is not None and stop.sent_at and stop.received_at:
         handled = record.time_to_safe - max(0.0, (stop.received_at - stop.sent_at).total_seconds())
-        notes.append(f"{_duration(max(0.0, handled))} after the workflow handled the stop")
+        notes.append(f"{words.duration(max(0.0, handled))} after the workflow handled the stop")
     if left and record.time_to_safe is not None:
         notes.append(f"NOT REVERTED: {', '.join(left)}")
     return value, f"({'; '.join(notes)})"
-
-
-def _timestamp(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _relative(at: datetime | None, start: datetime) -> str:
-    if at is None:
-        return "-"
-    offset = (at - start).total_seconds()
-    # A worker's clock may lag the workflow's: show a negative offset as such, not as "+-".
-    sign = "+" if offset >= 0 else "-"
-    return f"{at.astimezone(UTC):%H:%M:%S} ({sign}{_duration(abs(offset))})"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _signed(seconds: float) -> str:
-    """An offset from the start of the run: ``+2.6 s``, ``+1 min 03 s``, ``-0.4 s`` (a worker's clock behind)."""
-    return f"{'+' if seconds >= 0 else '-'}{_duration(abs(seconds))}"
-
-
-def _percent(share: float | None) -> str:
-    return "-" if share is None else f"{share * 100:.2f}%"
-
-
-def _milliseconds(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f}"

@@ -1,7 +1,7 @@
 """What flows between the workflow and the proxy activities: holding a ``proxy`` target's proxy for a drill.
 
 Plain data, safe to import inside the workflow sandbox (pydantic only). The toxic faults themselves go
-through ``apply_fault`` / ``revert_fault`` with the usual :class:`~workflows.records.FaultInput`, sent to
+through ``apply_fault`` / ``revert_fault`` with the usual :class:`~model.records.FaultInput`, sent to
 the task queue :class:`WorkerQueue` names.
 """
 
@@ -11,8 +11,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from workflows.drill import ProxyTarget
-from workflows.records import Record
+from gameday.model.drill import ProxyTarget
+from gameday.model.records import Record
 
 
 class WorkerQueueRequest(Record):

@@ -12,15 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from workflows.drill import NAME_PATTERN, Approval, Drill
-from workflows.notify_records import Notify
-from workflows.records import EXIT_CODES, StopRequest, Verdict
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from gameday.model.base import Record, Strict
+from gameday.model.drill import NAME_PATTERN, Approval, Drill
+from gameday.model.notify_records import Notify
+from gameday.model.records import EXIT_CODES, StopRequest, Verdict
 
 
 class DrillStep(Strict):
@@ -90,10 +87,6 @@ class GameDaySpec(Strict):
 
 
 # --- what the workflow gets, and what it records --------------------------------------------------------
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PlannedDrill(Record):
@@ -174,7 +167,7 @@ STOPPED_OUTCOMES = ("stopped", "cancelled", "not approved")
 def gameday_verdict(record: GameDayRecord) -> Verdict:
     """The game day's verdict, for ``DrillVerdict`` and ``run --wait``'s exit code: its most severe drill verdict.
 
-    Severity is the verdict's exit code (:data:`~workflows.records.EXIT_CODES`). A drill that ended with no
+    Severity is the verdict's exit code (:data:`~model.records.EXIT_CODES`). A drill that ended with no
     verdict (its workflow failed) counts as ERROR. A game day stopped, cancelled or never approved is at least
     ABORTED, like a drill stopped before its observation ended; one where nothing ran at all is ABORTED.
     """

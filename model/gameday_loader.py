@@ -1,4 +1,4 @@
-"""Game-day files → a :class:`~workflows.gameday.GameDaySpec` and its drills, every problem located.
+"""Game-day files → a :class:`~model.gameday.GameDaySpec` and its drills, every problem located.
 
 Drill files a game day refers to are read relative to the game-day file and checked like ``gameday validate``
 checks them: their problems point into their own files. Pure: the CLI does this, never the workflow.
@@ -11,14 +11,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from workflows import budget
-from workflows.drill import Drill
-from workflows.errors import DrillFileError, Problem
-from workflows.gameday import DrillStep, GameDaySpec, ParallelStep, PlannedDrill
-from workflows.loader import load_drill_file
-from workflows.loader_limits import data_problems, too_big
-from workflows.loader_messages import problems_from_validation
-from workflows.loader_yaml import read_yaml
+from gameday.model import budget
+from gameday.model.drill import Drill
+from gameday.model.errors import DrillFileError, Problem
+from gameday.model.gameday import DrillStep, GameDaySpec, ParallelStep, PlannedDrill
+from gameday.model.loader import load_drill_file
+from gameday.model.loader_limits import data_problems, too_big
+from gameday.model.loader_messages import problems_from_validation
+from gameday.model.loader_yaml import read_yaml
 
 
 def is_gameday_text(text: str) -> bool:
@@ -63,17 +63,17 @@ def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedD
     Raises:
         DrillFileError: listing every problem, in the game-day file and in the drill files it names.
     """
-    name = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > budget.MAX_FILE_BYTES:  # refused before it is read: it could be any size
-            raise DrillFileError([Problem(name, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DrillFileError([Problem(name, None, None, "", f"cannot read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
-        raise DrillFileError([problem]) from exc
+    from gameday.model.files import read_text
+
+    return parse_gameday(read_text(path), str(path), Path(path).parent)
+
+
+def parse_gameday(text: str, name: str, base: Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:
+    """A game day from its YAML text; the drill files it names are read relative to ``base``.
+
+    Raises:
+        DrillFileError: listing every problem, in the game-day file and in the drill files it names.
+    """
     document = read_yaml(text, name)
     problems = list(document.problems)
     over = [document.problem(p, m) for p, m in _inline_limits(document.data)]
@@ -88,7 +88,6 @@ def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedD
         raise DrillFileError(problems) from None
     stages: list[list[PlannedDrill]] = []
     seen: dict[str, tuple[int, ...]] = {}
-    base = Path(path).parent
     for i, step in enumerate(spec.drills):
         members = step.parallel if isinstance(step, ParallelStep) else [step]
         stage = []
@@ -136,7 +135,7 @@ def _inline_limits(data: dict[Hashable, object]) -> list[tuple[tuple[Hashable, .
 def _resolve(
     step: DrillStep, base: Path, where: tuple[int | str, ...], document: object, problems: list[Problem]
 ) -> PlannedDrill | None:
-    from workflows.loader_yaml import YamlDocument
+    from gameday.model.loader_yaml import YamlDocument
 
     assert isinstance(document, YamlDocument)
     if step.file is not None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from workflows import budget
-from workflows.units import (
+from gameday.model import base, budget
+from gameday.model.base import Record, http_url
+from gameday.model.units import (
     Comparison,
     Duration,
     DurationAbove,
@@ -43,16 +44,14 @@ DEFAULT_TIMEOUT = timedelta(seconds=2)
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
-class Strict(BaseModel):
-    """Unknown keys are errors; values are immutable (as ``workflows.drill.Strict``, which imports this module)."""
+class Strict(base.Strict):
+    """The shared file base (``model.base.Strict``); traffic keys also accept their field names (``from_``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
 
 def _http_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("http://", "https://")):
-        raise ValueError("expected an http:// or https:// URL")
-    return value
+    return None if value is None else http_url(value)
 
 
 def _timeout_in_range(value: timedelta | None) -> timedelta | None:
@@ -333,7 +332,7 @@ class Timeline(Strict):
     """Per-second figures in columns (one list per figure, ``second`` first): compact, and what a chart wants.
 
     Latencies are whole microseconds, ``None`` for a second in which nothing completed. Only seconds in which
-    requests were sent appear. At most :data:`~workflows.budget.MAX_TIMELINE_POINTS` points: a longer run has
+    requests were sent appear. At most :data:`~model.budget.MAX_TIMELINE_POINTS` points: a longer run has
     a coarser ``step`` (each point then covers ``step`` seconds from its ``second``), so the timeline stays
     small enough for heartbeats and records whatever the run's length.
     """
@@ -519,10 +518,8 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.3g}%"
 
 
-class TrafficHoldInput(BaseModel):
+class TrafficHoldInput(Record):
     """Argument of ``hold_traffic``: send the drill's traffic until cancelled (or ``until``, a safety cap)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_id: str
     traffic: Traffic
@@ -532,19 +529,15 @@ class TrafficHoldInput(BaseModel):
     """What a lost worker's traffic had measured (its last heartbeat): carried on, the time lost as a gap."""
 
 
-class TrafficMark(BaseModel):
+class TrafficMark(Record):
     """Argument of ``mark_traffic``: a new measurement window starts now (``during pause db``, ``after``…)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_id: str
     phase: str
 
 
-class TrafficOutcome(BaseModel):
+class TrafficOutcome(Record):
     """Result of ``hold_traffic``: the summary, and every ``during …`` window merged, for ``observe.expect``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     summary: TrafficSummary
     during: WindowStats | None = None

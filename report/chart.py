@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from workflows.records import FaultState, Phase, ProbeResult, RunRecord, StepStatus
-from workflows.traffic import SecondStats, TrafficSummary
+from gameday.model.records import FaultState, Phase, ProbeResult, RunRecord, StepStatus
+from gameday.model.traffic import SecondStats, TrafficSummary
 
 WIDTH = 960
 LEFT, RIGHT = 70, 20

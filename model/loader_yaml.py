@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from workflows import budget
-from workflows.errors import DrillFileError, Problem
-from workflows.loader_limits import BoundedLoader, expansion_problem, too_big
+from gameday.model import budget
+from gameday.model.errors import DrillFileError, Problem
+from gameday.model.loader_limits import BoundedLoader, expansion_problem, too_big
 
 FieldPath = tuple[Hashable, ...]
 """Keys and list indices from the top of the file: ``("faults", 1, "latency")``."""

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from workflows.units import Duration
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors; values are immutable (as ``workflows.drill.Strict``, which imports this module)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from gameday.model.base import Strict, http_url
+from gameday.model.units import Duration
 
 
 class PrometheusProbe(Strict):
@@ -44,9 +39,7 @@ class PrometheusProbe(Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value).rstrip("/")
 
     @model_validator(mode="after")
     def _bounds(self) -> PrometheusProbe:

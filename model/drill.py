@@ -2,7 +2,7 @@
 
 The keys are a contract with users' files (see docs/DRILL_FORMAT.md): new keys may be added, none renamed.
 Every model forbids unknown keys so a typo is an error, never a silently ignored setting. The loader
-(``workflows.loader``) turns YAML into a :class:`Drill` and reports problems with file, line and field.
+(``model.loader``) turns YAML into a :class:`Drill` and reports problems with file, line and field.
 
 Each target, fault and probe kind is a module of its own under ``model/kinds/``: ``Target``, ``Fault`` and
 ``Probe`` are built from ``model.kinds.registry`` (docs/ADDING_A_KIND.md); their names are re-exported here.
@@ -25,43 +25,43 @@ from pydantic import (
     model_validator,
 )
 
-from model.base import Strict as Strict
-from model.kinds import registry
-from model.kinds.base import FaultBase as FaultBase
-from model.kinds.command import CommandTarget as CommandTarget
-from model.kinds.command import RunFault as RunFault
-from model.kinds.docker import MIN_MEMORY as MIN_MEMORY
-from model.kinds.docker import OPT_IN_LABEL as OPT_IN_LABEL
-from model.kinds.docker import DisconnectFault as DisconnectFault
-from model.kinds.docker import DockerTarget as DockerTarget
-from model.kinds.docker import ExecFault as ExecFault
-from model.kinds.docker import LimitCpuFault as LimitCpuFault
-from model.kinds.docker import LimitMemoryFault as LimitMemoryFault
-from model.kinds.docker import RestartFault as RestartFault
-from model.kinds.docker import StopFault as StopFault
-from model.kinds.http import CallFault as CallFault
-from model.kinds.http import HttpRequest as HttpRequest
-from model.kinds.http import HttpTarget as HttpTarget
-from model.kinds.probe_command import CommandProbe as CommandProbe
-from model.kinds.probe_http import HttpProbe as HttpProbe
-from model.kinds.probe_tcp import TcpProbe as TcpProbe
-from model.kinds.process import KillFault as KillFault
-from model.kinds.process import PauseFault as PauseFault
-from model.kinds.process import ProcessTarget as ProcessTarget
-from model.kinds.proxy import BandwidthFault as BandwidthFault
-from model.kinds.proxy import BlackholeFault as BlackholeFault
-from model.kinds.proxy import CloseAfterFault as CloseAfterFault
-from model.kinds.proxy import HostPort as HostPort
-from model.kinds.proxy import LatencyFault as LatencyFault
-from model.kinds.proxy import ProxyTarget as ProxyTarget
-from model.kinds.proxy import ResetFault as ResetFault
-from model.kinds.proxy import SliceFault as SliceFault
-from model.kinds.proxy import ToxicFault as ToxicFault
-from workflows import budget
-from workflows.notify_records import Notify
-from workflows.probe_prometheus import PrometheusProbe
-from workflows.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
-from workflows.units import (
+from gameday.model import budget
+from gameday.model.base import Strict as Strict
+from gameday.model.kinds import registry
+from gameday.model.kinds.base import FaultBase as FaultBase
+from gameday.model.kinds.command import CommandTarget as CommandTarget
+from gameday.model.kinds.command import RunFault as RunFault
+from gameday.model.kinds.docker import MIN_MEMORY as MIN_MEMORY
+from gameday.model.kinds.docker import OPT_IN_LABEL as OPT_IN_LABEL
+from gameday.model.kinds.docker import DisconnectFault as DisconnectFault
+from gameday.model.kinds.docker import DockerTarget as DockerTarget
+from gameday.model.kinds.docker import ExecFault as ExecFault
+from gameday.model.kinds.docker import LimitCpuFault as LimitCpuFault
+from gameday.model.kinds.docker import LimitMemoryFault as LimitMemoryFault
+from gameday.model.kinds.docker import RestartFault as RestartFault
+from gameday.model.kinds.docker import StopFault as StopFault
+from gameday.model.kinds.http import CallFault as CallFault
+from gameday.model.kinds.http import HttpRequest as HttpRequest
+from gameday.model.kinds.http import HttpTarget as HttpTarget
+from gameday.model.kinds.probe_command import CommandProbe as CommandProbe
+from gameday.model.kinds.probe_http import HttpProbe as HttpProbe
+from gameday.model.kinds.probe_tcp import TcpProbe as TcpProbe
+from gameday.model.kinds.process import KillFault as KillFault
+from gameday.model.kinds.process import PauseFault as PauseFault
+from gameday.model.kinds.process import ProcessTarget as ProcessTarget
+from gameday.model.kinds.proxy import BandwidthFault as BandwidthFault
+from gameday.model.kinds.proxy import BlackholeFault as BlackholeFault
+from gameday.model.kinds.proxy import CloseAfterFault as CloseAfterFault
+from gameday.model.kinds.proxy import HostPort as HostPort
+from gameday.model.kinds.proxy import LatencyFault as LatencyFault
+from gameday.model.kinds.proxy import ProxyTarget as ProxyTarget
+from gameday.model.kinds.proxy import ResetFault as ResetFault
+from gameday.model.kinds.proxy import SliceFault as SliceFault
+from gameday.model.kinds.proxy import ToxicFault as ToxicFault
+from gameday.model.notify_records import Notify
+from gameday.model.probe_prometheus import PrometheusProbe
+from gameday.model.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
+from gameday.model.units import (
     Comparison,
     Duration,
     DurationAbove,
@@ -288,7 +288,7 @@ class Guardrail(Strict):
     availability ``"< 90%"``). Without a ``name``, one is derived from the condition (``error_rate > 50% for 10s``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # frozen, no extra keys: Strict
 
     name: str
     probe: str | None = None

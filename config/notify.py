@@ -2,7 +2,7 @@
 
 The token and the webhook URLs are secrets: they live in the worker's environment, never in workflow inputs,
 history or SQL, and ``repr`` hides them so a logged config cannot leak them. The drill file only says *whether*
-to notify and which channel (``notify:``, ``workflows/notify_records.py``).
+to notify and which channel (``notify:``, ``model/notify_records.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from activities.notify.activities import NotifyActivities
-from activities.notify.slack import DEFAULT_API_URL
+from gameday.activities.notify.activities import NotifyActivities
+from gameday.activities.notify.slack import DEFAULT_API_URL
 
 
 @dataclass(frozen=True)

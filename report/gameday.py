@@ -1,6 +1,6 @@
 """A game day's own reports: one HTML page (its drills, their verdicts, then each drill's report) and JSON.
 
-The page is built like a drill's (:mod:`activities.report_html`): self-contained, nothing fetched, every text
+The page is built like a drill's (:mod:`report.html`): self-contained, nothing fetched, every text
 escaped. Its table links to each drill's section (``#run-<run id>``), and each section is that drill's report.
 """
 
@@ -10,12 +10,12 @@ import json
 from collections.abc import Callable, Mapping
 from html import escape
 
-from activities.report import _duration, _timestamp
-from activities.report_html import VERDICT_COLOURS, drill_sections, page
-from activities.report_sections import Html, cell, table
-from model.score import format_score, gameday_score, score_record
-from workflows.gameday import GameDayRecord
-from workflows.records import RunRecord
+from gameday.model.gameday import GameDayRecord
+from gameday.model.records import RunRecord
+from gameday.model.score import format_score, gameday_score, score_record
+from gameday.report import words
+from gameday.report.html import VERDICT_COLOURS, drill_sections, page
+from gameday.report.sections import Html, cell, table
 
 OUTCOME_COLOURS = {"completed": "#1a7f37", "halted": "#bc4c00", "stopped": "#9a6700", "cancelled": "#9a6700"}
 """The game day's badge; any other outcome (``not approved``, still running) is grey."""
@@ -70,10 +70,10 @@ def render_gameday_html(
     facts += [(k, v) for k, v in (("Team", gameday.team), ("Started by", gameday.started_by)) if v]
     if gameday.source:
         facts.append(("File", gameday.source))
-    facts.append(("Started", _timestamp(gameday.started_at)))
+    facts.append(("Started", words.timestamp(gameday.started_at)))
     if gameday.ended_at is not None:
-        facts.append(("Ended", _timestamp(gameday.ended_at)))
-        facts.append(("Duration", _duration((gameday.ended_at - gameday.started_at).total_seconds())))
+        facts.append(("Ended", words.timestamp(gameday.ended_at)))
+        facts.append(("Duration", words.duration((gameday.ended_at - gameday.started_at).total_seconds())))
     facts.append(
         ("Resilience score", f"{format_score(score)} (mean of {scored} scored drill run(s) of {len(gameday.entries)})")
     )
@@ -88,7 +88,7 @@ def render_gameday_html(
             f'<span class="verdict-cell" style="color:{VERDICT_COLOURS.get(e.verdict, VERDICT_COLOURS[None])};'
             f'font-weight:700">{escape(verdict)}</span>'
         )
-        took = _duration((e.ended_at - e.started_at).total_seconds()) if e.ended_at and e.started_at else "-"
+        took = words.duration((e.ended_at - e.started_at).total_seconds()) if e.ended_at and e.started_at else "-"
         name: str | Html = e.drill_name
         if e.run_id in runs:
             name = Html(f'<a class="drill-link" href="#{anchor(e.run_id)}">{escape(e.drill_name)}</a>')
@@ -98,7 +98,7 @@ def render_gameday_html(
                 name,
                 badge,
                 took,
-                "-" if e.time_to_recovery is None else _duration(e.time_to_recovery),
+                "-" if e.time_to_recovery is None else words.duration(e.time_to_recovery),
                 format_score(by_run.get(e.run_id)) if e.run_id else "-",
                 e.skipped or e.summary,
             ]

@@ -10,15 +10,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from workflows.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
-from workflows.drill import Drill, Fault, Guardrail, Probe, Target
-from workflows.traffic import Expect, TrafficSummary
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from gameday.model.base import Record as Record
+from gameday.model.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
+from gameday.model.drill import Drill, Fault, Guardrail, Probe, Target
+from gameday.model.traffic import Expect, TrafficSummary
 
 
 class Verdict(StrEnum):

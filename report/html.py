@@ -1,18 +1,20 @@
 """The drill log as one self-contained HTML page, for people who were not there.
 
-One file: CSS inline, the chart inline SVG (:mod:`activities.report_chart`), no script, no font, no image to
+One file: CSS inline, the chart inline SVG (:mod:`report.chart`), no script, no font, no image to
 fetch, and a Content-Security-Policy that forbids fetching anything, so the page reads the same from a mail
 attachment, a ticket or an air-gapped laptop. The only address in it is the link to the Temporal Web UI,
 which a reader may follow but the page never loads. Every text from a drill file, a command or a person goes
-through :func:`html.escape`. Figures are formatted as in the Markdown report (:mod:`activities.report`).
+through :func:`html.escape`. Figures are formatted as in the Markdown report (:mod:`report.run`).
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from activities.report import _duration, _relative, _timestamp, stop_handled, time_to_safe_words
-from activities.report_chart import (
+from gameday.model.records import FaultState, RunRecord, Verdict
+from gameday.model.score import format_score, score_record
+from gameday.report import words
+from gameday.report.chart import (
     FAULT_COLOURS,
     PROBE_COLOURS,
     SERIES,
@@ -21,7 +23,8 @@ from activities.report_chart import (
     probe_colour,
     timeline_svg,
 )
-from activities.report_sections import (
+from gameday.report.run import stop_handled, time_to_safe_words
+from gameday.report.sections import (
     Html,
     cell,
     coverage_section,
@@ -31,8 +34,6 @@ from activities.report_sections import (
     probe_section,
     traffic_section,
 )
-from model.score import format_score, score_record
-from workflows.records import FaultState, RunRecord, Verdict
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {
     Verdict.RESILIENT: "#1a7f37",
@@ -148,13 +149,13 @@ def _header(record: RunRecord, verdict: str) -> str:
 def _figures(record: RunRecord) -> str:
     cards = []
     if record.ended_at is not None:
-        cards.append(("Duration", _duration((record.ended_at - record.started_at).total_seconds()), "whole run"))
+        cards.append(("Duration", words.duration((record.ended_at - record.started_at).total_seconds()), "whole run"))
     if record.stop is not None:
         safe, why = time_to_safe_words(record)
         cards.append(("Time to safe", "never" if safe.startswith("never") else safe, why.strip("()")))
         if record.time_to_healthy is not None:
-            cards.append(("Time to healthy", _duration(record.time_to_healthy), "stop → first healthy check"))
-    recovery = "-" if record.time_to_recovery is None else _duration(record.time_to_recovery)
+            cards.append(("Time to healthy", words.duration(record.time_to_healthy), "stop → first healthy check"))
+    recovery = "-" if record.time_to_recovery is None else words.duration(record.time_to_recovery)
     cards.append(("Time to recovery", recovery, "last revert → hypothesis holds again"))
     if record.verdict is not None:
         score = score_record(record)
@@ -175,14 +176,14 @@ def _who(record: RunRecord, ui_url: str | None) -> str:
     facts += [(name, value) for name, value in (("Team", record.team), ("Started by", record.started_by)) if value]
     if record.source:
         facts.append(("Drill file", record.source))
-    facts.append(("Started", _timestamp(record.started_at)))
+    facts.append(("Started", words.timestamp(record.started_at)))
     if record.ended_at is not None:
-        facts.append(("Ended", _timestamp(record.ended_at)))
+        facts.append(("Ended", words.timestamp(record.ended_at)))
     if record.stop is not None:
         stop = record.stop
-        when = f" at {_relative(stop.received_at, record.started_at)}" if stop.received_at is not None else ""
+        when = f" at {words.relative(stop.received_at, record.started_at)}" if stop.received_at is not None else ""
         if stop.sent_at is not None:
-            when = f", sent at {_relative(stop.sent_at, record.started_at)}{stop_handled(record)}"
+            when = f", sent at {words.relative(stop.sent_at, record.started_at)}{stop_handled(record)}"
         facts.append(("Stopped", f"{stop.reason} (by {stop.by}{when})"))
     if record.error:
         facts.append(("Error", record.error))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from activities.traffic.windows import merge
-from workflows.records import RunRecord
-from workflows.traffic import Expect, WindowStats
+from gameday.activities.traffic.windows import merge
+from gameday.model.records import RunRecord
+from gameday.model.traffic import Expect, WindowStats
 
 
 @dataclass(frozen=True)

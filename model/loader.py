@@ -1,4 +1,4 @@
-"""Drill files → :class:`~workflows.drill.Drill`, or every problem in them, each with file, line and field.
+"""Drill files → :class:`~model.drill.Drill`, or every problem in them, each with file, line and field.
 
 Pure: no Temporal and no I/O beyond reading the file in :func:`load_drill_file`, so the CLI, the worker and
 tests all load drills the same way. A problem reads ``file:line:column: path: message``::
@@ -15,12 +15,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from workflows import budget
-from workflows.drill import Drill
-from workflows.errors import DrillFileError, Problem
-from workflows.loader_limits import data_problems, drill_problems, too_big
-from workflows.loader_messages import problems_from_validation
-from workflows.loader_yaml import read_yaml
+from gameday.model.drill import Drill
+from gameday.model.errors import DrillFileError, Problem
+from gameday.model.loader_limits import data_problems, drill_problems
+from gameday.model.loader_messages import problems_from_validation
+from gameday.model.loader_yaml import read_yaml
 
 __all__ = ["DrillFileError", "Problem", "load_drill_file", "parse_drill"]
 
@@ -62,18 +61,9 @@ def load_drill_file(path: str | Path) -> Drill:
     Raises:
         DrillFileError: when the file cannot be read, or for every problem in it.
     """
-    name = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > budget.MAX_FILE_BYTES:  # refused before it is read: it could be any size
-            raise DrillFileError([Problem(name, None, None, "", too_big("the file", size, budget.MAX_FILE_BYTES))])
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problem = Problem(name, None, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
-        raise DrillFileError([problem]) from exc
-    except OSError as exc:
-        raise DrillFileError([Problem(name, None, None, "", f"cannot read: {exc.strerror or exc}")]) from exc
-    return parse_drill(text, file=name)
+    from gameday.model.files import read_text  # files imports this module: read_text is shared
+
+    return parse_drill(read_text(path), file=str(path))
 
 
 def _in_file_order(problems: list[Problem]) -> list[Problem]:
