@@ -150,3 +150,20 @@ async def _exists(client: Client, run_id: str) -> bool:
     except Exception:
         return False
     return True
+
+
+@pytest.mark.parametrize("verdict", [Verdict.DEVIATED, Verdict.NOT_RECOVERED, Verdict.ERROR], ids=lambda v: v.value)
+def test_a_game_day_exits_with_the_code_of_its_worst_drill(gameday: Gameday, verdict: Verdict) -> None:
+    """A resilient drill, then one ending ``verdict``: ``run --wait`` of the game day exits with that drill's code."""
+    held = gameday.drill(drill(unique("day-held"), gameday.workdir))
+    probe, fault, extra = DRILLS[verdict]
+    worst = gameday.drill(drill(unique("day-worst"), gameday.workdir, probe=probe, fault=fault, extra=extra))
+    day = gameday.workdir / f"{unique('day')}.yaml"
+    day.write_text(f"gameday: {day.stem}\nteam: exit-codes\ndrills:\n  - file: {held}\n  - file: {worst}\n")
+
+    result = gameday("run", str(day), "--wait", "--json")
+
+    summary = last_json_line(result.stdout)
+    assert summary["verdict"] == verdict.value, result.output
+    assert [d["verdict"] for d in summary["drills"]] == ["RESILIENT", verdict.value], result.output
+    assert result.exit_code == EXIT_CODES[verdict], result.output

@@ -7,6 +7,7 @@ a real SQLite store holding a record written through :meth:`Store.save`, exactly
 from __future__ import annotations
 
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -182,3 +183,20 @@ def test_from_record_takes_everything_from_the_record() -> None:
     assert (status.time_to_safe, status.time_to_healthy) == (1.25, 4.5)
     assert [(m.probe, m.phase) for m in status.last_measurements] == [("api", Phase.OBSERVE)]
     assert status.recorded
+
+
+def test_status_of_a_run_temporal_no_longer_has_says_so_not_that_temporal_is_unreachable(
+    tmp_path: Path, temporal_address: str
+) -> None:
+    """Temporal answers (the session dev server) but has no such workflow; the record stopped mid-observe."""
+    env = {**env_for(tmp_path), "GAMEDAY_TEMPORAL_ADDRESS": temporal_address}
+    record = aborted_record(f"drill-gone-{uuid.uuid4().hex[:8]}").model_copy(
+        update={"phase": Phase.OBSERVE, "verdict": None, "ended_at": None, "stop": None, "summary": ""}
+    )
+    Store(env["GAMEDAY_DATABASE_URL"]).save(record)
+
+    result = CliRunner().invoke(app, ["status", record.run_id], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "the workflow closed (no longer in Temporal) with no verdict recorded" in result.stdout
+    assert "unreachable" not in result.stdout
