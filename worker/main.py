@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from activities.blackout import check_blackout
 from activities.faults.activities import FaultActivities, capture_target
+from activities.freeze import FreezeActivities
 from activities.gameday_store import GameDayActivities, GameDays
 from activities.ledger import FaultLedger
 from activities.locks import LockActivities, TargetLocks
@@ -33,6 +34,7 @@ from worker.client import connect
 from worker.config import GamedayConfig
 from worker.notify_config import NotifyConfig
 from workflows.drill_workflow import DrillWorkflow
+from workflows.freeze_workflow import FreezeWorkflow
 from workflows.gameday_workflow import GameDayWorkflow
 
 log = logging.getLogger("gameday.worker")
@@ -115,7 +117,7 @@ def build_worker(
     shared = Worker(
         client,
         task_queue=task_queue,
-        workflows=[DrillWorkflow, GameDayWorkflow],
+        workflows=[DrillWorkflow, GameDayWorkflow, FreezeWorkflow],
         activities=[
             check_hypothesis,
             observe,
@@ -131,6 +133,7 @@ def build_worker(
             alerts.alert,
             check_blackout,
             check_policy,
+            FreezeActivities(client).check_freeze,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
         ],
