@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.freeze_records import FreezeCheck, FreezeState, freeze_workflow_id, refusal
+from workflows.freeze_records import MEMO_KEY, FreezeCheck, FreezeState, freeze_workflow_id, refusal
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 """One read of the freeze state; the activity's own timeout and retries bound the whole check."""
@@ -48,3 +48,18 @@ class FreezeActivities:
             raise ApplicationError(f"freeze state unreadable: {err.message}", type="FreezeUnknown") from err
         freeze = state.blocking(check.team)
         return refusal(freeze) if freeze is not None else ""
+
+
+async def shown_freezes(client: Client, task_queue: str) -> FreezeState:
+    """The freezes as the freeze workflow last wrote them in its memo: read without a worker (``describe``).
+
+    For display (``gameday status``, ``schedule list``); the check before a start queries the workflow itself.
+    """
+    try:
+        desc = await client.get_workflow_handle(freeze_workflow_id(task_queue)).describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return FreezeState()
+        raise
+    shown = (await desc.memo()).get(MEMO_KEY)
+    return FreezeState.model_validate(shown) if shown else FreezeState()

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import db, drills, gates, history, runs, schedules, servers
+from cli import db, drills, freeze, gates, history, runs, schedules, servers
 from cli.command import GamedayTyper
 from cli.context import Settings
 
@@ -33,6 +33,7 @@ servers.register(app)
 db.register(app)
 schedules.register(app)
 gates.register(app)
+freeze.register(app)
 
 
 def _print_version(value: bool) -> None:

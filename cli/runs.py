@@ -166,6 +166,9 @@ def status(
             )
             _print_stored(settings, run_id)
             return
+        from cli.freeze import print_frozen
+
+        await print_frozen(client, settings.config.task_queue)  # a line per freeze in force, none otherwise
         handle = client.get_workflow_handle(run_id)
         try:
             desc = await handle.describe()

@@ -22,6 +22,9 @@ FROZEN_BY = "freeze"
 CHANGES_PER_RUN = 200
 """Freezes and unfreezes one ``FreezeWorkflow`` run takes before it continues as new: its history stays small."""
 
+MEMO_KEY = "freezes"
+"""The freeze workflow's memo key holding the freezes in force (a :class:`FreezeState` as JSON)."""
+
 
 def freeze_workflow_id(task_queue: str) -> str:
     """The freeze state's fixed workflow id: one per task queue, i.e. per gameday installation in a namespace.

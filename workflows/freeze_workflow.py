@@ -11,7 +11,15 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.freeze_records import ALL_TEAMS, CHANGES_PER_RUN, Freeze, FreezeRequest, FreezeState, UnfreezeRequest
+    from workflows.freeze_records import (
+        ALL_TEAMS,
+        CHANGES_PER_RUN,
+        MEMO_KEY,
+        Freeze,
+        FreezeRequest,
+        FreezeState,
+        UnfreezeRequest,
+    )
 
 
 @workflow.defn(name="FreezeWorkflow")
@@ -26,6 +34,7 @@ class FreezeWorkflow:
 
     @workflow.run
     async def run(self, state: FreezeState) -> None:
+        self._show()
         await workflow.wait_condition(
             lambda: self._changes >= CHANGES_PER_RUN or workflow.info().is_continue_as_new_suggested()
         )
@@ -38,6 +47,7 @@ class FreezeWorkflow:
         team = request.team or ALL_TEAMS
         self._freezes[team] = Freeze(team=team, reason=request.reason, by=request.by, since=workflow.now())
         self._changes += 1
+        self._show()
 
     @workflow.signal(name="unfreeze")
     def unfreeze(self, request: UnfreezeRequest) -> None:
@@ -47,6 +57,11 @@ class FreezeWorkflow:
         else:
             self._freezes.pop(request.team, None)
         self._changes += 1
+        self._show()
+
+    def _show(self) -> None:
+        # The memo, which ``describe`` returns without a worker: what ``gameday status`` and ``schedule list`` show.
+        workflow.upsert_memo({MEMO_KEY: self.freezes().model_dump(mode="json")})
 
     @workflow.query(name="freezes")
     def freezes(self) -> FreezeState:
