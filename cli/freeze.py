@@ -53,26 +53,34 @@ def freeze(
         bool, typer.Option("--no-wait", help="Return once the stops are sent, without waiting for the rollbacks.")
     ] = False,
     wait_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for every stopped run's rollback before giving up (exit 6).")
-    ] = 120.0,
+        str, typer.Option(help="How long to wait for every stopped run's rollback before giving up (exit 6).")
+    ] = "2m",
 ) -> None:
     """Kill switch: stop every running drill and game day, and refuse every new start until 'gameday unfreeze'.
 
-    In this order: the freeze is recorded in Temporal (a workflow of this task queue, durable, read by every
-    drill before it touches anything); every running game day (so none starts its next step), then every running
-    drill, gets the emergency stop, reverts all its faults and ends ABORTED "frozen: REASON"; then it waits for
-    those rollbacks and prints how many faults were reverted. While frozen, 'gameday run', scheduled runs and
-    game-day steps start nothing: each run records itself ABORTED (by freeze, "frozen: ...", nothing touched),
-    and 'schedule trigger' exits 8. A run started during the freeze by an older gameday CLI checks the same state.
+    In this order: the freeze is recorded in Temporal (a workflow of this task queue and namespace, durable with no
+    worker up, and read by every drill and game-day step before it touches anything); every running game day (so
+    none starts its next step), then every running drill, gets the emergency stop, reverts all its faults and ends
+    ABORTED "frozen: REASON"; then it waits (--wait-timeout, or not at all with --no-wait) for those rollbacks and
+    prints how many faults were reverted. While frozen, 'gameday run', scheduled runs and game-day steps start
+    nothing: each run records itself ABORTED by freeze, "frozen: ...", nothing touched ('run --wait' exits 4,
+    'schedule trigger' exits 8), even when started by an older gameday CLI. A run that cannot read the freeze
+    state does not start either (fail closed). 'gameday status' and 'schedule list' show a line per freeze.
     With --team, only that team is frozen. Exit 0 once every fault is reverted; 6 when one is not (or the wait
     timed out). Example: gameday freeze --reason "incident INC-42: hands off" --team payments
     """
     settings = settings_of(ctx)
     if not reason:
         fail("--reason is required: say why, it is stored with the freeze and every run it stops")
-    if wait_timeout <= 0:
-        fail("--wait-timeout must be a positive number of seconds")
-    run_async(settings, _freeze(settings, reason, team, by, wait=not no_wait, wait_timeout=wait_timeout))
+    from workflows.units import parse_duration
+
+    try:
+        within = parse_duration(wait_timeout).total_seconds()
+    except ValueError as err:
+        fail(f"--wait-timeout: {err}")
+    if within <= 0:
+        fail("--wait-timeout must be longer than 0s")
+    run_async(settings, _freeze(settings, reason, team, by, wait=not no_wait, wait_timeout=within))
 
 
 def unfreeze(

@@ -146,6 +146,7 @@ def status(
     """Where a drill or a game day is now: phase, faults, last measurements, traffic; a game day's drills.
 
     Live from the workflow; from the results database when Temporal cannot be reached or no longer has the run.
+    While a freeze is in force ('gameday freeze'), a FROZEN line per freeze comes first.
     """
     settings = settings_of(ctx)
 

@@ -188,7 +188,8 @@ def list_schedules(ctx: typer.Context) -> None:
     """Every drill schedule: id, drill, cron, time zone, paused?, blackouts, next runs and the last run's result.
 
     Under the table: each paused schedule with its note (pause --note), and each schedule's blackouts. Next runs
-    already leave out blacked-out times. Example: gameday schedule list
+    already leave out blacked-out times. Above it, while frozen ('gameday freeze'), a FROZEN line per freeze: every
+    scheduled run then records itself skipped. Example: gameday schedule list
     """
     settings = settings_of(ctx)
 
