@@ -107,35 +107,50 @@ async def _freeze(
 ) -> None:
     from cli.launch import current_user
     from cli.runs import client_for
-    from workflows.freeze_records import FreezeRequest, FreezeState, freeze_workflow_id
-    from workflows.freeze_workflow import FreezeWorkflow
+    from workflows.freeze_names import FROZEN_BY, freeze_workflow_id
 
     launched = time.perf_counter()
     sent_at = datetime.now(UTC)
     client = await client_for(settings)
     queue = settings.config.task_queue
-    request = FreezeRequest(reason=reason, by=by or current_user(), team=team)
+    # Plain JSON, the shapes of FreezeRequest and FreezeState: importing the drill model would cost ~150 ms
+    # before the first RPC, and every one of them is faults held longer (as `gameday stop` does).
+    request = {"reason": reason, "by": by or current_user(), "team": team}
     # Signal-with-start: durable with no worker running, and the one workflow of this id is created if needed.
-    await client.start_workflow(
-        FreezeWorkflow.run,
-        FreezeState(),
-        id=freeze_workflow_id(queue),
-        task_queue=queue,
-        start_signal="freeze",
-        start_signal_args=[request],
-        static_summary="gameday freeze state (kill switch)",
+    # The listing of what runs goes alongside; the stops are sent once the freeze is recorded.
+    _, game_days, drills_now = await asyncio.gather(
+        client.start_workflow(
+            "FreezeWorkflow",
+            {"freezes": []},
+            id=freeze_workflow_id(queue),
+            task_queue=queue,
+            start_signal="freeze",
+            start_signal_args=[request],
+            static_summary="gameday freeze state (kill switch)",
+        ),
+        _running(client, queue, "GameDayWorkflow", team),
+        _running(client, queue, "DrillWorkflow", team),
     )
     scope = f"team {team}" if team else "every team"
+    stop = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at.isoformat()}
+    stopped: dict[str, WorkflowHandle[Any, Any]] = {}
+    drills: dict[str, WorkflowHandle[Any, Any]] = {}
+    await _stop(game_days, drills_now, stop, stopped, drills)
     console.print(
         f"[bold red]frozen[/] ({escape(scope)}): {escape(reason)}; new drills, scheduled runs and game-day steps "
         "are refused until 'gameday unfreeze" + (f" --team {escape(team)}" if team else "") + "'"
     )
-    stop = {"reason": f"frozen: {reason}", "by": "freeze", "sent_at": sent_at.isoformat()}
-    stopped: dict[str, WorkflowHandle[Any, Any]] = {}
-    drills: dict[str, WorkflowHandle[Any, Any]] = {}
-    await _stop_running(client, queue, team, stop, stopped, drills)
+    _say_stopped(stopped, drills)
     await asyncio.sleep(LATE_LOOK)  # a run that started just before the freeze may not be listed yet
-    await _stop_running(client, queue, team, stop, stopped, drills)
+    late = dict(stopped)
+    await _stop(
+        await _running(client, queue, "GameDayWorkflow", team),
+        await _running(client, queue, "DrillWorkflow", team),
+        stop,
+        stopped,
+        drills,
+    )
+    _say_stopped({k: h for k, h in stopped.items() if k not in late}, drills)
     if not stopped:
         console.print("nothing was running" + (f" for team {escape(team)}" if team else ""))
         return
@@ -145,24 +160,26 @@ async def _freeze(
     await _await_rollbacks(list(drills.values()), launched, wait_timeout)
 
 
-async def _stop_running(
-    client: Client,
-    queue: str,
-    team: str | None,
+async def _stop(
+    game_days: list[WorkflowHandle[Any, Any]],
+    drills_now: list[WorkflowHandle[Any, Any]],
     stop: dict[str, str],
     stopped: dict[str, WorkflowHandle[Any, Any]],
     drills: dict[str, WorkflowHandle[Any, Any]],
 ) -> None:
     """Game days first (so none starts its next step), then drills; each run once, however often it is seen."""
-    for kind in ("GameDayWorkflow", "DrillWorkflow"):
-        wave = [h for h in await _running(client, queue, kind, team) if h.id not in stopped]
-        await asyncio.gather(*(h.signal("emergency_stop", stop) for h in wave))
-        for handle in wave:
+    for wave, are_drills in ((game_days, False), (drills_now, True)):
+        fresh = [h for h in wave if h.id not in stopped]
+        await asyncio.gather(*(h.signal("emergency_stop", stop) for h in fresh))
+        for handle in fresh:
             stopped[handle.id] = handle
-            if kind == "DrillWorkflow":
+            if are_drills:
                 drills[handle.id] = handle
-            what = "game day" if kind == "GameDayWorkflow" else "drill"
-            console.print(f"stopped {what} [bold]{escape(handle.id)}[/]")
+
+
+def _say_stopped(stopped: dict[str, WorkflowHandle[Any, Any]], drills: dict[str, WorkflowHandle[Any, Any]]) -> None:
+    for run_id in stopped:
+        console.print(f"stopped {'drill' if run_id in drills else 'game day'} [bold]{escape(run_id)}[/]")
 
 
 async def _running(client: Client, queue: str, kind: str, team: str | None) -> list[WorkflowHandle[Any, Any]]:
@@ -224,13 +241,13 @@ async def _unfreeze(settings: Settings, team: str | None, by: str | None) -> Non
 
     from cli.launch import current_user
     from cli.runs import client_for
-    from workflows.freeze_records import UnfreezeRequest, freeze_workflow_id
+    from workflows.freeze_names import freeze_workflow_id
 
     client = await client_for(settings)
     queue = settings.config.task_queue
     handle = client.get_workflow_handle(freeze_workflow_id(queue))
     try:
-        await handle.signal("unfreeze", UnfreezeRequest(by=by or current_user(), team=team))
+        await handle.signal("unfreeze", {"by": by or current_user(), "team": team})
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -256,7 +273,7 @@ def frozen_lines(state: FreezeState) -> list[str]:
 
 
 def _team_option(team: str) -> str:
-    from workflows.freeze_records import ALL_TEAMS
+    from workflows.freeze_names import ALL_TEAMS
 
     return "" if team == ALL_TEAMS else f" --team {team}"
 

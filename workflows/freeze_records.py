@@ -8,31 +8,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from workflows.freeze_names import (
+    ALL_TEAMS,
+    CHANGES_PER_RUN,
+    FREEZE_PATCH,
+    FROZEN_BY,
+    MEMO_KEY,
+    freeze_workflow_id,
+)
 from workflows.records import Reason, Record, Who
 
-ALL_TEAMS = "*"
-"""The key of a freeze of every team (``gameday freeze`` without ``--team``)."""
-
-FREEZE_PATCH = "freeze-check"
-"""Drills and game days started before the kill switch existed replay without its check (``workflow.patched``)."""
-
-FROZEN_BY = "freeze"
-"""``StopRequest.by`` of a run stopped or refused by a freeze: what ``stopped by freeze: frozen: …`` reads."""
-
-CHANGES_PER_RUN = 200
-"""Freezes and unfreezes one ``FreezeWorkflow`` run takes before it continues as new: its history stays small."""
-
-MEMO_KEY = "freezes"
-"""The freeze workflow's memo key holding the freezes in force (a :class:`FreezeState` as JSON)."""
-
-
-def freeze_workflow_id(task_queue: str) -> str:
-    """The freeze state's fixed workflow id: one per task queue, i.e. per gameday installation in a namespace.
-
-    Per task queue rather than per namespace: drills run on their installation's queue, and a freeze held by a
-    workflow no worker of that queue runs could not be read (a read that fails refuses every start).
-    """
-    return f"gameday-freeze-{task_queue}"
+__all__ = [
+    "ALL_TEAMS",
+    "CHANGES_PER_RUN",
+    "FREEZE_PATCH",
+    "FROZEN_BY",
+    "MEMO_KEY",
+    "Freeze",
+    "FreezeCheck",
+    "FreezeRequest",
+    "FreezeState",
+    "UnfreezeRequest",
+    "freeze_workflow_id",
+    "refusal",
+    "stopping",
+]
 
 
 class Freeze(Record):
