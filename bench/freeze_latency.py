@@ -46,21 +46,22 @@ recovery: {{within: 30s, interval: 100ms}}
 """
 
 
-def all_running_at(pids: list[int], within: float) -> float | None:
-    """Poll every pid each 1 ms until none is stopped; the ``time.monotonic()`` the last one was seen running."""
+def all_running_at(pids: list[int], within: float) -> tuple[float, float] | None:
+    """Poll every pid each 1 ms until none is stopped; the ``time.monotonic()`` the first and the last one was seen
+    running."""
     left = set(pids)
     deadline = time.monotonic() + within
-    last = 0.0
+    first = last = 0.0
     while left:
         now = time.monotonic()
         for pid in list(left):
             if proc_state(pid) != "T":
                 left.discard(pid)
-                last = now
+                first, last = first or now, now
         if now > deadline:
             return None
         time.sleep(0.001)
-    return last
+    return first, last
 
 
 async def wait_all_stopped(pids: list[int], within: float) -> None:
@@ -83,6 +84,7 @@ async def main() -> int:
     lab = Lab(workdir)
     sleepers: list[subprocess.Popen[bytes]] = []
     reverted: list[float] = []
+    first_reverted: list[float] = []
     exited: list[float] = []
     failures = 0
     try:
@@ -113,7 +115,8 @@ async def main() -> int:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
-            last = await asyncio.to_thread(all_running_at, pids, 60.0)
+            seen = await asyncio.to_thread(all_running_at, pids, 60.0)
+            last = seen[1] if seen else None
             out, _ = await asyncio.to_thread(command.communicate, None, 180)
             done = time.monotonic()
             text = out.decode()
@@ -122,8 +125,9 @@ async def main() -> int:
             aborted = sum(1 for r in records if r.verdict == Verdict.ABORTED and r.stop and r.stop.by == "freeze")
             ok = last is not None and command.returncode == 0 and aborted == args.drills
             ok = ok and count is not None and int(count[1]) == args.drills
-            if last is not None:
-                reverted.append(last - launched)
+            if seen is not None:
+                first_reverted.append(seen[0] - launched)
+                reverted.append(seen[1] - launched)
             exited.append(done - launched)
             failures += 0 if ok else 1
             print(
@@ -145,6 +149,7 @@ async def main() -> int:
             sleepers = []
         print()
         print(stats_header(f"{args.drills} drills, {args.workers} worker(s), {args.rounds} rounds"))
+        print(stats_line("gameday freeze launched → first fault reverted", first_reverted))
         print(stats_line("gameday freeze launched → last fault reverted", reverted))
         print(stats_line("gameday freeze launched → command exited", exited))
         print(f"target (issue 14): p95 < {TARGET:.0f} s; rounds failed: {failures}")

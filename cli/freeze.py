@@ -295,7 +295,6 @@ async def print_frozen(client: Client, task_queue: str) -> None:
 
 async def schedule_frozen(settings: Settings, description: ScheduleDescription) -> str:
     """The freeze a run of this schedule would meet now (``FROZEN: …``), or ``""``; from the freeze memo."""
-    from activities.freeze import shown_freezes
     from cli.runs import client_for
 
     client = await client_for(settings)
@@ -305,7 +304,7 @@ async def schedule_frozen(settings: Settings, description: ScheduleDescription) 
     team = ""
     if raw is not None:
         team = raw if isinstance(raw, str) else str(client.data_converter.payload_converter.from_payload(raw))
-    freeze = (await shown_freezes(client, settings.config.task_queue)).blocking(team)
+    freeze = (await _freshest(client, settings.config.task_queue)).blocking(team)
     return f"frozen: {freeze.reason} ({freeze.describe()})" if freeze is not None else ""
 
 
@@ -316,6 +315,7 @@ async def warn_if_frozen(client: Client, task_queue: str, team: str, out: Consol
     from activities.freeze import shown_freezes
 
     try:
+        # The memo, not the query: with no worker up, a query would hold 'run' for its whole timeout.
         freeze = (await asyncio.wait_for(shown_freezes(client, task_queue), timeout=READ_TIMEOUT)).blocking(team)
     except (RPCError, TimeoutError):
         return  # the drill's own check decides (and refuses to start if it cannot read the state either)
@@ -324,3 +324,15 @@ async def warn_if_frozen(client: Client, task_queue: str, team: str, out: Consol
             f"[yellow]frozen:[/] {escape(freeze.reason)} ({escape(freeze.describe())}): this run records itself "
             "skipped (ABORTED by freeze) and touches nothing; run --wait exits 4"
         )
+
+
+async def _freshest(client: Client, task_queue: str) -> FreezeState:
+    """The freeze workflow's own answer (it has handled every signal sent before), else its memo."""
+    from temporalio.service import RPCError
+
+    from activities.freeze import read_freezes, shown_freezes
+
+    try:
+        return await read_freezes(client, task_queue)
+    except RPCError:
+        return await shown_freezes(client, task_queue)
