@@ -304,7 +304,7 @@ class DrillWorkflow:
                 retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
                 summary="preflight: frozen?",
             )
-        except (ActivityError, asyncio.CancelledError) as err:
+        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
             if is_cancelled_exception(err):
                 self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
                 return

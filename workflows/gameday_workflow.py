@@ -113,11 +113,11 @@ class GameDayWorkflow:
                 retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
                 summary="game day: frozen?",
             )
-        except (ActivityError, asyncio.CancelledError) as err:
+        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
             if is_cancelled_exception(err):
                 self._cancelled = True
                 return
-            why = err.cause if isinstance(err, ActivityError) and err.cause else err
+            why = err.cause or err
             frozen = f"freeze state unknown ({why}): no further step started (fail closed)"
         if frozen and self._stop is None:
             self._stop = StopRequest(reason=frozen, by=FROZEN_BY, received_at=workflow.now())

@@ -70,3 +70,38 @@ observe: {{duration: 1s}}
     assert record.stop is not None and record.stop.by == "freeze"
     assert "freeze state unknown" in record.stop.reason and "fail closed" in record.stop.reason
     assert record.faults == [] and not marker.exists()
+
+
+async def test_a_drill_started_during_a_freeze_injects_nothing_and_records_itself_skipped(
+    client: Client, tmp_path: Path
+) -> None:
+    marker = tmp_path / "applied"
+    async with running_worker(client, Store(f"sqlite:///{tmp_path / 'r.db'}")) as queue:
+        freeze = await client.start_workflow(
+            FreezeWorkflow.run,
+            FreezeState(),
+            id=freeze_workflow_id(queue),
+            task_queue=queue,
+            start_signal="freeze",
+            start_signal_args=[FreezeRequest(reason="incident", by="pytest", team="payments")],
+        )
+        try:
+            handle = await start_drill(
+                client,
+                queue,
+                f"""
+name: refused
+team: payments
+targets: {{sh: {{command: {{}}}}}}
+faults: [{{target: sh, action: run, run: "touch {marker}", revert: "rm -f {marker}"}}]
+observe: {{duration: 1s}}
+""",
+            )
+            record = await finish(handle, "freeze_refused")
+        finally:
+            await freeze.terminate("test over")
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert record.stop is not None and record.stop.by == "freeze"
+    assert record.stop.reason.startswith("frozen: incident (skipped:")
+    assert record.faults == [] and not marker.exists()
+    assert [s.phase for s in record.steps if s.phase.value == "preflight"] == []  # not even a preflight step
