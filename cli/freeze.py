@@ -135,7 +135,8 @@ async def _freeze(
     stop = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at.isoformat()}
     stopped: dict[str, WorkflowHandle[Any, Any]] = {}
     drills: dict[str, WorkflowHandle[Any, Any]] = {}
-    await _stop(game_days, drills_now, stop, stopped, drills)
+    undelivered: list[str] = []
+    await _stop(game_days, drills_now, stop, stopped, drills, undelivered)
     console.print(
         f"[bold red]frozen[/] ({escape(scope)}): {escape(reason)}; new drills, scheduled runs and game-day steps "
         "are refused until 'gameday unfreeze" + (f" --team {escape(team)}" if team else "") + "'"
@@ -143,21 +144,22 @@ async def _freeze(
     _say_stopped(stopped, drills)
     await asyncio.sleep(LATE_LOOK)  # a run that started just before the freeze may not be listed yet
     late = dict(stopped)
-    await _stop(
-        await _running(client, queue, "GameDayWorkflow", team),
-        await _running(client, queue, "DrillWorkflow", team),
-        stop,
-        stopped,
-        drills,
+    game_days, drills_now = await asyncio.gather(
+        _running(client, queue, "GameDayWorkflow", team), _running(client, queue, "DrillWorkflow", team)
     )
+    await _stop(game_days, drills_now, stop, stopped, drills, undelivered)
     _say_stopped({k: h for k, h in stopped.items() if k not in late}, drills)
-    if not stopped:
+    for line in undelivered:
+        err_console.print(f"[bold red]error:[/] {escape(line)}")
+    if not stopped and not undelivered:
         console.print("nothing was running" + (f" for team {escape(team)}" if team else ""))
         return
-    if not wait:
+    if wait and drills:
+        await _await_rollbacks(list(drills.values()), launched, wait_timeout)
+    elif stopped:
         console.print(f"{len(stopped)} run(s) stopping; follow them with 'gameday status RUN_ID'")
-        return
-    await _await_rollbacks(list(drills.values()), launched, wait_timeout)
+    if undelivered:
+        raise typer.Exit(code=FAULTS_LEFT)
 
 
 async def _stop(
@@ -166,12 +168,24 @@ async def _stop(
     stop: dict[str, str],
     stopped: dict[str, WorkflowHandle[Any, Any]],
     drills: dict[str, WorkflowHandle[Any, Any]],
+    undelivered: list[str],
 ) -> None:
-    """Game days first (so none starts its next step), then drills; each run once, however often it is seen."""
+    """Game days first (so none starts its next step), then drills; each run once, however often it is seen.
+
+    A run that ended between the listing and its stop is left out (nothing of it to revert); any other failure to
+    deliver a stop is said, and that run is not counted as stopped.
+    """
+    from temporalio.service import RPCError, RPCStatusCode
+
     for wave, are_drills in ((game_days, False), (drills_now, True)):
         fresh = [h for h in wave if h.id not in stopped]
-        await asyncio.gather(*(h.signal("emergency_stop", stop) for h in fresh))
-        for handle in fresh:
+        sent = await asyncio.gather(*(h.signal("emergency_stop", stop) for h in fresh), return_exceptions=True)
+        for handle, outcome in zip(fresh, sent, strict=True):
+            if isinstance(outcome, RPCError) and outcome.status == RPCStatusCode.NOT_FOUND:
+                continue  # already completed: its own rollback has run
+            if isinstance(outcome, BaseException):
+                undelivered.append(f"{handle.id}: stop not delivered ({outcome}): stop it with gameday stop")
+                continue
             stopped[handle.id] = handle
             if are_drills:
                 drills[handle.id] = handle
