@@ -125,6 +125,9 @@ def run(
         ui_url = config.workflow_url(handle.id)
         out.print(f"started [bold]{escape(handle.id)}[/]  {escape(ui_url)}")
         silent = await launch.warn_if_no_worker(client, config.task_queue, drill)
+        from gameday.cli.freeze import warn_if_frozen
+
+        await warn_if_frozen(client, config.task_queue, drill.team, out)
         if not wait:
             if as_json:
                 print(launch.contract_json(handle.id, None, ui_url))

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from gameday.cli import db, drills, gates, history, runs, schedules, servers
+from gameday.cli import db, drills, freeze, gates, history, runs, schedules, servers
 from gameday.cli.command import GamedayTyper
 from gameday.cli.context import Settings
 
@@ -33,6 +33,7 @@ servers.register(app)
 db.register(app)
 schedules.register(app)
 gates.register(app)
+freeze.register(app)
 
 
 def _print_version(value: bool) -> None:

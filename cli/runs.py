@@ -162,6 +162,7 @@ def status(
     """Where a drill or a game day is now: phase, faults, last measurements, traffic; a game day's drills.
 
     Live from the workflow; from the results database when Temporal cannot be reached or no longer has the run.
+    While a freeze is in force ('gameday freeze'), a FROZEN line per freeze comes first.
     """
     settings = settings_of(ctx)
 
@@ -182,6 +183,9 @@ def status(
             )
             _print_stored(settings, run_id, temporal_down=True)
             return
+        from gameday.cli.freeze import print_frozen
+
+        await print_frozen(client, settings.config.task_queue)  # a line per freeze in force, none otherwise
         handle = client.get_workflow_handle(run_id)
         try:
             desc = await handle.describe()

@@ -188,7 +188,8 @@ def list_schedules(ctx: typer.Context) -> None:
     """Every drill schedule: id, drill, cron, time zone, paused?, blackouts, next runs and the last run's result.
 
     Under the table: each paused schedule with its note (pause --note), and each schedule's blackouts. Next runs
-    already leave out blacked-out times. Example: gameday schedule list
+    already leave out blacked-out times. Above it, while frozen ('gameday freeze'), a FROZEN line per freeze: every
+    scheduled run then records itself skipped. Example: gameday schedule list
     """
     settings = settings_of(ctx)
 
@@ -232,6 +233,9 @@ def list_schedules(ctx: typer.Context) -> None:
                 notes.append(f"{entry.id}: paused" + (f": {state.note}" if state.note else ""))
             if memo.get("blackouts"):
                 notes.append(f"{entry.id}: blackouts {', '.join(memo['blackouts'])}")
+        from gameday.cli.freeze import print_frozen
+
+        await print_frozen(client, settings.config.task_queue)  # frozen: every scheduled run records itself skipped
         if not entries:
             console.print("no drill schedules (add one with 'gameday schedule add FILE --cron ...')")
             return
@@ -361,8 +365,9 @@ def trigger(
     """Start the schedule's drill now, as if its time had come: skipped if its previous run still runs.
 
     Refused inside a blackout window unless --ignore-blackout. Prints the run id (follow it with 'gameday status').
-    Exits 8 when no drill runs for real: inside a blackout (refused, or started to record itself skipped), or
-    skipped because the previous run still runs. Example: gameday schedule trigger drill-checkout
+    Exits 8 when no drill runs for real: inside a blackout (refused, or started to record itself skipped), during
+    a freeze (started: it records itself skipped), or skipped because the previous run still runs.
+    Example: gameday schedule trigger drill-checkout
     """
     settings = settings_of(ctx)
 
@@ -380,11 +385,19 @@ def trigger(
                 "(--ignore-blackout starts a run that records itself skipped)"
             )
             raise typer.Exit(code=TRIGGER_SKIPPED)
+        from gameday.cli.freeze import schedule_frozen
+
+        frozen = await schedule_frozen(settings, before)
         await handle.trigger()
         after = await _settled(handle, before)
         if after.info.num_actions > before.info.num_actions:
             run = getattr(after.info.recent_actions[-1].action, "workflow_id", "?")
             console.print(f"started [bold]{escape(run)}[/]  {escape(settings.config.workflow_url(run))}")
+            if frozen:
+                console.print(
+                    f"skipped: {escape(frozen)}: the run records itself skipped (ABORTED) and touches nothing"
+                )
+                raise typer.Exit(code=TRIGGER_SKIPPED)
             if now_in:
                 console.print(
                     f"skipped: now is in blackout {escape(now_in)}: the run records itself skipped (ABORTED) "

@@ -52,6 +52,8 @@ _MODEL = (
     "loader_yaml",
     "gameday_loader",
     "budget",
+    "freeze_records",
+    "freeze_names",
 )
 
 MOVES: tuple[tuple[str, str], ...] = (

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from gameday.activities.blackout import check_blackout
 from gameday.activities.faults.activities import FaultActivities, capture_target
+from gameday.activities.freeze import FreezeActivities
 from gameday.activities.gameday_store import GameDayActivities, GameDays
 from gameday.activities.ledger import FaultLedger
 from gameday.activities.locks import LockActivities, TargetLocks
@@ -33,6 +34,7 @@ from gameday.config.app import GamedayConfig
 from gameday.config.notify import NotifyConfig
 from gameday.worker.client import connect
 from gameday.workflows.drill_workflow import DrillWorkflow
+from gameday.workflows.freeze_workflow import FreezeWorkflow
 from gameday.workflows.gameday_workflow import GameDayWorkflow
 
 log = logging.getLogger("gameday.worker")
@@ -115,7 +117,7 @@ def build_worker(
     shared = Worker(
         client,
         task_queue=task_queue,
-        workflows=[DrillWorkflow, GameDayWorkflow],
+        workflows=[DrillWorkflow, GameDayWorkflow, FreezeWorkflow],
         activities=[
             check_hypothesis,
             observe,
@@ -131,6 +133,7 @@ def build_worker(
             alerts.alert,
             check_blackout,
             check_policy,
+            FreezeActivities(client).check_freeze,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
         ],

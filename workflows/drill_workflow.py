@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from gameday.model.drill import Drill, Fault, Probe
+    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
     from gameday.model.kinds import registry
     from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
     from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
@@ -208,6 +209,8 @@ class DrillWorkflow:
         await self._save_progress()
         if inp.blackouts and self._stop is None:
             await self._check_blackout(inp)
+        if self._stop is None and workflow.patched(FREEZE_PATCH):
+            await self._check_freeze(inp)  # the kill switch: before any policy check, lock, probe or fault
         hold = asyncio.create_task(self._hold(inp))
         left = drill.max_duration - (workflow.now() - submitted)
         try:
@@ -277,6 +280,30 @@ class DrillWorkflow:
         )
         if window:
             self._request_stop(StopRequest(reason=f"skipped: now is in blackout {window}", by="schedule"))
+
+    async def _check_freeze(self, inp: DrillInput) -> None:
+        """A drill started during a freeze of its team (or of all) records itself skipped by the freeze.
+
+        Fail closed: when the freeze state cannot be read, the drill does not start either (``ABORTED``, nothing
+        touched); a kill switch that lets runs through whenever it is unreadable is no kill switch.
+        """
+        try:
+            frozen = await workflow.execute_activity(
+                "check_freeze",
+                FreezeCheck(team=inp.drill.team, task_queue=workflow.info().task_queue),
+                result_type=str,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
+                summary="preflight: frozen?",
+            )
+        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
+            if is_cancelled_exception(err):
+                self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
+                return
+            frozen = f"freeze state unknown ({_error_text(err)}): not started, nothing touched (fail closed)"
+        if frozen:
+            self._request_stop(StopRequest(reason=frozen, by=FROZEN_BY))
 
     async def _hold(self, inp: DrillInput) -> None:
         """Preflight, then inject, then observe: the part a stop interrupts."""

@@ -14,10 +14,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError, is_cancelled_exception
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
     from gameday.model.gameday import (
         GameDayEntry,
         GameDayInput,
@@ -59,6 +60,8 @@ class GameDayWorkflow:
         )
         halted = await self._await_approval(inp)
         for stage, drills in enumerate(inp.stages):
+            if self._stop is None and not halted and not self._cancelled and workflow.patched(FREEZE_PATCH):
+                await self._check_freeze(inp)  # before every step: a freeze starts no further one
             if self._stop is not None or halted or self._cancelled:
                 reason = f"stopped by {self._stop.by}: {self._stop.reason}" if self._stop else halted or "cancelled"
                 self._add(*(GameDayEntry(stage=stage, drill_name=p.drill.name, skipped=reason) for p in drills))
@@ -95,6 +98,30 @@ class GameDayWorkflow:
             assert self._record is not None
             self._record = self._record.model_copy(update={"approved_by": self._approved.by})
         return ""
+
+    async def _check_freeze(self, inp: GameDayInput) -> None:
+        """A freeze of the game day's team (or of all) stops it before its next step (a stop by ``freeze``).
+
+        Fail closed, as a drill's own check: a freeze state that cannot be read starts no further step.
+        """
+        try:
+            frozen = await workflow.execute_activity(
+                "check_freeze",
+                FreezeCheck(team=inp.team, task_queue=workflow.info().task_queue),
+                result_type=str,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
+                summary="game day: frozen?",
+            )
+        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
+            if is_cancelled_exception(err):
+                self._cancelled = True
+                return
+            why = err.cause or err
+            frozen = f"freeze state unknown ({why}): no further step started (fail closed)"
+        if frozen and self._stop is None:
+            self._stop = StopRequest(reason=frozen, by=FROZEN_BY, received_at=workflow.now())
 
     async def _run_stage(self, inp: GameDayInput, stage: int, drills: list[PlannedDrill]) -> None:
         handles = []
