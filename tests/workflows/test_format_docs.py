@@ -114,3 +114,11 @@ def test_the_load_and_guardrails_example_of_the_drill_format_doc_loads() -> None
     assert drill.name == "checkout-db-outage"
     assert drill.observe.traffic is not None and drill.observe.expect is not None
     assert drill.observe.guardrails
+
+
+def test_the_drill_format_doc_says_samples_are_per_check_and_the_observation_ticks_at_a_fixed_rate() -> None:
+    text = " ".join((DOCS / "DRILL_FORMAT.md").read_text().split())
+
+    assert "The observation does not use it: there a probe takes **one sample per tick**" in text
+    assert "a **fixed rate**, one tick every interval from the window's start" in text
+    assert "is *missed*, not run late, and counted in the record's coverage" in text

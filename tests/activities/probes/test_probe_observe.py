@@ -225,3 +225,17 @@ def test_a_guardrail_counts_failures_in_a_row_by_start_time_not_by_arrival() -> 
     # A success that did start after them ends the run.
     watch.record(guard, Sample(ok=True, latency=0.01), t0 + timedelta(seconds=4))
     assert watch.breach() is None or "in a row" not in watch.breach()[1]  # type: ignore[index]
+
+
+async def test_ticks_due_while_ten_still_run_are_missed_and_said_in_the_record() -> None:
+    """A probe far slower than the interval: at most 10 ticks overlap, the ones due meanwhile are missed, counted
+    in the coverage and said in the words the record and the report show."""
+    env, _ = _recording_env()
+    stalled = _probe("stalled", command={"run": "sleep 0.8"})
+
+    result = await env.run(observe, _window([stalled], seconds=1.0, interval_ms=20))
+
+    coverage = result.coverage
+    assert coverage is not None and coverage.ticks_expected == 50
+    assert coverage.ticks_missed > 0 and result.ticks <= coverage.ticks_expected - coverage.ticks_missed
+    assert f"{coverage.ticks_missed} tick(s) missed (probes slower than the interval)" in coverage.describe()
