@@ -12,6 +12,7 @@ import ast
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,26 @@ def test_the_demo_profile_adds_the_shop_api_with_a_worker_of_its_own(passwords: 
     assert demo["environment"]["GAMEDAY_TASK_QUEUE"] == "gameday-demo"
     assert "DemoSystem" in "\n".join(demo["command"]) and demo["entrypoint"] == ["python", "-c"]
     assert demo["depends_on"]["db-upgrade"]["condition"] == "service_completed_successfully"
+
+
+def test_the_demo_command_imports_the_installed_package_not_the_image_s_source_copy(
+    passwords: dict[str, str], tmp_path: Path
+) -> None:
+    # The image's WORKDIR /app holds a copy of the source folders, so a bare ``from demo.system import ...``
+    # in ``python -c`` (cwd first on sys.path) happened to work there and nowhere else (issue 13: one namespace).
+    # The command's imports are run here from a directory without the source: only ``gameday.*`` resolves.
+    script = "\n".join(resolved(passwords, "--profile", "demo")["services"]["demo"]["command"])
+    imports = [node for node in ast.parse(script).body if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert imports
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join(ast.unparse(node) for node in imports)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_no_secret_is_written_in_the_file_and_none_has_a_default(passwords: dict[str, str]) -> None:
