@@ -3,8 +3,8 @@
 How a file fault stays revertible whatever dies when:
 
 1. ``capture`` (before the apply, its answer kept in workflow state): the file's size, SHA-256, mode, owner and
-   times. A missing file, a symlink, anything but a regular file, or a file inside gameday's own data
-   directory is refused there: nothing is applied.
+   times. A missing file, a symlink, anything but a regular file, or one of gameday's own (its data directory,
+   its SQLite results file, the worker policy, its code, the worker's Python and venv) is refused there.
 2. ``apply`` checks the file is still what was captured (else: not applied), copies it into gameday's data
    directory (``<data dir>/file-backups/<run>/<fault index>/``, never beside the target; written to a temporary
    name, synced, checked against the captured hash, then renamed), and only then changes the file.
@@ -20,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import shutil
 import stat
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,10 +131,37 @@ def _read(path: str) -> FileState | None:
     )
 
 
+def _own_files() -> list[tuple[str, str]]:
+    """What a drill must never touch, as (real path, what it is): gameday's data directory, its SQLite results
+    file (wherever ``GAMEDAY_DATABASE_URL`` puts it, with its journal), the worker policy, gameday's own code and
+    the Python the worker runs on (its venv, standard library and site-packages)."""
+    from gameday.config.app import GamedayConfig
+
+    found = [(default_data_dir(), "gameday's data directory")]
+    config = GamedayConfig.from_env()
+    url = config.resolved_database_url
+    if url.startswith("sqlite") and "///" in url:
+        database = url.split("///", 1)[1].split("?", 1)[0]
+        if database and database != ":memory:":
+            found += [(Path(database + suffix), "gameday's results database") for suffix in ("", "-journal", "-wal")]
+    if config.policy_file:
+        found.append((Path(config.policy_file), "the worker policy"))
+    for folder in ("activities", "workflows", "worker", "cli", "model", "config", "report", "demo"):
+        spec = importlib.util.find_spec(f"gameday.{folder}")
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            found.append((Path(location), "gameday's own code"))
+    paths = sysconfig.get_paths()
+    found += [(Path(paths[key]), "the Python the worker runs on") for key in ("stdlib", "purelib", "platlib")]
+    if sys.prefix != sys.base_prefix:
+        found.append((Path(sys.prefix), "the worker's virtual environment"))
+    return [(os.path.realpath(where), what) for where, what in found]
+
+
 def _refuse_own_files(path: str) -> None:
-    real, own = os.path.realpath(path), os.path.realpath(default_data_dir())
-    if real == own or real.startswith(own + os.sep):
-        raise ApplyError(f"{path} is inside gameday's data directory ({own}): refused")
+    real = os.path.realpath(path)
+    for own, what in _own_files():
+        if real == own or real.startswith(own.rstrip(os.sep) + os.sep):
+            raise ApplyError(f"{path} is {what} or inside it ({own}): a drill never touches gameday itself")
 
 
 def _capture(spec: FileTarget) -> dict[str, str]:

@@ -180,6 +180,43 @@ async def test_capture_refuses_what_is_not_a_regular_file_of_the_drill(
     assert config.read_bytes() == CONTENT
 
 
+@pytest.mark.parametrize("own", ["database", "journal", "policy", "code", "site-packages"])
+async def test_a_drill_never_touches_gameday_s_own_files_wherever_they_are(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    own: str,
+) -> None:
+    """Beyond the data dir: a results database and a policy set elsewhere, gameday's code, the worker's Python."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "results.db").write_bytes(b"results")
+    (elsewhere / "results.db-journal").write_bytes(b"journal")
+    (elsewhere / "policy.yaml").write_text("kinds: [file]\n")
+    monkeypatch.setenv("GAMEDAY_DATABASE_URL", f"sqlite:///{elsewhere / 'results.db'}")
+    monkeypatch.setenv("GAMEDAY_POLICY", str(elsewhere / "policy.yaml"))
+    paths = {
+        "database": elsewhere / "results.db",
+        "journal": elsewhere / "results.db-journal",
+        "policy": elsewhere / "policy.yaml",
+        "code": Path(file_faults.__file__),
+        "site-packages": Path(pytest.__file__),
+    }
+    before = paths[own].read_bytes()
+    inp = fault_input(Target(file=FileTarget(path=str(paths[own]))), FAULTS["corrupt"])
+
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(capture_target, inp)
+    assert raised.value.type == "FaultCaptureError" and raised.value.non_retryable
+    assert "never touches gameday itself" in raised.value.message
+
+    with pytest.raises(ApplicationError):  # an apply reached without a capture refuses the same way
+        await activity_env.run(apply_fault, inp)
+    assert paths[own].read_bytes() == before
+
+
 async def test_two_spellings_of_one_file_resolve_to_one_lock_key(config: Path) -> None:
     twisted = str(config.parent) + "/../" + config.parent.name + "//" + config.name
     one = await resolve_target("a", Target(file=FileTarget(path=str(config))))
