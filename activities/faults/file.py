@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
@@ -28,7 +29,7 @@ import shutil
 import stat
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gameday.activities.faults import narrow
@@ -57,6 +58,9 @@ class FileState:
     gid: int
     atime_ns: int
     mtime_ns: int
+    identity: tuple[int, int] = field(default=(0, 0), compare=False)
+    """(device, inode) of the file this was read from; ``(0, 0)`` when rebuilt from facts. Not a fact: the
+    operations that follow check they act on that very file (a path swapped meanwhile is not touched)."""
 
     def facts(self) -> dict[str, str]:
         return {
@@ -98,12 +102,37 @@ def backup_dir(inp: FaultInput) -> Path:
     return backup_root() / run / str(inp.index)
 
 
-def _sha256(path: Path | str) -> str:
+def _sha256(path: Path | str | int) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as source:
+    with open(path, "rb", closefd=not isinstance(path, int)) as source:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+NOT_REGULAR = "is not a regular file (a symlink, a directory or a device): refused"
+
+
+def _open_target(path: str, flags: int, identity: tuple[int, int] = (0, 0)) -> int:
+    """A descriptor on the regular file at ``path``, never through a symlink (``O_NOFOLLOW``) and, given its
+    ``identity``, only that very file: a path swapped for a symlink or another file after it was read (to have a
+    drill write through it to, say, /etc/shadow) is refused, not followed.
+
+    Raises:
+        ApplyError: a symlink, not a regular file, or not the file read before.
+    """
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ApplyError(f"{path} {NOT_REGULAR}") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or identity not in ((0, 0), (info.st_dev, info.st_ino)):
+        os.close(fd)
+        what = NOT_REGULAR if not stat.S_ISREG(info.st_mode) else "was replaced by another file since it was read"
+        raise ApplyError(f"{path} {what}")
+    return fd
 
 
 def _read(path: str) -> FileState | None:
@@ -117,18 +146,23 @@ def _read(path: str) -> FileState | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(info.st_mode):
-        raise ApplyError(f"{path} is not a regular file (a symlink, a directory or a device): refused")
+        raise ApplyError(f"{path} {NOT_REGULAR}")
     if info.st_size > MAX_BACKUP:
         raise ApplyError(f"{path} is {info.st_size} bytes: file faults copy the file first, up to {MAX_BACKUP}")
-    return FileState(
-        size=info.st_size,
-        sha256=_sha256(path),
-        mode=stat.S_IMODE(info.st_mode),
-        uid=info.st_uid,
-        gid=info.st_gid,
-        atime_ns=info.st_atime_ns,
-        mtime_ns=info.st_mtime_ns,
-    )
+    fd = _open_target(path, os.O_RDONLY, (info.st_dev, info.st_ino))
+    try:
+        return FileState(
+            size=info.st_size,
+            sha256=_sha256(fd),
+            mode=stat.S_IMODE(info.st_mode),
+            uid=info.st_uid,
+            gid=info.st_gid,
+            atime_ns=info.st_atime_ns,
+            mtime_ns=info.st_mtime_ns,
+            identity=(info.st_dev, info.st_ino),
+        )
+    finally:
+        os.close(fd)
 
 
 def _own_files() -> list[tuple[str, str]]:
@@ -182,7 +216,7 @@ async def capture(inp: FaultInput) -> dict[str, str]:
     return await asyncio.to_thread(_capture, spec)
 
 
-def _write_backup(inp: FaultInput, path: str, state: FileState) -> Path:
+def _write_backup(inp: FaultInput, path: str, state: FileState, identity: tuple[int, int]) -> Path:
     """Copy the file into the data directory (synced, checked), unless a good copy is there already."""
     where = backup_dir(inp)
     content, meta = where / "content", where / "meta.json"
@@ -190,8 +224,9 @@ def _write_backup(inp: FaultInput, path: str, state: FileState) -> Path:
         return where
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = where / "content.partial"
-    shutil.copyfile(path, partial)
-    with open(partial, "rb") as written:
+    with open(_open_target(path, os.O_RDONLY, identity), "rb") as source, open(partial, "wb") as written:
+        shutil.copyfileobj(source, written, CHUNK)
+        written.flush()
         os.fsync(written.fileno())
     if _sha256(partial) != state.sha256:
         partial.unlink()
@@ -219,13 +254,17 @@ def _apply(inp: FaultInput, spec: FileTarget, fault: FaultBase) -> FaultRecord:
     before = FileState.from_facts(inp.before) or now
     if not before.same_content(now):
         raise NothingChanged(f"{spec.path} changed since it was captured ({now.size} bytes, was {before.size})")
-    where = _write_backup(inp, spec.path, before)
+    where = _write_backup(inp, spec.path, before, now.identity)
     changed = {"path": spec.path, "backup": str(where), **before.facts()}
     if isinstance(fault, RemoveFileFault):
+        found = os.lstat(spec.path)
+        if (found.st_dev, found.st_ino) != now.identity:
+            _drop_backup(inp)
+            raise NothingChanged(f"{spec.path} was replaced by another file since it was read: not touched")
         os.unlink(spec.path)
         output = f"removed {spec.path} ({before.size} bytes; copy in {where})"
     elif isinstance(fault, CorruptFileFault):
-        with open(spec.path, "r+b") as target:
+        with open(_open_target(spec.path, os.O_RDWR, now.identity), "r+b") as target:
             target.seek(fault.offset)
             original = target.read(fault.bytes)
             if not original:
@@ -239,7 +278,7 @@ def _apply(inp: FaultInput, spec: FileTarget, fault: FaultBase) -> FaultRecord:
         output = f"inverted {len(original)} byte(s) of {spec.path} from offset {fault.offset}"
     else:
         assert isinstance(fault, FillFileFault)  # narrow() let only the three file faults through
-        with open(spec.path, "ab") as target:
+        with open(_open_target(spec.path, os.O_WRONLY | os.O_APPEND, now.identity), "ab") as target:
             left, zeros = fault.size, bytes(CHUNK)
             while left > 0:
                 left -= target.write(zeros[: min(CHUNK, left)])
@@ -260,11 +299,28 @@ async def apply(inp: FaultInput) -> FaultRecord:
     return await asyncio.to_thread(_apply, inp, spec, fault)
 
 
-def _restore_metadata(path: str, state: FileState) -> None:
-    os.chmod(path, state.mode)
+def _restore_metadata(target: str | int, state: FileState) -> None:
+    """Mode, owner and times, on a descriptor, or on a path that is then never followed if it is a symlink."""
+    if isinstance(target, str):
+        try:
+            fd = _open_target(target, os.O_RDONLY)
+        except PermissionError:  # a mode without read for us: by path, once more checked not to be a symlink
+            if not stat.S_ISREG(os.lstat(target).st_mode):
+                raise ApplyError(f"{target} {NOT_REGULAR}") from None
+            os.chmod(target, state.mode)
+            with contextlib.suppress(PermissionError):
+                os.chown(target, state.uid, state.gid, follow_symlinks=False)
+            os.utime(target, ns=(state.atime_ns, state.mtime_ns), follow_symlinks=False)
+            return
+        try:
+            _restore_metadata(fd, state)
+        finally:
+            os.close(fd)
+        return
+    os.chmod(target, state.mode)
     with contextlib.suppress(PermissionError):  # not root: the file keeps this user as owner, as it was written
-        os.chown(path, state.uid, state.gid)
-    os.utime(path, ns=(state.atime_ns, state.mtime_ns))
+        os.chown(target, state.uid, state.gid)
+    os.utime(target, ns=(state.atime_ns, state.mtime_ns))
 
 
 def _restore(inp: FaultInput, path: str, state: FileState) -> str:
@@ -273,10 +329,16 @@ def _restore(inp: FaultInput, path: str, state: FileState) -> str:
         raise RevertError(f"{path} differs from what was captured and its copy ({content}) is missing or damaged")
     directory = os.path.dirname(path) or "."
     restoring = os.path.join(directory, f".{os.path.basename(path)}.gameday-restore")
-    shutil.copyfile(content, restoring)
-    with open(restoring, "rb") as written:
-        os.fsync(written.fileno())
-    _restore_metadata(restoring, state)
+    # Created here, exclusively and never through a symlink: in a directory others write to, a symlink planted
+    # at this name would otherwise have the copy written wherever it points.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(restoring)  # a leftover of a revert that died here (a symlink itself is removed, not followed)
+    fd = os.open(restoring, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb") as written, open(content, "rb") as source:
+        shutil.copyfileobj(source, written, CHUNK)
+        written.flush()
+        os.fsync(fd)
+        _restore_metadata(fd, state)
     os.replace(restoring, path)  # atomic: a reader sees the damaged file or the restored one, never half of it
     _restore_metadata(path, state)
     fd = os.open(directory, os.O_RDONLY)
@@ -298,9 +360,12 @@ def _revert(inp: FaultInput, spec: FileTarget) -> FaultRecord:
     if state.same_content(now):
         output = f"{spec.path} is as captured"
     elif now is not None and now.size > state.size:
-        with open(spec.path, "r+b") as target:
-            target.truncate(state.size)
-            os.fsync(target.fileno())
+        fd = _open_target(spec.path, os.O_WRONLY, now.identity)
+        try:
+            os.ftruncate(fd, state.size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         now = _read(spec.path)
         output = f"cut {spec.path} back to {state.size} bytes"
         if not state.same_content(now):

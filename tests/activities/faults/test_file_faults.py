@@ -247,3 +247,42 @@ async def test_a_worker_policy_paths_rule_refuses_a_file_outside_it_before_anyth
 
     assert raised.value.type == "PolicyRefused"
     assert config.read_bytes() == CONTENT
+
+
+async def test_a_symlink_planted_at_the_restore_name_is_not_written_through(
+    activity_env: ActivityEnvironment, fault_input: FaultInputFactory, data_dir: Path, config: Path, tmp_path: Path
+) -> None:
+    """In a directory others can write to, the revert's temporary file must not follow a planted symlink."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"not yours\n")
+    before = _state(config)
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS["remove"]))
+    record = await activity_env.run(apply_fault, inp)
+    (config.parent / f".{config.name}.gameday-restore").symlink_to(victim)
+
+    reverted = await activity_env.run(revert_fault, inp.model_copy(update={"record": record}))
+
+    assert reverted.state == FaultState.REVERTED
+    assert victim.read_bytes() == b"not yours\n"
+    assert _state(config) == before and not config.is_symlink()
+    assert sorted(p.name for p in config.parent.iterdir()) == ["config.yaml"]
+
+
+@pytest.mark.parametrize("swap", ["symlink", "other file"])
+async def test_a_path_swapped_after_it_was_read_is_refused_not_followed(
+    data_dir: Path, config: Path, tmp_path: Path, swap: str
+) -> None:
+    """Between the read and the write, the path becomes a symlink to another file, or another file."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(CONTENT)
+    state = file_faults._read(str(config))
+    assert state is not None
+    config.rename(tmp_path / "kept")  # still there: its inode cannot be reused by what takes its place
+    if swap == "symlink":
+        config.symlink_to(victim)
+    else:
+        config.write_bytes(CONTENT)
+
+    with pytest.raises(file_faults.ApplyError):
+        file_faults._open_target(str(config), os.O_RDWR, state.identity)
+    assert victim.read_bytes() == CONTENT
