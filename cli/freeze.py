@@ -260,13 +260,15 @@ async def _unfreeze(settings: Settings, team: str | None, by: str | None) -> Non
     client = await client_for(settings)
     queue = settings.config.task_queue
     handle = client.get_workflow_handle(freeze_workflow_id(queue))
+    request = {"by": by or current_user(), "team": team}
     try:
-        await handle.signal("unfreeze", {"by": by or current_user(), "team": team})
+        await handle.signal("unfreeze", request)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        console.print("nothing is frozen (this task queue was never frozen)")
-        return
+        if not await _unfreeze_closed(client, queue, request):
+            console.print("nothing is frozen (this task queue was never frozen)")
+            return
     console.print("unfrozen: " + (f"team {escape(team)}" if team else "every freeze lifted"))
     from gameday.activities.freeze import read_freezes
 
@@ -276,6 +278,52 @@ async def _unfreeze(settings: Settings, team: str | None, by: str | None) -> Non
         return  # no worker to answer now: the signal is recorded all the same
     for line in frozen_lines(left):
         console.print(f"[yellow]still[/] {escape(line)}")
+
+
+async def _unfreeze_closed(client: Client, queue: str, request: dict[str, Any]) -> bool:
+    """A freeze workflow closed by hand (terminated, or failed): every check still reads its last state, or
+    cannot read it and refuses to start (fail closed), so it is started again with that state and the unfreeze
+    on top. ``False`` when there is nothing to lift (never frozen, or closed with nothing frozen).
+
+    Raises:
+        typer.Exit: 6, closed before it recorded any state and ``--team`` given (the other freezes are unknown).
+    """
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from gameday.activities.freeze import read_freezes
+    from gameday.model.freeze_names import freeze_workflow_id
+    from gameday.model.freeze_records import MEMO_KEY, FreezeState
+
+    handle = client.get_workflow_handle(freeze_workflow_id(queue))
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    try:
+        last: FreezeState | None = await read_freezes(client, queue)  # what the checks read
+    except RPCError:  # closed before its first task: no state, no memo; the checks fail closed on it
+        shown = (await desc.memo()).get(MEMO_KEY)
+        last = FreezeState.model_validate(shown) if shown else None
+    if last is None and request["team"] is not None:
+        err_console.print(
+            f"[bold red]error:[/] the freeze workflow {escape(handle.id)} was closed by hand before it recorded "
+            "its freezes, so every run of this task queue is refused; 'gameday unfreeze' without --team lifts them"
+        )
+        raise typer.Exit(code=FAULTS_LEFT)
+    if last is not None and not last.freezes:
+        return False
+    await client.start_workflow(
+        "FreezeWorkflow",
+        (last or FreezeState()).model_dump(mode="json"),
+        id=handle.id,
+        task_queue=queue,
+        start_signal="unfreeze",
+        start_signal_args=[request],
+        static_summary="gameday freeze state (kill switch)",
+    )
+    return True
 
 
 # --- shown elsewhere --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -268,5 +269,55 @@ def test_a_freeze_survives_a_worker_restart(gameday: Gameday, tmp_path: Path) ->
         assert cli("unfreeze").exit_code == 0  # type: ignore[attr-defined]
         allowed = cli("run", str(drill), "--wait")
         assert allowed.exit_code == 0, allowed.output  # type: ignore[attr-defined]
+    finally:
+        workers.stop_all()
+
+
+@pytest.mark.parametrize("when", ["before its first task", "after it recorded the freeze"])
+def test_a_freeze_workflow_terminated_by_someone_still_refuses_and_unfreeze_lifts_it(
+    gameday: Gameday, tmp_path: Path, when: str
+) -> None:
+    """Someone terminates the freeze workflow (to 'unfreeze' by hand): the checks still read its last state, or
+    fail closed when it has none, and 'gameday unfreeze' lifts it (it answered 'nothing is frozen (this task queue
+    was never frozen)' while every run stayed refused)."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    from gameday.model.freeze_names import freeze_workflow_id
+
+    queue = f"test-freeze-terminated-{uuid.uuid4()}"
+    env = {**gameday.env, "GAMEDAY_TASK_QUEUE": queue}
+
+    def cli(*args: str) -> Any:
+        return gameday(*args, GAMEDAY_TASK_QUEUE=queue)
+
+    async def terminate() -> None:
+        client = await Client.connect(env["GAMEDAY_TEMPORAL_ADDRESS"])
+        await client.get_workflow_handle(freeze_workflow_id(queue)).terminate(reason="by hand")
+
+    workers = WorkerProcesses(env["GAMEDAY_TEMPORAL_ADDRESS"], queue, env["GAMEDAY_DATABASE_URL"], tmp_path)
+    try:
+        if when == "before its first task":  # no worker yet: the freeze workflow never ran a task
+            assert cli("freeze", "--reason", "terminated later").exit_code == 0
+            asyncio.run(terminate())
+            workers.start()
+        else:
+            workers.start()
+            assert cli("freeze", "--reason", "terminated later").exit_code == 0
+            wait_until(lambda: "FROZEN" in cli("schedule", "list").stdout, what="the freeze's memo", timeout=30)
+            asyncio.run(terminate())
+        marker = tmp_path / "after-terminate"
+        drill = gameday.drill(marker_drill(unique("terminated"), "any", marker, "200ms"))
+        refused = cli("run", str(drill), "--wait")
+        assert refused.exit_code == 4, refused.output  # its last state still holds, or fail closed
+        assert not marker.exists()
+
+        lifted = cli("unfreeze")
+        assert lifted.exit_code == 0, lifted.output
+        assert "nothing is frozen" not in lifted.stdout, lifted.stdout
+        allowed = cli("run", str(drill), "--wait")
+        assert allowed.exit_code == 0, allowed.output
+        assert "FROZEN" not in cli("schedule", "list").stdout
     finally:
         workers.stop_all()
