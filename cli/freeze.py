@@ -116,18 +116,10 @@ async def _freeze(
     # Plain JSON, the shapes of FreezeRequest and FreezeState: importing the drill model would cost ~150 ms
     # before the first RPC, and every one of them is faults held longer (as `gameday stop` does).
     request = {"reason": reason, "by": by or current_user(), "team": team}
-    # Signal-with-start: durable with no worker running, and the one workflow of this id is created if needed.
+    # A signal (durable with no worker running); signal-with-start when the workflow is not running.
     # The listing of what runs goes alongside; the stops are sent once the freeze is recorded.
     _, game_days, drills_now = await asyncio.gather(
-        client.start_workflow(
-            "FreezeWorkflow",
-            {"freezes": []},
-            id=freeze_workflow_id(queue),
-            task_queue=queue,
-            start_signal="freeze",
-            start_signal_args=[request],
-            static_summary="gameday freeze state (kill switch)",
-        ),
+        _record_freeze(client, queue, freeze_workflow_id(queue), request),
         _running(client, queue, "GameDayWorkflow", team),
         _running(client, queue, "DrillWorkflow", team),
     )
@@ -160,6 +152,33 @@ async def _freeze(
         console.print(f"{len(stopped)} run(s) stopping; follow them with 'gameday status RUN_ID'")
     if undelivered:
         raise typer.Exit(code=FAULTS_LEFT)
+
+
+async def _record_freeze(client: Client, queue: str, workflow_id: str, request: dict[str, Any]) -> None:
+    """The freeze signalled to the running freeze workflow; else (never started, or closed by hand) the workflow
+    started with the freezes its closed run still holds and this one on top (signal-with-start): a freeze of
+    another team must not be dropped because someone terminated the workflow."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle(workflow_id).signal("freeze", request)
+        return
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        last = (await _freshest(client, queue)).model_dump(mode="json")
+    except RPCError:
+        last = {"freezes": []}
+    await client.start_workflow(
+        "FreezeWorkflow",
+        last,
+        id=workflow_id,
+        task_queue=queue,
+        start_signal="freeze",
+        start_signal_args=[request],
+        static_summary="gameday freeze state (kill switch)",
+    )
 
 
 async def _stop(

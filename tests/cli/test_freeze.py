@@ -321,3 +321,40 @@ def test_a_freeze_workflow_terminated_by_someone_still_refuses_and_unfreeze_lift
         assert "FROZEN" not in cli("schedule", "list").stdout
     finally:
         workers.stop_all()
+
+
+def test_a_freeze_after_the_workflow_was_terminated_keeps_the_freezes_it_held(gameday: Gameday, tmp_path: Path) -> None:
+    """Team a frozen, the workflow terminated by hand, then team b frozen: team a must stay frozen (a
+    signal-with-start of an empty state dropped it)."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    from gameday.model.freeze_names import freeze_workflow_id
+
+    queue = f"test-freeze-refreeze-{uuid.uuid4()}"
+    env = {**gameday.env, "GAMEDAY_TASK_QUEUE": queue}
+    team_a, team_b = unique("a"), unique("b")
+
+    def cli(*args: str) -> Any:
+        return gameday(*args, GAMEDAY_TASK_QUEUE=queue)
+
+    async def terminate() -> None:
+        client = await Client.connect(env["GAMEDAY_TEMPORAL_ADDRESS"])
+        await client.get_workflow_handle(freeze_workflow_id(queue)).terminate(reason="by hand")
+
+    workers = WorkerProcesses(env["GAMEDAY_TEMPORAL_ADDRESS"], queue, env["GAMEDAY_DATABASE_URL"], tmp_path)
+    try:
+        workers.start()
+        assert cli("freeze", "--reason", "first", "--team", team_a).exit_code == 0
+        wait_until(lambda: team_a in cli("schedule", "list").stdout, what="the freeze's memo", timeout=30)
+        asyncio.run(terminate())
+        assert cli("freeze", "--reason", "second", "--team", team_b).exit_code == 0
+
+        marker = tmp_path / "team-a"
+        refused = cli("run", str(gameday.drill(marker_drill(unique("a"), team_a, marker, "200ms"))), "--wait")
+        assert refused.exit_code == 4, refused.output
+        assert not marker.exists()
+        assert cli("unfreeze").exit_code == 0
+    finally:
+        workers.stop_all()
