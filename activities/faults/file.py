@@ -191,8 +191,15 @@ def _own_files() -> list[tuple[str, str]]:
     return [(os.path.realpath(where), what) for where, what in found]
 
 
+KERNEL = ("/proc", "/sys", "/dev")
+"""Files there are the kernel's, not data: a write is a setting changed (or a device written), with no exact revert."""
+
+
 def _refuse_own_files(path: str) -> None:
     real = os.path.realpath(path)
+    for root in KERNEL:
+        if real == root or real.startswith(root + os.sep):
+            raise ApplyError(f"{path} is under {root} (resolves to {real}): file faults act on data files only")
     for own, what in _own_files():
         if real == own or real.startswith(own.rstrip(os.sep) + os.sep):
             raise ApplyError(f"{path} is {what} or inside it ({own}): a drill never touches gameday itself")

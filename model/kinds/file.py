@@ -35,6 +35,8 @@ class FileTarget(Strict):
     def _absolute(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("expected an absolute path (starting with /)")
+        if "\0" in value:
+            raise ValueError("a path cannot hold a NUL character")
         return value
 
 

@@ -151,7 +151,7 @@ async def test_a_file_changed_between_capture_and_apply_is_not_touched(
     assert config.read_bytes() == b"someone else's edit\n"
 
 
-@pytest.mark.parametrize("make", ["missing", "symlink", "directory", "own"])
+@pytest.mark.parametrize("make", ["missing", "symlink", "directory", "own", "kernel", "kernel by symlink"])
 async def test_capture_refuses_what_is_not_a_regular_file_of_the_drill(
     activity_env: ActivityEnvironment,
     fault_input: FaultInputFactory,
@@ -165,7 +165,11 @@ async def test_capture_refuses_what_is_not_a_regular_file_of_the_drill(
         "symlink": tmp_path / "link",
         "directory": tmp_path / "srv",
         "own": data_dir / "gameday.db",
+        "kernel": Path("/proc/sys/kernel/hostname"),  # a "regular file" to stat: writing it renames the host
+        "kernel by symlink": tmp_path / "host" / "hostname",
     }
+    if make == "kernel by symlink":
+        (tmp_path / "host").symlink_to("/proc/sys/kernel")
     if make == "symlink":
         paths["symlink"].symlink_to(config)
     if make == "own":
@@ -286,3 +290,10 @@ async def test_a_path_swapped_after_it_was_read_is_refused_not_followed(
     with pytest.raises(file_faults.ApplyError):
         file_faults._open_target(str(config), os.O_RDWR, state.identity)
     assert victim.read_bytes() == CONTENT
+
+
+def test_a_path_with_a_nul_character_is_refused_when_the_drill_is_read() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="NUL"):
+        FileTarget(path="/tmp/a\0b")
