@@ -394,6 +394,16 @@ async def revert(inp: FaultInput) -> FaultRecord:
     return await asyncio.to_thread(_revert, inp, spec)
 
 
+def _keys(path: str) -> list[str]:
+    keys = [f"file:{os.path.realpath(path)}"]
+    with contextlib.suppress(OSError):  # no file yet: the capture refuses it before anything is applied
+        info = os.stat(path)
+        keys.append(f"file-inode:{info.st_dev}:{info.st_ino}")
+    return keys
+
+
 async def resolve_keys(spec: FileTarget) -> list[str]:
-    """The file's lock key: its real path, so two spellings of one file collide (``resolve_targets``)."""
-    return [f"file:{await asyncio.to_thread(os.path.realpath, spec.path)}"]
+    """The file's lock keys: its real path, so two spellings of one file collide (``resolve_targets``), and its
+    device and inode, so two hard links to one file collide too: a second drill capturing a file the first one
+    damaged would revert it to the damage."""
+    return await asyncio.to_thread(_keys, spec.path)

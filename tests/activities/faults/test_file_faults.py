@@ -225,7 +225,17 @@ async def test_two_spellings_of_one_file_resolve_to_one_lock_key(config: Path) -
     twisted = str(config.parent) + "/../" + config.parent.name + "//" + config.name
     one = await resolve_target("a", Target(file=FileTarget(path=str(config))))
     other = await resolve_target("b", Target(file=FileTarget(path=twisted)))
-    assert one.keys == other.keys == [f"file:{os.path.realpath(config)}"]
+    assert one.keys == other.keys
+    assert one.keys[0] == f"file:{os.path.realpath(config)}"
+
+
+async def test_two_hard_links_to_one_file_share_a_lock_key(config: Path, tmp_path: Path) -> None:
+    """Else two drills lock one file: the second captures the first one's damage, and its revert puts it back."""
+    linked = tmp_path / "linked.yaml"
+    os.link(config, linked)
+    one = await resolve_target("a", Target(file=FileTarget(path=str(config))))
+    other = await resolve_target("b", Target(file=FileTarget(path=str(linked))))
+    assert set(one.keys) & set(other.keys)
     assert hashlib.sha256(config.read_bytes()).hexdigest()  # untouched by resolution
 
 
