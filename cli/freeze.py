@@ -72,6 +72,7 @@ def freeze(
     settings = settings_of(ctx)
     if not reason:
         fail("--reason is required: say why, it is stored with the freeze and every run it stops")
+    _check_team(team)
     from gameday.model.units import parse_duration
 
     try:
@@ -96,7 +97,17 @@ def unfreeze(
     this command says so). Runs the freeze stopped stay stopped: start them again. Example: gameday unfreeze
     """
     settings = settings_of(ctx)
+    _check_team(team)
     run_async(settings, _unfreeze(settings, team, by))
+
+
+def _check_team(team: str | None) -> None:
+    """An empty --team (``--team "$TEAM"`` with TEAM unset) or ``*`` was recorded as a freeze of every team while
+    only that team's runs (none) were stopped: every team frozen, their running drills left running."""
+    from gameday.model.freeze_names import ALL_TEAMS
+
+    if team is not None and team.strip() in ("", ALL_TEAMS):
+        fail(f"--team {team!r}: name one team, or leave --team out for every team")
 
 
 # --- carrying it out --------------------------------------------------------------------------------------

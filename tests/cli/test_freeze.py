@@ -358,3 +358,18 @@ def test_a_freeze_after_the_workflow_was_terminated_keeps_the_freezes_it_held(ga
         assert cli("unfreeze").exit_code == 0
     finally:
         workers.stop_all()
+
+
+@pytest.mark.parametrize("command", ["freeze", "unfreeze"])
+@pytest.mark.parametrize("team", ["", "  ", "*"])
+def test_an_empty_or_wildcard_team_is_a_usage_error_before_anything_is_sent(command: str, team: str) -> None:
+    """``--team ""`` froze every team (the workflow keys a missing team as '*') but stopped only runs of team '':
+    none. Refused before Temporal is even reached (the address here answers nothing)."""
+    from typer.testing import CliRunner
+
+    from gameday.cli.main import app
+
+    args = [command, "--team", team] + (["--reason", "r"] if command == "freeze" else [])
+    result = CliRunner().invoke(app, args, env={"GAMEDAY_TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert result.exit_code == 1, result.output
+    assert "name one team" in result.output and "cannot reach" not in result.output
