@@ -1,6 +1,6 @@
 """The demo's dependency: a tiny inventory service the shop API calls for every product list.
 
-Run it as ``python -m demo.inventory --port P --pidfile F``. It answers ``GET /items`` (a JSON list of
+Run it as ``python -m gameday.demo.inventory --port P --pidfile F``. It answers ``GET /items`` (a JSON list of
 products with stock counts, after ~5 ms of "database" time) and ``GET /health``, on 127.0.0.1 only.
 
 The pidfile is how a drill finds this process (``targets: {inventory: {process: {pidfile: ...}}}``), so
@@ -8,7 +8,7 @@ it is written atomically once the port is bound (a reader never sees a half-writ
 copy that fails to bind never overwrites the first one's pid) and removed on SIGTERM/SIGINT. After
 SIGKILL it stays behind, stale: readers must check that the pid is alive.
 
-:func:`serve_until_terminated` is shared with ``demo.shop_api``: both services have the same lifecycle.
+:func:`serve_until_terminated` is shared with ``gameday.demo.shop_api``: both services have the same lifecycle.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def serve_until_terminated(
 def main(argv: list[str] | None = None) -> None:
     """Parse ``--port`` and ``--pidfile``, bind 127.0.0.1 and serve until terminated."""
     parser = argparse.ArgumentParser(
-        prog="python -m demo.inventory", description="The gameday demo's inventory service."
+        prog="python -m gameday.demo.inventory", description="The gameday demo's inventory service."
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--pidfile", type=Path, required=True, help="file that holds this process's pid")

@@ -1,6 +1,6 @@
 """The demo's service under test: a shop API that survives its inventory dependency stalling.
 
-Run it as ``python -m demo.shop_api --port P --inventory-url URL [--pidfile F]``. On 127.0.0.1 it serves:
+Run it as ``python -m gameday.demo.shop_api --port P --inventory-url URL [--pidfile F]``. On 127.0.0.1 it serves:
 
 - ``GET /products``: the inventory's ``/items`` (200 ms timeout) through a circuit breaker, as
   ``{"source": "live"|"cache", "fetched_at": ..., "products": [...]}``. A failed call, or any call the
@@ -181,7 +181,7 @@ class ShopHandler(QuietHandler):
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the options, warm the cache, bind 127.0.0.1 and serve until terminated."""
-    parser = argparse.ArgumentParser(prog="python -m demo.shop_api", description="The gameday demo's shop API.")
+    parser = argparse.ArgumentParser(prog="python -m gameday.demo.shop_api", description="The gameday demo's shop API.")
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--inventory-url", required=True, help="base URL of the inventory, e.g. http://127.0.0.1:8001")
     parser.add_argument("--pidfile", type=Path, default=None, help="file that holds this process's pid")

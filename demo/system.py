@@ -6,7 +6,7 @@
         drill_text = system.render_drill()
         ...  # run the drill; system.health() shows what the shop API reports meanwhile
 
-Both services run as subprocesses of this Python (``sys.executable -m demo.…``) on 127.0.0.1, on free ports
+Both services run as subprocesses of this Python (``sys.executable -m gameday.demo.…``) on 127.0.0.1, on free ports
 (``gameday demo``) or on known ones (``gameday dev --demo``: :data:`SERVE_API_PORT`, :data:`SERVE_INVENTORY_PORT`),
 with their pidfiles and logs in ``workdir``. They stop by themselves if the process that started them dies.
 :meth:`DemoSystem.stop` never leaves a process
