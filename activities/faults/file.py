@@ -96,6 +96,28 @@ def backup_root() -> Path:
     return default_data_dir() / BACKUPS
 
 
+HOST_ID = "host-id"
+"""Under gameday's data directory: a random id naming this worker's file system (made once). Two workers in two
+containers or on two machines see two different files at one path; a revert run by the other one would find its
+own, untouched file "as captured" and say REVERTED while the damaged one stays damaged."""
+
+
+def host_id() -> str:
+    """This worker's file-system id (``<data dir>/host-id``), created the first time it is asked for."""
+    where = default_data_dir() / HOST_ID
+    with contextlib.suppress(FileNotFoundError):
+        return where.read_text().strip()
+    where.parent.mkdir(parents=True, exist_ok=True)
+    made = f"{os.uname().nodename}-{os.urandom(8).hex()}"
+    try:
+        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:  # another worker of this data dir made it first
+        return where.read_text().strip()
+    with open(fd, "w") as out:
+        out.write(made)
+    return made
+
+
 def backup_dir(inp: FaultInput) -> Path:
     """Where the copy of this fault's file lives: by run id and fault index, so any worker's revert finds it."""
     run = re.sub(r"[^A-Za-z0-9._-]", "_", inp.run_id)[:100] + "-" + hashlib.sha256(inp.run_id.encode()).hexdigest()[:8]
@@ -262,7 +284,7 @@ def _apply(inp: FaultInput, spec: FileTarget, fault: FaultBase) -> FaultRecord:
     if not before.same_content(now):
         raise NothingChanged(f"{spec.path} changed since it was captured ({now.size} bytes, was {before.size})")
     where = _write_backup(inp, spec.path, before, now.identity)
-    changed = {"path": spec.path, "backup": str(where), **before.facts()}
+    changed = {"path": spec.path, "backup": str(where), "host": host_id(), **before.facts()}
     if isinstance(fault, RemoveFileFault):
         found = os.lstat(spec.path)
         if (found.st_dev, found.st_ino) != now.identity:
@@ -359,6 +381,12 @@ def _restore(inp: FaultInput, path: str, state: FileState) -> str:
 def _revert(inp: FaultInput, spec: FileTarget) -> FaultRecord:
     meta = backup_dir(inp) / "meta.json"
     known = inp.before or inp.record.changed or (json.loads(meta.read_text()) if meta.exists() else {})
+    applied_on = inp.record.changed.get("host")
+    if applied_on is not None and applied_on != host_id():
+        raise RevertError(
+            f"{spec.path} was changed on another worker's file system ({applied_on}), this one is {host_id()}: "
+            "left to a worker there (retried)"
+        )
     state = FileState.from_facts(known)
     if state is None:
         # The apply copies the file before it changes anything: no capture and no copy means it never got there.

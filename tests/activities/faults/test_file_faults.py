@@ -307,3 +307,34 @@ def test_a_path_with_a_nul_character_is_refused_when_the_drill_is_read() -> None
 
     with pytest.raises(ValidationError, match="NUL"):
         FileTarget(path="/tmp/a\0b")
+
+
+async def test_a_revert_run_by_a_worker_on_another_file_system_is_retried_not_reported_done(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    data_dir: Path,
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers on one task queue, each in its own container: the one that did not apply the fault has its own
+    untouched file at the path, and said 'as captured', REVERTED, while the removed one stayed removed."""
+    before = _state(config)
+    inp = await _captured(activity_env, fault_input(Target(file=FileTarget(path=str(config))), FAULTS["remove"]))
+    record = await activity_env.run(apply_fault, inp)
+    applied = inp.model_copy(update={"record": record})
+    removed = config.read_bytes() if config.exists() else None
+    assert removed is None
+
+    monkeypatch.setenv("GAMEDAY_DATA_DIR", str(tmp_path / "other-worker"))  # its own data dir and host id
+    config.write_bytes(CONTENT)  # what the other worker sees at that path: its own file, as captured
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env.run(revert_fault, applied)
+    assert raised.value.type == "FaultRevertError" and not raised.value.non_retryable
+    assert "another worker's file system" in raised.value.message
+
+    config.unlink()  # back on the worker that removed it
+    monkeypatch.setenv("GAMEDAY_DATA_DIR", str(data_dir))
+    reverted = await activity_env.run(revert_fault, applied)
+    assert reverted.state == FaultState.REVERTED
+    assert _state(config) == before
