@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from gameday.model.freeze_records import FreezeCheck
 from gameday.model.gameday import GameDayRecord
 from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput
 from gameday.model.notify_records import NotifyEvent, NotifyResult
@@ -42,6 +43,12 @@ def _stub(name: str) -> NotImplementedError:
 async def check_blackout(check: BlackoutCheck) -> str:
     """``activities/blackout.py``: the blackout window now falls in, or ``""``."""
     raise _stub("check_blackout")
+
+
+@activity.defn(name="check_freeze")
+async def check_freeze(check: FreezeCheck) -> str:
+    """``activities/freeze.py``: why a run of ``check.team`` must not start (``frozen: …``), or ``""``."""
+    raise _stub("check_freeze")
 
 
 @activity.defn(name="check_policy")
@@ -170,6 +177,7 @@ async def mark_traffic(mark: TrafficMark) -> bool:
 
 ALL = (
     check_blackout,
+    check_freeze,
     check_policy,
     check_hypothesis,
     observe,

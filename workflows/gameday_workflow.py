@@ -106,9 +106,8 @@ class GameDayWorkflow:
         """
         try:
             frozen = await workflow.execute_activity(
-                "check_freeze",
+                stubs.check_freeze,
                 FreezeCheck(team=inp.team, task_queue=workflow.info().task_queue),
-                result_type=str,
                 start_to_close_timeout=timedelta(seconds=10),
                 schedule_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),

@@ -19,6 +19,7 @@ def _registered() -> dict[str, Any]:
     """Every activity a gameday worker registers, by name (the lists ``worker.main.build_worker`` hands Temporal)."""
     from gameday.activities.blackout import check_blackout
     from gameday.activities.faults.activities import FaultActivities, capture_target
+    from gameday.activities.freeze import FreezeActivities
     from gameday.activities.gameday_store import GameDayActivities
     from gameday.activities.locks import LockActivities
     from gameday.activities.notify.activities import NotifyActivities
@@ -33,6 +34,7 @@ def _registered() -> dict[str, Any]:
     methods = [
         FaultActivities.apply_fault,
         FaultActivities.revert_fault,
+        FreezeActivities.check_freeze,
         StoreActivities.record_run,
         GameDayActivities.record_gameday,
         LockActivities.acquire_targets,
