@@ -129,6 +129,7 @@ if TYPE_CHECKING:
         docker: DockerTarget | None = None
         proxy: ProxyTarget | None = None
         lock: str | None = None
+        site: str | None = None
 
     Fault = FaultBase
 else:
@@ -141,6 +142,8 @@ else:
         **{kind.key: (kind.model | None, None) for kind in registry.TARGET_KINDS},
         # Name of the shared resource this target is, for target locks; defaults to the target's address.
         lock=(str | None, None),
+        # The site (a host, a VM, a PID namespace) whose workers act on this target (``model/sites.py``).
+        site=(str | None, None),
     )
     Fault = Annotated[Union[registry.fault_models()], Field(discriminator="action")]  # noqa: UP007
 

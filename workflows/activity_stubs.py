@@ -31,6 +31,7 @@ from gameday.model.records import (
     VerifyInput,
     VerifyResult,
 )
+from gameday.model.sites import SitesAnswer, SitesCheck
 from gameday.model.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
 
 
@@ -48,6 +49,12 @@ async def check_blackout(check: BlackoutCheck) -> str:
 async def check_policy(inp: DrillInput) -> str:
     """``activities/policy.py``: refuses a drill this worker's policy does not allow."""
     raise _stub("check_policy")
+
+
+@activity.defn(name="check_sites")
+async def check_sites(check: SitesCheck) -> SitesAnswer:
+    """``activities/sites.py``: where each host-local target runs; refuses missing or ambiguous sites."""
+    raise _stub("check_sites")
 
 
 @activity.defn(name="check_hypothesis")
@@ -171,6 +178,7 @@ async def mark_traffic(mark: TrafficMark) -> bool:
 ALL = (
     check_blackout,
     check_policy,
+    check_sites,
     check_hypothesis,
     observe,
     verify_recovery,

@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from gameday.model.drill import Drill, Fault, Probe
+    from gameday.model.drill import Drill, Fault, Probe, Target
     from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
     from gameday.model.kinds import registry
     from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         VerifyInput,
     )
+    from gameday.model.sites import SitesCheck, host_local_targets, site_queue
     from gameday.model.units import format_duration
     from gameday.model.verdict import Outcome, judge, time_to_safe
     from gameday.workflows import activity_stubs as stubs
@@ -83,6 +84,13 @@ RESOLVED_LOCKS_PATCH = "resolved-target-locks"
 
 CAPTURE_PATCH = "capture-target"
 """Drills started before ``capture_target`` existed replay without it: their reverts have no before-state."""
+
+SITES_PATCH = "sites"
+"""Drills started before sites existed replay without ``check_sites``; their host-local activities used the shared
+queue."""
+
+SITE_WAIT = timedelta(minutes=5)
+"""How long preflight's ``check_sites`` may keep failing to read Temporal before the drill is refused."""
 
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
@@ -174,6 +182,8 @@ class DrillWorkflow:
         self._notify_since: datetime | None = None
         self._coverage: Coverage | None = None
         self._observed: ObserveResult | None = None
+        self._placed: dict[str, str] = {}
+        """Host-local target name → its site (``check_sites``, preflight): where its activities run."""
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -394,7 +404,7 @@ class DrillWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"resume: apply {fi.record.label} again",
-                **self._proxies.route(fi),
+                **self._route(fi),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -446,7 +456,8 @@ class DrillWorkflow:
 
     async def _preflight(self, inp: DrillInput) -> str:
         await self._check_policy(inp)  # first: before any lock, proxy, probe, traffic or fault
-        locked = await self._lock_targets(inp) if self._uses_locks(inp) else ""
+        placed = await self._check_sites(inp)  # before anything a site's worker would do
+        locked = placed + await self._lock_targets(inp) if self._uses_locks(inp) else ""
         try:
             locked += await self._proxies.start(inp)
         except ActivityError as err:
@@ -470,6 +481,42 @@ class DrillWorkflow:
             self._not_steady = True
             raise _PhaseFailed("steady state does not hold: " + "; ".join(_describe(r) for r in failing))
         return locked + f"steady state holds ({len(results)} probe(s))" + await self._start_traffic(inp)
+
+    async def _check_sites(self, inp: DrillInput) -> str:
+        """Which site each host-local target is on, each with a live worker: else ``ERROR``, nothing touched.
+
+        Input-based and patch-gated: drills started before sites replay without it (their activities went to
+        the shared queue, and still do).
+        """
+        targets = host_local_targets(inp.drill)
+        if not targets or not workflow.patched(SITES_PATCH):
+            return ""
+        try:
+            answer = await workflow.execute_activity(
+                stubs.check_sites,
+                SitesCheck(task_queue=workflow.info().task_queue, targets=targets),
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=SITE_WAIT,
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(seconds=5), non_retryable_error_types=["SiteMissing", "SiteNotNamed"]
+                ),
+                summary=f"preflight: sites of {', '.join(sorted(targets))}",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise _PhaseFailed(f"sites: {_error_text(err)}", orchestration_error=True) from err
+        self._placed = dict(answer.placed)
+        return "sites: " + ", ".join(f"{name} on {site}" for name, site in sorted(self._placed.items())) + "; "
+
+    def _site_route(self, target_name: str) -> dict[str, Any]:
+        """Extra ``execute_activity`` options for a host-local target: its site's queue (none before sites)."""
+        site = self._placed.get(target_name)
+        return {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
+
+    def _route(self, fi: FaultInput) -> dict[str, Any]:
+        """Where a fault's capture, apply and revert run: its proxy's worker, its site, or anywhere."""
+        return self._proxies.route(fi) or self._site_route(fi.target_name)
 
     async def _check_policy(self, inp: DrillInput) -> None:
         """Does the worker's policy (its own configuration, never the drill's) accept the whole drill?
@@ -548,8 +595,23 @@ class DrillWorkflow:
 
     async def _resolve_targets(self, inp: DrillInput) -> list[ResolvedTarget]:
         """What each faulted target is on the worker now: a missing target fails preflight, nothing injected."""
-        targets = lockable_targets(inp.drill)
+        everything = lockable_targets(inp.drill)
+        # A host-local target is resolved on its own site (a pid or a path means something on one host only),
+        # and its keys name that site: the same pidfile on two sites is two resources.
+        groups: dict[str | None, dict[str, Target]] = {}
+        for name, target in everything.items():
+            groups.setdefault(self._placed.get(name), {})[name] = target
+        resolved: list[ResolvedTarget] = []
+        for site, targets in groups.items():
+            found = await self._resolve_on(inp, targets, site)
+            if site is not None:
+                found = [r.model_copy(update={"keys": [f"site:{site}/{k}" for k in r.keys]}) for r in found]
+            resolved += found
+        return resolved
+
+    async def _resolve_on(self, inp: DrillInput, targets: dict[str, Target], site: str | None) -> list[ResolvedTarget]:
         wait = inp.drill.lock_wait
+        route: dict[str, Any] = {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
         try:
             resolved: list[ResolvedTarget] = await workflow.execute_activity(
                 stubs.resolve_targets,
@@ -568,7 +630,9 @@ class DrillWorkflow:
                     non_retryable_error_types=[] if wait else ["TargetUnresolved"],
                 ),
                 summary=f"preflight: resolve {', '.join(targets)}"
-                + (f" (wait up to {format_duration(wait)})" if wait else ""),
+                + (f" (wait up to {format_duration(wait)})" if wait else "")
+                + (f" on site {site}" if site is not None else ""),
+                **route,
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -652,7 +716,7 @@ class DrillWorkflow:
                     retry_policy=RetryPolicy(maximum_attempts=1),  # never apply twice; rollback covers a failure
                     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=f"inject: {fault.label}",
-                    **self._proxies.route(fi),
+                    **self._route(fi),
                 )
             except ActivityError as err:
                 if is_cancelled_exception(err):
@@ -686,6 +750,7 @@ class DrillWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["FaultCaptureError"]),
             summary=f"inject: read the state of {fi.record.target} before {fi.record.label}",
+            **self._site_route(fi.target_name),
         )
         self._faults[index] = fi.model_copy(update={"before": before.facts})
 
@@ -835,7 +900,7 @@ class DrillWorkflow:
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=1) if first_attempt_only else REVERT_RETRY,
                 summary=f"{why}: revert {fi.record.label}",
-                **self._proxies.route(fi),
+                **self._route(fi),
             )
         except ActivityError as err:
             if ProxyHolds.worker_gone(err):
