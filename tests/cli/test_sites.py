@@ -1,0 +1,218 @@
+"""Sites (issue 14): three ``gameday worker --site`` processes, each in its own PID and mount namespace
+(``unshare --pid --fork --mount-proc``), share one dev server and one results database. Each site runs a
+``sleep`` whose pidfile sits at the same path in every site (a tmpfs mounted over the directory inside the
+namespace), and that names pid 2 in each: the most dangerous collision. Checked from the host by real pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sysconfig
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from gameday.activities.ledger import FaultLedger
+from gameday.activities.store import Store
+from gameday.model.records import Phase, StopRequest, Verdict
+from tests.harness import start_drill, wait_phase, wait_until
+
+pytestmark = pytest.mark.integration
+
+SITES = ("a", "b", "c")
+
+
+@dataclass
+class Site:
+    name: str
+    unshare: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str]
+
+    def namespace_init(self) -> int:
+        children = Path(f"/proc/{self.unshare.pid}/task/{self.unshare.pid}/children").read_text().split()
+        return int(children[0])
+
+    def app_pid(self) -> int:
+        """The host pid of the site's ``sleep`` (pid 2 inside its namespace)."""
+        init = self.namespace_init()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            if fields.get("PPid", "").strip() == str(init) and fields.get("Name", "").strip() == "sleep":
+                return int(entry.name)
+        raise AssertionError(f"no sleep in site {self.name}")
+
+    def app_state(self) -> str:
+        for line in Path(f"/proc/{self.app_pid()}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.split()[1]
+        raise AssertionError("no State line")
+
+
+@pytest.fixture(scope="module")
+def sites(dev_env: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Site], str, Path]]:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        if os.environ.get("CI"):
+            raise AssertionError("sites tests need root and unshare(1)")
+        pytest.skip("needs root and unshare(1)")
+    from temporalio.testing import WorkflowEnvironment
+
+    assert isinstance(dev_env, WorkflowEnvironment)
+    address = dev_env.client.service_client.config.target_host
+    work = tmp_path_factory.mktemp("sites")
+    run_dir = work / "run"  # the same path on every site; a tmpfs of its own inside each namespace
+    run_dir.mkdir()
+    queue = f"test-sites-{uuid.uuid4()}"
+    env = {
+        **os.environ,
+        "GAMEDAY_TEMPORAL_ADDRESS": address,
+        "GAMEDAY_TASK_QUEUE": queue,
+        "GAMEDAY_DATABASE_URL": f"sqlite:///{work / 'results.db'}",
+        "GAMEDAY_DATA_DIR": str(work / "data"),
+    }
+    gameday = Path(sysconfig.get_path("scripts")) / "gameday"
+    started: dict[str, Site] = {}
+    try:
+        for name in SITES:
+            log = work / f"worker-{name}.log"
+            script = (
+                f"mount -t tmpfs tmpfs {run_dir} || exit 9; sleep 3600 & echo $! > {run_dir}/app.pid; "
+                f"exec {gameday} worker --site {name}"
+            )
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            started[name] = Site(name, proc, log, env)
+        for site in started.values():
+            wait_until(
+                lambda s=site: "worker polling task queue" in s.log.read_text(), what=f"site {site.name}", timeout=60
+            )
+        yield started, queue, run_dir / "app.pid"
+    finally:
+        for site in started.values():
+            if site.unshare.poll() is None:
+                site.unshare.send_signal(signal.SIGKILL)  # pid 1 of the namespace dies with it: all of the site
+                site.unshare.wait(timeout=10)
+
+
+def _drill(name: str, pidfile: Path, on: tuple[str, ...], observe: str = "5m") -> str:
+    targets = "".join(f'  app_{s}: {{process: {{pidfile: "{pidfile}"}}, site: {s}}}\n' for s in on)
+    faults = "".join(f"  - {{target: app_{s}, action: pause}}\n" for s in on)
+    return f"name: {name}\ntargets:\n{targets}faults:\n{faults}observe: {{duration: {observe}}}\n"
+
+
+async def test_a_drill_on_two_sites_pauses_exactly_their_processes_and_not_the_third_sites_same_pidfile(
+    client: Client, sites: tuple[dict[str, Site], str, Path]
+) -> None:
+    by_name, queue, pidfile = sites
+    pids = {name: site.app_pid() for name, site in by_name.items()}
+    assert len(set(pids.values())) == 3  # one pidfile path, three different processes
+    handle = await start_drill(client, queue, _drill("two-sites", pidfile, ("a", "b")))
+    await wait_phase(handle, Phase.OBSERVE, within=60)
+    assert {name: site.app_state() for name, site in by_name.items()} == {"a": "T", "b": "T", "c": "S"}
+    await handle.signal("emergency_stop", StopRequest(reason="checked", by="test"))
+    record = await handle.result()
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert {name: site.app_state() for name, site in by_name.items()} == {"a": "S", "b": "S", "c": "S"}
+    assert {name: site.app_pid() for name, site in by_name.items()} == pids
+
+
+async def test_a_pidfile_on_two_sites_only_the_target_sites_process_is_touched(
+    client: Client, sites: tuple[dict[str, Site], str, Path]
+) -> None:
+    by_name, queue, pidfile = sites
+    handle = await start_drill(client, queue, _drill("site-b-only", pidfile, ("b",)))
+    await wait_phase(handle, Phase.OBSERVE, within=60)
+    assert {name: site.app_state() for name, site in by_name.items()} == {"a": "S", "b": "T", "c": "S"}
+    await handle.signal("emergency_stop", StopRequest(reason="checked", by="test"))
+    assert (await handle.result()).verdict == Verdict.ABORTED
+    assert by_name["b"].app_state() == "S"
+
+
+async def test_a_host_local_target_without_a_site_is_refused_when_several_sites_are_live(
+    client: Client, sites: tuple[dict[str, Site], str, Path]
+) -> None:
+    by_name, queue, pidfile = sites
+    text = f'name: no-site\ntargets:\n  app: {{process: {{pidfile: "{pidfile}"}}}}\n'
+    text += "faults:\n  - {target: app, action: pause}\nobserve: {duration: 5m}\n"
+    record = await (await start_drill(client, queue, text)).result()
+    assert record.verdict == Verdict.ERROR
+    assert "app name no site and 3 sites are live (a, b, c)" in record.summary, record.summary
+    assert record.faults == [] or all(f.applied_at is None for f in record.faults)
+    assert {site.app_state() for site in by_name.values()} == {"S"}
+
+
+async def test_a_site_without_a_live_worker_is_named_and_nothing_is_injected(
+    client: Client, sites: tuple[dict[str, Site], str, Path]
+) -> None:
+    by_name, queue, pidfile = sites
+    record = await (await start_drill(client, queue, _drill("site-gone", pidfile, ("a", "nowhere")))).result()
+    assert record.verdict == Verdict.ERROR
+    assert "no live worker at site(s) nowhere (needed by app_nowhere on nowhere)" in record.summary, record.summary
+    assert {site.app_state() for site in by_name.values()} == {"S"}
+
+
+async def test_a_start_up_sweep_of_site_b_reverts_only_site_bs_faults_and_gameday_sweep_routes_site_as(
+    client: Client, sites: tuple[dict[str, Site], str, Path], tmp_path: Path
+) -> None:
+    by_name, queue, pidfile = sites
+    handle = await start_drill(client, queue, _drill("orphans", pidfile, ("a", "b")))
+    await wait_phase(handle, Phase.OBSERVE, within=60)
+    await handle.terminate("test: orphan both faults")  # no rollback: the ledger has both applied
+    assert {name: site.app_state() for name, site in by_name.items()} == {"a": "T", "b": "T", "c": "S"}
+    env = by_name["b"].env
+    ledger = FaultLedger(Store(env["GAMEDAY_DATABASE_URL"]))
+    assert {(e.input.target_name, e.site) for e in ledger.pending() if e.input.run_id == handle.id} == {
+        ("app_a", "a"),
+        ("app_b", "b"),
+    }
+
+    # A second worker of site b, in site b's namespaces: its start-up sweep reverts b's fault, never a's.
+    log = tmp_path / "worker-b2.log"
+    gameday = Path(sysconfig.get_path("scripts")) / "gameday"
+    target = str(by_name["b"].namespace_init())
+    with log.open("wb") as out:
+        second = await asyncio.to_thread(
+            subprocess.Popen,
+            ["nsenter", "--target", target, "--pid", "--mount", "--", str(gameday), "worker", "--site", "b"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_until(lambda: by_name["b"].app_state() == "S", what="site b's sweep to resume its process", timeout=60)
+        wait_until(lambda: "left app_a" in log.read_text() or "pause app_a" in log.read_text(), what="a's row left")
+        assert by_name["a"].app_state() == "T"
+        pending = {(e.input.target_name, e.site) for e in ledger.pending() if e.input.run_id == handle.id}
+        assert pending == {("app_a", "a")}
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+    # `gameday sweep` from the host sends a's revert to a worker of site a.
+    swept = await asyncio.to_thread(
+        subprocess.run, [str(gameday), "sweep"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert by_name["a"].app_state() == "S"
+    assert [e for e in ledger.pending() if e.input.run_id == handle.id] == []
+    assert {site.app_state() for site in by_name.values()} == {"S"}
