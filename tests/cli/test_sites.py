@@ -29,6 +29,10 @@ pytestmark = pytest.mark.integration
 SITES = ("a", "b", "c")
 
 
+def _gameday() -> Path:
+    return Path(sysconfig.get_path("scripts")) / "gameday"
+
+
 @dataclass
 class Site:
     name: str
@@ -128,6 +132,19 @@ async def test_a_drill_on_two_sites_pauses_exactly_their_processes_and_not_the_t
     handle = await start_drill(client, queue, _drill("two-sites", pidfile, ("a", "b")))
     await wait_phase(handle, Phase.OBSERVE, within=60)
     assert {name: site.app_state() for name, site in by_name.items()} == {"a": "T", "b": "T", "c": "S"}
+    shown = await asyncio.to_thread(
+        subprocess.run, [str(_gameday()), "workers"], env=by_name["a"].env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    text = shown.stdout
+    assert "3 site(s) live" in text, text
+    for name in SITES:
+        section = text.split(f"site {name}: ")[1].split("\nsite ")[0]
+        assert section.startswith("1 worker(s)") and f" site={name}  last poll " in section, text
+        if name == "c":
+            assert "faults held: none" in section, text
+        else:
+            assert f"faults held: 1\n    pause app_{name} (run {handle.id})" in section, text
     await handle.signal("emergency_stop", StopRequest(reason="checked", by="test"))
     record = await handle.result()
     assert record.verdict == Verdict.ABORTED, record.summary
