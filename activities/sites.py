@@ -79,16 +79,25 @@ class SiteActivities:
         if not live:
             live = [self._site]  # the worker running this activity polls: its listing can lag a new start
         unnamed = sorted(name for name, site in check.targets.items() if site is None)
+        unnamed += sorted(f"probe {name}" for name, site in check.probes.items() if site is None)
         if unnamed and len(live) > 1:
             raise ApplicationError(
-                f"target(s) {', '.join(unnamed)} name no site and {len(live)} sites are live "
-                f"({', '.join(live)}): say `site:` on each host-local target; nothing was injected",
+                f"{', '.join(unnamed)} name no site (`site:` on a target, `from:` on a probe)"
+                f" and {len(live)} sites are live ({', '.join(live)}): nothing was injected",
                 type="SiteNotNamed",
                 non_retryable=True,
             )
         placed = {name: site or live[0] for name, site in check.targets.items()}
+        probe_sites = sorted({site or live[0] for site in check.probes.values()})
+        if len(probe_sites) > 1:
+            raise ApplicationError(
+                f"the probes run from {len(probe_sites)} sites ({', '.join(probe_sites)}): one site per drill for now;"
+                " nothing was injected",
+                type="SiteNotNamed",
+                non_retryable=True,
+            )
         missing = []
-        for site in sorted(set(placed.values())):
+        for site in sorted(set(placed.values()) | set(probe_sites)):
             try:
                 has = await site_has_worker(self._client, check.task_queue, site)
             except RPCError as err:
@@ -99,10 +108,12 @@ class SiteActivities:
                 missing.append(site)
         if missing:
             needs = ", ".join(f"{name} on {placed[name]}" for name in sorted(placed) if placed[name] in missing)
+            needs += "".join(f", probes from {site}" for site in probe_sites if site in missing)
+            needs = needs.removeprefix(", ")
             raise ApplicationError(
                 f"no live worker at site(s) {', '.join(missing)} (needed by {needs}); live sites: "
                 f"{', '.join(live)}; nothing was injected",
                 type="SiteMissing",
                 non_retryable=True,
             )
-        return SitesAnswer(live=live, placed=placed)
+        return SitesAnswer(live=live, placed=placed, probe_site=probe_sites[0] if probe_sites else None)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -235,6 +236,7 @@ if TYPE_CHECKING:
         samples: int = 1
         tolerance: Tolerance = Tolerance()
         mode: ProbeMode = ProbeMode.ALWAYS
+        from_: str | None = None
 else:
     ProbeKind = StrEnum("ProbeKind", [(kind.key.upper(), kind.key) for kind in registry.PROBE_KINDS])
     ProbeKind.__module__ = __name__
@@ -248,6 +250,8 @@ else:
         tolerance=(Tolerance, Field(default_factory=Tolerance)),
         # When it runs: ``always`` (default), ``before``, ``during``, ``after`` or ``edge`` (before and after).
         mode=(ProbeMode, ProbeMode.ALWAYS),
+        # The site whose worker takes the samples (``from:`` in the file; ``model/sites.py``); default anywhere.
+        from_=(str | None, Field(default=None, alias="from", validation_alias=AliasChoices("from", "from_"))),
     )
 
 

@@ -64,6 +64,17 @@ def host_local_targets(drill: Drill) -> dict[str, str | None]:
     return targets
 
 
+def placed_probes(drill: Drill) -> dict[str, str | None]:
+    """Probe name → its ``from:`` site, for every probe that says one or whose kind is host-local (``None``: none
+    said). The others (an http probe without ``from:``) run anywhere."""
+    probes: dict[str, str | None] = {}
+    for probe in drill.hypothesis:
+        kind = registry.probe_kind(probe.kind.value)
+        if probe.from_ is not None or (kind is not None and kind.host_local):
+            probes[probe.name] = probe.from_
+    return probes
+
+
 class SitesCheck(Record):
     """Argument of ``check_sites``: the sites a drill needs, checked in preflight before anything is touched."""
 
@@ -71,6 +82,8 @@ class SitesCheck(Record):
     """The shared task queue (site queues are named after it)."""
     targets: dict[str, str | None]
     """Host-local target name → its declared site, ``None`` when the drill file names none."""
+    probes: dict[str, str | None] = {}
+    """Placed probe name → its ``from:`` site, ``None`` when none is said (:func:`placed_probes`)."""
 
 
 class SitesAnswer(Record):
@@ -80,6 +93,8 @@ class SitesAnswer(Record):
     """The sites with a worker polling now, sorted."""
     placed: dict[str, str]
     """Host-local target name → the site whose queue its capture, apply, revert and resolution go to."""
+    probe_site: str | None = None
+    """The site whose queue the hypothesis probes run on; ``None``: anywhere (no placed probe)."""
 
 
 class SiteRevert(Record):

@@ -179,7 +179,15 @@ def build_worker(
     at_site = Worker(
         client,
         task_queue=site_queue(task_queue, site),
-        activities=[capture_target, faults.apply_fault, faults.revert_fault, resolve_targets],
+        activities=[
+            capture_target,
+            faults.apply_fault,
+            faults.revert_fault,
+            resolve_targets,
+            check_hypothesis,
+            observe,
+            verify_recovery,
+        ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         VerifyInput,
     )
-    from gameday.model.sites import SitesCheck, host_local_targets, site_queue
+    from gameday.model.sites import SitesCheck, host_local_targets, placed_probes, site_queue
     from gameday.model.units import format_duration
     from gameday.model.verdict import Outcome, judge, time_to_safe
     from gameday.workflows import activity_stubs as stubs
@@ -184,6 +184,8 @@ class DrillWorkflow:
         self._observed: ObserveResult | None = None
         self._placed: dict[str, str] = {}
         """Host-local target name → its site (``check_sites``, preflight): where its activities run."""
+        self._probe_site: str | None = None
+        """The site the hypothesis probes run from (``from:``, a command probe's host); ``None``: anywhere."""
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -474,6 +476,7 @@ class DrillWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary=f"preflight: {len(probes)} probe(s)",
+            **self._probe_route(),
         )
         self._add_probes(results)
         failing = [r for r in results if not r.ok]
@@ -488,30 +491,37 @@ class DrillWorkflow:
         Input-based and patch-gated: drills started before sites replay without it (their activities went to
         the shared queue, and still do).
         """
-        targets = host_local_targets(inp.drill)
-        if not targets or not workflow.patched(SITES_PATCH):
+        targets, probes = host_local_targets(inp.drill), placed_probes(inp.drill)
+        if not (targets or probes) or not workflow.patched(SITES_PATCH):
             return ""
         try:
             answer = await workflow.execute_activity(
                 stubs.check_sites,
-                SitesCheck(task_queue=workflow.info().task_queue, targets=targets),
+                SitesCheck(task_queue=workflow.info().task_queue, targets=targets, probes=probes),
                 start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=SITE_WAIT,
                 retry_policy=RetryPolicy(
                     maximum_interval=timedelta(seconds=5), non_retryable_error_types=["SiteMissing", "SiteNotNamed"]
                 ),
-                summary=f"preflight: sites of {', '.join(sorted(targets))}",
+                summary=f"preflight: sites of {', '.join(sorted(targets) + sorted(probes))}",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
             raise _PhaseFailed(f"sites: {_error_text(err)}", orchestration_error=True) from err
-        self._placed = dict(answer.placed)
-        return "sites: " + ", ".join(f"{name} on {site}" for name, site in sorted(self._placed.items())) + "; "
+        self._placed, self._probe_site = dict(answer.placed), answer.probe_site
+        said = [f"{name} on {site}" for name, site in sorted(self._placed.items())]
+        said += [f"probes from {answer.probe_site}"] if answer.probe_site is not None else []
+        return "sites: " + ", ".join(said) + "; "
 
     def _site_route(self, target_name: str) -> dict[str, Any]:
         """Extra ``execute_activity`` options for a host-local target: its site's queue (none before sites)."""
         site = self._placed.get(target_name)
+        return {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
+
+    def _probe_route(self) -> dict[str, Any]:
+        """Extra ``execute_activity`` options for the hypothesis probes: their site's queue, when they have one."""
+        site = self._probe_site
         return {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
 
     def _route(self, fi: FaultInput) -> dict[str, Any]:
@@ -780,6 +790,7 @@ class DrillWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=5),  # a retried attempt resumes from its heartbeat
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"observe: {span} every {format_duration(observe.interval)}{guards}",
+            **self._probe_route(),
         )
         result = await handle
         self._observed = result
@@ -851,6 +862,7 @@ class DrillWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary=f"verify: hypothesis within {format_duration(recovery.within)}",
+            **self._probe_route(),
         )
         self._add_probes(result.results)
         assert self._record is not None

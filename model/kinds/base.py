@@ -125,12 +125,15 @@ class ProbeKindSpec(Generic[T]):
         model: the probe's model.
         sampler: the dotted module whose ``take_sample(spec, client)`` takes one sample.
         timeout: how long one sample may take (the probe's ``timeout``).
+        host_local: its samples mean something on one host only (a local command): they run on a worker of the
+            probe's site (``from:``).
     """
 
     key: str
     model: type[T]
     sampler: str
     timeout: Callable[[T], timedelta]
+    host_local: bool = False
 
 
 def _action_of(model: type[FaultBase]) -> str:

@@ -93,7 +93,8 @@ def sites(dev_env: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for name in SITES:
             log = work / f"worker-{name}.log"
             script = (
-                f"mount -t tmpfs tmpfs {run_dir} || exit 9; sleep 3600 & echo $! > {run_dir}/app.pid; "
+                f"mount -t tmpfs tmpfs {run_dir} || exit 9; echo {name} > {run_dir}/site; "
+                f"sleep 3600 & echo $! > {run_dir}/app.pid; "
                 f"exec {gameday} worker --site {name}"
             )
             with log.open("wb") as out:
@@ -172,7 +173,8 @@ async def test_a_host_local_target_without_a_site_is_refused_when_several_sites_
     text += "faults:\n  - {target: app, action: pause}\nobserve: {duration: 5m}\n"
     record = await (await start_drill(client, queue, text)).result()
     assert record.verdict == Verdict.ERROR
-    assert "app name no site and 3 sites are live (a, b, c)" in record.summary, record.summary
+    assert "app name no site (`site:` on a target" in record.summary, record.summary
+    assert "3 sites are live (a, b, c): nothing was injected" in record.summary, record.summary
     assert record.faults == [] or all(f.applied_at is None for f in record.faults)
     assert {site.app_state() for site in by_name.values()} == {"S"}
 
@@ -233,3 +235,21 @@ async def test_a_start_up_sweep_of_site_b_reverts_only_site_bs_faults_and_gameda
     assert by_name["a"].app_state() == "S"
     assert [e for e in ledger.pending() if e.input.run_id == handle.id] == []
     assert {site.app_state() for site in by_name.values()} == {"S"}
+
+
+async def test_a_command_probe_from_a_site_samples_on_that_sites_worker_only(
+    client: Client, sites: tuple[dict[str, Site], str, Path]
+) -> None:
+    by_name, queue, pidfile = sites
+    site_file = pidfile.parent / "site"  # the same path on every site; each holds its own site's name
+    probe = f'  - {{name: on-c, command: {{run: "cat {site_file}", stdout_contains: c}}, from: c}}\n'
+    text = _drill("probe-from-c", pidfile, ("a",), observe="1s") + "hypothesis:\n" + probe
+    record = await (await start_drill(client, queue, text)).result()
+    assert record.verdict == Verdict.RESILIENT, record.summary
+    assert record.probes and all(p.ok for p in record.probes), record.probes
+    assert {site.app_state() for site in by_name.values()} == {"S"}
+
+    probe_b = f'  - {{name: on-b, command: {{run: "cat {site_file}"}}, from: b}}\n'
+    refused = await (await start_drill(client, queue, text + probe_b)).result()
+    assert refused.verdict == Verdict.ERROR
+    assert "the probes run from 2 sites (b, c)" in refused.summary, refused.summary
