@@ -22,7 +22,7 @@ from temporalio.client import Client
 from gameday.activities.ledger import FaultLedger
 from gameday.activities.store import Store
 from gameday.model.records import Phase, StopRequest, Verdict
-from tests.harness import start_drill, wait_phase, wait_until
+from tests.harness import eventually, start_drill, wait_phase, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -253,3 +253,82 @@ async def test_a_command_probe_from_a_site_samples_on_that_sites_worker_only(
     refused = await (await start_drill(client, queue, text + probe_b)).result()
     assert refused.verdict == Verdict.ERROR
     assert "the probes run from 2 sites (b, c)" in refused.summary, refused.summary
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_a_revert_whose_site_worker_was_killed_waits_for_a_worker_of_that_site_and_a_new_one_reverts_it(
+    client: Client, sites: tuple[dict[str, Site], str, Path], tmp_path: Path
+) -> None:
+    by_name, queue, pidfile = sites
+    env = by_name["a"].env
+    # Site d: pid 1 of its namespace is a shell holding the app, so its worker can die without taking the app.
+    holder = await asyncio.to_thread(
+        subprocess.Popen,
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "sh",
+            "-c",
+            f"mount -t tmpfs tmpfs {pidfile.parent} || exit 9; sleep 3600 & echo $! > {pidfile}; wait",
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    site_d = Site("d", holder, tmp_path / "unused.log", env)
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker(n: int) -> Path:
+        log = tmp_path / f"worker-d{n}.log"
+        init = str(_children(holder.pid)[0])
+        command = ["nsenter", "--target", init, "--pid", "--mount", "--", str(_gameday()), "worker", "--site", "d"]
+        with log.open("wb") as out:
+            workers.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
+        wait_until(lambda: "worker polling task queue" in log.read_text(), what=f"worker d{n}", timeout=60)
+        return log
+
+    try:
+        wait_until(lambda: pidfile_in(holder.pid, pidfile), what="site d's app")
+        start_worker(1)
+        handle = await start_drill(client, queue, _drill("site-d-dies", pidfile, ("d",)))
+        await wait_phase(handle, Phase.OBSERVE, within=60)
+        assert site_d.app_state() == "T"
+        # SIGKILL site d's only worker (nsenter's child), then stop the drill: its revert must wait for site d.
+        nsenter = workers[0]
+        (worker_pid,) = _children(nsenter.pid)
+        os.kill(worker_pid, signal.SIGKILL)
+        nsenter.wait(timeout=10)
+        await handle.signal("emergency_stop", StopRequest(reason="site d lost its worker", by="test"))
+
+        async def revert_pending() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return any(p.activity_type.name == "revert_fault" for p in pending)
+
+        await eventually(revert_pending, what="the revert to wait on site d's queue", within=60)
+        assert site_d.app_state() == "T"  # no worker of another site reverted (or touched) it
+        assert {by_name[name].app_state() for name in SITES} == {"S"}
+
+        start_worker(2)
+        record = await handle.result()
+        assert record.verdict == Verdict.ABORTED, record.summary
+        assert [f.state.value for f in record.faults] == ["reverted"]
+        assert site_d.app_state() == "S"
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+
+
+def pidfile_in(unshare_pid: int, pidfile: Path) -> bool:
+    """Whether the namespace under ``unshare_pid`` has written its pidfile (seen through its mount namespace)."""
+    try:
+        init = _children(unshare_pid)[0]
+        return Path(f"/proc/{init}/root{pidfile}").read_text().strip() != ""
+    except (IndexError, OSError):
+        return False
