@@ -89,6 +89,9 @@ SITES_PATCH = "sites"
 """Drills started before sites existed replay without ``check_sites``; their host-local activities used the shared
 queue."""
 
+SITE_PICKUP = timedelta(seconds=10)
+"""A rollback's revert on a site's queue not taken by a worker within this long alerts that the site has none."""
+
 SITE_WAIT = timedelta(minutes=5)
 """How long preflight's ``check_sites`` may keep failing to read Temporal before the drill is refused."""
 
@@ -903,6 +906,9 @@ class DrillWorkflow:
         if self._proxies.gone(fi):
             self._set_fault(index, fi.record.model_copy(update=gone))
             return True
+        site = self._placed.get(fi.target_name)
+        # A rollback's first attempt on a site's queue: if no worker of the site takes it soon, people hear at once.
+        pickup: dict[str, Any] = {"schedule_to_start_timeout": SITE_PICKUP} if site and first_attempt_only else {}
         try:
             record = await workflow.execute_activity(
                 stubs.revert_fault,
@@ -913,8 +919,15 @@ class DrillWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1) if first_attempt_only else REVERT_RETRY,
                 summary=f"{why}: revert {fi.record.label}",
                 **self._route(fi),
+                **pickup,
             )
         except ActivityError as err:
+            if site is not None and ProxyHolds.worker_gone(err):
+                # No worker of the site took it: alert, and let the retry wait on the site's queue for one.
+                await self._alert_site_without_worker(inp, site, fi.record)
+                waiting = f"no live worker at site {site}: the revert waits for one"
+                self._set_fault(index, fi.record.model_copy(update={"error": waiting}))
+                return False
             if ProxyHolds.worker_gone(err):
                 record = fi.record.model_copy(update=gone)
             elif first_attempt_only and not _non_retryable(err) and not is_cancelled_exception(err):
@@ -926,6 +939,31 @@ class DrillWorkflow:
             record = record.model_copy(update={"state": FaultState.FAILED})  # keep "apply failed" visible
         self._set_fault(index, record)
         return True
+
+    async def _alert_site_without_worker(self, inp: DrillInput, site: str, fault: FaultRecord) -> None:
+        """A site holds a fault of this drill and has no live worker to revert it: people must start one now."""
+        alert = AlertInput(
+            run_id=inp.run_id,
+            drill_name=inp.drill.name,
+            team=inp.drill.team,
+            event="site_without_worker",
+            summary=f"site {site} has faults and no live worker: start `gameday worker --site {site}`; "
+            f"the revert waits for it",
+            faults=[fault],
+        )
+        try:
+            await workflow.execute_activity(
+                stubs.alert,
+                alert,
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary=f"alert: site {site} has faults and no worker",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.error("alert for site %s without a worker not delivered: %s", site, _error_text(err))
 
     def _revert_window(self, inp: DrillInput) -> timedelta:
         """A failing revert is retried until ``max_duration`` + ``revert_grace`` from the start of the run.

@@ -311,6 +311,12 @@ async def test_a_revert_whose_site_worker_was_killed_waits_for_a_worker_of_that_
         assert site_d.app_state() == "T"  # no worker of another site reverted (or touched) it
         assert {by_name[name].app_state() for name in SITES} == {"S"}
 
+        def alerted() -> bool:
+            logs = "".join(by_name[name].log.read_text() for name in SITES)
+            return "site_without_worker" in logs and "site d has faults and no live worker" in logs
+
+        wait_until(alerted, what="the alert that site d has faults and no worker", timeout=60)
+
         start_worker(2)
         record = await handle.result()
         assert record.verdict == Verdict.ABORTED, record.summary
