@@ -38,6 +38,7 @@ class LedgerEntry:
         scope: where the run lives.
         lock_key: the keys of the run's locks on the fault's target, one per line, or empty.
         updated_at: when a worker last wrote the row.
+        site: the site whose workers alone may revert it; ``None``: any worker.
     """
 
     input: FaultInput
@@ -45,6 +46,7 @@ class LedgerEntry:
     scope: RunScope
     lock_key: str
     updated_at: datetime
+    site: str | None = None
 
 
 class FaultLedger:
@@ -58,12 +60,13 @@ class FaultLedger:
         self.store = store
         store.ensure_tables(LedgerRow)
 
-    def register(self, inp: FaultInput, scope: RunScope | None = None) -> None:
+    def register(self, inp: FaultInput, scope: RunScope | None = None, site: str | None = None) -> None:
         """Record ``inp`` as about to be applied. Creates the run's header row if the run is not on record yet.
 
         Args:
             inp: the fault.
             scope: where the run lives; ``None`` writes none, and no sweep will ever act on the row.
+            site: the site of the worker applying a host-local fault; ``None`` for a fault any worker may revert.
         """
         now = datetime.now(UTC)
         scope = scope or RunScope("", "")
@@ -100,12 +103,14 @@ class FaultLedger:
                         namespace=scope.namespace,
                         cluster=scope.cluster,
                         lock_key=lock_key,
+                        site=site,
                     )
                 )
             else:
                 # Registered again: a fault reverted while its drill was paused is about to be applied again.
                 row.state, row.spec, row.updated_at = FaultState.REGISTERED.value, spec, now
                 row.namespace, row.cluster, row.lock_key = scope.namespace, scope.cluster, lock_key
+                row.site = site
 
     def mark(self, run_id: str, index: int, state: FaultState) -> None:
         """Move one fault to ``state`` (``applied`` or ``reverted``); a row already reverted stays reverted."""
@@ -143,6 +148,7 @@ class FaultLedger:
                     scope=RunScope(row.namespace, row.cluster),
                     lock_key=row.lock_key,
                     updated_at=row.updated_at,
+                    site=row.site,
                 )
                 for row in session.exec(query).all()
             ]

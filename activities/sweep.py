@@ -19,16 +19,22 @@ record is not rewritten.
 
 Reverts run here, in this process, through the same providers as ``revert_fault``, newest fault first; each is
 idempotent, so two sweeps at once, or a sweep after a partial revert, do no harm.
+
+Sites (issue 14): a ledger row of a host-local fault names the site whose worker applied it. A worker's start-up
+sweep (``own_site``) reverts only its own site's rows and rows without a site, and leaves the others listed (a pid
+or a path means something on its own host only). ``gameday sweep`` (``task_queue``) sends each site's revert to
+that site's queue through ``SiteRevertWorkflow``, and refuses at once when the site has no live worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from gameday.activities.faults import provider as fault_provider
@@ -36,11 +42,13 @@ from gameday.activities.ledger import FaultLedger, LedgerEntry
 from gameday.activities.locks import TargetLocks
 from gameday.activities.notify.alert import AlertActivities
 from gameday.activities.run_scope import RunScope, scope_of
+from gameday.activities.sites import site_has_worker
 from gameday.activities.store import Store
 from gameday.activities.sweep_judge import DEFAULT_WEDGED_AFTER, RPC_TIMEOUT, RunFate, RunJudge, RunState
 from gameday.activities.tables import LockRow
 from gameday.model.locks import lock_key
 from gameday.model.records import AlertInput, FaultRecord, FaultState, Phase, RunRecord, StepRecord, StepStatus, Verdict
+from gameday.model.sites import SITE_REVERT_WINDOW, SITE_REVERT_WORKFLOW, SiteRevert
 
 log = logging.getLogger("gameday.sweep")
 
@@ -91,6 +99,8 @@ async def sweep(
     dry_run: bool = False,
     wedged_after: timedelta | None = DEFAULT_WEDGED_AFTER,
     alerts: AlertActivities | None = None,
+    own_site: str | None = None,
+    task_queue: str | None = None,
 ) -> SweepReport:
     """Find orphaned faults and stale target locks; unless ``dry_run``, revert and release them and record it.
 
@@ -100,6 +110,9 @@ async def sweep(
         dry_run: list only, touch nothing.
         wedged_after: a running drill whose workflow task has failed for longer is lost; ``None``: never.
         alerts: where a wedged drill or a fault that could not be reverted is reported (log only when ``None``).
+        own_site: a worker's start-up sweep: faults of other sites are left to their own workers.
+        task_queue: the shared task queue: a fault of a site is reverted by a worker there (``SiteRevertWorkflow``);
+            ``None``: every revert runs in this process.
     """
     ledger, locks = FaultLedger(store), TargetLocks(store)
     scope = await scope_of(client)
@@ -117,7 +130,7 @@ async def sweep(
         run_id: await judge.fate(run_id, pending.get(run_id, []), held_by.get(run_id, []))
         for run_id in sorted(set(pending) | set(held_by))
     }
-    ctx = _Context(ledger, locks, held, fates, report)
+    ctx = _Context(ledger, locks, held, fates, report, own_site, task_queue)
     for run_id, fate in fates.items():
         run_pending, run_locks = pending.get(run_id, []), held_by.get(run_id, [])
         if not fate.acted_on:
@@ -142,6 +155,8 @@ class _Context:
     held: list[LockRow]
     fates: dict[str, RunFate]
     report: SweepReport
+    own_site: str | None = None
+    task_queue: str | None = None
 
 
 async def _sweep_run(
@@ -164,6 +179,10 @@ async def _sweep_run(
             if not dry_run:
                 await asyncio.to_thread(ctx.ledger.mark, run_id, entry.input.index, FaultState.REVERTED)
             continue
+        if ctx.own_site is not None and entry.site is not None and entry.site != ctx.own_site:
+            report.left.append(LeftItem(run_id, label, f"a fault of site {entry.site}: only a worker there reverts it"))
+            left += 1
+            continue
         holder = _live_holder(entry, run_id, ctx.held, ctx.fates)
         if holder is not None:
             why = (
@@ -181,7 +200,7 @@ async def _sweep_run(
     if fate.state == RunState.WEDGED:
         await _terminate(client, run_id, fate, report)
     for entry, result in zip(to_revert, swept, strict=True):
-        await _revert(ctx.ledger, entry, result)
+        await _revert(ctx, client, entry, result)
     if not left and all(s.reverted for s in swept):
         released = await asyncio.to_thread(ctx.locks.release, run_id)
         if released:
@@ -225,8 +244,12 @@ async def _terminate(client: Client, run_id: str, fate: RunFate, report: SweepRe
     report.terminated.append(run_id)
 
 
-async def _revert(ledger: FaultLedger, entry: LedgerEntry, result: SweptFault) -> None:
+async def _revert(ctx: _Context, client: Client, entry: LedgerEntry, result: SweptFault) -> None:
     fi = entry.input
+    if entry.site is not None and ctx.task_queue is not None and entry.site != ctx.own_site:
+        await _revert_on_site(client, ctx.task_queue, entry, result)
+        return
+    ledger = ctx.ledger
     provider = fault_provider(fi.target.kind.value)
     if provider is None:
         result.error = f"no fault provider for {fi.target.kind} targets in this worker"
@@ -240,6 +263,31 @@ async def _revert(ledger: FaultLedger, entry: LedgerEntry, result: SweptFault) -
     result.reverted = True
     await asyncio.to_thread(ledger.mark, fi.run_id, fi.index, FaultState.REVERTED)
     log.warning("sweep reverted orphaned fault %s of run %s (workflow %s)", fi.record.label, fi.run_id, result.workflow)
+
+
+async def _revert_on_site(client: Client, task_queue: str, entry: LedgerEntry, result: SweptFault) -> None:
+    """The revert of a site's fault, run by a worker of that site (its ``revert_fault`` marks the ledger)."""
+    fi, site = entry.input, entry.site
+    assert site is not None
+    try:
+        if not await site_has_worker(client, task_queue, site):
+            result.error = f"site {site} has no live worker: start one (`gameday worker --site {site}`), sweep again"
+            log.error("sweep could not revert %s of %s: %s", fi.record.label, fi.run_id, result.error)
+            return
+        await client.execute_workflow(
+            SITE_REVERT_WORKFLOW,  # by name: activities never import the workflows package
+            SiteRevert(fault=fi, site=site),
+            result_type=FaultRecord,
+            id=f"sweep-revert-{fi.run_id}-{fi.index}-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+            execution_timeout=SITE_REVERT_WINDOW + timedelta(minutes=1),
+        )
+    except (RPCError, WorkflowFailureError) as err:
+        result.error = f"revert on site {site} failed: {err}"
+        log.error("sweep could not revert %s of %s: %s", fi.record.label, fi.run_id, result.error)
+        return
+    result.reverted = True
+    log.warning("sweep reverted orphaned fault %s of run %s on site %s", fi.record.label, fi.run_id, site)
 
 
 async def _alert_wedged(

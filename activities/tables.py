@@ -231,6 +231,9 @@ class LedgerRow(SQLModel, table=True):
     """The Temporal cluster of the run (``cluster:<id>`` or ``address:<host:port>``); empty likewise."""
     lock_key: str = ""
     """The target lock the run held for this fault's target when it was registered; empty when it had none."""
+    site: str | None = None
+    """The site of the worker that applied a host-local fault (only a worker there may revert it); ``None``: a
+    fault any worker may revert, or a row written before sites (migration 0008)."""
 
 
 class LockRow(SQLModel, table=True):

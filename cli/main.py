@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from gameday.cli import db, drills, freeze, gates, history, runs, schedules, servers
+from gameday.cli import db, drills, freeze, gates, history, runs, schedules, servers, workers
 from gameday.cli.command import GamedayTyper
 from gameday.cli.context import Settings
 
@@ -34,6 +34,7 @@ db.register(app)
 schedules.register(app)
 gates.register(app)
 freeze.register(app)
+workers.register(app)
 
 
 def _print_version(value: bool) -> None:

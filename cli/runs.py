@@ -532,8 +532,9 @@ def sweep(
     purged past the namespace's retention, or wedged (its workflow task failing for longer than
     GAMEDAY_SWEEP_WEDGED_AFTER, default 2m: the workflow is terminated and an alert sent). Everything else (drills
     running, not found, of another namespace or cluster, or on a target another live drill now holds) is listed
-    with the reason, never touched. Reverts run from this machine, like a worker's; every worker also sweeps when it
-    starts. Exits 6 if a fault could not be reverted.
+    with the reason, never touched. Reverts run from this machine, like a worker's, except a fault of a site (a
+    process, command, docker or file target): a worker of that site reverts it. Every worker also sweeps its own
+    site when it starts. Exits 6 if a fault could not be reverted.
     """
     settings = settings_of(ctx)
 
@@ -547,7 +548,12 @@ def sweep(
         client = await client_for(settings)
         alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
         report = await sweep_orphans(
-            Store(config.resolved_database_url), client, dry_run=dry_run, wedged_after=wedged_after, alerts=alerts
+            Store(config.resolved_database_url),
+            client,
+            dry_run=dry_run,
+            wedged_after=wedged_after,
+            alerts=alerts,
+            task_queue=config.task_queue,
         )
         if report.scope is not None:
             console.print(f"sweeping runs of {report.scope.describe()}", markup=False)

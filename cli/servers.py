@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -23,11 +24,23 @@ def register(app: typer.Typer) -> None:
     app.command()(demo)
 
 
-def worker(ctx: typer.Context) -> None:
+def worker(
+    ctx: typer.Context,
+    site: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GAMEDAY_SITE",
+            help="The site this worker acts for (a host, a VM, a PID namespace): it runs the faults, reverts and "
+            "lock resolution of targets with this `site:`. Default: the host name.",
+        ),
+    ] = None,
+) -> None:
     """Run a worker: executes drills and their rollbacks. Run several for redundancy; SIGTERM stops it cleanly."""
     from gameday.worker.main import run_worker
 
     settings = settings_of(ctx)
+    if site is not None and site.strip():
+        settings = dataclasses.replace(settings, config=settings.config.with_overrides(site=site.strip()))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request's full URL at INFO: a webhook URL with its token in the path, a probe's query
     # string. The worker's own lines say what was called, without the secret parts.

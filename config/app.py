@@ -50,6 +50,8 @@ class GamedayConfig:
             lost and reverts its faults (``GAMEDAY_SWEEP_WEDGED_AFTER``, a duration like ``2m``; ``off``: never).
         policy_file: the worker policy, a YAML file (``GAMEDAY_POLICY``): what this worker does for drills
             (``activities/policy.py``); ``""`` runs every drill unrestricted. Never read from a drill.
+        site: the site a worker acts for (``GAMEDAY_SITE``; ``gameday worker --site``): a host, a VM, a PID
+            namespace. ``""``: the host name (``model/sites.py``).
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -62,6 +64,7 @@ class GamedayConfig:
     alert_webhook: str = field(default="", repr=False)
     sweep_wedged_after: str = DEFAULT_SWEEP_WEDGED_AFTER
     policy_file: str = ""
+    site: str = ""
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -78,6 +81,7 @@ class GamedayConfig:
             alert_webhook=env.get("GAMEDAY_ALERT_WEBHOOK", ""),
             sweep_wedged_after=env.get("GAMEDAY_SWEEP_WEDGED_AFTER", DEFAULT_SWEEP_WEDGED_AFTER),
             policy_file=env.get("GAMEDAY_POLICY", "").strip(),
+            site=env.get("GAMEDAY_SITE", "").strip(),
         )
 
     @property

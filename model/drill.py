@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -129,6 +130,7 @@ if TYPE_CHECKING:
         docker: DockerTarget | None = None
         proxy: ProxyTarget | None = None
         lock: str | None = None
+        site: str | None = None
 
     Fault = FaultBase
 else:
@@ -141,6 +143,8 @@ else:
         **{kind.key: (kind.model | None, None) for kind in registry.TARGET_KINDS},
         # Name of the shared resource this target is, for target locks; defaults to the target's address.
         lock=(str | None, None),
+        # The site (a host, a VM, a PID namespace) whose workers act on this target (``model/sites.py``).
+        site=(str | None, None),
     )
     Fault = Annotated[Union[registry.fault_models()], Field(discriminator="action")]  # noqa: UP007
 
@@ -232,6 +236,7 @@ if TYPE_CHECKING:
         samples: int = 1
         tolerance: Tolerance = Tolerance()
         mode: ProbeMode = ProbeMode.ALWAYS
+        from_: str | None = None
 else:
     ProbeKind = StrEnum("ProbeKind", [(kind.key.upper(), kind.key) for kind in registry.PROBE_KINDS])
     ProbeKind.__module__ = __name__
@@ -245,6 +250,8 @@ else:
         tolerance=(Tolerance, Field(default_factory=Tolerance)),
         # When it runs: ``always`` (default), ``before``, ``during``, ``after`` or ``edge`` (before and after).
         mode=(ProbeMode, ProbeMode.ALWAYS),
+        # The site whose worker takes the samples (``from:`` in the file; ``model/sites.py``); default anywhere.
+        from_=(str | None, Field(default=None, alias="from", validation_alias=AliasChoices("from", "from_"))),
     )
 
 

@@ -364,7 +364,7 @@ class AlertInput(Record):
     drill_name: str
     team: str = ""
     event: str
-    """``fault_not_reverted``."""
+    """``fault_not_reverted``, ``site_without_worker``…"""
     summary: str
     faults: list[FaultRecord] = Field(default_factory=list)
 

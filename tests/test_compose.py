@@ -118,6 +118,14 @@ def test_the_schema_is_upgraded_once_before_any_worker_starts(passwords: dict[st
         assert environment["GAMEDAY_ENVIRONMENT"] == "staging"
 
 
+def test_each_worker_is_a_site_of_its_own_and_only_the_docker_site_mounts_the_engine(passwords: dict[str, str]) -> None:
+    services = resolved(passwords)["services"]
+    sites = {name: services[name]["environment"]["GAMEDAY_SITE"] for name in WORKERS}
+    assert sites == {"worker-1": "app", "worker-2": "docker-host"}
+    mounts = {name: str(services[name].get("volumes", "")) for name in WORKERS}
+    assert "docker.sock" in mounts["worker-2"] and "docker.sock" not in mounts["worker-1"]
+
+
 def test_the_search_attributes_are_registered_as_keywords_by_a_one_off(passwords: dict[str, str]) -> None:
     registrar = resolved(passwords)["services"]["search-attributes"]
 

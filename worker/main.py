@@ -27,15 +27,18 @@ from gameday.activities.probes.activities import check_hypothesis, observe, veri
 from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from gameday.activities.resolve import resolve_targets
 from gameday.activities.run_scope import ActivityScope
+from gameday.activities.sites import SiteActivities
 from gameday.activities.store import Store, StoreActivities
 from gameday.activities.sweep import sweep
 from gameday.activities.traffic.activities import TrafficActivities
 from gameday.config.app import GamedayConfig
 from gameday.config.notify import NotifyConfig
+from gameday.model.sites import default_site, site_queue, worker_identity
 from gameday.worker.client import connect
 from gameday.workflows.drill_workflow import DrillWorkflow
 from gameday.workflows.freeze_workflow import FreezeWorkflow
 from gameday.workflows.gameday_workflow import GameDayWorkflow
+from gameday.workflows.site_revert import SiteRevertWorkflow
 
 log = logging.getLogger("gameday.worker")
 
@@ -53,7 +56,7 @@ def worker_queue_name(task_queue: str) -> str:
 
 
 class GamedayWorker:
-    """The two pollers of one worker process, run together (``async with``).
+    """The three pollers of one worker process, run together (``async with``).
 
     Attributes:
         shared: polls the shared ``task_queue`` (workflows and every stateless activity).
@@ -61,15 +64,24 @@ class GamedayWorker:
             proxies it holds run there, because a proxy is sockets in this process (the samples-python
             ``worker_specific_task_queues`` pattern; ``worker_queue`` on the shared queue tells its name).
         worker_queue: the name of that queue.
+        at_site: polls the queue of this worker's site (``model/sites.py``): capture, apply, revert and
+            resolution of host-local targets placed on it.
+        site: the site's name.
     """
 
-    def __init__(self, shared: Worker, own: Worker, worker_queue: str) -> None:
+    def __init__(self, shared: Worker, own: Worker, worker_queue: str, at_site: Worker, site: str) -> None:
         self.shared, self.own, self.worker_queue = shared, own, worker_queue
+        self.at_site, self.site = at_site, site
 
     async def __aenter__(self) -> GamedayWorker:
         await self.own.__aenter__()
         try:
-            await self.shared.__aenter__()
+            await self.at_site.__aenter__()
+            try:
+                await self.shared.__aenter__()
+            except BaseException:
+                await self.at_site.__aexit__(None, None, None)
+                raise
         except BaseException:
             await self.own.__aexit__(None, None, None)
             raise
@@ -81,7 +93,10 @@ class GamedayWorker:
         try:
             await self.shared.__aexit__(exc_type, exc, tb)
         finally:
-            await self.own.__aexit__(exc_type, exc, tb)
+            try:
+                await self.at_site.__aexit__(exc_type, exc, tb)
+            finally:
+                await self.own.__aexit__(exc_type, exc, tb)
 
 
 def build_worker(
@@ -93,6 +108,7 @@ def build_worker(
     notify: NotifyActivities | None = None,
     fail_on_workflow_bug: bool = False,
     max_cached_workflows: int = 1000,
+    site: str | None = None,
 ) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
@@ -106,9 +122,12 @@ def build_worker(
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
         max_cached_workflows: the SDK's workflow cache; ``0`` replays every activation from history and evicts
             the workflow after it (tests use it to prove the safe path survives evictions).
+        site: the site this worker acts for (``GAMEDAY_SITE``, else the host name when ``None``).
     """
+    site = site or default_site()
+    identity = worker_identity(site)
     scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
-    faults = FaultActivities(FaultLedger(store), scope)
+    faults = FaultActivities(FaultLedger(store), scope, site)
     locks = LockActivities(TargetLocks(store), scope)
     alerts = alerts or AlertActivities()
     notify = notify or NotifyActivities()
@@ -117,7 +136,7 @@ def build_worker(
     shared = Worker(
         client,
         task_queue=task_queue,
-        workflows=[DrillWorkflow, GameDayWorkflow, FreezeWorkflow],
+        workflows=[DrillWorkflow, GameDayWorkflow, FreezeWorkflow, SiteRevertWorkflow],
         activities=[
             check_hypothesis,
             observe,
@@ -133,6 +152,7 @@ def build_worker(
             alerts.alert,
             check_blackout,
             check_policy,
+            SiteActivities(client, site).check_sites,
             FreezeActivities(client).check_freeze,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
@@ -145,6 +165,7 @@ def build_worker(
         # tasks wait this long on the dead worker's sticky queue before the shared queue gets them.
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_cached_workflows=max_cached_workflows,
+        identity=identity,
     )
     own = Worker(
         client,
@@ -153,8 +174,26 @@ def build_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        identity=identity,
     )
-    return GamedayWorker(shared, own, own_queue)
+    at_site = Worker(
+        client,
+        task_queue=site_queue(task_queue, site),
+        activities=[
+            capture_target,
+            faults.apply_fault,
+            faults.revert_fault,
+            resolve_targets,
+            check_hypothesis,
+            observe,
+            verify_recovery,
+        ],
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        identity=identity,
+    )
+    return GamedayWorker(shared, own, own_queue, at_site, site)
 
 
 async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *, wait_ready: float = 0.0) -> None:
@@ -177,27 +216,38 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     gc.freeze()
     alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
     notify = NotifyConfig.from_env().activities(config.ui_url, config.namespace)
-    worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify)
-    log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
+    worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify, site=config.site or None)
+    log.info(
+        "worker polling task queue %r and, for site %r, %r on %s",
+        worker.site,
+        config.task_queue,
+        site_queue(config.task_queue, worker.site),
+        config.temporal_address,
+    )
     # Said once, plainly: a drill runs code here with this worker's rights unless a policy narrows it.
     (log.warning if policy.unrestricted else log.info)("%s", policy.describe())
     async with worker:
-        sweeping = asyncio.create_task(_sweep_at_start(store, client, wedged_after, alerts))
+        sweeping = asyncio.create_task(_sweep_at_start(store, client, wedged_after, alerts, worker.site))
         await stop.wait()
         sweeping.cancel()
         log.info("worker shutting down")
 
 
 async def _sweep_at_start(
-    store: Store, client: Client, wedged_after: timedelta | None, alerts: AlertActivities | None = None
+    store: Store,
+    client: Client,
+    wedged_after: timedelta | None,
+    alerts: AlertActivities | None = None,
+    site: str | None = None,
 ) -> None:
     """Revert faults that drills whose workflows are closed, gone or wedged left behind; a worker starting often
-    replaces a dead one. Only runs of this worker's namespace and cluster are touched; the rest is logged.
+    replaces a dead one. Only runs of this worker's namespace and cluster, and faults of its own site (or of no
+    site), are touched; the rest is logged.
 
     Runs beside polling, never before it: a sweep must not delay the rollback of drills that are still alive.
     """
     try:
-        report = await sweep(store, client, wedged_after=wedged_after, alerts=alerts)
+        report = await sweep(store, client, wedged_after=wedged_after, alerts=alerts, own_site=site)
     except Exception:
         log.exception("start-up sweep failed; run `gameday sweep` by hand")
         return

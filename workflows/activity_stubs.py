@@ -32,6 +32,7 @@ from gameday.model.records import (
     VerifyInput,
     VerifyResult,
 )
+from gameday.model.sites import SitesAnswer, SitesCheck
 from gameday.model.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
 
 
@@ -55,6 +56,12 @@ async def check_freeze(check: FreezeCheck) -> str:
 async def check_policy(inp: DrillInput) -> str:
     """``activities/policy.py``: refuses a drill this worker's policy does not allow."""
     raise _stub("check_policy")
+
+
+@activity.defn(name="check_sites")
+async def check_sites(check: SitesCheck) -> SitesAnswer:
+    """``activities/sites.py``: where each host-local target runs; refuses missing or ambiguous sites."""
+    raise _stub("check_sites")
 
 
 @activity.defn(name="check_hypothesis")
@@ -179,6 +186,7 @@ ALL = (
     check_blackout,
     check_freeze,
     check_policy,
+    check_sites,
     check_hypothesis,
     observe,
     verify_recovery,

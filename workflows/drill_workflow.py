@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from gameday.model.drill import Drill, Fault, Probe
+    from gameday.model.drill import Drill, Fault, Probe, Target
     from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
     from gameday.model.kinds import registry
     from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         VerifyInput,
     )
+    from gameday.model.sites import SitesCheck, host_local_targets, placed_probes, site_queue
     from gameday.model.units import format_duration
     from gameday.model.verdict import Outcome, judge, time_to_safe
     from gameday.workflows import activity_stubs as stubs
@@ -83,6 +84,16 @@ RESOLVED_LOCKS_PATCH = "resolved-target-locks"
 
 CAPTURE_PATCH = "capture-target"
 """Drills started before ``capture_target`` existed replay without it: their reverts have no before-state."""
+
+SITES_PATCH = "sites"
+"""Drills started before sites existed replay without ``check_sites``; their host-local activities used the shared
+queue."""
+
+SITE_PICKUP = timedelta(seconds=10)
+"""A rollback's revert on a site's queue not taken by a worker within this long alerts that the site has none."""
+
+SITE_WAIT = timedelta(minutes=5)
+"""How long preflight's ``check_sites`` may keep failing to read Temporal before the drill is refused."""
 
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
@@ -174,6 +185,10 @@ class DrillWorkflow:
         self._notify_since: datetime | None = None
         self._coverage: Coverage | None = None
         self._observed: ObserveResult | None = None
+        self._placed: dict[str, str] = {}
+        """Host-local target name → its site (``check_sites``, preflight): where its activities run."""
+        self._probe_site: str | None = None
+        """The site the hypothesis probes run from (``from:``, a command probe's host); ``None``: anywhere."""
 
     # --- the phase list ------------------------------------------------------------------------------------
 
@@ -393,7 +408,7 @@ class DrillWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"resume: apply {fi.record.label} again",
-                **self._proxies.route(fi),
+                **self._route(fi),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -445,7 +460,8 @@ class DrillWorkflow:
 
     async def _preflight(self, inp: DrillInput) -> str:
         await self._check_policy(inp)  # first: before any lock, proxy, probe, traffic or fault
-        locked = await self._lock_targets(inp) if self._uses_locks(inp) else ""
+        placed = await self._check_sites(inp)  # before anything a site's worker would do
+        locked = placed + await self._lock_targets(inp) if self._uses_locks(inp) else ""
         try:
             locked += await self._proxies.start(inp)
         except ActivityError as err:
@@ -462,6 +478,7 @@ class DrillWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary=f"preflight: {len(probes)} probe(s)",
+            **self._probe_route(),
         )
         self._add_probes(results)
         failing = [r for r in results if not r.ok]
@@ -469,6 +486,49 @@ class DrillWorkflow:
             self._not_steady = True
             raise _PhaseFailed("steady state does not hold: " + "; ".join(_describe(r) for r in failing))
         return locked + f"steady state holds ({len(results)} probe(s))" + await self._start_traffic(inp)
+
+    async def _check_sites(self, inp: DrillInput) -> str:
+        """Which site each host-local target is on, each with a live worker: else ``ERROR``, nothing touched.
+
+        Input-based and patch-gated: drills started before sites replay without it (their activities went to
+        the shared queue, and still do).
+        """
+        targets, probes = host_local_targets(inp.drill), placed_probes(inp.drill)
+        if not (targets or probes) or not workflow.patched(SITES_PATCH):
+            return ""
+        try:
+            answer = await workflow.execute_activity(
+                stubs.check_sites,
+                SitesCheck(task_queue=workflow.info().task_queue, targets=targets, probes=probes),
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=SITE_WAIT,
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(seconds=5), non_retryable_error_types=["SiteMissing", "SiteNotNamed"]
+                ),
+                summary=f"preflight: sites of {', '.join(sorted(targets) + sorted(probes))}",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise _PhaseFailed(f"sites: {_error_text(err)}", orchestration_error=True) from err
+        self._placed, self._probe_site = dict(answer.placed), answer.probe_site
+        said = [f"{name} on {site}" for name, site in sorted(self._placed.items())]
+        said += [f"probes from {answer.probe_site}"] if answer.probe_site is not None else []
+        return "sites: " + ", ".join(said) + "; "
+
+    def _site_route(self, target_name: str) -> dict[str, Any]:
+        """Extra ``execute_activity`` options for a host-local target: its site's queue (none before sites)."""
+        site = self._placed.get(target_name)
+        return {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
+
+    def _probe_route(self) -> dict[str, Any]:
+        """Extra ``execute_activity`` options for the hypothesis probes: their site's queue, when they have one."""
+        site = self._probe_site
+        return {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
+
+    def _route(self, fi: FaultInput) -> dict[str, Any]:
+        """Where a fault's capture, apply and revert run: its proxy's worker, its site, or anywhere."""
+        return self._proxies.route(fi) or self._site_route(fi.target_name)
 
     async def _check_policy(self, inp: DrillInput) -> None:
         """Does the worker's policy (its own configuration, never the drill's) accept the whole drill?
@@ -547,8 +607,23 @@ class DrillWorkflow:
 
     async def _resolve_targets(self, inp: DrillInput) -> list[ResolvedTarget]:
         """What each faulted target is on the worker now: a missing target fails preflight, nothing injected."""
-        targets = lockable_targets(inp.drill)
+        everything = lockable_targets(inp.drill)
+        # A host-local target is resolved on its own site (a pid or a path means something on one host only),
+        # and its keys name that site: the same pidfile on two sites is two resources.
+        groups: dict[str | None, dict[str, Target]] = {}
+        for name, target in everything.items():
+            groups.setdefault(self._placed.get(name), {})[name] = target
+        resolved: list[ResolvedTarget] = []
+        for site, targets in groups.items():
+            found = await self._resolve_on(inp, targets, site)
+            if site is not None:
+                found = [r.model_copy(update={"keys": [f"site:{site}/{k}" for k in r.keys]}) for r in found]
+            resolved += found
+        return resolved
+
+    async def _resolve_on(self, inp: DrillInput, targets: dict[str, Target], site: str | None) -> list[ResolvedTarget]:
         wait = inp.drill.lock_wait
+        route: dict[str, Any] = {} if site is None else {"task_queue": site_queue(workflow.info().task_queue, site)}
         try:
             resolved: list[ResolvedTarget] = await workflow.execute_activity(
                 stubs.resolve_targets,
@@ -567,7 +642,9 @@ class DrillWorkflow:
                     non_retryable_error_types=[] if wait else ["TargetUnresolved"],
                 ),
                 summary=f"preflight: resolve {', '.join(targets)}"
-                + (f" (wait up to {format_duration(wait)})" if wait else ""),
+                + (f" (wait up to {format_duration(wait)})" if wait else "")
+                + (f" on site {site}" if site is not None else ""),
+                **route,
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -651,7 +728,7 @@ class DrillWorkflow:
                     retry_policy=RetryPolicy(maximum_attempts=1),  # never apply twice; rollback covers a failure
                     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=f"inject: {fault.label}",
-                    **self._proxies.route(fi),
+                    **self._route(fi),
                 )
             except ActivityError as err:
                 if is_cancelled_exception(err):
@@ -685,6 +762,7 @@ class DrillWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["FaultCaptureError"]),
             summary=f"inject: read the state of {fi.record.target} before {fi.record.label}",
+            **self._site_route(fi.target_name),
         )
         self._faults[index] = fi.model_copy(update={"before": before.facts})
 
@@ -714,6 +792,7 @@ class DrillWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=5),  # a retried attempt resumes from its heartbeat
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"observe: {span} every {format_duration(observe.interval)}{guards}",
+            **self._probe_route(),
         )
         result = await handle
         self._observed = result
@@ -785,6 +864,7 @@ class DrillWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary=f"verify: hypothesis within {format_duration(recovery.within)}",
+            **self._probe_route(),
         )
         self._add_probes(result.results)
         assert self._record is not None
@@ -825,6 +905,9 @@ class DrillWorkflow:
         if self._proxies.gone(fi):
             self._set_fault(index, fi.record.model_copy(update=gone))
             return True
+        site = self._placed.get(fi.target_name)
+        # A rollback's first attempt on a site's queue: if no worker of the site takes it soon, people hear at once.
+        pickup: dict[str, Any] = {"schedule_to_start_timeout": SITE_PICKUP} if site and first_attempt_only else {}
         try:
             record = await workflow.execute_activity(
                 stubs.revert_fault,
@@ -834,9 +917,16 @@ class DrillWorkflow:
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=1) if first_attempt_only else REVERT_RETRY,
                 summary=f"{why}: revert {fi.record.label}",
-                **self._proxies.route(fi),
+                **self._route(fi),
+                **pickup,
             )
         except ActivityError as err:
+            if site is not None and ProxyHolds.worker_gone(err):
+                # No worker of the site took it: alert, and let the retry wait on the site's queue for one.
+                await self._alert_site_without_worker(inp, site, fi.record)
+                waiting = f"no live worker at site {site}: the revert waits for one"
+                self._set_fault(index, fi.record.model_copy(update={"error": waiting}))
+                return False
             if ProxyHolds.worker_gone(err):
                 record = fi.record.model_copy(update=gone)
             elif first_attempt_only and not _non_retryable(err) and not is_cancelled_exception(err):
@@ -848,6 +938,31 @@ class DrillWorkflow:
             record = record.model_copy(update={"state": FaultState.FAILED})  # keep "apply failed" visible
         self._set_fault(index, record)
         return True
+
+    async def _alert_site_without_worker(self, inp: DrillInput, site: str, fault: FaultRecord) -> None:
+        """A site holds a fault of this drill and has no live worker to revert it: people must start one now."""
+        alert = AlertInput(
+            run_id=inp.run_id,
+            drill_name=inp.drill.name,
+            team=inp.drill.team,
+            event="site_without_worker",
+            summary=f"site {site} has faults and no live worker: start `gameday worker --site {site}`; "
+            f"the revert waits for it",
+            faults=[fault],
+        )
+        try:
+            await workflow.execute_activity(
+                stubs.alert,
+                alert,
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary=f"alert: site {site} has faults and no worker",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.error("alert for site %s without a worker not delivered: %s", site, _error_text(err))
 
     def _revert_window(self, inp: DrillInput) -> timedelta:
         """A failing revert is retried until ``max_duration`` + ``revert_grace`` from the start of the run.

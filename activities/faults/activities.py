@@ -26,6 +26,7 @@ from gameday.activities.ledger import FaultLedger
 from gameday.activities.run_scope import ActivityScope
 from gameday.model.budget import MAX_OUTPUT_BYTES, clip
 from gameday.model.records import NOT_APPLIED, FaultInput, FaultRecord, FaultState, TargetState
+from gameday.model.sites import is_host_local
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats; the SDK throttles what it actually sends to the server."""
@@ -118,11 +119,13 @@ class FaultActivities:
     Args:
         ledger: the results database's fault ledger.
         scope: where the runs of this worker live, written on each row (namespace and cluster).
+        site: this worker's site, written on the row of each host-local fault it applies (``model/sites.py``).
     """
 
-    def __init__(self, ledger: FaultLedger, scope: ActivityScope | None = None) -> None:
+    def __init__(self, ledger: FaultLedger, scope: ActivityScope | None = None, site: str | None = None) -> None:
         self.ledger = ledger
         self.scope = scope or ActivityScope()
+        self.site = site
 
     @activity.defn(name="apply_fault")
     async def apply_fault(self, inp: FaultInput) -> FaultRecord:
@@ -135,7 +138,8 @@ class FaultActivities:
         _refuse_by_policy(inp)  # before the ledger: a refused fault is not on record, nothing to sweep
         try:
             scope = await self.scope.current()
-            await asyncio.to_thread(self.ledger.register, inp, scope)
+            site = self.site if is_host_local(inp.target) else None
+            await asyncio.to_thread(self.ledger.register, inp, scope, site)
         except Exception as err:
             reason = self.ledger.store.redact(str(err))
             raise ApplicationError(

@@ -93,6 +93,8 @@ class TargetKindSpec(Generic[T]):
             (``capture``, ``apply``, ``revert``; optionally ``resolve_keys``, for target locks).
         held_by_worker: its faults act on something one worker process holds (a proxy's sockets): they run on
             that worker's own task queue.
+        host_local: it lives on one host (a pid, a file, a local command, a Docker engine): its capture, apply,
+            revert and lock resolution run on a worker of the target's site (``site:``, ``model/sites.py``).
         problems: what only this kind sees in a drill: ``(path under the target, message)`` for a fault on it.
         policy_paths: ``(field, path)`` of the target that a worker policy's ``paths`` rule must allow.
     """
@@ -105,6 +107,7 @@ class TargetKindSpec(Generic[T]):
     lock_key: Callable[[T], str | None]
     provider: str
     held_by_worker: bool = False
+    host_local: bool = False
     problems: Callable[[T, FaultBase], list[tuple[Location, str]]] = field(default=_no_problems)
     policy_paths: Callable[[T], list[tuple[str, str]]] = field(default=_no_paths)
 
@@ -122,12 +125,15 @@ class ProbeKindSpec(Generic[T]):
         model: the probe's model.
         sampler: the dotted module whose ``take_sample(spec, client)`` takes one sample.
         timeout: how long one sample may take (the probe's ``timeout``).
+        host_local: its samples mean something on one host only (a local command): they run on a worker of the
+            probe's site (``from:``).
     """
 
     key: str
     model: type[T]
     sampler: str
     timeout: Callable[[T], timedelta]
+    host_local: bool = False
 
 
 def _action_of(model: type[FaultBase]) -> str:

@@ -54,4 +54,5 @@ KIND = TargetKindSpec(
     describe_fault=describe_fault,
     lock_key=lock_key,
     provider="gameday.activities.faults.command",
+    host_local=True,
 )

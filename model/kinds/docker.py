@@ -171,4 +171,5 @@ KIND = TargetKindSpec(
     describe_fault=describe_fault,
     lock_key=spelled_lock_key("docker"),
     provider="gameday.activities.faults.docker",
+    host_local=True,
 )

@@ -97,4 +97,5 @@ KIND = TargetKindSpec(
     lock_key=lock_key,
     provider="gameday.activities.faults.file",
     policy_paths=policy_paths,
+    host_local=True,
 )

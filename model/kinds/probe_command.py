@@ -23,4 +23,6 @@ def timeout(spec: CommandProbe) -> timedelta:
     return spec.timeout
 
 
-KIND = ProbeKindSpec(key="command", model=CommandProbe, sampler="gameday.activities.probes.command", timeout=timeout)
+KIND = ProbeKindSpec(
+    key="command", model=CommandProbe, sampler="gameday.activities.probes.command", timeout=timeout, host_local=True
+)

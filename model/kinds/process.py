@@ -82,4 +82,5 @@ KIND = TargetKindSpec(
     lock_key=lock_key,
     provider="gameday.activities.faults.process",
     problems=problems,
+    host_local=True,
 )

@@ -220,6 +220,34 @@ def test_a_database_at_0001_gains_the_traffic_tables_and_keeps_its_runs(
     assert store.counts("run-at-0001") == {"runs": 1, "phases": 5, "faults": 2, "probe_results": 3, **NO_TRAFFIC}
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_at_0007_gains_a_nullable_ledger_site_and_its_ledger_rows_keep_null(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'at-0007.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    config = migrations.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        connection.execute(
+            text(
+                'INSERT INTO fault_ledger (run_id, "index", state, spec, registered_at, updated_at, namespace,'
+                " cluster, lock_key) VALUES ('old', 0, 'applied', '{}', '2026-12-01', '2026-12-01', '', '', '')"
+            )
+        )
+    assert "site" not in {c["name"] for c in inspect(engine).get_columns("fault_ledger")}
+
+    before, after = migrations.upgrade(engine)
+
+    assert (before.current, after.current) == ("0007", "0008") and after.current == migrations.head()
+    assert_schema_at_head(engine)
+    [site] = [c for c in inspect(engine).get_columns("fault_ledger") if c["name"] == "site"]
+    assert site["nullable"]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT site FROM fault_ledger WHERE run_id = 'old'")).scalar_one() is None
+
+
 # --- adopting a database made before migrations -----------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from gameday.model.plan import describe_fault, describe_target
 def test_the_model_is_built_from_the_registry_every_kind_a_key_of_target_or_probe() -> None:
     assert [k.value for k in TargetKind] == [kind.key for kind in registry.TARGET_KINDS]
     assert [k.value for k in ProbeKind] == [kind.key for kind in registry.PROBE_KINDS]
-    assert set(Target.model_fields) == {kind.key for kind in registry.TARGET_KINDS} | {"lock"}
+    assert set(Target.model_fields) == {kind.key for kind in registry.TARGET_KINDS} | {"lock", "site"}
     assert {kind.key for kind in registry.PROBE_KINDS} <= set(Probe.model_fields)
 
 

@@ -28,6 +28,7 @@ def _registered() -> dict[str, Any]:
     from gameday.activities.probes import check_hypothesis, observe, verify_recovery
     from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
     from gameday.activities.resolve import resolve_targets
+    from gameday.activities.sites import SiteActivities
     from gameday.activities.store import StoreActivities
     from gameday.activities.traffic.activities import TrafficActivities
 
@@ -45,6 +46,7 @@ def _registered() -> dict[str, Any]:
         WorkerQueueActivities.worker_queue,
         TrafficActivities.hold_traffic,
         TrafficActivities.mark_traffic,
+        SiteActivities.check_sites,
     ]
     functions = [
         check_hypothesis,

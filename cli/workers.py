@@ -1,0 +1,76 @@
+"""``gameday workers``: the sites, the workers polling for each (from Temporal) and the faults each holds (ledger)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from gameday.cli.context import console, run_async, settings_of
+
+NO_SITE = "(any site)"
+"""How faults any worker may revert (http faults, rows written before sites) are listed."""
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(workers)
+
+
+def workers(ctx: typer.Context) -> None:
+    """List the sites with a live worker, each worker (identity, last poll) and the faults held per site.
+
+    A site is live when a worker of it polls the task queue (Temporal's `describe_task_queue` pollers; each
+    worker's identity names its site, `gameday worker --site`). Faults held: fault ledger rows applied (or maybe
+    applied) and not reverted, by the site whose worker applied them.
+    """
+    settings = settings_of(ctx)
+
+    async def go() -> None:
+        import asyncio
+
+        from gameday.activities.ledger import FaultLedger
+        from gameday.activities.sites import pollers
+        from gameday.activities.store import Store
+        from gameday.cli.runs import client_for
+        from gameday.model.sites import site_queue
+
+        config = settings.config
+        client = await client_for(settings)
+        shared = await pollers(client, config.task_queue)
+        sites = sorted({p.site for p in shared if p.site})
+        entries = await asyncio.to_thread(FaultLedger(Store(config.resolved_database_url)).pending)
+        held: dict[str, list[str]] = {}
+        for entry in entries:
+            held.setdefault(entry.site or NO_SITE, []).append(f"{entry.input.record.label} (run {entry.input.run_id})")
+        console.print(f"task queue {config.task_queue}: {len(sites)} site(s) live", markup=False)
+        now = datetime.now(UTC)
+        for site in sites:
+            at_site = await pollers(client, site_queue(config.task_queue, site), activities=True)
+            console.print(f"site {site}: {len(at_site)} worker(s)", markup=False)
+            for poller in sorted(at_site, key=lambda p: p.identity):
+                seen = "never" if poller.last_poll is None else _ago(now, poller.last_poll)
+                console.print(f"  worker {poller.identity}  last poll {seen}", markup=False)
+            _faults(held.pop(site, []))
+        unsited = [p.identity for p in shared if p.site is None]
+        if unsited:
+            console.print(f"workers without a site (older gameday): {', '.join(sorted(unsited))}", markup=False)
+        for site in sorted(held):
+            live = "" if site == NO_SITE else " (NO LIVE WORKER: start `gameday worker --site " + site + "`)"
+            console.print(f"site {site}{live}:", markup=False)
+            _faults(held[site])
+
+    run_async(settings, go())
+
+
+def _faults(labels: list[str]) -> None:
+    if not labels:
+        console.print("  faults held: none", markup=False)
+        return
+    console.print(f"  faults held: {len(labels)}", markup=False)
+    for label in labels:
+        console.print(f"    {label}", markup=False)
+
+
+def _ago(now: datetime, then: datetime) -> str:
+    then = then if then.tzinfo else then.replace(tzinfo=UTC)
+    return f"{max((now - then).total_seconds(), 0.0):.1f}s ago"
