@@ -231,6 +231,9 @@ class LedgerRow(SQLModel, table=True):
     """The Temporal cluster of the run (``cluster:<id>`` or ``address:<host:port>``); empty likewise."""
     lock_key: str = ""
     """The target lock the run held for this fault's target when it was registered; empty when it had none."""
+    revert_reason: str = ""
+    """Why a worker reverted it on its own (``lease expired: control plane unreachable``); empty when the revert
+    was the drill's own (or the sweep's) or it is not reverted."""
 
 
 class LockRow(SQLModel, table=True):

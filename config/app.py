@@ -20,6 +20,7 @@ DEFAULT_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_UI_PORT = 8233
 DEFAULT_SWEEP_WEDGED_AFTER = "2m"
+DEFAULT_MAX_FAULT_LEASE = "10m"
 
 
 def default_data_dir() -> Path:
@@ -50,6 +51,9 @@ class GamedayConfig:
             lost and reverts its faults (``GAMEDAY_SWEEP_WEDGED_AFTER``, a duration like ``2m``; ``off``: never).
         policy_file: the worker policy, a YAML file (``GAMEDAY_POLICY``): what this worker does for drills
             (``activities/policy.py``); ``""`` runs every drill unrestricted. Never read from a drill.
+        max_fault_lease: the longest ``fault_lease`` this worker grants a drill (``GAMEDAY_MAX_FAULT_LEASE``, a
+            duration like ``10m``): a fault it holds is reverted here once Temporal has been unreachable for the
+            drill's lease or this, whichever is shorter.
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -62,6 +66,7 @@ class GamedayConfig:
     alert_webhook: str = field(default="", repr=False)
     sweep_wedged_after: str = DEFAULT_SWEEP_WEDGED_AFTER
     policy_file: str = ""
+    max_fault_lease: str = DEFAULT_MAX_FAULT_LEASE
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -78,6 +83,7 @@ class GamedayConfig:
             alert_webhook=env.get("GAMEDAY_ALERT_WEBHOOK", ""),
             sweep_wedged_after=env.get("GAMEDAY_SWEEP_WEDGED_AFTER", DEFAULT_SWEEP_WEDGED_AFTER),
             policy_file=env.get("GAMEDAY_POLICY", "").strip(),
+            max_fault_lease=env.get("GAMEDAY_MAX_FAULT_LEASE", DEFAULT_MAX_FAULT_LEASE),
         )
 
     @property
@@ -99,6 +105,27 @@ class GamedayConfig:
             value = None
         if not isinstance(value, timedelta):
             raise GamedayError(f"GAMEDAY_SWEEP_WEDGED_AFTER={text!r}: expected {DURATION_HINT}, or off")
+        return value
+
+    @property
+    def max_lease(self) -> timedelta:
+        """:attr:`max_fault_lease` as a duration.
+
+        Raises:
+            GamedayError: the value is not a duration of at least ``MIN_FAULT_LEASE`` (one line naming the setting).
+        """
+        from gameday.model.drill import MIN_FAULT_LEASE
+        from gameday.model.errors import GamedayError
+        from gameday.model.units import DURATION_HINT, parse_duration
+
+        text = self.max_fault_lease.strip()
+        try:
+            value = parse_duration(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, timedelta) or value < MIN_FAULT_LEASE:
+            least = f"{MIN_FAULT_LEASE.total_seconds():g}s"
+            raise GamedayError(f"GAMEDAY_MAX_FAULT_LEASE={text!r}: expected {DURATION_HINT}, at least {least}")
         return value
 
     @property

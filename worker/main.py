@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gameday.activities.blackout import check_blackout
+from gameday.activities.fault_lease import FaultLease
 from gameday.activities.faults.activities import FaultActivities, capture_target
 from gameday.activities.freeze import FreezeActivities
 from gameday.activities.gameday_store import GameDayActivities, GameDays
@@ -63,8 +64,10 @@ class GamedayWorker:
         worker_queue: the name of that queue.
     """
 
-    def __init__(self, shared: Worker, own: Worker, worker_queue: str) -> None:
+    def __init__(self, shared: Worker, own: Worker, worker_queue: str, lease: FaultLease | None = None) -> None:
         self.shared, self.own, self.worker_queue = shared, own, worker_queue
+        self.lease = lease
+        self._leasing: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> GamedayWorker:
         await self.own.__aenter__()
@@ -73,6 +76,9 @@ class GamedayWorker:
         except BaseException:
             await self.own.__aexit__(None, None, None)
             raise
+        if self.lease is not None:
+            # Beside the pollers: renews the lease of the faults this process holds, or reverts them.
+            self._leasing = asyncio.create_task(self.lease.run(self.shared.client))
         return self
 
     async def __aexit__(
@@ -81,7 +87,11 @@ class GamedayWorker:
         try:
             await self.shared.__aexit__(exc_type, exc, tb)
         finally:
-            await self.own.__aexit__(exc_type, exc, tb)
+            try:
+                await self.own.__aexit__(exc_type, exc, tb)
+            finally:
+                if self._leasing is not None:
+                    self._leasing.cancel()
 
 
 def build_worker(
@@ -93,6 +103,7 @@ def build_worker(
     notify: NotifyActivities | None = None,
     fail_on_workflow_bug: bool = False,
     max_cached_workflows: int = 1000,
+    max_fault_lease: timedelta = timedelta(minutes=10),
 ) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
@@ -106,9 +117,12 @@ def build_worker(
             until a fixed worker is deployed (the production behaviour). Tests set it to fail fast.
         max_cached_workflows: the SDK's workflow cache; ``0`` replays every activation from history and evicts
             the workflow after it (tests use it to prove the safe path survives evictions).
+        max_fault_lease: the longest ``fault_lease`` this worker grants (``GAMEDAY_MAX_FAULT_LEASE``).
     """
     scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
-    faults = FaultActivities(FaultLedger(store), scope)
+    ledger = FaultLedger(store)
+    lease = FaultLease(ledger, max_lease=max_fault_lease, identity=client.identity)
+    faults = FaultActivities(ledger, scope, lease)
     locks = LockActivities(TargetLocks(store), scope)
     alerts = alerts or AlertActivities()
     notify = notify or NotifyActivities()
@@ -154,7 +168,7 @@ def build_worker(
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
-    return GamedayWorker(shared, own, own_queue)
+    return GamedayWorker(shared, own, own_queue, lease)
 
 
 async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *, wait_ready: float = 0.0) -> None:
@@ -165,6 +179,7 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     """
     stop = stop or asyncio.Event()
     wedged_after = config.wedged_after  # a bad setting fails here, in one line, before anything starts
+    config.max_lease  # noqa: B018 (likewise)
     policy = config.worker_policy()  # an unusable policy file stops the worker here, in one line
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -177,7 +192,9 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     gc.freeze()
     alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
     notify = NotifyConfig.from_env().activities(config.ui_url, config.namespace)
-    worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify)
+    worker = build_worker(
+        client, config.task_queue, store, alerts=alerts, notify=notify, max_fault_lease=config.max_lease
+    )
     log.info("worker polling task queue %r on %s", config.task_queue, config.temporal_address)
     # Said once, plainly: a drill runs code here with this worker's rights unless a policy narrows it.
     (log.warning if policy.unrestricted else log.info)("%s", policy.describe())

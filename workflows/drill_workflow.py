@@ -84,6 +84,9 @@ RESOLVED_LOCKS_PATCH = "resolved-target-locks"
 CAPTURE_PATCH = "capture-target"
 """Drills started before ``capture_target`` existed replay without it: their reverts have no before-state."""
 
+LEASE_PATCH = "fault-lease"
+"""Drills started before fault leases existed replay without ``FaultInput.lease`` (their worker's default then)."""
+
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
@@ -636,6 +639,8 @@ class DrillWorkflow:
                 record=FaultRecord(
                     index=index, label=fault.label, target=fault.target, kind=target.kind.value, action=fault.action
                 ),
+                # The worker holding the fault reverts it on its own after this long without reaching Temporal.
+                lease=drill.fault_lease if workflow.patched(LEASE_PATCH) else None,
             )
             self._faults.append(fi)
             self._applying = index
