@@ -113,11 +113,12 @@ class FaultLease:
         return list(self._held.values())
 
     @asynccontextmanager
-    async def applying(self, inp: FaultInput) -> AsyncIterator[None]:
+    async def applying(self, inp: FaultInput) -> AsyncIterator[HeldFault]:
         """Hold ``inp`` while (and after) it is applied: on record before the provider touches anything.
 
-        A failed apply stays held (it may have changed something: the lease reverts it like the rollback would),
-        unless the apply said it changed nothing (the caller calls :meth:`forget`).
+        The caller puts the applied record into the yielded :attr:`HeldFault.input` (what it changed, for the
+        revert). A failed apply stays held (it may have changed something: the lease reverts it like the rollback
+        would), unless the apply said it changed nothing (the caller calls :meth:`forget`).
         """
         key = (inp.run_id, inp.index)
         async with self._exclusive(key):
@@ -128,8 +129,9 @@ class FaultLease:
                 )
             if not self._unreverted():
                 self.last_contact = time.monotonic()  # the apply's task just came from the server
-            self._held[key] = HeldFault(inp, self.lease_of(inp))
-            yield
+            held = HeldFault(inp, self.lease_of(inp))
+            self._held[key] = held
+            yield held
 
     def forget(self, inp: FaultInput) -> None:
         """Drop ``inp``: its apply changed nothing, or its run is over."""

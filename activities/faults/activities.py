@@ -159,9 +159,11 @@ class FaultActivities:
     async def _apply_held(self, inp: FaultInput, lease: FaultLease) -> FaultRecord:
         # Held before the provider touches anything: a lease expiring mid-apply waits for it, then reverts it.
         try:
-            async with lease.applying(inp):
+            async with lease.applying(inp) as held:
                 try:
-                    return await apply_fault(inp)
+                    record = await apply_fault(inp)
+                    held.input = inp.model_copy(update={"record": record})  # what it changed, for the revert
+                    return record
                 except ApplicationError as err:
                     if (err.message or "").removeprefix(f"{inp.record.label}: ").startswith(NOT_APPLIED):
                         lease.forget(inp)  # it changed nothing: there is nothing for the lease to revert
