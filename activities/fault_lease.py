@@ -192,11 +192,13 @@ class FaultLease:
                     inp.record.label,
                     inp.run_id,
                 )
-                self.forget(inp)
+                if self._held.get((inp.run_id, inp.index)) is held:  # not an apply of it begun since
+                    self.forget(inp)
                 continue
             async with self._exclusive((inp.run_id, inp.index)):
                 if self._held.get((inp.run_id, inp.index)) is not held:
                     continue  # reverted by the drill meanwhile, or applied again: no longer this entry
+                inp = held.input  # as the apply left it, if one was in flight: what it changed
                 found = provider(inp.target.kind.value)
                 if found is None:
                     continue
