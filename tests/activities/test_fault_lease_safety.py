@@ -26,6 +26,8 @@ from gameday.activities.ledger import FaultLedger
 from gameday.activities.run_scope import RunScope
 from gameday.activities.store import Store
 from gameday.activities.tables import LockRow
+from gameday.config.app import GamedayConfig
+from gameday.model.errors import GamedayError
 from gameday.model.locks import lock_key
 from gameday.model.records import FaultInput, FaultRecord, FaultState
 from gameday.worker.devserver import free_port
@@ -179,3 +181,10 @@ def test_a_drills_lease_is_capped_by_the_workers_maximum(tmp_path: Path) -> None
     assert FaultLease(max_lease=timedelta(minutes=10)).lease_of(inp.model_copy(update={"lease": None})) == timedelta(
         seconds=60
     )
+
+
+def test_the_workers_maximum_lease_is_a_duration_of_at_least_two_seconds() -> None:
+    assert GamedayConfig(max_fault_lease="90s").max_lease == timedelta(seconds=90)
+    for bad in ("soon", "1s", "0s"):
+        with pytest.raises(GamedayError, match="GAMEDAY_MAX_FAULT_LEASE"):
+            _ = GamedayConfig(max_fault_lease=bad).max_lease
