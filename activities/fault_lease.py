@@ -5,10 +5,10 @@ database stays paused for an hour, since the drill's rollback is workflow code a
 worker process keeps, in memory, the faults it applied and has not reverted (:class:`FaultLease`, the source of
 truth while the process lives: the results database may be down too), and while it holds any it asks the
 frontend a cheap question every :data:`CHECK_EVERY` (``GetSystemInfo``, :data:`RPC_TIMEOUT`). A fault whose
-lease has passed since the last answer is reverted here, through the same idempotent provider ``revert`` as
-``revert_fault``, newest first; the ledger row is marked reverted with :data:`LEASE_EXPIRED` (written when the
-database answers). When Temporal answers again, each such run gets an ``emergency_stop`` by ``lease``: its
-rollback runs the revert again (a no-op) and the verdict is ``ABORTED``.
+lease has passed since the first question left unanswered is reverted here, through the same idempotent
+provider ``revert`` as ``revert_fault``, newest first; the ledger row is marked reverted with
+:data:`LEASE_EXPIRED` (written when the database answers). When Temporal answers again, each such run gets an
+``emergency_stop`` by ``lease``: its rollback runs the revert again (a no-op) and the verdict is ``ABORTED``.
 
 Safety rules, each a guard below:
 
@@ -98,8 +98,9 @@ class FaultLease:
     ledger: FaultLedger | None = None
     max_lease: timedelta = timedelta(minutes=10)
     identity: str = ""
-    last_contact: float = field(default_factory=time.monotonic)
-    """``time.monotonic()`` of the last answer from the frontend (or of an apply, which came from it)."""
+    unanswered_since: float | None = None
+    """``time.monotonic()`` when the first question the frontend has not answered since its last answer was asked;
+    ``None`` while it answers. Leases count from here, so an outage shorter than a lease never reverts anything."""
     _held: dict[_Key, HeldFault] = field(default_factory=dict)
     _locks: dict[_Key, tuple[asyncio.Lock, int]] = field(default_factory=dict)
     _housekept: float = 0.0
@@ -128,7 +129,7 @@ class FaultLease:
                     "this worker reverted it when its fault lease expired and has not told the drill yet"
                 )
             if not self._unreverted():
-                self.last_contact = time.monotonic()  # the apply's task just came from the server
+                self.unanswered_since = None  # the apply's task just came from the server
             held = HeldFault(inp, self.lease_of(inp))
             self._held[key] = held
             yield held
@@ -162,23 +163,26 @@ class FaultLease:
     async def check(self, client: Client) -> None:
         """One turn: ask the frontend; on an answer tell runs and tidy up, else revert what has expired."""
         if not self._held:
-            self.last_contact = time.monotonic()  # nothing held: nothing to renew
+            self.unanswered_since = None  # nothing held: nothing to renew
             return
+        asked = time.monotonic()
         if await _reachable(client):
-            self.last_contact = time.monotonic()
+            self.unanswered_since = None
             await self._tell_runs(client)
             if time.monotonic() - self._housekept >= HOUSEKEEPING_EVERY:
                 self._housekept = time.monotonic()
                 await self._forget_finished(client)
         else:
-            await self._expire()
+            if self.unanswered_since is None:
+                self.unanswered_since = asked
+            await self._expire(self.unanswered_since)
         await self._write_ledger()
 
     # --- expiry ---------------------------------------------------------------------------------------------
 
-    async def _expire(self) -> None:
-        silent = time.monotonic() - self.last_contact
-        expired_at = datetime.now(UTC) - timedelta(seconds=silent)  # when Temporal last answered (+ lease below)
+    async def _expire(self, since: float) -> None:
+        silent = time.monotonic() - since
+        expired_at = datetime.now(UTC) - timedelta(seconds=silent)  # when it stopped answering (+ lease below)
         due = [
             h
             for h in reversed(self._held.values())
@@ -217,7 +221,7 @@ class FaultLease:
                 held.lease_reverted_at = datetime.now(UTC)
                 held.expired_at = expired_at + held.lease
             log.warning(
-                "%s: reverted %s of run %s after %.1fs without Temporal (lease %gs, last answer %s)",
+                "%s: reverted %s of run %s after %.1fs without Temporal (lease %gs, unanswered since %s)",
                 LEASE_EXPIRED,
                 inp.record.label,
                 inp.run_id,

@@ -87,8 +87,8 @@ async def apply_held(lease: FaultLease, inp: FaultInput) -> None:
 
 
 async def expire(lease: FaultLease, client: Client) -> None:
-    """One check with the last answer from Temporal longer ago than any lease here."""
-    lease.last_contact = time.monotonic() - 60
+    """One check with Temporal unanswered for longer than any lease here."""
+    lease.unanswered_since = time.monotonic() - 60
     await lease.check(client)
 
 
