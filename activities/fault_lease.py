@@ -104,6 +104,7 @@ class FaultLease:
     _held: dict[_Key, HeldFault] = field(default_factory=dict)
     _locks: dict[_Key, tuple[asyncio.Lock, int]] = field(default_factory=dict)
     _housekept: float = 0.0
+    _client: Client | None = None
 
     def lease_of(self, inp: FaultInput) -> timedelta:
         """The fault's lease here: the drill's, else the default, never above this worker's maximum."""
@@ -153,6 +154,7 @@ class FaultLease:
 
     async def run(self, client: Client, stop: asyncio.Event | None = None) -> None:
         """Renew or expire leases until cancelled (or ``stop`` is set): a task beside the worker's pollers."""
+        self._client = client
         while stop is None or not stop.is_set():
             await asyncio.sleep(CHECK_EVERY)
             try:
@@ -258,10 +260,22 @@ class FaultLease:
 
     # --- when Temporal answers again --------------------------------------------------------------------------
 
-    async def _tell_runs(self, client: Client) -> None:
+    async def tell(self, run_id: str) -> None:
+        """Tell ``run_id`` now, if the lease reverted a fault of it and has not told it yet.
+
+        ``revert_fault`` calls this before its result reaches the workflow, so a drill whose rollback starts before
+        the next check (its observation ended during the outage) still has the stop by ``lease`` in its history
+        before the revert's result: its verdict says what happened.
+        """
+        if self._client is not None:
+            await self._tell_runs(self._client, only=run_id)
+
+    async def _tell_runs(self, client: Client, only: str | None = None) -> None:
         """``emergency_stop`` by ``lease`` to each run whose faults the lease reverted: its verdict is ABORTED."""
         runs: dict[str, list[HeldFault]] = {}
         for held in self._held.values():
+            if only is not None and held.input.run_id != only:
+                continue
             if held.lease_reverted_at is not None and not held.signalled:
                 runs.setdefault(held.input.run_id, []).append(held)
         for run_id, reverted in runs.items():

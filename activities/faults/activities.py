@@ -183,6 +183,8 @@ class FaultActivities:
             record = await revert_fault(inp)
         else:
             async with self.lease.reverting(inp) as known:
+                if known is not None and known.lease_reverted_at is not None:
+                    await self.lease.tell(inp.run_id)  # the stop by lease lands before this revert's result
                 record = await revert_fault(inp)
             if known is not None and known.lease_reverted_at is not None and record.reverted_at is not None:
                 said = f"reverted by this worker when its {LEASE_EXPIRED}; reverted again by the drill: {record.output}"

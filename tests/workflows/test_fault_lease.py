@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,38 @@ async def test_temporal_unreachable_shorter_than_the_lease_changes_nothing(
     assert record.verdict == Verdict.RESILIENT, record.summary
     assert record.stop is None
     assert ledger(database, record.run_id) == [(0, FaultState.REVERTED.value, "")]
+
+
+async def test_an_observation_that_ended_during_the_outage_still_ends_aborted_by_lease(
+    server: DevServer, sleeper: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    target, pidfile = sleeper
+    database = tmp_path / "results.db"
+    workers = WorkerProcesses(server.address, f"lease-{uuid.uuid4()}", f"sqlite:///{database}", tmp_path)
+    workers.start()
+    assert server.process is not None
+    observe = 4.0
+    drill = drill_text("lease-observe-ends", pidfile).replace("duration: 60s", f"duration: {observe:g}s")
+    try:
+        client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
+        handle = await start_drill(client, workers.queue, drill)
+        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        await wait_phase(handle, Phase.OBSERVE)
+        observing = time.monotonic()
+
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: state(target.pid) != "T", what="the lease's revert", timeout=LEASE + 5)
+            # The outage outlasts the observation: its timer fires, and the rollback starts, the moment the
+            # server is back, racing the worker's next check.
+            await asyncio.sleep(max(0.0, observing + observe + 1 - time.monotonic()))
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+
+        record = await finish(handle, "lease_expired_observation_over", within=120)
+    finally:
+        workers.stop_all()
+
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert record.stop is not None and record.stop.by == LEASE_BY
+    assert ledger(database, record.run_id) == [(0, FaultState.REVERTED.value, LEASE_EXPIRED)]
