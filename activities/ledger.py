@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from gameday.activities.run_scope import RunScope
 from gameday.activities.store import Store
 from gameday.activities.tables import LedgerRow, LockRow, RunRow
+from gameday.model.locks import lock_key
 from gameday.model.records import FaultInput, FaultState, Phase, RunRecord
 
 
@@ -111,6 +112,7 @@ class FaultLedger:
                 row.state, row.spec, row.updated_at = FaultState.REGISTERED.value, spec, now
                 row.namespace, row.cluster, row.lock_key = scope.namespace, scope.cluster, lock_key
                 row.site = site
+                row.revert_reason = ""
 
     def mark(self, run_id: str, index: int, state: FaultState) -> None:
         """Move one fault to ``state`` (``applied`` or ``reverted``); a row already reverted stays reverted."""
@@ -119,6 +121,45 @@ class FaultLedger:
             if row is None or row.state == FaultState.REVERTED.value:
                 return
             row.state, row.updated_at = state.value, datetime.now(UTC)
+
+    def mark_reverted_by_worker(self, run_id: str, index: int, reason: str) -> bool:
+        """Record that a worker reverted the fault on its own (its fault lease expired), with ``reason``.
+
+        Returns whether the row changed: a row already reverted (the drill's own revert came first) keeps its
+        revert, so a fault is on record as reverted once.
+        """
+        with Session(self.store.engine) as session, session.begin():
+            row = session.get(LedgerRow, (run_id, index))
+            if row is None or row.state == FaultState.REVERTED.value:
+                return False
+            row.state, row.revert_reason, row.updated_at = FaultState.REVERTED.value, reason, datetime.now(UTC)
+            return True
+
+    def still_held(self, run_id: str, index: int) -> bool:
+        """Whether the fault may still be in place for its run and nobody else holds its target now.
+
+        ``False`` when the row says it is reverted (another worker's revert) or a lock on one of the keys the
+        run took for the target now belongs to another run: a worker's own revert must never touch what another
+        drill holds. Raises when the database cannot be read (the caller decides from what it knows).
+        """
+        with Session(self.store.engine) as session:
+            row = session.get(LedgerRow, (run_id, index))
+            if row is None or row.state == FaultState.REVERTED.value:
+                return False
+            keys = {key for key in row.lock_key.splitlines() if key}
+            static = lock_key(FaultInput.model_validate(row.spec).target)
+            if static is not None:
+                keys.add(static)
+            if not keys:
+                return True
+            holders = session.exec(select(LockRow).where(col(LockRow.key).in_(keys))).all()
+            return all(lock.run_id == run_id for lock in holders)
+
+    def revert_reason(self, run_id: str, index: int) -> str:
+        """Why a worker reverted the fault on its own; empty when none did."""
+        with Session(self.store.engine) as session:
+            row = session.get(LedgerRow, (run_id, index))
+            return "" if row is None else row.revert_reason
 
     def unreverted(self) -> dict[str, list[FaultInput]]:
         """Faults applied (or maybe applied) and never reverted, by run, each run's in reverse order."""

@@ -234,6 +234,9 @@ class LedgerRow(SQLModel, table=True):
     site: str | None = None
     """The site of the worker that applied a host-local fault (only a worker there may revert it); ``None``: a
     fault any worker may revert, or a row written before sites (migration 0008)."""
+    revert_reason: str = ""
+    """Why a worker reverted it on its own (``lease expired: control plane unreachable``); empty when the revert
+    was the drill's own (or the sweep's) or it is not reverted."""
 
 
 class LockRow(SQLModel, table=True):

@@ -20,6 +20,7 @@ DEFAULT_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_UI_PORT = 8233
 DEFAULT_SWEEP_WEDGED_AFTER = "2m"
+DEFAULT_MAX_FAULT_LEASE = "10m"
 
 
 def default_data_dir() -> Path:
@@ -52,6 +53,9 @@ class GamedayConfig:
             (``activities/policy.py``); ``""`` runs every drill unrestricted. Never read from a drill.
         site: the site a worker acts for (``GAMEDAY_SITE``; ``gameday worker --site``): a host, a VM, a PID
             namespace. ``""``: the host name (``model/sites.py``).
+        max_fault_lease: the longest ``fault_lease`` this worker grants a drill (``GAMEDAY_MAX_FAULT_LEASE``, a
+            duration like ``10m``): a fault it holds is reverted here once Temporal has been unreachable for the
+            drill's lease or this, whichever is shorter.
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -65,6 +69,7 @@ class GamedayConfig:
     sweep_wedged_after: str = DEFAULT_SWEEP_WEDGED_AFTER
     policy_file: str = ""
     site: str = ""
+    max_fault_lease: str = DEFAULT_MAX_FAULT_LEASE
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -82,6 +87,7 @@ class GamedayConfig:
             sweep_wedged_after=env.get("GAMEDAY_SWEEP_WEDGED_AFTER", DEFAULT_SWEEP_WEDGED_AFTER),
             policy_file=env.get("GAMEDAY_POLICY", "").strip(),
             site=env.get("GAMEDAY_SITE", "").strip(),
+            max_fault_lease=env.get("GAMEDAY_MAX_FAULT_LEASE", DEFAULT_MAX_FAULT_LEASE),
         )
 
     @property
@@ -103,6 +109,27 @@ class GamedayConfig:
             value = None
         if not isinstance(value, timedelta):
             raise GamedayError(f"GAMEDAY_SWEEP_WEDGED_AFTER={text!r}: expected {DURATION_HINT}, or off")
+        return value
+
+    @property
+    def max_lease(self) -> timedelta:
+        """:attr:`max_fault_lease` as a duration.
+
+        Raises:
+            GamedayError: the value is not a duration of at least ``MIN_FAULT_LEASE`` (one line naming the setting).
+        """
+        from gameday.model.drill import MIN_FAULT_LEASE
+        from gameday.model.errors import GamedayError
+        from gameday.model.units import DURATION_HINT, parse_duration
+
+        text = self.max_fault_lease.strip()
+        try:
+            value = parse_duration(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, timedelta) or value < MIN_FAULT_LEASE:
+            least = f"{MIN_FAULT_LEASE.total_seconds():g}s"
+            raise GamedayError(f"GAMEDAY_MAX_FAULT_LEASE={text!r}: expected {DURATION_HINT}, at least {least}")
         return value
 
     @property

@@ -84,6 +84,12 @@ DEFAULT_START_DEADLINE = timedelta(seconds=60)
 DEFAULT_REVERT_GRACE = timedelta(minutes=5)
 """How long past ``max_duration`` a failing revert keeps being retried before the run reports NOT REVERTED."""
 
+DEFAULT_FAULT_LEASE = timedelta(seconds=60)
+"""How long a worker holding a fault keeps it while it cannot reach Temporal before it reverts it on its own."""
+
+MIN_FAULT_LEASE = timedelta(seconds=2)
+"""Shorter leases would expire on an ordinary slow answer of the frontend (the worker checks it every second)."""
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -466,6 +472,9 @@ class Drill(Strict):
     start_deadline: Duration = DEFAULT_START_DEADLINE
     """A drill not in preflight this long after it was submitted (no worker picked it up) ends ABORTED, touching
     nothing; ``max_duration`` also counts from the submission."""
+    fault_lease: Duration = DEFAULT_FAULT_LEASE
+    """A worker holding this drill's faults reverts them on its own once it has not reached Temporal for this long
+    (at most the worker's ``GAMEDAY_MAX_FAULT_LEASE``); the run then ends ABORTED by ``lease``."""
     targets: dict[str, Target] = Field(default_factory=dict)
     hypothesis: list[Probe] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
@@ -492,6 +501,15 @@ class Drill(Strict):
     def _positive_cap(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("expected a positive duration")
+        if value > budget.MAX_DURATION:
+            raise ValueError("expected at most 24h (see Limits in docs/DRILL_FORMAT.md)")
+        return value
+
+    @field_validator("fault_lease")
+    @classmethod
+    def _lease_range(cls, value: timedelta) -> timedelta:
+        if value < MIN_FAULT_LEASE:
+            raise ValueError(f"expected at least {MIN_FAULT_LEASE.total_seconds():g}s")
         if value > budget.MAX_DURATION:
             raise ValueError("expected at most 24h (see Limits in docs/DRILL_FORMAT.md)")
         return value

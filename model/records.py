@@ -195,6 +195,10 @@ class FaultInput(Record):
     before: dict[str, str] = Field(default_factory=dict)
     """The target's state read by ``capture_target`` before the apply started (empty for drills started before
     it existed): what a revert restores, whatever an interrupted apply did or did not change."""
+    lease: timedelta | None = None
+    """The drill's ``fault_lease``: the worker that applies the fault reverts it on its own after this long without
+    reaching Temporal (capped by its ``GAMEDAY_MAX_FAULT_LEASE``; ``None``, a drill started before leases: the
+    worker's default)."""
 
 
 class TargetState(Record):

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gameday.activities.blackout import check_blackout
+from gameday.activities.fault_lease import FaultLease
 from gameday.activities.faults.activities import FaultActivities, capture_target
 from gameday.activities.freeze import FreezeActivities
 from gameday.activities.gameday_store import GameDayActivities, GameDays
@@ -69,9 +70,19 @@ class GamedayWorker:
         site: the site's name.
     """
 
-    def __init__(self, shared: Worker, own: Worker, worker_queue: str, at_site: Worker, site: str) -> None:
+    def __init__(
+        self,
+        shared: Worker,
+        own: Worker,
+        worker_queue: str,
+        at_site: Worker,
+        site: str,
+        lease: FaultLease | None = None,
+    ) -> None:
         self.shared, self.own, self.worker_queue = shared, own, worker_queue
         self.at_site, self.site = at_site, site
+        self.lease = lease
+        self._leasing: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> GamedayWorker:
         await self.own.__aenter__()
@@ -85,6 +96,9 @@ class GamedayWorker:
         except BaseException:
             await self.own.__aexit__(None, None, None)
             raise
+        if self.lease is not None:
+            # Beside the pollers: renews the lease of the faults this process holds, or reverts them.
+            self._leasing = asyncio.create_task(self.lease.run(self.shared.client))
         return self
 
     async def __aexit__(
@@ -94,9 +108,13 @@ class GamedayWorker:
             await self.shared.__aexit__(exc_type, exc, tb)
         finally:
             try:
-                await self.at_site.__aexit__(exc_type, exc, tb)
+                try:
+                    await self.at_site.__aexit__(exc_type, exc, tb)
+                finally:
+                    await self.own.__aexit__(exc_type, exc, tb)
             finally:
-                await self.own.__aexit__(exc_type, exc, tb)
+                if self._leasing is not None:
+                    self._leasing.cancel()
 
 
 def build_worker(
@@ -109,6 +127,7 @@ def build_worker(
     fail_on_workflow_bug: bool = False,
     max_cached_workflows: int = 1000,
     site: str | None = None,
+    max_fault_lease: timedelta = timedelta(minutes=10),
 ) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
@@ -123,11 +142,14 @@ def build_worker(
         max_cached_workflows: the SDK's workflow cache; ``0`` replays every activation from history and evicts
             the workflow after it (tests use it to prove the safe path survives evictions).
         site: the site this worker acts for (``GAMEDAY_SITE``, else the host name when ``None``).
+        max_fault_lease: the longest ``fault_lease`` this worker grants (``GAMEDAY_MAX_FAULT_LEASE``).
     """
     site = site or default_site()
     identity = worker_identity(site)
     scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
-    faults = FaultActivities(FaultLedger(store), scope, site)
+    ledger = FaultLedger(store)
+    lease = FaultLease(ledger, max_lease=max_fault_lease, identity=identity)
+    faults = FaultActivities(ledger, scope, site, lease)
     locks = LockActivities(TargetLocks(store), scope)
     alerts = alerts or AlertActivities()
     notify = notify or NotifyActivities()
@@ -193,7 +215,7 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         identity=identity,
     )
-    return GamedayWorker(shared, own, own_queue, at_site, site)
+    return GamedayWorker(shared, own, own_queue, at_site, site, lease)
 
 
 async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *, wait_ready: float = 0.0) -> None:
@@ -204,6 +226,7 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     """
     stop = stop or asyncio.Event()
     wedged_after = config.wedged_after  # a bad setting fails here, in one line, before anything starts
+    config.max_lease  # noqa: B018 (likewise)
     policy = config.worker_policy()  # an unusable policy file stops the worker here, in one line
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -216,11 +239,19 @@ async def run_worker(config: GamedayConfig, stop: asyncio.Event | None = None, *
     gc.freeze()
     alerts = AlertActivities(config.alert_webhook, config.ui_url, config.namespace)
     notify = NotifyConfig.from_env().activities(config.ui_url, config.namespace)
-    worker = build_worker(client, config.task_queue, store, alerts=alerts, notify=notify, site=config.site or None)
+    worker = build_worker(
+        client,
+        config.task_queue,
+        store,
+        alerts=alerts,
+        notify=notify,
+        site=config.site or None,
+        max_fault_lease=config.max_lease,
+    )
     log.info(
         "worker polling task queue %r and, for site %r, %r on %s",
-        worker.site,
         config.task_queue,
+        worker.site,
         site_queue(config.task_queue, worker.site),
         config.temporal_address,
     )

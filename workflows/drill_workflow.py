@@ -95,6 +95,9 @@ SITE_PICKUP = timedelta(seconds=10)
 SITE_WAIT = timedelta(minutes=5)
 """How long preflight's ``check_sites`` may keep failing to read Temporal before the drill is refused."""
 
+LEASE_PATCH = "fault-lease"
+"""Drills started before fault leases existed replay without ``FaultInput.lease`` (their worker's default then)."""
+
 REVERT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
@@ -712,6 +715,8 @@ class DrillWorkflow:
                 record=FaultRecord(
                     index=index, label=fault.label, target=fault.target, kind=target.kind.value, action=fault.action
                 ),
+                # The worker holding the fault reverts it on its own after this long without reaching Temporal.
+                lease=drill.fault_lease if workflow.patched(LEASE_PATCH) else None,
             )
             self._faults.append(fi)
             self._applying = index

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from gameday.activities import policy
+from gameday.activities.fault_lease import LEASE_EXPIRED, FaultLease, LeaseRevertedNotTold
 from gameday.activities.faults import FaultProvider, provider
 from gameday.activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
 from gameday.activities.ledger import FaultLedger
@@ -120,12 +121,21 @@ class FaultActivities:
         ledger: the results database's fault ledger.
         scope: where the runs of this worker live, written on each row (namespace and cluster).
         site: this worker's site, written on the row of each host-local fault it applies (``model/sites.py``).
+        lease: the faults this worker process holds (``activities.fault_lease``): reverted here when Temporal has
+            been unreachable for their lease; ``None``, no lease (tests of the bare activities).
     """
 
-    def __init__(self, ledger: FaultLedger, scope: ActivityScope | None = None, site: str | None = None) -> None:
+    def __init__(
+        self,
+        ledger: FaultLedger,
+        scope: ActivityScope | None = None,
+        site: str | None = None,
+        lease: FaultLease | None = None,
+    ) -> None:
         self.ledger = ledger
         self.scope = scope or ActivityScope()
         self.site = site
+        self.lease = lease
 
     @activity.defn(name="apply_fault")
     async def apply_fault(self, inp: FaultInput) -> FaultRecord:
@@ -147,14 +157,47 @@ class FaultActivities:
                 type="FaultApplyError",
                 non_retryable=True,
             ) from err
-        record = await apply_fault(inp)
+        if self.lease is None:
+            record = await apply_fault(inp)
+        else:
+            record = await self._apply_held(inp, self.lease)
         await self._mark(inp, FaultState.APPLIED)
         return record
 
+    async def _apply_held(self, inp: FaultInput, lease: FaultLease) -> FaultRecord:
+        # Held before the provider touches anything: a lease expiring mid-apply waits for it, then reverts it.
+        try:
+            async with lease.applying(inp) as held:
+                try:
+                    record = await apply_fault(inp)
+                    held.input = inp.model_copy(update={"record": record})  # what it changed, for the revert
+                    return record
+                except ApplicationError as err:
+                    if (err.message or "").removeprefix(f"{inp.record.label}: ").startswith(NOT_APPLIED):
+                        lease.forget(inp)  # it changed nothing: there is nothing for the lease to revert
+                    raise
+        except LeaseRevertedNotTold as err:
+            message = f"{inp.record.label}: {NOT_APPLIED}{err}"
+            raise ApplicationError(message, type="FaultApplyError", non_retryable=True) from err
+
     @activity.defn(name="revert_fault")
     async def revert_fault(self, inp: FaultInput) -> FaultRecord:
-        """Revert the fault (see :func:`revert_fault`), then mark it reverted in the ledger."""
-        record = await revert_fault(inp)
+        """Revert the fault (see :func:`revert_fault`), then mark it reverted in the ledger.
+
+        A fault this worker's lease already reverted is reverted again (idempotent: the target is as it was) and
+        its record keeps the lease's revert time; its ledger row keeps the lease's revert and reason.
+        """
+        if self.lease is None:
+            record = await revert_fault(inp)
+        else:
+            async with self.lease.reverting(inp) as known:
+                if known is not None and known.lease_reverted_at is not None:
+                    await self.lease.tell(inp.run_id)  # the stop by lease lands before this revert's result
+                record = await revert_fault(inp)
+            if known is not None and known.lease_reverted_at is not None and record.reverted_at is not None:
+                said = f"reverted by this worker when its {LEASE_EXPIRED}; reverted again by the drill: {record.output}"
+                update = {"reverted_at": known.lease_reverted_at, "output": clip(said, MAX_OUTPUT_BYTES)}
+                record = record.model_copy(update=update)
         await self._mark(inp, FaultState.REVERTED)
         return record
 

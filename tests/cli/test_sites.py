@@ -311,11 +311,25 @@ async def test_a_revert_whose_site_worker_was_killed_waits_for_a_worker_of_that_
         assert site_d.app_state() == "T"  # no worker of another site reverted (or touched) it
         assert {by_name[name].app_state() for name in SITES} == {"S"}
 
-        def alerted() -> bool:
-            logs = "".join(by_name[name].log.read_text() for name in SITES)
-            return "site_without_worker" in logs and "site d has faults and no live worker" in logs
+        async def alerted() -> bool:
+            """An ``alert`` of event site_without_worker for site d, scheduled and completed (by whichever worker
+            polls the shared queue: not only the ones of this test)."""
+            sent: set[int] = set()
+            async for event in handle.fetch_history_events():
+                scheduled = event.activity_task_scheduled_event_attributes
+                if (
+                    event.HasField("activity_task_scheduled_event_attributes")
+                    and scheduled.activity_type.name == "alert"
+                ):
+                    data = b"".join(p.data for p in scheduled.input.payloads)
+                    if b"site_without_worker" in data and b"site d has faults and no live worker" in data:
+                        sent.add(event.event_id)
+                done = event.activity_task_completed_event_attributes
+                if event.HasField("activity_task_completed_event_attributes") and done.scheduled_event_id in sent:
+                    return True
+            return False
 
-        wait_until(alerted, what="the alert that site d has faults and no worker", timeout=60)
+        await eventually(alerted, what="the alert that site d has faults and no worker", within=60)
 
         start_worker(2)
         record = await handle.result()

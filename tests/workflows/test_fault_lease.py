@@ -1,0 +1,186 @@
+"""Faults that expire: a worker that cannot reach Temporal for the drill's ``fault_lease`` reverts what it holds.
+
+A real dev server started here (so it can be SIGSTOPped: unreachable, its port still open), a real worker process,
+a real sleeping process paused by the drill; the results database is a SQLite file the test reads back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gameday.activities.fault_lease import LEASE_BY, LEASE_EXPIRED
+from gameday.config.app import GamedayConfig
+from gameday.model.records import FaultState, Phase, Verdict
+from gameday.worker.client import connect
+from gameday.worker.devserver import DevServer, free_port
+from tests.harness import WorkerProcesses, finish, start_drill, wait_phase, wait_until
+
+pytestmark = pytest.mark.integration
+
+LEASE = 3.0
+"""The drills' ``fault_lease`` in seconds: short, so the test is."""
+SHORT_OUTAGE = 1.0
+"""Well inside the lease: the worker asks every second, each question waiting up to a second."""
+
+
+def state(pid: int) -> str:
+    """The process state letter from /proc/<pid>/status: 'T' when stopped."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    raise AssertionError(f"no State in /proc/{pid}/status")
+
+
+@pytest.fixture
+def sleeper(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A real sleeping process with a pidfile: the drill's target."""
+    proc = subprocess.Popen(["sleep", "600"])
+    pidfile = tmp_path / "sleeper.pid"
+    pidfile.write_text(f"{proc.pid}\n")
+    yield proc, pidfile
+    os.kill(proc.pid, signal.SIGCONT)  # never leave a stopped process behind
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DevServer]:
+    dev = DevServer(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=free_port()).start()
+    yield dev
+    assert dev.process is not None
+    os.kill(dev.process.pid, signal.SIGCONT)
+    dev.stop()
+
+
+def drill_text(name: str, pidfile: Path) -> str:
+    return f"""
+name: {name}
+fault_lease: {LEASE:g}s
+max_duration: 5m
+targets:
+  sleeper: {{process: {{pidfile: "{pidfile}"}}}}
+faults:
+  - {{target: sleeper, action: pause}}
+observe: {{duration: 60s}}
+"""
+
+
+def ledger(database: Path, run_id: str) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(database) as db:
+        query = "SELECT `index`, state, revert_reason FROM fault_ledger WHERE run_id = ? ORDER BY `index`"
+        return list(db.execute(query, (run_id,)))
+
+
+async def test_temporal_unreachable_longer_than_the_lease_the_worker_reverts_and_the_run_ends_aborted_by_lease(
+    server: DevServer, sleeper: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    target, pidfile = sleeper
+    database = tmp_path / "results.db"
+    workers = WorkerProcesses(server.address, f"lease-{uuid.uuid4()}", f"sqlite:///{database}", tmp_path)
+    workers.start()
+    assert server.process is not None
+    try:
+        client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
+        handle = await start_drill(client, workers.queue, drill_text("lease-expires", pidfile))
+        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        await wait_phase(handle, Phase.OBSERVE)
+
+        os.kill(server.process.pid, signal.SIGSTOP)  # the control plane is gone; its port still accepts
+        try:
+            wait_until(
+                lambda: state(target.pid) != "T",
+                what="the worker to revert the fault once its lease expired",
+                timeout=LEASE + 5,
+            )
+            assert state(server.process.pid) == "T", "reverted while the server was still unreachable"
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+
+        record = await finish(handle, "lease_expired", within=120)
+    finally:
+        workers.stop_all()
+
+    assert state(target.pid) != "T"
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert record.stop is not None and record.stop.by == LEASE_BY
+    assert record.stop.reason.startswith(LEASE_EXPIRED), record.stop.reason
+    assert [f.state for f in record.faults] == [FaultState.REVERTED]
+    # One revert on record, the worker's, with its reason: the drill's own revert afterwards changed nothing.
+    assert ledger(database, record.run_id) == [(0, FaultState.REVERTED.value, LEASE_EXPIRED)]
+
+
+async def test_temporal_unreachable_shorter_than_the_lease_changes_nothing(
+    server: DevServer, sleeper: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    target, pidfile = sleeper
+    database = tmp_path / "results.db"
+    workers = WorkerProcesses(server.address, f"lease-{uuid.uuid4()}", f"sqlite:///{database}", tmp_path)
+    workers.start()
+    assert server.process is not None
+    drill = drill_text("lease-holds", pidfile).replace("duration: 60s", "duration: 8s")
+    try:
+        client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
+        handle = await start_drill(client, workers.queue, drill)
+        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        await wait_phase(handle, Phase.OBSERVE)
+
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(SHORT_OUTAGE)  # the outage itself, not a wait for a condition
+            assert state(target.pid) == "T", "the fault must stay while the lease holds"
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+
+        record = await finish(handle, "lease_held", within=120)
+    finally:
+        workers.stop_all()
+
+    assert state(target.pid) != "T"
+    assert record.verdict == Verdict.RESILIENT, record.summary
+    assert record.stop is None
+    assert ledger(database, record.run_id) == [(0, FaultState.REVERTED.value, "")]
+
+
+async def test_an_observation_that_ended_during_the_outage_still_ends_aborted_by_lease(
+    server: DevServer, sleeper: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    target, pidfile = sleeper
+    database = tmp_path / "results.db"
+    workers = WorkerProcesses(server.address, f"lease-{uuid.uuid4()}", f"sqlite:///{database}", tmp_path)
+    workers.start()
+    assert server.process is not None
+    observe = 4.0
+    drill = drill_text("lease-observe-ends", pidfile).replace("duration: 60s", f"duration: {observe:g}s")
+    try:
+        client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
+        handle = await start_drill(client, workers.queue, drill)
+        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        await wait_phase(handle, Phase.OBSERVE)
+        observing = time.monotonic()
+
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: state(target.pid) != "T", what="the lease's revert", timeout=LEASE + 5)
+            # The outage outlasts the observation: its timer fires, and the rollback starts, the moment the
+            # server is back, racing the worker's next check.
+            await asyncio.sleep(max(0.0, observing + observe + 1 - time.monotonic()))
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+
+        record = await finish(handle, "lease_expired_observation_over", within=120)
+    finally:
+        workers.stop_all()
+
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert record.stop is not None and record.stop.by == LEASE_BY
+    assert ledger(database, record.run_id) == [(0, FaultState.REVERTED.value, LEASE_EXPIRED)]
