@@ -11,8 +11,8 @@ import sys
 import sysconfig
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -237,3 +237,25 @@ async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
         HISTORIES.mkdir(exist_ok=True)
         history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def process_state(pid: int) -> str:
+    """The process state letter from /proc/<pid>/status: ``T`` when stopped, ``S`` sleeping."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    raise AssertionError(f"no State in /proc/{pid}/status")
+
+
+@contextmanager
+def sleeping_process(directory: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A real sleeping process and its pidfile in ``directory``: a drill's target, never left stopped behind."""
+    proc = subprocess.Popen(["sleep", "600"])
+    pidfile = directory / "sleeper.pid"
+    pidfile.write_text(f"{proc.pid}\n")
+    try:
+        yield proc, pidfile
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=10)

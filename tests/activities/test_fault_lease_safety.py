@@ -31,27 +31,16 @@ from gameday.model.errors import GamedayError
 from gameday.model.locks import lock_key
 from gameday.model.records import FaultInput, FaultRecord, FaultState
 from gameday.worker.devserver import free_port
-from tests.harness import drill_from_yaml
+from tests.harness import drill_from_yaml, process_state, sleeping_process
 
 RUN = "drill-lease-safety-1"
 
 
-def state(pid: int) -> str:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("State:"):
-            return line.split()[1]
-    raise AssertionError(f"no State in /proc/{pid}/status")
-
-
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    proc = subprocess.Popen(["sleep", "600"])
-    pidfile = tmp_path / "sleeper.pid"
-    pidfile.write_text(f"{proc.pid}\n")
-    yield proc, pidfile
-    os.kill(proc.pid, signal.SIGCONT)
-    proc.kill()
-    proc.wait(timeout=10)
+    """A real sleeping process with a pidfile: the drill's target."""
+    with sleeping_process(tmp_path) as sleeping:
+        yield sleeping
 
 
 @pytest.fixture
@@ -102,12 +91,12 @@ async def test_an_expired_lease_reverts_the_fault_and_records_why_in_the_ledger(
     lease = FaultLease(ledger)
     await apply_held(lease, inp)
     ledger.mark(RUN, 0, FaultState.APPLIED)
-    assert state(target.pid) == "T"
+    assert process_state(target.pid) == "T"
 
     await expire(lease, unreachable)
 
-    assert state(target.pid) != "T"
-    assert ledger.state(RUN, 0) == FaultState.REVERTED
+    assert process_state(target.pid) != "T"
+    assert ledger.process_state(RUN, 0) == FaultState.REVERTED
     assert ledger.revert_reason(RUN, 0) == LEASE_EXPIRED
     assert [h.lease_reverted_at is not None for h in lease.held()] == [True]  # kept until its run is told
 
@@ -131,7 +120,7 @@ async def test_a_fault_whose_target_another_run_now_holds_is_forgotten_never_rev
 
     await expire(lease, unreachable)
 
-    assert state(target.pid) == "T", "the lease must never undo what another live drill holds"
+    assert process_state(target.pid) == "T", "the lease must never undo what another live drill holds"
     assert lease.held() == []
     assert ledger.revert_reason(RUN, 0) == ""
 
@@ -150,7 +139,7 @@ async def test_a_fault_the_ledger_says_another_worker_reverted_is_forgotten_neve
 
     await expire(lease, unreachable)
 
-    assert state(target.pid) == "T"
+    assert process_state(target.pid) == "T"
     assert lease.held() == []
 
 
@@ -170,7 +159,7 @@ async def test_with_the_results_database_unreachable_too_the_lease_reverts_from_
 
     await expire(lease, unreachable)
 
-    assert state(target.pid) != "T"
+    assert process_state(target.pid) != "T"
     [held] = lease.held()
     assert held.lease_reverted_at is not None and not held.ledger_written  # written once the database answers
 

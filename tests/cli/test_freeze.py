@@ -19,6 +19,7 @@ from gameday.cli.schedules import TRIGGER_SKIPPED
 from gameday.model.records import FaultState, RunRecord, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import last_json_line
+from tests.cli.test_stop_gamedays import two_step_gameday
 from tests.harness import WorkerProcesses, wait_until
 
 pytestmark = pytest.mark.integration
@@ -187,39 +188,11 @@ def test_a_scheduled_run_during_a_freeze_records_itself_skipped(gameday: Gameday
         gameday("schedule", "delete", sid)
 
 
-def _gameday_file(gameday: Gameday, team: str, log: Path) -> Path:
-    """Two steps: a drill holding its fault for minutes, then one that would inject at once."""
-
-    def fault(name: str) -> str:
-        return f'{{target: sh, action: run, run: "echo {name}-on >> {log}", revert: "echo {name}-off >> {log}"}}'
-
-    name = unique("freeze-day")
-    path = gameday.workdir / f"{name}.yaml"
-    path.write_text(
-        f"""
-gameday: {name}
-team: {team}
-drills:
-  - drill:
-      name: stage-one
-      targets: {{sh: {{command: {{}}}}}}
-      faults: [{fault("one")}]
-      observe: {{duration: 5m}}
-  - drill:
-      name: stage-two
-      targets: {{sh: {{command: {{}}}}}}
-      faults: [{fault("two")}]
-      observe: {{duration: 200ms}}
-"""
-    )
-    return path
-
-
 def test_a_game_day_during_a_freeze_starts_no_further_step(gameday: Gameday, unfrozen: None) -> None:
     team = unique("day")
     days = GameDays(gameday.store)
     log = gameday.workdir / f"{team}.log"
-    file = _gameday_file(gameday, team, log)
+    file = two_step_gameday(gameday, team, log)
     started = gameday("run", str(file), "--json")
     assert started.exit_code == 0, started.output
     running_day = str(json.loads(started.stdout.strip().splitlines()[-1])["gameday_id"])
@@ -238,7 +211,7 @@ def test_a_game_day_during_a_freeze_starts_no_further_step(gameday: Gameday, unf
 
     # A game day started during the freeze (as an older CLI would) checks it before its first step: nothing runs.
     late_log = gameday.workdir / f"{team}-late.log"
-    late = gameday("run", str(_gameday_file(gameday, team, late_log)), "--wait")
+    late = gameday("run", str(two_step_gameday(gameday, team, late_log)), "--wait")
     assert late.exit_code == 4, late.output
     late_id = next(line.split()[1] for line in late.stdout.splitlines() if line.startswith("started "))
     wait_until(lambda: days.get(late_id) is not None, what="the late game day's record", timeout=60)

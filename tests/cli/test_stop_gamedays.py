@@ -17,7 +17,7 @@ from tests.harness import wait_until
 pytestmark = pytest.mark.integration
 
 
-def _gameday_file(gameday: Gameday, team: str, log: Path) -> Path:
+def two_step_gameday(gameday: Gameday, team: str, log: Path) -> Path:
     """Two steps: a drill holding its fault for minutes, then one that would inject at once."""
 
     def fault(name: str) -> str:
@@ -62,7 +62,7 @@ def _finished(gameday: Gameday, gameday_id: str):  # type: ignore[no-untyped-def
 def test_stop_all_for_a_team_stops_its_game_day_so_the_next_step_never_injects(gameday: Gameday) -> None:
     team = f"team-{uuid.uuid4().hex[:6]}"
     log = gameday.workdir / f"{team}.log"
-    gameday_id = _start(gameday, _gameday_file(gameday, team, log), log)
+    gameday_id = _start(gameday, two_step_gameday(gameday, team, log), log)
     # Visibility lags starts by ~0.2 s; stage one's fault being applied means the game day started well before.
     stopped = gameday("stop", "--all", "--team", team, "--reason", "declared incident", "--wait")
     assert stopped.exit_code == 0, stopped.output
@@ -78,7 +78,7 @@ def test_stop_all_for_a_team_stops_its_game_day_so_the_next_step_never_injects(g
 
 def test_a_person_stopping_a_game_days_drill_halts_the_game_day_by_default(gameday: Gameday) -> None:
     log = gameday.workdir / f"direct-{uuid.uuid4().hex[:6]}.log"
-    gameday_id = _start(gameday, _gameday_file(gameday, "direct", log), log)
+    gameday_id = _start(gameday, two_step_gameday(gameday, "direct", log), log)
 
     stopped = gameday("stop", f"{gameday_id}.stage-one", "--reason", "pager fired", "--by", "bob", "--wait")
     assert stopped.exit_code == 0, stopped.output

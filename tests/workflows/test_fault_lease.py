@@ -23,7 +23,7 @@ from gameday.config.app import GamedayConfig
 from gameday.model.records import FaultState, Phase, Verdict
 from gameday.worker.client import connect
 from gameday.worker.devserver import DevServer, free_port
-from tests.harness import WorkerProcesses, finish, start_drill, wait_phase, wait_until
+from tests.harness import WorkerProcesses, finish, process_state, sleeping_process, start_drill, wait_phase, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,24 +33,11 @@ SHORT_OUTAGE = 1.0
 """Well inside the lease: the worker asks every second, each question waiting up to a second."""
 
 
-def state(pid: int) -> str:
-    """The process state letter from /proc/<pid>/status: 'T' when stopped."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("State:"):
-            return line.split()[1]
-    raise AssertionError(f"no State in /proc/{pid}/status")
-
-
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """A real sleeping process with a pidfile: the drill's target."""
-    proc = subprocess.Popen(["sleep", "600"])
-    pidfile = tmp_path / "sleeper.pid"
-    pidfile.write_text(f"{proc.pid}\n")
-    yield proc, pidfile
-    os.kill(proc.pid, signal.SIGCONT)  # never leave a stopped process behind
-    proc.kill()
-    proc.wait(timeout=10)
+    with sleeping_process(tmp_path) as sleeping:
+        yield sleeping
 
 
 @pytest.fixture
@@ -92,17 +79,17 @@ async def test_temporal_unreachable_longer_than_the_lease_the_worker_reverts_and
     try:
         client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         handle = await start_drill(client, workers.queue, drill_text("lease-expires", pidfile))
-        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        wait_until(lambda: process_state(target.pid) == "T", what="the fault to be applied")
         await wait_phase(handle, Phase.OBSERVE)
 
         os.kill(server.process.pid, signal.SIGSTOP)  # the control plane is gone; its port still accepts
         try:
             wait_until(
-                lambda: state(target.pid) != "T",
+                lambda: process_state(target.pid) != "T",
                 what="the worker to revert the fault once its lease expired",
                 timeout=LEASE + 5,
             )
-            assert state(server.process.pid) == "T", "reverted while the server was still unreachable"
+            assert process_state(server.process.pid) == "T", "reverted while the server was still unreachable"
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
 
@@ -110,7 +97,7 @@ async def test_temporal_unreachable_longer_than_the_lease_the_worker_reverts_and
     finally:
         workers.stop_all()
 
-    assert state(target.pid) != "T"
+    assert process_state(target.pid) != "T"
     assert record.verdict == Verdict.ABORTED, record.summary
     assert record.stop is not None and record.stop.by == LEASE_BY
     assert record.stop.reason.startswith(LEASE_EXPIRED), record.stop.reason
@@ -131,13 +118,13 @@ async def test_temporal_unreachable_shorter_than_the_lease_changes_nothing(
     try:
         client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         handle = await start_drill(client, workers.queue, drill)
-        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        wait_until(lambda: process_state(target.pid) == "T", what="the fault to be applied")
         await wait_phase(handle, Phase.OBSERVE)
 
         os.kill(server.process.pid, signal.SIGSTOP)
         try:
             await asyncio.sleep(SHORT_OUTAGE)  # the outage itself, not a wait for a condition
-            assert state(target.pid) == "T", "the fault must stay while the lease holds"
+            assert process_state(target.pid) == "T", "the fault must stay while the lease holds"
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
 
@@ -145,7 +132,7 @@ async def test_temporal_unreachable_shorter_than_the_lease_changes_nothing(
     finally:
         workers.stop_all()
 
-    assert state(target.pid) != "T"
+    assert process_state(target.pid) != "T"
     assert record.verdict == Verdict.RESILIENT, record.summary
     assert record.stop is None
     assert ledger(database, record.run_id) == [(0, FaultState.REVERTED.value, "")]
@@ -164,13 +151,13 @@ async def test_an_observation_that_ended_during_the_outage_still_ends_aborted_by
     try:
         client = await connect(GamedayConfig(temporal_address=server.address), wait_ready=30)
         handle = await start_drill(client, workers.queue, drill)
-        wait_until(lambda: state(target.pid) == "T", what="the fault to be applied")
+        wait_until(lambda: process_state(target.pid) == "T", what="the fault to be applied")
         await wait_phase(handle, Phase.OBSERVE)
         observing = time.monotonic()
 
         os.kill(server.process.pid, signal.SIGSTOP)
         try:
-            wait_until(lambda: state(target.pid) != "T", what="the lease's revert", timeout=LEASE + 5)
+            wait_until(lambda: process_state(target.pid) != "T", what="the lease's revert", timeout=LEASE + 5)
             # The outage outlasts the observation: its timer fires, and the rollback starts, the moment the
             # server is back, racing the worker's next check.
             await asyncio.sleep(max(0.0, observing + observe + 1 - time.monotonic()))
