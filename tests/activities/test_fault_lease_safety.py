@@ -96,7 +96,7 @@ async def test_an_expired_lease_reverts_the_fault_and_records_why_in_the_ledger(
     await expire(lease, unreachable)
 
     assert process_state(target.pid) != "T"
-    assert ledger.process_state(RUN, 0) == FaultState.REVERTED
+    assert ledger.state(RUN, 0) == FaultState.REVERTED
     assert ledger.revert_reason(RUN, 0) == LEASE_EXPIRED
     assert [h.lease_reverted_at is not None for h in lease.held()] == [True]  # kept until its run is told
 
