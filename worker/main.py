@@ -27,7 +27,7 @@ from gameday.activities.probes.activities import check_hypothesis, observe, veri
 from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from gameday.activities.resolve import resolve_targets
 from gameday.activities.run_scope import ActivityScope
-from gameday.activities.sites import SiteActivities
+from gameday.activities.sites import SiteActivities, probe_capabilities
 from gameday.activities.store import Store, StoreActivities
 from gameday.activities.sweep import sweep
 from gameday.activities.traffic.activities import TrafficActivities
@@ -125,7 +125,7 @@ def build_worker(
         site: the site this worker acts for (``GAMEDAY_SITE``, else the host name when ``None``).
     """
     site = site or default_site()
-    identity = worker_identity(site)
+    identity = worker_identity(site, probe_capabilities())
     scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
     faults = FaultActivities(FaultLedger(store), scope, site)
     locks = LockActivities(TargetLocks(store), scope)
