@@ -1,5 +1,7 @@
 # The gameday worker image, buildable from the repository alone (`docker build -t gameday-worker .`).
 # Only the package's own folders are copied: a local .env with the team's passwords never enters the image.
+# The same image is a site agent: one worker per host you drill on, with GAMEDAY_SITE set
+# (docker-compose.agent.yml; README.md, "Sites").
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml setup.py README.md ./

@@ -19,7 +19,17 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gameday.model.sites import SitesAnswer, SitesCheck, site_of_identity, site_queue
+from gameday.model.sites import (
+    Capabilities,
+    SitesAnswer,
+    SitesCheck,
+    capabilities_of_identity,
+    site_of_identity,
+    site_queue,
+)
+
+CAPABILITY_TIMEOUT = 2.0
+"""How long a starting worker waits for the Docker engine's ping before saying it has none."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,33 @@ class Poller:
     identity: str
     site: str | None
     last_poll: datetime | None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the worker said it can do, in its identity (all unknown for an older worker)."""
+        return capabilities_of_identity(self.identity)
+
+
+def probe_capabilities(timeout: float = CAPABILITY_TIMEOUT) -> Capabilities:
+    """What this worker can do, found once at its start (``gameday worker``) and published in its identity.
+
+    docker: the engine ``DOCKER_HOST`` names (else the default socket) answers a ping within ``timeout``.
+    proxy: always, for this version: every worker holds proxies on a queue of its own (``hold_proxy``).
+    """
+    import importlib.metadata
+
+    import docker
+
+    try:
+        docker.from_env(timeout=timeout).ping()
+        reachable = True
+    except Exception:  # any failure (no socket, refused, TLS, timeout) means "not reachable"
+        reachable = False
+    try:
+        version: str | None = importlib.metadata.version("gameday")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return Capabilities(docker=reachable, proxy=True, version=version)
 
 
 async def pollers(client: Client, task_queue: str, *, activities: bool = False) -> list[Poller]:

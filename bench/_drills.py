@@ -168,12 +168,12 @@ class Lab:
             "GAMEDAY_DATA_DIR": str(self.workdir),
         }
 
-    def start_worker(self, queue: str, database: Path, log: Path) -> subprocess.Popen[bytes]:
-        """``gameday worker`` in a process of its own (so it can be SIGKILLed), output appended to ``log``."""
+    def start_worker(self, queue: str, database: Path, log: Path, site: str | None = None) -> subprocess.Popen[bytes]:
+        """``gameday worker [--site SITE]`` in a process of its own (so it can be SIGKILLed), output appended to
+        ``log``."""
+        command = [str(SCRIPTS / "gameday"), "worker", *(["--site", site] if site else [])]
         with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [str(SCRIPTS / "gameday"), "worker"], env=self.env(queue, database), stdout=out, stderr=out
-            )
+            proc = subprocess.Popen(command, env=self.env(queue, database), stdout=out, stderr=out)
         self.workers.append(proc)
         return proc
 

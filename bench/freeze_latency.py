@@ -8,10 +8,11 @@ observing for 10 minutes. Once every process is stopped (``/proc/PID/stat`` stat
 freeze signal, the visibility listing and the N stop signals are included). Measured: until the last of the N
 processes runs again, every pid read every 1 ms; and until the command exits (it looks again for late runs 1 s
 after the first stops, then waits for every rollback and prints the count of faults reverted). Every drill must
-end ``ABORTED`` by the freeze. ``gameday unfreeze`` ends the round. Sites (issue 14's "across 3 sites") do not
-exist yet: all workers are one site, one task queue.
+end ``ABORTED`` by the freeze. ``gameday unfreeze`` ends the round. With ``--sites K`` (issue 14's "across 3
+sites"), K workers ``gameday worker --site s0..``, one per site (plain processes), replace ``--workers``, and drill
+``n`` names site ``n mod K`` on its target: its pause and revert run on that site's queue.
 
-    .venv/bin/python bench/freeze_latency.py [--drills 30] [--rounds 5] [--workers 1]
+    .venv/bin/python bench/freeze_latency.py [--drills 30] [--rounds 5] [--workers 1 | --sites 3]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ name: bench-freeze-{n}
 team: bench
 max_duration: 15m
 targets:
-  proc: {{process: {{pidfile: "{pidfile}"}}}}
+  proc: {{process: {{pidfile: "{pidfile}"}}{site}}}
 faults:
   - {{target: proc, action: pause}}
 observe: {{duration: 10m, interval: 1s}}
@@ -77,6 +78,7 @@ async def main() -> int:
     parser.add_argument("--drills", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--sites", type=int, default=0, help="one worker per site, drills spread over them")
     args = parser.parse_args()
     for line in machine():
         print(line)
@@ -91,9 +93,10 @@ async def main() -> int:
         await lab.start()
         queue = "bench-freeze"
         database = workdir / "results.db"
-        for w in range(args.workers):
+        sites = [f"s{k}" for k in range(args.sites)]
+        for w in range(args.sites or args.workers):
             log = workdir / f"worker-{w}.log"
-            proc = lab.start_worker(queue, database, log)
+            proc = lab.start_worker(queue, database, log, site=sites[w] if sites else None)
             await lab.wait_polling(log, proc)
         env = lab.env(queue, database)
         for round_no in range(1, args.rounds + 1):
@@ -103,7 +106,9 @@ async def main() -> int:
             for n, pid in enumerate(pids):
                 pidfile = workdir / f"sleeper-{round_no}-{n}.pid"
                 pidfile.write_text(str(pid))
-                handles.append(lab.start_drill(queue, DRILL.format(n=n, pidfile=pidfile), f"bench-freeze-{n}"))
+                site = f", site: {sites[n % len(sites)]}" if sites else ""
+                drill = DRILL.format(n=n, pidfile=pidfile, site=site)
+                handles.append(lab.start_drill(queue, drill, f"bench-freeze-{n}"))
             started = await asyncio.gather(*handles)
             await wait_all_stopped(pids, within=180)
             await asyncio.sleep(0.5)  # every drill in its observation, none mid-apply
@@ -148,7 +153,8 @@ async def main() -> int:
                 proc.wait()
             sleepers = []
         print()
-        print(stats_header(f"{args.drills} drills, {args.workers} worker(s), {args.rounds} rounds"))
+        where = f"{args.sites} sites, 1 worker each" if args.sites else f"{args.workers} worker(s)"
+        print(stats_header(f"{args.drills} drills, {where}, {args.rounds} rounds"))
         print(stats_line("gameday freeze launched → first fault reverted", first_reverted))
         print(stats_line("gameday freeze launched → last fault reverted", reverted))
         print(stats_line("gameday freeze launched → command exited", exited))

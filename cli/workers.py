@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
 from gameday.cli.context import console, run_async, settings_of
+
+if TYPE_CHECKING:
+    from gameday.activities.sites import Poller
 
 NO_SITE = "(any site)"
 """How faults any worker may revert (http faults, rows written before sites) are listed."""
@@ -17,10 +21,12 @@ def register(app: typer.Typer) -> None:
 
 
 def workers(ctx: typer.Context) -> None:
-    """List the sites with a live worker, each worker (identity, last poll) and the faults held per site.
+    """List the sites with a live worker, each worker (identity, last poll, what it can do) and the faults held.
 
     A site is live when a worker of it polls the task queue (Temporal's `describe_task_queue` pollers; each
-    worker's identity names its site, `gameday worker --site`). Faults held: fault ledger rows applied (or maybe
+    worker's identity names its site, `gameday worker --site`). What a worker can do, as it found it at its
+    start and wrote in its identity: docker (its Docker engine answered), proxy (it hosts proxy targets),
+    version; "unknown" for a worker too old to say. Faults held: fault ledger rows applied (or maybe
     applied) and not reverted, by the site whose worker applied them.
     """
     settings = settings_of(ctx)
@@ -46,10 +52,10 @@ def workers(ctx: typer.Context) -> None:
         now = datetime.now(UTC)
         for site in sites:
             at_site = await pollers(client, site_queue(config.task_queue, site), activities=True)
-            console.print(f"site {site}: {len(at_site)} worker(s)", markup=False)
+            console.print(f"site {site}: {len(at_site)} worker(s), {_can(at_site)}", markup=False)
             for poller in sorted(at_site, key=lambda p: p.identity):
                 seen = "never" if poller.last_poll is None else _ago(now, poller.last_poll)
-                console.print(f"  worker {poller.identity}  last poll {seen}", markup=False)
+                console.print(f"  worker {poller.identity}  last poll {seen}  {_can([poller])}", markup=False)
             _faults(held.pop(site, []))
         unsited = [p.identity for p in shared if p.site is None]
         if unsited:
@@ -60,6 +66,23 @@ def workers(ctx: typer.Context) -> None:
             _faults(held[site])
 
     run_async(settings, go())
+
+
+def _can(pollers: list[Poller]) -> str:
+    """``docker: yes, proxy: yes, version 0.1.0`` for one worker; for a site, ``yes`` when any of its workers can,
+    ``no`` when every one said it cannot, else ``unknown`` (a worker too old to say)."""
+    caps = [p.capabilities for p in pollers]
+
+    def word(values: list[bool | None]) -> str:
+        if any(v is True for v in values):
+            return "yes"
+        if values and all(v is False for v in values):
+            return "no"
+        return "unknown"
+
+    versions = sorted({c.version for c in caps if c.version})
+    text = f"docker: {word([c.docker for c in caps])}, proxy: {word([c.proxy for c in caps])}"
+    return text + (f", version {'/'.join(versions)}" if versions else ", version unknown")
 
 
 def _faults(labels: list[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 
 from gameday.model.base import Record
@@ -21,6 +22,7 @@ from gameday.model.records import FaultInput
 SITE_ENV = "GAMEDAY_SITE"
 """The environment variable that names a worker's site (``gameday worker --site``)."""
 _IDENTITY_MARK = " site="
+_CAPS_MARK = " caps="
 SITE_REVERT_WORKFLOW = "SiteRevertWorkflow"
 """The workflow ``gameday sweep`` starts to revert one orphan on a worker of its site."""
 SITE_REVERT_WINDOW = timedelta(minutes=5)
@@ -37,9 +39,51 @@ def site_queue(task_queue: str, site: str) -> str:
     return f"{task_queue}@site:{site}"
 
 
-def worker_identity(site: str) -> str:
-    """A worker's Temporal identity: ``pid@host site=NAME``, so the pollers Temporal lists tell their site."""
-    return f"{os.getpid()}@{socket.gethostname()}{_IDENTITY_MARK}{site}"
+@dataclass(frozen=True)
+class Capabilities:
+    """What a worker can do, as it found it at start-up (``None``: unknown, e.g. a worker older than this).
+
+    docker: the Docker engine ``DOCKER_HOST`` names (else the default socket) answered a ping.
+    proxy: the worker hosts ``proxy`` targets (``hold_proxy`` on a queue of its own).
+    version: the gameday package version the worker runs.
+    """
+
+    docker: bool | None = None
+    proxy: bool | None = None
+    version: str | None = None
+
+    def token(self) -> str:
+        """``docker:yes,proxy:yes,version:0.1.0``: no space, so it fits in an identity before the site."""
+        parts = [f"{name}:{_word(value)}" for name, value in (("docker", self.docker), ("proxy", self.proxy))]
+        if self.version:
+            parts.append(f"version:{self.version}")
+        return ",".join(parts)
+
+
+def _word(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def worker_identity(site: str, capabilities: Capabilities | None = None) -> str:
+    """A worker's Temporal identity: ``pid@host [caps=...] site=NAME``, so the pollers Temporal lists tell their
+    site and what the worker can do. The site stays last: older CLIs read it with the same ``rpartition``."""
+    caps = f"{_CAPS_MARK}{capabilities.token()}" if capabilities is not None else ""
+    return f"{os.getpid()}@{socket.gethostname()}{caps}{_IDENTITY_MARK}{site}"
+
+
+def capabilities_of_identity(identity: str) -> Capabilities:
+    """What a worker identity says the worker can do; all unknown when it says nothing (an older worker)."""
+    head, mark, _ = identity.rpartition(_IDENTITY_MARK)
+    _, caps, token = (head if mark else identity).partition(_CAPS_MARK)
+    if not caps:
+        return Capabilities()
+    fields = dict(part.split(":", 1) for part in token.split(" ", 1)[0].split(",") if ":" in part)
+    flags = {"yes": True, "no": False}
+    return Capabilities(
+        docker=flags.get(fields.get("docker", "")),
+        proxy=flags.get(fields.get("proxy", "")),
+        version=fields.get("version") or None,
+    )
 
 
 def site_of_identity(identity: str) -> str | None:

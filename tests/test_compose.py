@@ -217,3 +217,40 @@ def test_workers_take_their_policy_and_drill_secrets_from_the_environment(passwo
         environment = services[name]["environment"]
         assert environment["GAMEDAY_POLICY"] == "/etc/gameday/policy.yaml", name
         assert environment["GAMEDAY_DRILL_SECRETS"] == "DRILL_*", name
+
+
+AGENT_FILE = COMPOSE_FILE.parent / "docker-compose.agent.yml"
+AGENT_ENV = {"GAMEDAY_SITE": "db-host-1", "GAMEDAY_TEMPORAL_ADDRESS": "t:7233", "GAMEDAY_DATABASE_URL": "sqlite:///x"}
+
+
+def agent_config(env: dict[str, str], *profile: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("docker-compose")
+    require(binary, "Debian's docker-compose (apt-get install docker-compose)")
+    assert binary is not None
+    return subprocess.run(
+        [binary, "-f", str(AGENT_FILE), *profile, "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COMPOSE_PROJECT_NAME": "gameday-agent", **env},
+        cwd=AGENT_FILE.parent,
+    )
+
+
+def test_a_site_agent_is_the_worker_image_on_the_hosts_pids_and_only_its_docker_variant_mounts_the_engine() -> None:
+    done = agent_config(AGENT_ENV, "--profile", "docker")
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    for name in ("agent", "agent-docker"):
+        agent = services[name]
+        assert agent["build"]["context"] == str(COMPOSE_FILE.parent)  # the repository's Dockerfile
+        assert agent["command"] == ["worker"]
+        assert agent["pid"] == "host" and agent["network_mode"] == "host"
+        assert agent["environment"]["GAMEDAY_SITE"] == "db-host-1"
+        assert agent["user"] not in ("root", "0")
+    assert "docker.sock" not in str(services["agent"].get("volumes", ""))
+    assert "docker.sock" in str(services["agent-docker"]["volumes"])
+    # Without a site, nothing starts: a container's host name (its id) would be a new site at every restart.
+    missing = agent_config({k: v for k, v in AGENT_ENV.items() if k != "GAMEDAY_SITE"})
+    assert missing.returncode != 0 and "set GAMEDAY_SITE" in missing.stderr, missing.stderr

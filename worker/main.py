@@ -28,7 +28,7 @@ from gameday.activities.probes.activities import check_hypothesis, observe, veri
 from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from gameday.activities.resolve import resolve_targets
 from gameday.activities.run_scope import ActivityScope
-from gameday.activities.sites import SiteActivities
+from gameday.activities.sites import SiteActivities, probe_capabilities
 from gameday.activities.store import Store, StoreActivities
 from gameday.activities.sweep import sweep
 from gameday.activities.traffic.activities import TrafficActivities
@@ -145,7 +145,7 @@ def build_worker(
         max_fault_lease: the longest ``fault_lease`` this worker grants (``GAMEDAY_MAX_FAULT_LEASE``).
     """
     site = site or default_site()
-    identity = worker_identity(site)
+    identity = worker_identity(site, probe_capabilities())
     scope = ActivityScope()  # the namespace and cluster written on ledger rows and locks
     ledger = FaultLedger(store)
     lease = FaultLease(ledger, max_lease=max_fault_lease, identity=identity)
