@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from gameday.activities import policy
-from gameday.activities.fault_lease import LEASE_EXPIRED, FaultLease, LeaseRevertedNotTold
+from gameday.activities.fault_lease import LEASE_BY, LEASE_EXPIRED, FaultLease, LeaseRevertedNotTold
 from gameday.activities.faults import FaultProvider, provider
 from gameday.activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
 from gameday.activities.ledger import FaultLedger
 from gameday.activities.run_scope import ActivityScope
-from gameday.model.budget import MAX_OUTPUT_BYTES, clip
-from gameday.model.records import NOT_APPLIED, FaultInput, FaultRecord, FaultState, TargetState
+from gameday.model.budget import MAX_OUTPUT_BYTES, MAX_REASON_BYTES, clip
+from gameday.model.records import NOT_APPLIED, FaultInput, FaultRecord, FaultState, StopRequest, TargetState
 from gameday.model.sites import is_host_local
 
 HEARTBEAT_EVERY = 0.5
@@ -193,6 +194,8 @@ class FaultActivities:
             async with self.lease.reverting(inp) as known:
                 if known is not None and known.lease_reverted_at is not None:
                     await self.lease.tell(inp.run_id)  # the stop by lease lands before this revert's result
+                elif known is None:
+                    await self._tell_if_another_worker_leased(inp)
                 record = await revert_fault(inp)
             if known is not None and known.lease_reverted_at is not None and record.reverted_at is not None:
                 said = f"reverted by this worker when its {LEASE_EXPIRED}; reverted again by the drill: {record.output}"
@@ -200,6 +203,25 @@ class FaultActivities:
                 record = record.model_copy(update=update)
         await self._mark(inp, FaultState.REVERTED)
         return record
+
+    async def _tell_if_another_worker_leased(self, inp: FaultInput) -> None:
+        """A rollback's revert picked up by a worker other than the one whose lease reverted the fault (the ledger
+        says why): the run is told, by ``lease``, before this revert's result reaches it, as that worker would have.
+
+        Best effort: without the database the worker that reverted it tells the run at its next check.
+        """
+        try:
+            reason = await asyncio.to_thread(self.ledger.revert_reason, inp.run_id, inp.index)
+        except Exception:
+            return
+        if not reason.startswith(LEASE_EXPIRED):
+            return
+        stop = StopRequest(reason=clip(f"{reason} (another worker)", MAX_REASON_BYTES), by=LEASE_BY)
+        try:
+            handle = activity.client().get_workflow_handle(inp.run_id)
+            await handle.signal("emergency_stop", stop, rpc_timeout=timedelta(seconds=5))
+        except (RPCError, RuntimeError) as err:
+            activity.logger.warning("run %s not told of its lease revert: %s", inp.run_id, err)
 
     async def _mark(self, inp: FaultInput, state: FaultState) -> None:
         # Best effort: the fault itself is done. A row left stale here (the database down) is brought up to date

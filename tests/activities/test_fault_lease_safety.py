@@ -7,11 +7,13 @@ The whole path (a real dev server SIGSTOPped, a real worker process, the run ABO
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +21,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
 from gameday.activities.fault_lease import LEASE_EXPIRED, FaultLease
 from gameday.activities.faults import process
+from gameday.activities.faults.activities import FaultActivities
 from gameday.activities.ledger import FaultLedger
 from gameday.activities.run_scope import RunScope
 from gameday.activities.store import Store
@@ -31,7 +35,7 @@ from gameday.model.errors import GamedayError
 from gameday.model.locks import lock_key
 from gameday.model.records import FaultInput, FaultRecord, FaultState
 from gameday.worker.devserver import free_port
-from tests.harness import drill_from_yaml, process_state, sleeping_process
+from tests.harness import drill_from_yaml, process_state, sleeping_process, start_drill
 
 RUN = "drill-lease-safety-1"
 
@@ -177,3 +181,46 @@ def test_the_workers_maximum_lease_is_a_duration_of_at_least_two_seconds() -> No
     for bad in ("soon", "1s", "0s"):
         with pytest.raises(GamedayError, match="GAMEDAY_MAX_FAULT_LEASE"):
             _ = GamedayConfig(max_fault_lease=bad).max_lease
+
+
+async def test_a_rollback_revert_on_another_worker_tells_the_run_the_lease_reverted_it_first(
+    sleeper: tuple[subprocess.Popen[bytes], Path], tmp_path: Path, unreachable: Client, client: Client
+) -> None:
+    """Worker A's lease reverted the fault; the run's rollback revert lands on worker B, which holds nothing: B
+    reads the ledger's reason and tells the run (stop by ``lease``) before its own revert returns, so the run is
+    ABORTED by lease whichever worker answers. The run is a real workflow no worker polls: its history shows the
+    signal."""
+    target, pidfile = sleeper
+    ledger = FaultLedger(Store(f"sqlite:///{tmp_path / 'results.db'}"))
+    handle = await start_drill(client, f"nobody-polls-{uuid.uuid4().hex[:8]}", DRILL.format(pidfile=pidfile))
+    inp = fault_input(pidfile).model_copy(update={"run_id": handle.id})
+    ledger.register(inp, RunScope("default", "test"))
+    worker_a = FaultLease(ledger)
+    await apply_held(worker_a, inp)
+    ledger.mark(handle.id, 0, FaultState.APPLIED)
+    await expire(worker_a, unreachable)
+    assert process_state(target.pid) != "T" and ledger.revert_reason(handle.id, 0) == LEASE_EXPIRED
+
+    worker_b = FaultActivities(ledger, lease=FaultLease(ledger))
+    reverted = await ActivityEnvironment(client=client).run(worker_b.revert_fault, inp)
+
+    assert reverted.state is FaultState.REVERTED and process_state(target.pid) != "T"
+    stops = [
+        event.workflow_execution_signaled_event_attributes
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert [s.signal_name for s in stops] == ["emergency_stop"]
+    said = json.loads(stops[0].input.payloads[0].data)
+    assert said["by"] == "lease" and said["reason"].startswith(LEASE_EXPIRED)
+    await handle.terminate("test over")
+
+
+DRILL = """
+name: lease-safety
+fault_lease: 2s
+targets:
+  sleeper: {{process: {{pidfile: "{pidfile}"}}}}
+faults:
+  - {{target: sleeper, action: pause}}
+"""
