@@ -99,7 +99,7 @@ def sites(dev_env: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             )
             with log.open("wb") as out:
                 proc = subprocess.Popen(
-                    ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
+                    ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c", script],
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -114,8 +114,26 @@ def sites(dev_env: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         for site in started.values():
             if site.unshare.poll() is None:
-                site.unshare.send_signal(signal.SIGKILL)  # pid 1 of the namespace dies with it: all of the site
+                site.unshare.send_signal(
+                    signal.SIGKILL
+                )  # --kill-child: pid 1 of the namespace, so all of the site, dies
                 site.unshare.wait(timeout=10)
+        # Every worker of these sites (nsenter'd ones too) is gone: a test never leaves a worker polling behind.
+        wait_until(lambda: not processes_of(queue), what=f"no worker of queue {queue} left", timeout=20)
+
+
+def processes_of(queue: str) -> list[int]:
+    """Pids of the processes whose environment names ``queue`` (the workers of one test's sites)."""
+    marker = f"GAMEDAY_TASK_QUEUE={queue}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _drill(name: str, pidfile: Path, on: tuple[str, ...], observe: str = "5m") -> str:
@@ -271,6 +289,7 @@ async def test_a_revert_whose_site_worker_was_killed_waits_for_a_worker_of_that_
             "unshare",
             "--pid",
             "--fork",
+            "--kill-child",
             "--mount-proc",
             "sh",
             "-c",
