@@ -27,7 +27,8 @@ def workers(ctx: typer.Context) -> None:
     worker's identity names its site, `gameday worker --site`). What a worker can do, as it found it at its
     start and wrote in its identity: docker (its Docker engine answered), proxy (it hosts proxy targets),
     version; "unknown" for a worker too old to say. Faults held: fault ledger rows applied (or maybe
-    applied) and not reverted, by the site whose worker applied them.
+    applied) and not reverted, by the site whose worker applied them. While a freeze is in force ('gameday
+    freeze'), a FROZEN line per freeze comes first.
     """
     settings = settings_of(ctx)
 
@@ -37,6 +38,7 @@ def workers(ctx: typer.Context) -> None:
         from gameday.activities.ledger import FaultLedger
         from gameday.activities.sites import pollers
         from gameday.activities.store import Store
+        from gameday.cli.freeze import print_frozen
         from gameday.cli.runs import client_for
         from gameday.model.sites import site_queue
 
@@ -48,6 +50,7 @@ def workers(ctx: typer.Context) -> None:
         held: dict[str, list[str]] = {}
         for entry in entries:
             held.setdefault(entry.site or NO_SITE, []).append(f"{entry.input.record.label} (run {entry.input.run_id})")
+        await print_frozen(client, config.task_queue)  # the kill switch first: a line per freeze in force
         console.print(f"task queue {config.task_queue}: {len(sites)} site(s) live", markup=False)
         now = datetime.now(UTC)
         for site in sites:

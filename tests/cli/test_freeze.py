@@ -117,6 +117,8 @@ def test_freeze_reverts_every_fault_of_running_drills_and_refuses_new_ones_until
     # Visible in status (a line per freeze) for any run.
     status = gameday("status", paused)
     assert "FROZEN: every team frozen by" in status.stdout and "incident INC-1" in status.stdout, status.output
+    workers = gameday("workers")
+    assert workers.exit_code == 0 and "FROZEN: every team frozen by" in workers.stdout, workers.output
 
     # A drill started now injects nothing: recorded ABORTED by the freeze, run --wait exits 4.
     refused_marker = gameday.workdir / unique("refused")
@@ -129,6 +131,7 @@ def test_freeze_reverts_every_fault_of_running_drills_and_refuses_new_ones_until
     assert lifted.exit_code == 0, lifted.output
     assert "every freeze lifted" in lifted.stdout
     assert "FROZEN" not in gameday("status", paused).stdout
+    assert "FROZEN" not in gameday("workers").stdout
     again_marker = gameday.workdir / unique("again")
     again = gameday("run", str(gameday.drill(marker_drill(unique("again"), team, again_marker, "200ms"))), "--wait")
     assert again.exit_code == 0, again.output
