@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import replace
+from typing import Any
 
 import httpx
+import jmespath.exceptions
 
 from gameday.activities import secrets
 from gameday.activities.probes.judge import Sample
 from gameday.activities.probes.tcp import connection_problem, timed_out
 from gameday.model.drill import HttpProbe
+from gameday.model.kinds.probe_http import BodyJson, comparison, compiled_path, compiled_regex
+
+MAX_JSON_BODY = 1024 * 1024
+"""Bytes of a response ``body_json`` or ``record`` parses: a larger body is a failed sample, never a parse."""
+
+VALUE_CLIP = 80
+"""Characters of a JSON value quoted in a problem text."""
 
 
 async def take_sample(spec: HttpProbe, client: httpx.AsyncClient) -> Sample:
@@ -59,7 +69,64 @@ async def _send(
         return Sample(ok=False, latency=latency, problem=f"status {response.status_code} (expected {expected})")
     if spec.body_contains is not None and spec.body_contains not in response.text:
         return Sample(ok=False, latency=latency, problem=f"body does not contain {spec.body_contains!r}")
+    if spec.body_json is not None:
+        problem = judge_json(spec.body_json, response.content)
+        if problem is not None:
+            return Sample(ok=False, latency=latency, problem=problem)
     return Sample(ok=True, latency=latency)
+
+
+def parse_body(content: bytes) -> Any:
+    """The JSON document of a response body; a ``ValueError`` in words when it is too large or not JSON."""
+    if len(content) > MAX_JSON_BODY:
+        raise ValueError(f"body is larger than {MAX_JSON_BODY // 1024} KiB, not parsed as JSON")
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("body is not JSON") from None
+
+
+def judge_json(test: BodyJson, content: bytes) -> str | None:
+    """``None`` when the JSON value at ``test.path`` passes ``test``, else the problem in words."""
+    try:
+        document = parse_body(content)
+    except ValueError as error:
+        return str(error)
+    try:
+        value = compiled_path(test.path).search(document)
+    except jmespath.exceptions.JMESPathError as error:  # a function given the wrong type: length(a_number)
+        return f"{test.path}: {str(error).strip().splitlines()[0]}"
+    if value is None:
+        return f"{test.path}: no value"
+    shown = quote(value)
+    if test.equals is not None:
+        return None if same(value, test.equals) else f"{test.path} is {shown}, expected {quote(test.equals)}"
+    if test.in_ is not None:
+        if any(same(value, wanted) for wanted in test.in_):
+            return None
+        return f"{test.path} is {shown}, expected one of {', '.join(quote(w) for w in test.in_)}"
+    if test.matches is not None:
+        text = value if isinstance(value, str) else json.dumps(value)
+        if compiled_regex(test.matches).search(text):
+            return None
+        return f"{test.path} is {shown}, expected to match {test.matches!r}"
+    assert test.compare is not None
+    op, bound = comparison(test.compare)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{test.path} is {shown}, expected a number {op} {bound:g}"
+    held = {"<": value < bound, "<=": value <= bound, ">": value > bound, ">=": value >= bound}[op]
+    return None if held else f"{test.path} is {shown}, expected {op} {bound:g}"
+
+
+def same(value: Any, wanted: Any) -> bool:
+    """JSON equality: ``true`` is not ``1``, ``1`` is ``1.0``."""
+    return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
+
+
+def quote(value: Any) -> str:
+    """A JSON value in a problem text: strings quoted, the rest as JSON; clipped to ``VALUE_CLIP``."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= VALUE_CLIP else text[: VALUE_CLIP - 1] + "…"
 
 
 def _transport_problem(exc: httpx.TransportError) -> str:

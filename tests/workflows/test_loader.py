@@ -48,6 +48,8 @@ BAD: dict[str, tuple[int, str, str]] = {
     "duplicate_key.yaml": (5, "observe.duration", "duplicate key 'duration'; it is first written on line 3"),
     "duplicate_probe_name.yaml": (5, "hypothesis[1].name", "probe name 'api' is used twice"),
     "max_duration_too_short.yaml": (2, "max_duration", "must be longer than observe.duration"),
+    "body_json_bad_path.yaml": (6, "hypothesis[0].http.body_json.path", "not a JMESPath expression: 'breaker.[state'"),
+    "body_json_bad_regex.yaml": (8, "hypothesis[0].http.body_json.matches", "not a regular expression: '^2.(14'"),
 }
 
 

@@ -8,6 +8,7 @@ The HTTP server answers by path, so a test states what it wants in the URL:
 - ``/text/<words>`` — 200 with ``<words>`` as the body
 - ``/redirect`` — 302 to ``/ok``
 - ``/recovers-at/<unix time>`` — 503 before that instant, 200 ``ok`` from then on
+- ``/json/<key>`` — 200 with ``JSON_DOCUMENTS[key]`` as the body (a test changes it between samples)
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import pytest_asyncio
+
+JSON_DOCUMENTS: dict[str, str] = {}
+"""Bodies ``/json/<key>`` answers, set by the tests (each test its own key)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,6 +43,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(200, words)
             case ["redirect"]:
                 self._answer(302, "", location="/ok")
+            case ["json", key] if key in JSON_DOCUMENTS:
+                self._answer(200, JSON_DOCUMENTS[key])
             case ["recovers-at", instant]:
                 self._answer(200 if time.time() >= float(instant) else 503, "recovering")
             case _:
