@@ -103,7 +103,7 @@ def drill_cases(record: RunRecord) -> list[Case]:
     return cases[:CASES_MAX]
 
 
-def _suite(parent: ET.Element, name: str, cases: list[Case], *, time: float | None, timestamp: str) -> None:
+def _suite(parent: ET.Element, name: str, cases: list[Case], *, group: str, time: float | None, timestamp: str) -> None:
     failures = sum(c.outcome == "failed" for c in cases)
     skipped = sum(c.outcome == "skipped" for c in cases)
     suite = ET.SubElement(
@@ -118,7 +118,7 @@ def _suite(parent: ET.Element, name: str, cases: list[Case], *, time: float | No
         timestamp=timestamp,
     )
     for case in cases:
-        element = ET.SubElement(suite, "testcase", name=_cut(case.name), classname=_cut(f"{name}.{case.classname}"))
+        element = ET.SubElement(suite, "testcase", name=_cut(case.name), classname=_cut(f"{group}.{case.classname}"))
         element.set("time", "0")
         if case.outcome == "failed":
             ET.SubElement(element, "failure", message=_cut(case.message), type="failure").text = _cut(case.message)
@@ -126,6 +126,11 @@ def _suite(parent: ET.Element, name: str, cases: list[Case], *, time: float | No
             ET.SubElement(element, "skipped", message=_cut(case.message))
         elif case.message:
             ET.SubElement(element, "system-out").text = _cut(case.message)
+
+
+def _group(drill_name: str) -> str:
+    """A case's ``classname`` prefix: the drill's name without dots (Jenkins reads dots as packages)."""
+    return drill_name.replace(".", "_")
 
 
 def _duration(record: RunRecord) -> float | None:
@@ -143,7 +148,15 @@ def _root(name: str, parent_totals: ET.Element) -> str:
 
 def _add_run(root: ET.Element, record: RunRecord) -> None:
     name = f"{record.drill_name} ({record.run_id})"
-    _suite(root, name, drill_cases(record), time=_duration(record), timestamp=record.started_at.isoformat())
+    cases = drill_cases(record)
+    _suite(
+        root,
+        name,
+        cases,
+        group=_group(record.drill_name),
+        time=_duration(record),
+        timestamp=record.started_at.isoformat(),
+    )
 
 
 def render_junit(record: RunRecord) -> str:
@@ -165,5 +178,6 @@ def render_gameday_junit(gameday: GameDayRecord, runs: Mapping[str, RunRecord]) 
         why = entry.skipped or ("record not found" if entry.run_id else "never started")
         stamp = (entry.started_at or gameday.started_at).isoformat()
         case = Case("drill", "drill", "skipped", why)
-        _suite(root, f"{entry.drill_name} ({entry.run_id or 'not run'})", [case], time=None, timestamp=stamp)
+        name = f"{entry.drill_name} ({entry.run_id or 'not run'})"
+        _suite(root, name, [case], group=_group(entry.drill_name), time=None, timestamp=stamp)
     return _root(f"gameday {gameday.name} ({gameday.gameday_id})", root)
