@@ -219,3 +219,29 @@ def test_junit_without_wait_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "--junit needs --wait" in result.output
     assert not (tmp_path / "x.xml").exists()
+
+
+def test_long_texts_are_cut_and_control_characters_dropped_so_the_file_stays_bounded_and_parses(
+    db: tuple[dict[str, str], Store], tmp_path: Path
+) -> None:
+    env, store = db
+    hostile = ProbeResult(
+        probe="api\x07]]><x/>",
+        phase=Phase.OBSERVE,
+        kind="http",
+        samples=3,
+        failures=3,
+        ok=False,
+        at=drill_with_traffic().started_at,
+        problems=["\x1b[31m" + "x" * 20_000 + "</failure>"],
+    )
+    record = drill_with_traffic().model_copy(update={"probes": [hostile]})
+    store.save(record)
+    out = tmp_path / "bounded.xml"
+
+    assert report(env, record.run_id, "-f", "junit", "-o", str(out)).exit_code == 0
+
+    (suite,) = parsed(out)
+    message = outcome(suite)["observe: api]]><x/>"]
+    assert message.startswith("failed: 3 of 3 sample(s) failed") and len(message) <= MESSAGE_MAX + len("failed: ")
+    assert out.stat().st_size < 20_000
