@@ -12,6 +12,8 @@ from rich.markup import escape
 from gameday.cli.context import console, err_console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gameday.model.drill import Drill
     from gameday.model.files import LoadedFile
 
@@ -73,6 +75,13 @@ def run(
             "ABORTED, touching nothing.",
         ),
     ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="With --wait: write the verdict as JUnit XML to this file (a testcase per check; docs/CI.md).",
+        ),
+    ] = None,
 ) -> None:
     """Start a drill, or a game day, as a durable Temporal workflow; a worker must be running ('gameday worker' or
     'gameday dev').
@@ -84,6 +93,8 @@ def run(
     with --wait, a drill no worker picked up within its start_deadline exits 4 (it records itself ABORTED, touching
     nothing, whenever a worker polls).
     """
+    if junit is not None and not wait and not dry_run:
+        fail("--junit needs --wait: the verdict is only known once the run ends")
     settings = settings_of(ctx)
     from gameday.cli import gamedays
     from gameday.model.files import GameDayFile
@@ -95,7 +106,7 @@ def run(
                 console.print(line, markup=False)
             console.print("dry run: nothing was started or touched")
             return
-        raise typer.Exit(code=gamedays.run(settings, loaded, wait=wait, run_id=run_id, as_json=as_json))
+        raise typer.Exit(code=gamedays.run(settings, loaded, wait=wait, run_id=run_id, as_json=as_json, junit=junit))
     drill = loaded.drill
     if start_deadline is not None:
         from gameday.model.units import parse_duration
@@ -138,12 +149,26 @@ def run(
             return EXIT_CODES[Verdict.ABORTED]
         record = await launch.follow(handle, out)
         out.print(launch.verdict_line(record))
+        if junit is not None:
+            from gameday.report.junit import render_junit
+
+            write_junit(junit, render_junit(record), out)
         if as_json:
             print(launch.contract_json(handle.id, record, ui_url))
         return EXIT_CODES[record.verdict] if record.verdict else 6
 
     code = run_async(settings, go())
     raise typer.Exit(code=code)
+
+
+def write_junit(path: Path, text: str, out: Console) -> None:
+    """Write ``gameday run --junit``'s file; a file that cannot be written is said, the verdict's code kept."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        err_console.print(f"[red]cannot write {escape(str(path))}: {escape(err.strerror or str(err))}[/]")
+        return
+    out.print(f"JUnit XML written to {escape(str(path.resolve()))}")
 
 
 def load(file: Path) -> LoadedFile:

@@ -16,11 +16,14 @@ from gameday.cli.context import Settings, console, err_console, run_async
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
+    from temporalio.client import Client
     from temporalio.common import TypedSearchAttributes
 
     from gameday.model.files import GameDayFile
     from gameday.model.gameday import GameDayRecord, GameDaySpec, PlannedDrill
+    from gameday.model.records import RunRecord
     from gameday.model.score import RunScore
 
 
@@ -33,7 +36,15 @@ def describe(spec: GameDaySpec, stages: list[list[PlannedDrill]]) -> list[str]:
     return lines
 
 
-def run(settings: Settings, loaded: GameDayFile, *, wait: bool, run_id: str | None, as_json: bool) -> int:
+def run(
+    settings: Settings,
+    loaded: GameDayFile,
+    *,
+    wait: bool,
+    run_id: str | None,
+    as_json: bool,
+    junit: Path | None = None,
+) -> int:
     """Start the game day; with ``wait``, follow its drills live and return its verdict's exit code.
 
     The verdict is :func:`~model.gameday.gameday_verdict`: the most severe of its drills', at least ABORTED
@@ -100,11 +111,47 @@ def run(settings: Settings, loaded: GameDayFile, *, wait: bool, run_id: str | No
         for line in report_lines(record):
             out.print(line, markup=False)
         code = EXIT_CODES[gameday_verdict(record)]
+        if junit is not None:
+            from gameday.cli.drills import write_junit
+            from gameday.report.junit import render_gameday_junit
+
+            runs = await _drill_records(settings, client, record)
+            write_junit(junit, render_gameday_junit(record, runs), out)
         if as_json:
             print(contract_json(gameday_id, record, ui_url, started_at))
         return code
 
     return run_async(settings, go())
+
+
+async def _drill_records(settings: Settings, client: Client, record: GameDayRecord) -> dict[str, RunRecord]:
+    """The game day's drill records: from the results database, else from each drill's workflow."""
+    from gameday.activities.store import Store
+    from gameday.cli.runs import recorded_in_temporal
+
+    runs: dict[str, RunRecord] = {}
+    store: Store | None = None
+    try:
+        store = Store(settings.config.resolved_database_url)
+    except Exception:
+        store = None
+    for entry in record.entries:
+        if not entry.run_id:
+            continue
+        found = None
+        if store is not None:
+            try:
+                found = store.get(entry.run_id)
+            except Exception:
+                found = None
+        if found is None:
+            try:
+                found = await recorded_in_temporal(client, entry.run_id)
+            except Exception:
+                found = None
+        if found is not None:
+            runs[entry.run_id] = found
+    return runs
 
 
 def contract_json(gameday_id: str, record: GameDayRecord | None, ui_url: str, started_at: datetime) -> str:

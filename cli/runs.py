@@ -372,12 +372,12 @@ def list_runs(
 def report(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id, or a game day's id (its drills listed).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or json.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, json or junit (JUnit XML for CI).")] = "md",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of printing it.")
     ] = None,
 ) -> None:
-    """The record of one run: Markdown drill log, one self-contained HTML page with charts, or JSON.
+    """The record of one run: Markdown drill log, one self-contained HTML page with charts, JSON, or JUnit XML.
 
     The HTML page loads nothing (no script, font or image from anywhere): it can be mailed or attached as is.
     """
@@ -516,6 +516,10 @@ def _gameday_report(settings: Settings, gameday_id: str, fmt: str) -> str:
     runs = {run.run_id: run for run in found if run is not None}
     if fmt == "json":
         return render_gameday_json(gameday, runs)
+    if fmt == "junit":
+        from gameday.report.junit import render_gameday_junit
+
+        return render_gameday_junit(gameday, runs)
     if fmt == "html":
         return render_gameday_html(gameday, runs, settings.config.workflow_url)
     return "\n".join(report_lines(gameday, {run_id: score_record(run) for run_id, run in runs.items()}))

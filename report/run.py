@@ -101,12 +101,13 @@ def read_json(text: str) -> RunRecord:
     return RunRecord.model_validate(data)
 
 
-FORMATS = ("md", "html", "json")
+FORMATS = ("md", "html", "json", "junit")
 """What ``gameday report --format`` accepts."""
 
 
 def render(record: RunRecord, fmt: str, ui_url: str | None = None) -> str:
-    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`report.html`."""
+    """The report of ``record`` in ``fmt`` (one of :data:`FORMATS`); HTML is :mod:`report.html`, JUnit XML
+    :mod:`report.junit`."""
     if fmt == "json":
         return render_json(record)
     if fmt == "html":
@@ -115,6 +116,10 @@ def render(record: RunRecord, fmt: str, ui_url: str | None = None) -> str:
         return render_html(record, ui_url)
     if fmt == "md":
         return render_markdown(record, ui_url)
+    if fmt == "junit":
+        from gameday.report.junit import render_junit  # it imports the expectations, as this module does
+
+        return render_junit(record)
     raise ValueError(f"unknown report format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
