@@ -373,6 +373,23 @@ class AlertInput(Record):
     faults: list[FaultRecord] = Field(default_factory=list)
 
 
+class ExpectationResult(Record):
+    """One judged expectation of ``observe.expect`` beyond the traffic's service levels: ``sequence``, ``detect``,
+    ``alerts``, ``data_loss``. The reports, the JUnit file and the verdict's summary show one line for each.
+    """
+
+    name: str
+    """The expectation's key in the drill file: ``sequence``, ``detect``, ``alerts``, ``data_loss``."""
+    held: bool | None
+    """Whether it held; ``None`` when there was nothing to judge it on (the watch was lost, no traffic ran)."""
+    expected: Annotated[str, AfterValidator(clipper(MAX_REASON_BYTES))]
+    """The bound in words: ``CLOSED → OPEN → HALF_OPEN → CLOSED within 60s``, ``detected within 30s``."""
+    actual: Annotated[str, AfterValidator(clipper(MAX_REASON_BYTES))]
+    """What was seen, in words: ``CLOSED → OPEN → CLOSED``, ``detected after 4.5s``, ``lost 17 of 10000``."""
+    miss: Annotated[str, AfterValidator(clipper(MAX_REASON_BYTES))] = ""
+    """When it did not hold: the verdict's words for it (``silent failure: 'says-degraded' never detected…``)."""
+
+
 class DrillInput(Record):
     """The workflow's argument: the validated drill, never secrets."""
 
@@ -426,6 +443,11 @@ class RunRecord(Record):
     """The observation's coverage under fault: ticks expected and taken, the gaps with their times and cause."""
     expect: Expect | None = None
     """The drill's ``observe.expect``: the thresholds the reports show beside what the traffic measured."""
+    expectations: list[ExpectationResult] = Field(default_factory=list)
+    """``observe.expect``'s ``sequence``, ``detect``, ``alerts`` and ``data_loss``, judged (empty without them)."""
+    time_to_detect: float | None = None
+    """Seconds from the first fault applied to the first sample where ``detect``'s probe held; ``None`` when the
+    drill declares no ``detect`` or its detector never fired (then its expectation says "undetected")."""
 
 
 class DrillStatus(Record):

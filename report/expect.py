@@ -40,7 +40,12 @@ def under_fault(record: RunRecord) -> WindowStats | None:
 
 def expect_lines(record: RunRecord) -> list[ExpectLine]:
     """The run's expectations with their figures; empty when its drill had no ``observe.expect``."""
-    expect: Expect | None = record.expect
+    judged = [ExpectLine(e.name.replace("_", " "), e.expected, e.actual, e.held) for e in record.expectations]
+    return _traffic_lines(record.expect, record) + judged
+
+
+def _traffic_lines(expect: Expect | None, record: RunRecord) -> list[ExpectLine]:
+    """The service levels of ``observe.expect`` beside what the traffic measured under fault."""
     if expect is None:
         return []
     window = under_fault(record)
