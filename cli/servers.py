@@ -114,7 +114,12 @@ def _serve_demo(workdir: Path) -> DemoSystem:
 def _print_demo(system: DemoSystem) -> None:
     """What ``dev --demo`` serves: the addresses and pidfiles a drill names (the README's tour names these)."""
     rows = [
-        ("shop API", system.api_url, system.api_pidfile, "GET /products, /health"),
+        (
+            "shop API",
+            system.api_url,
+            system.api_pidfile,
+            "GET /products, /checkout, /health, /metrics; PUT, GET /orders/ID",
+        ),
         ("inventory", system.inventory_url, system.inventory_pidfile, "GET /items: the shop API's dependency"),
     ]
     width = max(len(str(pidfile)) for _, _, pidfile, _ in rows)
@@ -198,7 +203,9 @@ async def _watch_health(system) -> None:  # type: ignore[no-untyped-def]
     while True:
         try:
             health = await asyncio.to_thread(system.health)
-            now = f"{health.get('status')} (breaker {health.get('breaker')}, serving from {health.get('source')})"
+            breaker = health.get("breaker")
+            state = breaker.get("state") if isinstance(breaker, dict) else breaker
+            now = f"{health.get('level')} (breaker {state}, serving from {health.get('source')})"
         except Exception as err:
             now = f"unreachable ({err.__class__.__name__})"
         if now != last:

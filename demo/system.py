@@ -103,6 +103,7 @@ class DemoSystem:
         api_url: the shop API's base URL, e.g. ``http://127.0.0.1:54321``.
         inventory_url: the inventory's base URL.
         inventory_pidfile: the inventory's pidfile, the drill's handle on the process.
+        orders_db: the shop API's SQLite file of orders (``PUT /orders/ID``), kept across restarts.
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class DemoSystem:
         self.api_pidfile = self.workdir / "shop_api.pid"
         self.inventory_log = self.workdir / "inventory.log"
         self.api_log = self.workdir / "shop_api.log"
+        self.orders_db = self.workdir / "orders.db"
         # The services run as ``-m gameday.demo.…`` of this same Python, which has gameday installed (a wheel, or
         # an editable install from a checkout): nothing to add to PYTHONPATH, and nothing that would let a bare
         # ``workflows`` or ``cli`` shadow anything. A PYTHONPATH the caller set is passed on as it is.
@@ -190,6 +192,7 @@ class DemoSystem:
             self._wait_healthy("inventory", self._inventory, url, self.inventory_log, deadline)
             api_args = [sys.executable, "-m", "gameday.demo.shop_api", "--port", str(self.api_port)]
             api_args += ["--inventory-url", self.inventory_url, "--pidfile", str(self.api_pidfile)]
+            api_args += ["--orders-db", str(self.orders_db)]
             self._api = self._spawn(api_args, self.api_log)
             self._wait_healthy("shop API", self._api, f"{self.api_url}/health", self.api_log, deadline)
         except BaseException:
@@ -232,7 +235,8 @@ class DemoSystem:
             return None
 
     def health(self) -> dict[str, object]:
-        """The shop API's ``/health`` body: ``status``, ``level``, ``breaker`` and ``source``."""
+        """The shop API's ``/health`` body: ``status``, ``degraded``, ``level``, ``breaker`` (``state``...),
+        ``source`` and ``dependency``."""
         return get_json(f"{self.api_url}/health")[1]
 
     def restart_inventory_command(self) -> str:

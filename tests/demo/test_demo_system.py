@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -17,10 +21,13 @@ import yaml
 
 from gameday.demo.system import DemoError, DemoSystem, free_port, get_json, is_running
 from gameday.model.drill import Drill
+from tests.conftest import require
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+JSON = {"Content-Type": "application/json"}
 
 
 def wait_for(condition: Callable[[], T | None], *, what: str, timeout_s: float = 8.0) -> T:
@@ -48,8 +55,25 @@ def system(tmp_path: Path) -> Iterator[DemoSystem]:
         yield system
 
 
+def summary(health: dict[str, object]) -> tuple[object, ...]:
+    """What /health says about the service's state: status, degraded, level, breaker state, source."""
+    breaker = health["breaker"]
+    assert isinstance(breaker, dict)
+    return health["status"], health["degraded"], health["level"], breaker["state"], health["source"]
+
+
 def test_started_system_is_healthy_and_serves_live_products(system: DemoSystem) -> None:
-    assert system.health() == {"status": "ok", "level": 0, "breaker": "closed", "source": "live"}
+    health = system.health()
+    assert summary(health) == ("ok", False, "optimal", "CLOSED", "live")
+    assert health["breaker"] == {
+        "state": "CLOSED",
+        "failures": 0,
+        "failures_to_open": 2,
+        "cooldown_s": 1.0,
+        "successes_to_close": 2,
+        "half_open_successes": 0,
+    }
+    assert health["dependency"] == {"name": "inventory", "up": True, "error": ""}
     status, body = get_json(f"{system.api_url}/products")
     assert status == 200
     assert body["source"] == "live"
@@ -76,13 +100,15 @@ def test_paused_inventory_is_bridged_by_cache_and_health_recovers_after_continue
     try:
         health = wait_for(degraded_after_cached_answer, what="/health to report degraded")
         assert requests <= 5, "the breaker should open after a few failed calls"
-        assert health == {"status": "degraded", "level": 1, "breaker": "open", "source": "cache"}
+        assert summary(health)[:3] == ("degraded", True, "degraded")
+        assert summary(health)[3:] in (("OPEN", "cache"), ("HALF_OPEN", "cache"))
+        assert health["dependency"]["up"] is False  # type: ignore[index]
     finally:
         os.kill(inventory_pid, signal.SIGCONT)
 
-    # No /products traffic here: the health check's own half-open trial closes the breaker.
+    # No /products traffic here: the health check's own half-open trials close the breaker.
     wait_for(lambda: system.health()["status"] == "ok", what="/health to return to ok")
-    assert system.health() == {"status": "ok", "level": 0, "breaker": "closed", "source": "live"}
+    assert summary(system.health()) == ("ok", False, "optimal", "CLOSED", "live")
     assert get_json(f"{system.api_url}/products")[1]["source"] == "live"
 
 
@@ -191,3 +217,114 @@ def test_the_services_stop_by_themselves_when_the_process_that_started_them_is_k
         parent.wait()
     wait_for(lambda: not any(is_running(pid) for pid in pids), what="the demo services to exit with their parent")
     assert list((tmp_path / "demo").glob("*.pid")) == []
+
+
+def collapsed(values: list[str]) -> list[str]:
+    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
+
+
+def test_the_breaker_goes_closed_open_half_open_closed_around_a_stall(system: DemoSystem) -> None:
+    inventory_pid = system.inventory_pid()
+    assert inventory_pid is not None
+    states: list[str] = []
+
+    def state() -> str:
+        get_json(f"{system.api_url}/checkout")  # traffic: each answer is live or from the cache, never an error
+        states.append(str(system.health()["breaker"]["state"]))  # type: ignore[index]
+        return states[-1]
+
+    os.kill(inventory_pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: state() == "OPEN", what="the breaker to open")
+    finally:
+        os.kill(inventory_pid, signal.SIGCONT)
+    wait_for(lambda: state() == "CLOSED", what="the breaker to close again")
+
+    # HALF_OPEN lasts at least one trial interval (0.5 s) after the stall: a poller sees it.
+    seen = collapsed(states)
+    assert seen[0] in ("CLOSED", "OPEN") and seen[-2:] == ["HALF_OPEN", "CLOSED"], seen
+    assert "OPEN" in seen[: seen.index("HALF_OPEN")], seen
+
+
+def test_an_order_written_during_a_stall_waits_for_the_inventory_and_is_stored_once(system: DemoSystem) -> None:
+    inventory_pid = system.inventory_pid()
+    assert inventory_pid is not None
+    answers: list[int] = []
+
+    def put(order_id: str) -> None:
+        request = urllib.request.Request(
+            f"{system.api_url}/orders/{order_id}", data=b'{"qty": 1}', method="PUT", headers=JSON
+        )
+        with OPENER.open(request, timeout=30) as response:
+            answers.append(response.status)
+
+    assert get_json(f"{system.api_url}/orders/o-1")[0] == 404
+    os.kill(inventory_pid, signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=put, args=("o-1",))
+        writer.start()
+        wait_for(lambda: system.health()["dependency"]["up"] is False, what="the stall to be seen")  # type: ignore[index]
+        assert answers == [] and writer.is_alive(), "a write is not acknowledged while its dependency stalls"
+    finally:
+        os.kill(inventory_pid, signal.SIGCONT)
+    writer.join(timeout=30)
+    assert answers == [201]
+    status, order = get_json(f"{system.api_url}/orders/o-1")
+    assert (status, order["id"], order["copies"], order["order"]) == (200, "o-1", 1, {"qty": 1})
+    put("o-1")  # a second write of the same id is stored again, visibly
+    assert answers == [201, 200]
+    assert get_json(f"{system.api_url}/orders/o-1")[1]["copies"] == 2
+
+    # Durable: a new shop API on the same directory reads the committed orders from the SQLite file.
+    system.stop()
+    with DemoSystem(system.workdir) as again:
+        assert get_json(f"{again.api_url}/orders/o-1")[1]["copies"] == 2
+
+
+def test_a_write_whose_dependency_never_answers_is_refused_and_not_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GAMEDAY_DEMO_ORDER_WAIT", "0.3")  # the services read their figures from the environment
+    monkeypatch.setenv("GAMEDAY_DEMO_BREAKER_FAILURES", "5")
+    with DemoSystem(tmp_path / "demo") as system:
+        assert system.health()["breaker"]["failures_to_open"] == 5  # type: ignore[index]
+        inventory_pid = system.inventory_pid()
+        assert inventory_pid is not None
+        os.kill(inventory_pid, signal.SIGSTOP)
+        try:
+            request = urllib.request.Request(f"{system.api_url}/orders/lost", data=b"{}", method="PUT", headers=JSON)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                OPENER.open(request, timeout=30)
+        finally:
+            os.kill(inventory_pid, signal.SIGCONT)
+        assert refused.value.code == 503
+        assert get_json(f"{system.api_url}/orders/lost")[0] == 404
+
+
+def test_metrics_are_valid_prometheus_exposition_and_follow_the_dependency(system: DemoSystem) -> None:
+    require(shutil.which("promtool"), "promtool (Debian prometheus)")
+    get_json(f"{system.api_url}/checkout")
+    get_json(f"{system.api_url}/nowhere")
+
+    def metrics() -> str:
+        with OPENER.open(f"{system.api_url}/metrics", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            return str(response.read().decode())
+
+    text = metrics()
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert 'shop_http_requests_total{method="GET",path="/checkout",status="200"} 1' in text
+    assert 'shop_http_requests_total{method="GET",path="other",status="404"} 1' in text
+    assert 'shop_http_request_duration_seconds_bucket{path="/checkout",le="+Inf"} 1' in text
+    assert "shop_dependency_up 1\n" in text and "shop_breaker_state 0\n" in text
+
+    inventory_pid = system.inventory_pid()
+    assert inventory_pid is not None
+    os.kill(inventory_pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: get_json(f"{system.api_url}/checkout") and "shop_breaker_state 1\n" in metrics(), what="open")
+        assert "shop_dependency_up 0\n" in metrics()
+    finally:
+        os.kill(inventory_pid, signal.SIGCONT)
+    wait_for(lambda: "shop_dependency_up 1\n" in metrics(), what="the dependency up again")
