@@ -470,6 +470,8 @@ class Expect(Strict):
     """Lowest share of completed requests answered below 400 (``">= 99%"``)."""
     error_rate: PercentAtMost | None = None
     """Highest share of completed requests that failed (``"<= 1%"``)."""
+    latency_p50: DurationAtMost | None = None
+    """Highest median latency (``"< 300ms"``)."""
     latency_p95: DurationAtMost | None = None
     latency_p99: DurationAtMost | None = None
     comparisons: dict[str, Comparison] = Field(default_factory=dict)
@@ -478,11 +480,15 @@ class Expect(Strict):
     @model_validator(mode="before")
     @classmethod
     def _note_comparisons(cls, data: Any) -> Any:
-        return written_comparisons(data, ("availability", "error_rate", "latency_p95", "latency_p99"))
+        return written_comparisons(data, ("availability", "error_rate", *EXPECT_LATENCIES))
 
     def shown(self, name: str) -> str:
         """The threshold ``name`` as written: ``>= 99%``, ``< 800ms``."""
         return f"{self._op(name)} {self._text(name)}"
+
+    def op(self, name: str) -> Comparison:
+        """The operator the threshold ``name`` is judged with: as written, or the bare form's meaning."""
+        return self._op(name)
 
     def _op(self, name: str) -> Comparison:
         return self.comparisons.get(name) or (">=" if name == "availability" else "<=")
@@ -497,10 +503,11 @@ class Expect(Strict):
             ("availability", "availability", window.availability or 0.0, self.availability),
             ("error_rate", "error rate", window.error_rate, self.error_rate),
         ]
-        for name in ("p95", "p99"):
-            limit = getattr(self, f"latency_{name}")
+        for field in EXPECT_LATENCIES:
+            name = field.removeprefix("latency_")
+            limit = getattr(self, field)
             value = None if window.latency is None else getattr(window.latency, name)
-            measured.append((f"latency_{name}", f"latency {name}", value, limit and limit.total_seconds()))
+            measured.append((field, f"latency {name}", value, limit and limit.total_seconds()))
         found: list[str] = []
         for name, words, value, limit in measured:
             if limit is None or value is None or not beyond(value, limit, self._op(name), default="<="):
@@ -509,6 +516,9 @@ class Expect(Strict):
             found.append(f"{words} {shown} {_NEGATED[self._op(name)]} {self._text(name)}")
         return found
 
+
+EXPECT_LATENCIES = ("latency_p50", "latency_p95", "latency_p99")
+"""The latency percentiles ``observe.expect`` may bound."""
 
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 """How a miss reads: a floor of ``>= 99%`` missed is ``availability 97% < 99%``."""

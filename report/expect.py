@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from gameday.activities.traffic.windows import merge
 from gameday.model.records import RunRecord
-from gameday.model.traffic import Expect, WindowStats
+from gameday.model.traffic import EXPECT_LATENCIES, Expect, WindowStats
+from gameday.model.units import beyond
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,19 @@ def _traffic_lines(expect: Expect | None, record: RunRecord) -> list[ExpectLine]
         value = None if window is None else window.error_rate
         held = None if value is None else value <= expect.error_rate
         lines.append(ExpectLine("error rate", f"≤ {_pct(expect.error_rate)}", _pct(value), held))
-    for name, limit in (("p95", expect.latency_p95), ("p99", expect.latency_p99)):
+    for field in EXPECT_LATENCIES:
+        limit = getattr(expect, field)
         if limit is None:
             continue
+        name = field.removeprefix("latency_")
         seconds = None if window is None or window.latency is None else getattr(window.latency, name)
-        bound = limit.total_seconds()
-        held = None if seconds is None else seconds <= bound
-        lines.append(ExpectLine(f"latency {name}", f"≤ {_ms(bound)}", _ms(seconds), held))
+        bound, op = limit.total_seconds(), expect.op(field)
+        held = None if seconds is None else not beyond(seconds, bound, op, default="<=")
+        lines.append(ExpectLine(f"latency {name}", f"{_SYMBOL[op]} {_ms(bound)}", _ms(seconds), held))
     return lines
+
+
+_SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 
 
 def held_word(held: bool | None) -> str:

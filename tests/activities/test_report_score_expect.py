@@ -30,8 +30,10 @@ from gameday.model.records import (
 )
 from gameday.model.traffic import Expect
 from gameday.report.chart import PROBE_COLOURS
+from gameday.report.expect import expect_lines, under_fault
 from gameday.report.gameday import anchor, render_gameday_html
 from gameday.report.html import render_html
+from gameday.report.junit import drill_cases
 from gameday.report.run import read_json, render_json, render_markdown
 from tests.activities.test_report import T0, at
 from tests.activities.test_report_html import Browser, browser, colour, isolate, parse, pixels  # noqa: F401
@@ -138,6 +140,7 @@ def test_report_json_through_the_cli_has_the_score_and_the_expect_kept_by_the_st
     assert data["expect"] == {
         "availability": 0.99,
         "error_rate": None,
+        "latency_p50": None,
         "latency_p95": "PT3S",
         "latency_p99": None,
         "comparisons": {},  # written bare: no operator noted (">= 99%" would note ">=")
@@ -293,3 +296,25 @@ def test_the_game_day_page_escapes_names_and_lists_a_drill_without_its_record() 
 
     assert "<script>x" not in page and "&lt;script&gt;x" in page
     assert 'class="drill"' not in page and "api-pause" in page
+
+
+def test_latency_percentile_expectations_p50_p95_p99_are_lines_judged_as_written_in_markdown_and_junit() -> None:
+    expect = Expect.model_validate({"latency_p50": "< 2s", "latency_p95": "<= 3s", "latency_p99": "2s"})
+    record = deviated_run(traffic=True).model_copy(update={"expect": expect})
+    window = under_fault(record)
+    assert window is not None and window.latency is not None
+    assert (window.latency.p50, window.latency.p99) == (0.024015, 2.000895)  # the test traffic under fault
+
+    lines = {line.name: line for line in expect_lines(record)}
+
+    assert [(n, lines[n].threshold, lines[n].measured, lines[n].held) for n in lines if n.startswith("latency")] == [
+        ("latency p50", "< 2000.0 ms", "24.0 ms", True),
+        ("latency p95", "≤ 3000.0 ms", "2000.9 ms", True),
+        ("latency p99", "≤ 2000.0 ms", "2000.9 ms", False),
+    ]
+    assert expect.misses(window) == ["latency p99 2001ms > 2000ms"]  # what the workflow judges, in the same words
+    cases = {case.name: case for case in drill_cases(record)}
+    assert cases["expect: latency p50"].outcome == "passed"
+    assert cases["expect: latency p99"].outcome == "failed"
+    assert "measured 2000.9 ms under fault, threshold ≤ 2000.0 ms" in cases["expect: latency p99"].message
+    assert "| latency p50 | < 2000.0 ms | 24.0 ms | yes |" in render_markdown(record)
