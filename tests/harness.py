@@ -4,11 +4,13 @@ and a way to run a drill given as YAML text and get its record back."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,6 +33,8 @@ from gameday.worker.main import build_worker
 from gameday.workflows.drill_workflow import DrillWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+DEMO_PORTS_LOCK = Path(tempfile.gettempdir()) / "gameday-tests-demo-ports.lock"
+"""Held by every test that serves the demo on its documented ports (8000, 8001, ``/tmp/gameday-demo``)."""
 CHECK_WITHIN = 3.0
 """Seconds one check of :func:`eventually` may take before it counts as "not yet"."""
 
@@ -50,6 +54,22 @@ os.replace(tmp, sys.argv[1])
 with open(sys.argv[2], "w") as f: f.write(str(srv.server_address[1]))
 srv.serve_forever()
 """
+
+
+@contextmanager
+def demo_ports() -> Iterator[None]:
+    """Hold the machine-wide lock on the demo's documented ports while the block runs.
+
+    The README tour (``gameday dev --demo``) and the examples' runner both serve the demo on 127.0.0.1:8000/8001
+    with its pidfiles in ``/tmp/gameday-demo``: two test processes doing it at once would drill each other's demo.
+    Each waits here for the other (``flock``: released when the holder exits, however it exits).
+    """
+    with DEMO_PORTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass

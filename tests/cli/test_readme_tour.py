@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,9 +37,17 @@ import pytest
 
 from gameday.demo.system import SERVE_DIR, is_running
 from tests.conftest import installed_binary
-from tests.harness import wait_until
+from tests.harness import demo_ports, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _demo_ports() -> Iterator[None]:
+    """The tour serves the demo on its documented ports: one test process at a time (the examples' runner too)."""
+    with demo_ports():
+        yield
+
 
 README = Path(__file__).parents[2] / "README.md"
 SECTION = "## A 5-minute tour"
