@@ -112,11 +112,10 @@ def test_the_alerting_rules_and_configs_are_valid_and_the_rules_fire_on_the_demo
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[DemoSystem]:
-    """The demo on its documented ports, as ``gameday dev --demo`` serves it, with a fresh orders database."""
-    with demo_ports():
-        (SERVE_DIR / "orders.db").unlink(missing_ok=True)
-        with DemoSystem(SERVE_DIR, api_port=SERVE_API_PORT, inventory_port=SERVE_INVENTORY_PORT) as system:
-            yield system
+    """The demo on its documented ports, as ``gameday dev --demo`` serves it (refused if something holds them)."""
+    system = DemoSystem(SERVE_DIR, api_port=SERVE_API_PORT, inventory_port=SERVE_INVENTORY_PORT)
+    with demo_ports(), system:
+        yield system
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
