@@ -456,6 +456,9 @@ class ShopHandler(QuietHandler):
         if match is None:
             self._answer(404, {"error": f"no such path: {self.path}"}, "other", started)
             return
+        if raw is None:
+            self._answer(413, {"error": f"an order is at most {MAX_BODY} bytes"}, "/orders", started)
+            return
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -470,11 +473,18 @@ class ShopHandler(QuietHandler):
             return
         self._answer(201 if new else 200, {"id": match.group(1), "stored": True}, "/orders", started)
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+    def _read_body(self) -> bytes | None:
+        """The request's body; ``None`` (and the connection closed after the answer) when it is too large."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = MAX_BODY + 1
+        if length > MAX_BODY or length < 0:
+            if 0 < length <= 16 * MAX_BODY:  # drained, so the client reads the answer instead of a reset
+                while length > 0 and (chunk := self.rfile.read(min(length, MAX_BODY))):
+                    length -= len(chunk)
             self.close_connection = True
-            return b""
+            return None
         return self.rfile.read(length) if length > 0 else b""
 
     def _checkout(self, started: float) -> None:

@@ -328,3 +328,12 @@ def test_metrics_are_valid_prometheus_exposition_and_follow_the_dependency(syste
     finally:
         os.kill(inventory_pid, signal.SIGCONT)
     wait_for(lambda: "shop_dependency_up 1\n" in metrics(), what="the dependency up again")
+
+
+def test_an_order_that_is_not_a_json_object_or_too_large_is_refused_and_not_stored(system: DemoSystem) -> None:
+    for body, code in ((b"[1, 2]", 400), (b"not json", 400), (b"{" + b" " * 70_000 + b"}", 413)):
+        request = urllib.request.Request(f"{system.api_url}/orders/bad", data=body, method="PUT", headers=JSON)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            OPENER.open(request, timeout=10)
+        assert refused.value.code == code
+    assert get_json(f"{system.api_url}/orders/bad")[0] == 404
