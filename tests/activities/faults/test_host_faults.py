@@ -239,3 +239,15 @@ def test_a_dry_run_says_what_each_action_does_and_undoes() -> None:
     }
     assert lines["cpu"][0] == "burn 2 core(s) at 25% in a load process group"
     assert "GAMEDAY_HOST_MAX_MEMORY" in lines["memory"][0] and "freed" in lines["memory"][1]
+
+
+def test_a_worker_policy_bounds_where_connections_go_and_where_files_are_written(tmp_path: Path) -> None:
+    from gameday.activities.policy import PolicyRules, WorkerPolicy
+
+    policy = WorkerPolicy(rules=PolicyRules.model_validate({"hosts": ["10.0.0.0/8"], "paths": [str(tmp_path)]}))
+    conns = host_input({"action": "connections", "address": "127.0.0.1:5432", "count": 1}).fault
+    fill = host_input({"action": "disk_fill", "path": "/var/tmp", "size": "1MiB"}).fault
+    inside = host_input({"action": "io", "path": str(tmp_path), "rate": "1MiB/s"}).fault
+    assert [r.field for r in policy.fault_refusals(0, conns)] == ["faults[0].address"]
+    assert [r.field for r in policy.fault_refusals(1, fill)] == ["faults[1].path"]
+    assert policy.fault_refusals(2, inside) == []
