@@ -9,17 +9,26 @@ from contextlib import contextmanager, suppress
 from tests.pg_support import PostgresServer
 
 MAX_CONNECTIONS = 20
+PROBE_USER = "probe"
+"""A role that logs in from 127.0.0.1 without a password (``trust``): what a drill's probe connects as."""
 
 
 @contextmanager
 def small_postgres(max_connections: int = MAX_CONNECTIONS) -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster of its own started with ``max_connections`` (3 of them reserved for superusers)."""
+    """A PostgreSQL cluster of its own started with ``max_connections`` (3 of them reserved for superusers), and a
+    role :data:`PROBE_USER` that needs no password from 127.0.0.1."""
     server = PostgresServer.create()
     try:
         with open(server.data_dir / "postgresql.conf", "a") as conf:
             conf.write(f"\nmax_connections = {max_connections}\n")
+        hba = server.data_dir / "pg_hba.conf"
+        hba.write_text(f"host all {PROBE_USER} 127.0.0.1/32 trust\n" + hba.read_text())  # a probe needs no secret
         server.stop()
         server.start()
+        import psycopg
+
+        with psycopg.connect(server._dsn("postgres"), autocommit=True) as connection:
+            connection.execute(f"CREATE ROLE {PROBE_USER} LOGIN")
         yield server
     finally:
         server.destroy()

@@ -13,10 +13,11 @@ import pytest
 from temporalio.client import Client
 
 from gameday.activities.faults import host
+from gameday.activities.store import Store
 from gameday.model.records import FaultState, Phase, Verdict
-from tests.harness import WorkerProcesses, start_drill, wait_phase, wait_until_async
-from tests.host_support import connect_error, small_postgres
-from tests.pg_support import PostgresServer
+from tests.harness import WorkerProcesses, finish, running_worker, start_drill, wait_phase, wait_until_async
+from tests.host_support import PROBE_USER, connect_error, small_postgres
+from tests.pg_support import PostgresServer, find_bin_dir
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +118,36 @@ recovery: {{within: 20s, interval: 100ms}}
         assert any(key.startswith("held_") for key in fault.changed), (action, fault.changed)
     assert list(fill.iterdir()) == [], "the next worker's rollback removed the files the loads left"
     assert not any(host.load_pids(mark) for mark in marks.values())
+
+
+async def test_a_probe_of_a_client_of_the_database_fails_under_the_connections_fault_and_recovers(
+    client: Client, store: Store, pg: PostgresServer
+) -> None:
+    """A client of the database (``psql`` as a role without password, what a service's pool does on each new
+    connection) fails while the fault holds every slot, and connects again once the rollback let them go."""
+    bin_dir = find_bin_dir()
+    assert bin_dir is not None
+    psql = f"{bin_dir / 'psql'} -h 127.0.0.1 -p {pg.port} -U {PROBE_USER} -d postgres -tAc 'select 1'"
+    drill = f"""
+name: host-pool
+targets:
+  db-host: {{host: {{}}}}
+hypothesis:
+  - name: db takes a new client
+    command: {{run: "{psql}", timeout: 5s}}
+faults:
+  - {{target: db-host, action: connections, address: "127.0.0.1:{pg.port}", count: 20, postgres_user: postgres}}
+observe: {{duration: 2s, interval: 200ms}}
+recovery: {{within: 20s, interval: 100ms}}
+"""
+    async with running_worker(client, store) as queue:
+        record = await finish(await start_drill(client, queue, drill), "host_pool", within=90)
+    assert record.verdict == Verdict.DEVIATED, record.summary
+    during = [p for p in record.probes if p.phase == Phase.OBSERVE]
+    after = [p for p in record.probes if p.phase == Phase.VERIFY]
+    assert during and all(p.failures > 0 for p in during), during
+    assert any("too many clients" in problem for p in during for problem in p.problems), during
+    assert after and all(p.ok for p in after), after
+    (fault,) = record.faults
+    assert fault.state == FaultState.REVERTED and fault.changed["held_connections_held"] == "20", fault
+    assert connect_error(pg) is None
