@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,17 @@ def test_a_worker_policy_bounds_where_connections_go_and_where_files_are_written
     assert [r.field for r in policy.fault_refusals(0, conns)] == ["faults[0].address"]
     assert [r.field for r in policy.fault_refusals(1, fill)] == ["faults[1].path"]
     assert policy.fault_refusals(2, inside) == []
+
+
+async def test_a_lost_lease_ends_the_load_through_the_same_revert() -> None:
+    from gameday.activities.fault_lease import FaultLease
+
+    lease = FaultLease()
+    inp = host_input({"action": "cpu", "cores": 0.1}, run_id="lease-lost")
+    async with lease.applying(inp) as held:
+        record = await host.apply(inp)
+        held.input = inp.model_copy(update={"record": record})
+    assert load_of(inp)
+    await lease._expire(time.monotonic() - 3600)  # Temporal unanswered for an hour: past any lease
+    assert load_of(inp) == []
+    assert [h.lease_reverted_at is not None for h in lease.held()] == [True]
