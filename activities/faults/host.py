@@ -27,13 +27,20 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from temporalio import activity
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from gameday.activities.faults import narrow
 from gameday.activities.faults.errors import ApplyError, NothingChanged, RevertError
@@ -54,6 +61,8 @@ from gameday.model.kinds.host import (
 from gameday.model.records import FaultInput, FaultRecord
 from gameday.model.units import parse_duration, parse_percent
 
+log = logging.getLogger("gameday.host")
+
 LOADS = "host-loads"
 """Under the data directory: each load's status file (``<run>-<index>.json``)."""
 LOCKS = "host-locks"
@@ -64,8 +73,14 @@ STOP_GRACE = 1.0
 AFTER_DURATION = 60.0
 """A load with a ``duration`` ends itself this many seconds after it, if nobody reverted it."""
 
+WATCH_EVERY = 2.0
+"""Seconds between two looks, by the worker that started loads, at whether their drills' workflows still run."""
+
 _children: dict[str, asyncio.subprocess.Process] = {}
 """Loads this worker process started, by slug: reaped when reverted (or when they end)."""
+_watched: dict[str, FaultInput] = {}
+"""Loads this worker process started and has not reverted, by slug: what :func:`_watch` looks after."""
+_watcher: asyncio.Task[None] | None = None
 
 
 # --- names ---------------------------------------------------------------------------------------------------
@@ -418,6 +433,7 @@ async def apply(inp: FaultInput) -> FaultRecord:
     }
     if "file" in spec:
         changed["file"] = spec["file"]
+    _watch_from_here(inp.model_copy(update={"record": inp.record.model_copy(update={"changed": changed})}))
     changed |= {k: str(v) for k, v in said.items() if k in ("workers", "rss_bytes", "bytes", "connections_held")}
     return inp.record.model_copy(
         update={"changed": changed, "output": f"{_describe(fault, spec, said)} (pid {proc.pid})"}
@@ -459,6 +475,7 @@ async def revert(inp: FaultInput) -> FaultRecord:
     if applied_on is not None and applied_on != host_id():
         raise RevertError(f"this fault's load ran on another host ({applied_on}), this one is {host_id()}: retried")
     mark, name = marker(inp.run_id, inp.index), slug(inp.run_id, inp.index)
+    _watched.pop(name, None)
     before = await asyncio.to_thread(_read_status, inp.run_id, inp.index)
     found, clean = await _stop_load(mark, name)
     if load_pids(mark):
@@ -479,3 +496,50 @@ async def revert(inp: FaultInput) -> FaultRecord:
         said += f"; removed {written_file(fault, inp.run_id, inp.index)}"
     changed = {**inp.record.changed, **_held(status)}
     return inp.record.model_copy(update={"changed": changed, "output": said})
+
+
+# --- loads whose drill is gone --------------------------------------------------------------------------------
+
+
+def _watch_from_here(inp: FaultInput) -> None:
+    """Look after ``inp``'s load from this worker: it ends once its drill's workflow is closed or gone (terminated,
+    say, with no rollback to revert it), as a heartbeating hold would. Outside a worker (no client): not watched."""
+    global _watcher
+    try:
+        client = activity.client()
+    except RuntimeError:
+        return
+    _watched[slug(inp.run_id, inp.index)] = inp
+    if _watcher is None or _watcher.done():
+        _watcher = asyncio.get_running_loop().create_task(_watch(client))
+
+
+async def _watch(client: Client) -> None:
+    while _watched:
+        await asyncio.sleep(WATCH_EVERY)
+        for name, inp in list(_watched.items()):
+            if not load_pids(marker(inp.run_id, inp.index)):
+                _watched.pop(name, None)  # ended (reverted elsewhere, its deadline, or killed)
+                continue
+            try:
+                if not await _workflow_closed(client, inp.run_id):
+                    continue
+                log.warning(
+                    "host load of run %s fault %d: its drill is closed, the load is stopped", inp.run_id, inp.index
+                )
+                await revert(inp)
+            except Exception:  # never let one look end the watch; the lease and the deadline remain
+                log.exception("host load of run %s fault %d: watch failed", inp.run_id, inp.index)
+                continue
+            _watched.pop(name, None)
+
+
+async def _workflow_closed(client: Client, run_id: str) -> bool:
+    """The drill's workflow is closed or gone, as Temporal answers; ``False`` when it does not answer (the lease
+    takes care of that)."""
+    try:
+        described = await client.get_workflow_handle(run_id).describe(rpc_timeout=timedelta(seconds=2))
+    except RPCError as err:
+        return err.status == RPCStatusCode.NOT_FOUND
+    status = described.raw_description.workflow_execution_info.status
+    return status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

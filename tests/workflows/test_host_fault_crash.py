@@ -151,3 +151,29 @@ recovery: {{within: 20s, interval: 100ms}}
     (fault,) = record.faults
     assert fault.state == FaultState.REVERTED and fault.changed["held_connections_held"] == "20", fault
     assert connect_error(pg) is None
+
+
+async def test_a_terminated_drill_s_load_is_stopped_by_the_worker_that_holds_it(
+    client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Terminated, a drill runs no rollback: the worker holding its load sees the workflow closed and stops it."""
+    monkeypatch.setenv("GAMEDAY_DATA_DIR", str(tmp_path / "gameday-data"))
+    drill = """
+name: host-terminated
+targets:
+  box: {host: {}}
+hypothesis:
+  - name: shell answers
+    command: {run: "true", timeout: 5s}
+    mode: edge
+faults:
+  - {target: box, action: cpu, cores: 0.2, load: 50%}
+observe: {duration: 5m, interval: 1s}
+"""
+    async with running_worker(client, store) as queue:
+        handle = await start_drill(client, queue, drill)
+        await wait_phase(handle, Phase.OBSERVE)
+        mark = host.marker(handle.id, 0)
+        assert host.load_pids(mark)
+        await handle.terminate("test: no rollback")
+        await wait_until_async(lambda: not host.load_pids(mark), what="the load of a terminated drill", within=10)
