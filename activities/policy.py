@@ -44,6 +44,7 @@ from gameday.model.base import Strict
 from gameday.model.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
 from gameday.model.errors import GamedayError
 from gameday.model.kinds import registry
+from gameday.model.kinds.host import ConnectionsFault, DiskFillFault, IoFault
 from gameday.model.records import DrillInput, FaultRecord, FaultState
 from gameday.model.traffic import Traffic
 
@@ -217,6 +218,10 @@ class WorkerPolicy:
             found.append(Refusal(f"{at}.action", f"action {fault.action_name!r} is not accepted", rule))
         if isinstance(fault, ExecFault) and not r.commands:
             found.append(Refusal(f"{at}.action", "exec runs shell commands in a container", "commands: false"))
+        if isinstance(fault, ConnectionsFault):
+            found += self._host_refusals(f"{at}.address", _host_of(fault.address))
+        if isinstance(fault, DiskFillFault | IoFault):
+            found += self._path_refusals(f"{at}.path", fault.path, "path")
         return self._or_broken(found)
 
     def probe_refusals(self, at: str, probe: Probe) -> list[Refusal]:

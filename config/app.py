@@ -21,6 +21,10 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_UI_PORT = 8233
 DEFAULT_SWEEP_WEDGED_AFTER = "2m"
 DEFAULT_MAX_FAULT_LEASE = "10m"
+DEFAULT_HOST_MAX_MEMORY = "50%"
+DEFAULT_HOST_FILL_ROOTS = "/tmp:/var/tmp"
+DEFAULT_HOST_MAX_CONNECTIONS = "1000"
+DEFAULT_HOST_MAX_HOLD = "1h"
 
 
 def default_data_dir() -> Path:
@@ -56,6 +60,14 @@ class GamedayConfig:
         max_fault_lease: the longest ``fault_lease`` this worker grants a drill (``GAMEDAY_MAX_FAULT_LEASE``, a
             duration like ``10m``): a fault it holds is reverted here once Temporal has been unreachable for the
             drill's lease or this, whichever is shorter.
+        host_max_memory: the most a ``host`` ``memory`` fault may hold on this worker's host
+            (``GAMEDAY_HOST_MAX_MEMORY``: a size like ``2GiB`` or a share of the host's memory like ``50%``).
+        host_fill_roots: the directories (and below) where ``disk_fill`` and ``io`` may write
+            (``GAMEDAY_HOST_FILL_ROOTS``, ``:``-separated; ``""``: nowhere).
+        host_max_connections: the most connections one ``connections`` fault may hold
+            (``GAMEDAY_HOST_MAX_CONNECTIONS``).
+        host_max_hold: a host fault's load ends itself after this long whatever happens (``GAMEDAY_HOST_MAX_HOLD``,
+            a duration; a fault with a ``duration`` ends a minute after it).
     """
 
     temporal_address: str = DEFAULT_ADDRESS
@@ -70,6 +82,10 @@ class GamedayConfig:
     policy_file: str = ""
     site: str = ""
     max_fault_lease: str = DEFAULT_MAX_FAULT_LEASE
+    host_max_memory: str = DEFAULT_HOST_MAX_MEMORY
+    host_fill_roots: str = DEFAULT_HOST_FILL_ROOTS
+    host_max_connections: str = DEFAULT_HOST_MAX_CONNECTIONS
+    host_max_hold: str = DEFAULT_HOST_MAX_HOLD
 
     @classmethod
     def from_env(cls) -> GamedayConfig:
@@ -88,6 +104,10 @@ class GamedayConfig:
             policy_file=env.get("GAMEDAY_POLICY", "").strip(),
             site=env.get("GAMEDAY_SITE", "").strip(),
             max_fault_lease=env.get("GAMEDAY_MAX_FAULT_LEASE", DEFAULT_MAX_FAULT_LEASE),
+            host_max_memory=env.get("GAMEDAY_HOST_MAX_MEMORY", DEFAULT_HOST_MAX_MEMORY).strip(),
+            host_fill_roots=env.get("GAMEDAY_HOST_FILL_ROOTS", DEFAULT_HOST_FILL_ROOTS).strip(),
+            host_max_connections=env.get("GAMEDAY_HOST_MAX_CONNECTIONS", DEFAULT_HOST_MAX_CONNECTIONS).strip(),
+            host_max_hold=env.get("GAMEDAY_HOST_MAX_HOLD", DEFAULT_HOST_MAX_HOLD).strip(),
         )
 
     @property

@@ -14,6 +14,7 @@ from gameday.model.kinds import (
     command,
     docker,
     file,
+    host,
     http,
     probe_command,
     probe_http,
@@ -31,6 +32,7 @@ TARGET_KINDS: tuple[TargetKindSpec[Any], ...] = (
     docker.KIND,
     proxy.KIND,
     file.KIND,
+    host.KIND,
 )
 """Every target kind, in the order the drill format lists them (and a target's error message names them)."""
 

@@ -58,6 +58,7 @@ TARGETS = {
         'proxy:{"listen":"127.0.0.1:15432","upstream":"127.0.0.1:5432"}',
     ),
     "file": ({"path": "/srv/app.conf"}, "file /srv/app.conf", "file:/srv/app.conf"),
+    "host": ({}, "host (the worker's, or its site's)", None),  # locked per resource on the host, when applied
 }
 
 
@@ -93,6 +94,10 @@ def _fault(target: dict[str, object], fault: dict[str, object]) -> tuple[Target,
         ({"process": {"pid": 4242}}, {"action": "pause"}, DEFAULT_APPLY_BUDGET),
         ({"file": {"path": "/srv/a"}}, {"action": "remove"}, DEFAULT_APPLY_BUDGET),
         ({"file": {"path": "/srv/a"}}, {"action": "fill", "size": "500m"}, timedelta(seconds=40)),
+        ({"host": {}}, {"action": "disk_fill", "path": "/tmp", "size": "2000MiB"}, timedelta(seconds=40)),
+        ({"host": {}}, {"action": "disk_fill", "path": "/tmp", "leave_free": "1g"}, timedelta(minutes=5)),
+        ({"host": {}}, {"action": "connections", "address": "127.0.0.1:5", "count": 2000}, timedelta(seconds=40)),
+        ({"host": {}}, {"action": "cpu"}, DEFAULT_APPLY_BUDGET),
         (
             {"proxy": {"listen": "127.0.0.1:1", "upstream": "127.0.0.1:2"}},
             {"action": "reset", "timeout": "90s"},  # a toxic's timeout is what it does, not how long applying takes

@@ -82,7 +82,20 @@ def test_good_files_cover_every_target_kind_probe_kind_and_fault_action() -> Non
 
     assert {t.kind for d in drills for t in d.targets.values()} == set(TargetKind)
     assert {p.kind for d in drills for p in d.hypothesis} == set(ProbeKind)
-    assert {f.action for d in drills for f in d.faults} == {"pause", "kill", "run", "call", "remove", "corrupt", "fill"}
+    assert {f.action for d in drills for f in d.faults} == {
+        "pause",
+        "kill",
+        "run",
+        "call",
+        "remove",
+        "corrupt",
+        "fill",
+        "cpu",
+        "memory",
+        "disk_fill",
+        "connections",
+        "io",
+    }
 
 
 def test_drill_without_max_duration_is_capped_at_15_minutes() -> None:

@@ -16,6 +16,7 @@ targets:
   fleet: {docker: {labels: {app: shop}, count: 2, seed: 7}}
   link: {proxy: {listen: "127.0.0.1:15432", upstream: "127.0.0.1:5432"}}
   conf: {file: {path: /srv/app.conf}}
+  node: {host: {}}
 hypothesis:
   - {name: up, tcp: {port: 9}}
 faults:
@@ -43,6 +44,11 @@ faults:
   - {target: conf, action: remove}
   - {target: conf, action: corrupt, offset: 4, bytes: 2}
   - {target: conf, action: fill, size: 1m}
+  - {target: node, action: cpu, cores: 1.5, load: 50%}
+  - {target: node, action: memory, size: 25%}
+  - {target: node, action: disk_fill, path: /var/tmp, leave_free: 1GiB}
+  - {target: node, action: connections, address: "127.0.0.1:5432", count: 20, postgres_user: app}
+  - {target: node, action: io, path: /var/tmp, rate: 50MiB/s}
 observe:
   duration: 10s
   guardrails:
@@ -69,5 +75,11 @@ def test_the_plan_has_a_line_and_a_revert_for_every_action_of_every_kind() -> No
         "conf: file /srv/app.conf",
         "invert 2 byte(s) from offset 4",
         "append 1048576 zero byte(s)",
+        "burn 1.5 core(s) at 50% in a load process group",
+        "allocate and touch 25% of memory",
+        "write one file in /var/tmp (until 1GiB is free; refused outside the worker's GAMEDAY_HOST_FILL_ROOTS)",
+        "open and hold 20 TCP connection(s) to 127.0.0.1:5432 sending a PostgreSQL startup packet",
+        "write 50MiB/s (synced) to one 64MiB file in /var/tmp",
+        "remove exactly that file (named by run and fault)",
     ):
         assert expected in text, expected

@@ -1,0 +1,268 @@
+"""Host resource faults with real loads: CPU time from /proc, resident memory, bytes on disk, a real PostgreSQL's
+connection slots; every revert leaves nothing (no process, no file, no connection), and is idempotent.
+
+The activities run through the worker's boundary (``capture_target``, ``apply_fault``, ``revert_fault`` in an
+``ActivityEnvironment``), in this process: the loads are its children, as they are a worker's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from gameday.activities.faults import host
+from gameday.activities.faults.activities import apply_fault, capture_target, revert_fault
+from gameday.model.drill import Fault, Target
+from gameday.model.kinds.host import describe_fault
+from gameday.model.records import FaultInput, FaultRecord, FaultState
+from tests.harness import wait_until_async
+from tests.host_support import (
+    connect_error,
+    group_cpu_seconds,
+    kill_own_loads,
+    rss_bytes,
+    schedstat_seconds,
+    small_postgres,
+)
+from tests.pg_support import PostgresServer
+
+MiB = 1024**2
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    where = tmp_path / "gameday-data"
+    monkeypatch.setenv("GAMEDAY_DATA_DIR", str(where))
+    monkeypatch.setenv("GAMEDAY_HOST_FILL_ROOTS", str(tmp_path / "fill"))
+    (tmp_path / "fill").mkdir()
+    yield where
+    kill_own_loads()  # a test that failed before its revert leaves nothing running either
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    with small_postgres() as server:
+        yield server
+
+
+def host_input(fault: dict[str, Any], run_id: str = "host-test", index: int = 0) -> FaultInput:
+    target = Target.model_validate({"host": {}})
+    model = TypeAdapter(Fault).validate_python({"target": "box", **fault})
+    record = FaultRecord(index=index, label=model.label, target="box", kind="host", action=model.action_name)
+    return FaultInput(run_id=run_id, index=index, target_name="box", target=target, fault=model, record=record)
+
+
+async def applied(env: ActivityEnvironment, inp: FaultInput) -> FaultInput:
+    """Capture, apply: the input a revert gets, with what the apply recorded."""
+    state = await env.run(capture_target, inp)
+    inp = inp.model_copy(update={"before": state.facts})
+    record = await env.run(apply_fault, inp)
+    assert record.state == FaultState.APPLIED, record
+    return inp.model_copy(update={"record": record})
+
+
+def load_of(inp: FaultInput) -> list[int]:
+    return host.load_pids(host.marker(inp.run_id, inp.index))
+
+
+async def test_cpu_one_core_for_five_seconds_burns_five_cpu_seconds_and_nothing_after(
+    activity_env: ActivityEnvironment,
+) -> None:
+    inp = await applied(activity_env, host_input({"action": "cpu", "cores": 1, "load": "100%"}))
+    pids = load_of(inp)
+    assert len(pids) == 2, "the supervisor and one burner"
+    start, (_, waited_before) = group_cpu_seconds(pids), schedstat_seconds(pids)
+    await asyncio.sleep(5)
+    burnt, waited = group_cpu_seconds(pids) - start, schedstat_seconds(pids)[1] - waited_before
+    # The load asks for one core for 5 s: it burns 5 CPU-s (/proc/PID/stat), less only by the time the host's
+    # scheduler kept it waiting for a core (/proc/PID/schedstat), on a machine busier than its cores.
+    assert 5 * 0.85 <= burnt + waited <= 5 * 1.15, f"{burnt:.2f} CPU-s burnt, {waited:.2f} s waiting, in 5 s"
+    reverted = await activity_env.run(revert_fault, inp)
+    assert reverted.state == FaultState.REVERTED
+    assert load_of(inp) == [] and all(not Path(f"/proc/{pid}").exists() for pid in pids)
+    assert float(reverted.changed["held_cpu_seconds"]) >= burnt, reverted.changed
+    assert "CPU-s burnt" in reverted.output
+
+
+async def test_memory_is_resident_while_held_and_freed_by_the_revert_which_needs_no_record(
+    activity_env: ActivityEnvironment,
+) -> None:
+    inp = await applied(activity_env, host_input({"action": "memory", "size": "256MiB"}))
+    (holder,) = load_of(inp)
+    assert str(holder) == inp.record.changed["pid"]
+    assert rss_bytes(holder) >= 0.95 * 256 * MiB
+    # The apply's record never came back (a crash mid-apply): the revert finds the load by its marker.
+    lost = inp.model_copy(update={"record": inp.record.model_copy(update={"changed": {}})})
+    reverted = await activity_env.run(revert_fault, lost)
+    assert load_of(inp) == [] and not Path(f"/proc/{holder}").exists()
+    assert int(reverted.changed["held_rss_bytes"]) >= 0.95 * 256 * MiB
+    again = await activity_env.run(revert_fault, inp)
+    assert again.state == FaultState.REVERTED and again.output == "no load was running"
+
+
+async def test_disk_fill_writes_its_bytes_and_the_revert_removes_exactly_them(
+    activity_env: ActivityEnvironment, tmp_path: Path
+) -> None:
+    fill = tmp_path / "fill"
+    (fill / "keep.txt").write_text("not ours")
+    inp = await applied(activity_env, host_input({"action": "disk_fill", "path": str(fill), "size": "100MiB"}))
+    written = Path(inp.record.changed["file"])
+    assert written.parent == fill and written.stat().st_blocks * 512 >= 100 * MiB
+    reverted = await activity_env.run(revert_fault, inp)
+    assert sorted(p.name for p in fill.iterdir()) == ["keep.txt"]
+    assert int(reverted.changed["held_bytes"]) >= 100 * MiB and load_of(inp) == []
+    await activity_env.run(revert_fault, inp)  # idempotent
+    assert sorted(p.name for p in fill.iterdir()) == ["keep.txt"]
+
+
+LEAVE_FREE = """
+import asyncio, json, os, sys
+sys.path.insert(0, {root!r})
+from tests.activities.faults.test_host_faults import host_input
+from gameday.activities.faults import host
+
+async def main():
+    inp = host_input({{"action": "disk_fill", "path": {mnt!r}, "leave_free": "16MiB"}})
+    free = lambda: os.statvfs({mnt!r}).f_bavail * os.statvfs({mnt!r}).f_frsize
+    record = await host.apply(inp)
+    during = free()
+    await host.revert(inp.model_copy(update={{"record": record}}))
+    print(json.dumps({{"during": during, "after": free(), "left": os.listdir({mnt!r})}}))
+
+asyncio.run(main())
+"""
+
+
+def test_disk_fill_leave_free_leaves_that_much_on_a_small_tmpfs(tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a tmpfs in a mount namespace of its own")
+    mnt = tmp_path / "fill" / "small"
+    mnt.mkdir()
+    script = LEAVE_FREE.format(root=str(Path(__file__).parents[3]), mnt=str(mnt))
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         f'mount -t tmpfs -o size=64m gameday-test "{mnt}" && exec "{sys.executable}" -c "$0"', script],
+        capture_output=True, text=True, timeout=60, check=False, env={**os.environ},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 16 * MiB <= seen["during"] <= 17 * MiB, seen
+    assert seen["after"] >= 63 * MiB and seen["left"] == [], seen
+
+
+async def test_the_worker_refuses_what_is_over_its_limits_and_starts_nothing(
+    activity_env: ActivityEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    monkeypatch.setenv("GAMEDAY_HOST_MAX_MEMORY", "64MiB")
+    monkeypatch.setenv("GAMEDAY_HOST_MAX_CONNECTIONS", "5")
+    cases = {
+        "outside this worker's GAMEDAY_HOST_FILL_ROOTS": {"action": "disk_fill", "path": str(outside), "size": "1MiB"},
+        "above this worker's cap of 67108864": {"action": "memory", "size": "65MiB"},
+        "above this worker's cap of 5": {"action": "connections", "address": "127.0.0.1:9", "count": 6},
+        "inside gameday's data directory": {"action": "io", "path": str(tmp_path / "fill" / "data"), "rate": "1MiB/s"},
+    }
+    monkeypatch.setenv("GAMEDAY_DATA_DIR", str(tmp_path / "fill" / "data"))
+    (tmp_path / "fill" / "data").mkdir()
+    for i, (message, fault) in enumerate(cases.items()):
+        inp = host_input(fault, index=i)
+        with pytest.raises(ApplicationError, match="FaultCaptureError") as caught:
+            await activity_env.run(capture_target, inp)
+        assert message in str(caught.value)
+        with pytest.raises(ApplicationError, match="not applied") as caught:
+            await activity_env.run(apply_fault, inp)
+        assert message in str(caught.value) and load_of(inp) == []
+    assert sorted(p.name for p in outside.iterdir()) == []
+
+
+async def test_connections_exhaust_a_real_postgresql_and_the_revert_gives_the_slots_back(
+    activity_env: ActivityEnvironment, pg: PostgresServer
+) -> None:
+    assert connect_error(pg) is None
+    fault = {"action": "connections", "address": f"127.0.0.1:{pg.port}", "count": 20, "postgres_user": "postgres"}
+    inp = await applied(activity_env, host_input(fault))
+    refused = connect_error(pg)
+    assert refused is not None and "too many clients" in refused
+    reverted = await activity_env.run(revert_fault, inp)
+    assert reverted.changed["held_connections_held"] == "20", reverted.changed
+    await wait_until_async(lambda: connect_error(pg) is None, what="a new client accepted again", within=5)
+
+
+async def test_io_writes_at_its_rate_into_one_file_which_the_revert_removes(
+    activity_env: ActivityEnvironment, tmp_path: Path
+) -> None:
+    fill = tmp_path / "fill"
+    inp = await applied(activity_env, host_input({"action": "io", "path": str(fill), "rate": "8MiB/s", "size": "4MiB"}))
+    written = Path(inp.record.changed["file"])
+    await wait_until_async(
+        lambda: host._read_status(inp.run_id, inp.index).get("bytes", 0) >= 4 * MiB, what="4 MiB written", within=10
+    )
+    assert written.stat().st_size == 4 * MiB, "wrapped at its size"
+    reverted = await activity_env.run(revert_fault, inp)
+    assert int(reverted.changed["held_bytes"]) >= 4 * MiB
+    assert list(fill.iterdir()) == [] and load_of(inp) == []
+
+
+async def test_two_drills_never_load_one_resource_of_a_host_at_once(activity_env: ActivityEnvironment) -> None:
+    first = await applied(activity_env, host_input({"action": "memory", "size": "1MiB"}, run_id="first"))
+    second = host_input({"action": "memory", "size": "1MiB"}, run_id="second")
+    with pytest.raises(ApplicationError, match="not applied: memory on this host is loaded by another drill"):
+        await activity_env.run(apply_fault, second)
+    other = await applied(activity_env, host_input({"action": "cpu", "cores": 0.1}, run_id="second", index=1))
+    await activity_env.run(revert_fault, first)
+    await activity_env.run(revert_fault, other)
+    again = await applied(activity_env, second)
+    await activity_env.run(revert_fault, again)
+    assert load_of(first) == load_of(second) == []
+
+
+def test_a_dry_run_says_what_each_action_does_and_undoes() -> None:
+    lines = {
+        a: describe_fault(host_input(f).fault)
+        for a, f in {
+            "cpu": {"action": "cpu", "cores": 2, "load": "25%"},
+            "memory": {"action": "memory", "size": "10%"},
+        }.items()
+    }
+    assert lines["cpu"][0] == "burn 2 core(s) at 25% in a load process group"
+    assert "GAMEDAY_HOST_MAX_MEMORY" in lines["memory"][0] and "freed" in lines["memory"][1]
+
+
+def test_a_worker_policy_bounds_where_connections_go_and_where_files_are_written(tmp_path: Path) -> None:
+    from gameday.activities.policy import PolicyRules, WorkerPolicy
+
+    policy = WorkerPolicy(rules=PolicyRules.model_validate({"hosts": ["10.0.0.0/8"], "paths": [str(tmp_path)]}))
+    conns = host_input({"action": "connections", "address": "127.0.0.1:5432", "count": 1}).fault
+    fill = host_input({"action": "disk_fill", "path": "/var/tmp", "size": "1MiB"}).fault
+    inside = host_input({"action": "io", "path": str(tmp_path), "rate": "1MiB/s"}).fault
+    assert [r.field for r in policy.fault_refusals(0, conns)] == ["faults[0].address"]
+    assert [r.field for r in policy.fault_refusals(1, fill)] == ["faults[1].path"]
+    assert policy.fault_refusals(2, inside) == []
+
+
+async def test_a_lost_lease_ends_the_load_through_the_same_revert() -> None:
+    from gameday.activities.fault_lease import FaultLease
+
+    lease = FaultLease()
+    inp = host_input({"action": "cpu", "cores": 0.1}, run_id="lease-lost")
+    async with lease.applying(inp) as held:
+        record = await host.apply(inp)
+        held.input = inp.model_copy(update={"record": record})
+    assert load_of(inp)
+    await lease._expire(time.monotonic() - 3600)  # Temporal unanswered for an hour: past any lease
+    assert load_of(inp) == []
+    assert [h.lease_reverted_at is not None for h in lease.held()] == [True]
