@@ -108,9 +108,7 @@ def test_data_loss_holds_when_lost_and_duplicated_are_each_within_the_bound(
     written: object, lost: int, duplicated: int, checked: int, held: bool
 ) -> None:
     bound = LossBound.model_validate(written)
-    loss = DataLoss(
-        acknowledged=checked, checked=checked, lost=lost, duplicated=duplicated, sampled=False, seconds=0.1
-    )
+    loss = DataLoss(acknowledged=checked, checked=checked, lost=lost, duplicated=duplicated, sampled=False, seconds=0.1)
     result = data_loss_expectation(bound, loss)
     assert result.held is held, result
     assert (result.miss != "") is (not held)

@@ -120,7 +120,9 @@ async def test_every_acknowledged_write_read_back_holds_data_loss_zero(
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 'results.db'}")
     async with running_worker(client, store) as queue:
-        record = await finish(await start_drill(client, queue, _drill("orders-kept", orders, "/control/ok")), "data_loss")
+        record = await finish(
+            await start_drill(client, queue, _drill("orders-kept", orders, "/control/ok")), "data_loss"
+        )
 
     assert record.verdict == Verdict.RESILIENT, record.summary
     loss = record.data_loss
