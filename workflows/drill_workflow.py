@@ -1046,22 +1046,26 @@ class DrillWorkflow:
     async def _stop_traffic(self, inp: DrillInput) -> None:
         """Stop the load (after verify: the ``after`` window is the recovery under load) and judge observe.expect."""
         outcome = await self._traffic.stop()
+        expect = inp.drill.observe.expect
         if outcome is None:
+            if expect is not None and expect.data_loss is not None:
+                await self._check_data_loss(expect.data_loss, None)
             return
         assert self._record is not None
         self._record = self._record.model_copy(update={"traffic": outcome.summary})
-        expect = inp.drill.observe.expect
         if expect is not None and outcome.during is not None:
             self._expect_misses = expect.misses(outcome.during)
             self._deviated = self._deviated or bool(self._expect_misses)
         if expect is not None and expect.data_loss is not None:
             await self._check_data_loss(expect.data_loss, outcome.summary)
 
-    async def _check_data_loss(self, bound: LossBound, summary: TrafficSummary) -> None:
+    async def _check_data_loss(self, bound: LossBound, summary: TrafficSummary | None) -> None:
         """Read the acknowledged writes back (the system recovered) and judge ``observe.expect.data_loss``."""
         assert self._record is not None
         loss, why_not = None, ""
-        if self._not_recovered:
+        if summary is None:
+            why_not = "not read back: no traffic ran to the end (not started, or its worker was lost)"
+        elif self._not_recovered:
             why_not = "not read back: the system did not recover"
         else:
             try:
