@@ -1052,7 +1052,8 @@ class DrillWorkflow:
                 await self._check_data_loss(expect.data_loss, None)
             return
         assert self._record is not None
-        self._record = self._record.model_copy(update={"traffic": outcome.summary})
+        # The acknowledged ids are the read-back's input, not the record's: data_loss keeps what was found.
+        self._record = self._record.model_copy(update={"traffic": outcome.summary.model_copy(update={"ids": None})})
         if expect is not None and outcome.during is not None:
             self._expect_misses = expect.misses(outcome.during)
             self._deviated = self._deviated or bool(self._expect_misses)

@@ -131,6 +131,7 @@ async def test_every_acknowledged_write_read_back_holds_data_loss_zero(
     assert (loss.checked, loss.lost, loss.duplicated, loss.sampled) == (loss.acknowledged, 0, 0, False)
     [judged] = [e for e in record.expectations if e.name == "data_loss"]
     assert judged.held is True
+    assert record.traffic is not None and record.traffic.ids is None  # the ranges were the read-back's input only
     stored = store.get(record.run_id)
     assert stored is not None and stored.data_loss == loss
     shown = json.loads(render_json(record))["data_loss"]
