@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Sequence
+from enum import StrEnum
 
 import aiohttp
 import jmespath.exceptions
@@ -38,8 +39,12 @@ MAX_BODY = 1024 * 1024
 """Bytes of an answer ``copies`` parses; a larger one counts as one copy."""
 
 
-class _Verdict:
-    FOUND, LOST, DUPLICATED = "found", "lost", "duplicated"
+class Found(StrEnum):
+    """What reading one acknowledged id back found."""
+
+    FOUND = "found"
+    LOST = "lost"
+    DUPLICATED = "duplicated"
 
 
 @activity.defn(name="read_back")
@@ -58,11 +63,11 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
     progress = _progress(activity.info().heartbeat_details) or ReadBackProgress()
     started = time.monotonic() - progress.seconds
     headers = secrets.resolve(inp.read_back.headers).headers or None
-    state = {"progress": progress}
+    latest = [progress]  # what the heartbeat task sends: the last progress point
 
     async def beat() -> None:
         while True:
-            activity.heartbeat(state["progress"])
+            activity.heartbeat(latest[0])
             await asyncio.sleep(HEARTBEAT_EVERY)
 
     beating = asyncio.create_task(beat())
@@ -75,15 +80,15 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
             while progress.done < len(ids):
                 chunk = ids[progress.done : progress.done + step]
                 verdicts = await _check_all(session, inp.read_back, headers, chunk)
-                lost = [i for i, v in zip(chunk, verdicts, strict=True) if v == _Verdict.LOST]
+                lost = [i for i, v in zip(chunk, verdicts, strict=True) if v == Found.LOST]
                 progress = ReadBackProgress(
                     done=progress.done + len(chunk),
                     lost=progress.lost + len(lost),
-                    duplicated=progress.duplicated + verdicts.count(_Verdict.DUPLICATED),
+                    duplicated=progress.duplicated + verdicts.count(Found.DUPLICATED),
                     lost_ids=[*progress.lost_ids, *lost][:MAX_LOST_IDS],
                     seconds=time.monotonic() - started,
                 )
-                state["progress"] = progress
+                latest[0] = progress
     finally:
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -101,18 +106,18 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
 
 async def _check_all(
     session: aiohttp.ClientSession, spec: ReadBack, headers: dict[str, str] | None, ids: Sequence[int]
-) -> list[str]:
+) -> list[Found]:
     """Each id's verdict, in order, with at most ``spec.concurrency`` requests in flight."""
     slots = asyncio.Semaphore(spec.concurrency)
 
-    async def one(ident: int) -> str:
+    async def one(ident: int) -> Found:
         async with slots:
             return await _check(session, spec, headers, ident)
 
     return list(await asyncio.gather(*(one(i) for i in ids)))
 
 
-async def _check(session: aiohttp.ClientSession, spec: ReadBack, headers: dict[str, str] | None, ident: int) -> str:
+async def _check(session: aiohttp.ClientSession, spec: ReadBack, headers: dict[str, str] | None, ident: int) -> Found:
     url = spec.url.replace(ID, str(ident))
     seconds = spec.timeout.total_seconds()
     status, body = 0, b""
@@ -127,8 +132,8 @@ async def _check(session: aiohttp.ClientSession, spec: ReadBack, headers: dict[s
         if status and status < 500:
             break
     if status != spec.status:
-        return _Verdict.LOST
-    return _Verdict.DUPLICATED if spec.copies is not None and _copies(spec.copies, body) > 1 else _Verdict.FOUND
+        return Found.LOST
+    return Found.DUPLICATED if spec.copies is not None and _copies(spec.copies, body) > 1 else Found.FOUND
 
 
 def _copies(path: str, body: bytes) -> float:
