@@ -240,12 +240,18 @@ class WorkerPolicy:
         return self._or_broken(found)
 
     def traffic_refusals(self, traffic: Traffic) -> list[Refusal]:
-        if traffic.url is not None:
-            return self._or_broken(self._url_refusals("observe.traffic.url", traffic.url))
         found: list[Refusal] = []
+        if traffic.url is not None:
+            found += self._url_refusals("observe.traffic.url", traffic.url)
         for index, endpoint in enumerate(traffic.endpoints):
             found += self._url_refusals(f"observe.traffic.endpoints[{index}].url", endpoint.url)
+        if traffic.read_back is not None:
+            found += self._url_refusals("observe.traffic.read_back.url", traffic.read_back.url)
         return self._or_broken(found)
+
+    def url_refusals(self, at: str, url: str) -> list[Refusal]:
+        """A request to ``url`` (the drill's field ``at``): refused when its host is not allowed."""
+        return self._or_broken(self._url_refusals(at, url))
 
     # --- the rules ------------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from gameday.activities.tables import (
     WindowKind,
     as_utc,
 )
+from gameday.model.data_loss import DataLoss
 from gameday.model.records import (
     Coverage,
     CoverageGap,
@@ -398,11 +399,14 @@ def _upsert(
 def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
     stop = record.stop
     # Steps, faults, probes, traffic and coverage have tables of their own; the stop is four columns of this one.
-    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage", "expect"})
+    header = record.model_dump(
+        exclude={"steps", "faults", "probes", "stop", "traffic", "coverage", "expect", "data_loss"}
+    )
     return RunRow.model_validate(
         header,
         update={
             "expect": None if record.expect is None else record.expect.model_dump_json(),
+            "data_loss": None if record.data_loss is None else record.data_loss.model_dump_json(),
             "stop_reason": None if stop is None else stop.reason,
             "stop_by": None if stop is None else stop.by,
             "stop_received_at": None if stop is None else stop.received_at,
@@ -430,12 +434,13 @@ def _run_record(
             sent_at=run.stop_sent_at,
         )
     header = run.model_dump(
-        exclude={"stop_reason", "stop_by", "stop_received_at", "stop_sent_at", "updated_at", "expect"}
+        exclude={"stop_reason", "stop_by", "stop_received_at", "stop_sent_at", "updated_at", "expect", "data_loss"}
     )
     return RunRecord.model_validate(
         {
             **header,
             "expect": None if run.expect is None else Expect.model_validate_json(run.expect),
+            "data_loss": None if run.data_loss is None else DataLoss.model_validate_json(run.data_loss),
             "stop": stop,
             "steps": [StepRecord.model_validate(row, from_attributes=True) for row in steps],
             "faults": [FaultRecord.model_validate(row, from_attributes=True) for row in faults],

@@ -67,6 +67,8 @@ class RunRow(SQLModel, table=True):
     """When ``gameday stop`` sent the stop (time to safe counts from here); ``None`` for stops from inside."""
     expect: str | None = None
     """The drill's ``observe.expect`` as JSON (thresholds the report shows); ``None`` without one."""
+    data_loss: str | None = None
+    """What the read-back of the traffic's writes found, as JSON (``DataLoss``); ``None`` without one."""
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 

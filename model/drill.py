@@ -61,7 +61,7 @@ from gameday.model.kinds.proxy import SliceFault as SliceFault
 from gameday.model.kinds.proxy import ToxicFault as ToxicFault
 from gameday.model.notify_records import Notify
 from gameday.model.probe_prometheus import PrometheusProbe
-from gameday.model.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail
+from gameday.model.traffic import TRAFFIC_CONDITIONS, Expect, Traffic, TrafficGuardrail, data_loss_problems
 from gameday.model.units import (
     Comparison,
     Duration,
@@ -561,6 +561,7 @@ class Drill(Strict):
                 )
         if self.observe.expect is not None and self.observe.traffic is None:
             problems.append((("observe", "expect"), "observe.expect judges the traffic: it needs observe.traffic"))
+        problems.extend(data_loss_problems(self.observe.traffic, self.observe.expect))
         if self.observe.duration >= self.max_duration:
             problems.append(
                 (

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field
 
 from gameday.model.base import Record as Record
 from gameday.model.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
+from gameday.model.data_loss import DataLoss, LossBound
 from gameday.model.drill import Drill, Fault, Guardrail, Probe, Target
 from gameday.model.traffic import Expect, TrafficSummary
 
@@ -390,6 +391,25 @@ class ExpectationResult(Record):
     """When it did not hold: the verdict's words for it (``silent failure: 'says-degraded' never detected…``)."""
 
 
+def data_loss_expectation(bound: LossBound, loss: DataLoss | None, why_not: str = "") -> ExpectationResult:
+    """``observe.expect.data_loss`` judged: lost and duplicated must each be within ``bound`` (a count, or a share of
+    the writes checked). Nothing to judge (no write acknowledged, no read-back: ``why_not``) holds ``None``."""
+    expected = f"lost and duplicated each {bound.shown()}"
+    if loss is None or loss.checked == 0:
+        actual = why_not or "no write acknowledged"
+        return ExpectationResult(name="data_loss", held=None, expected=expected, actual=actual)
+    of = f"of {loss.checked} read back" + (f" (sample of {loss.acknowledged} acknowledged)" if loss.sampled else "")
+    actual = f"lost {loss.lost}, duplicated {loss.duplicated} {of}"
+    broken = [f"{n} {what}" for what, n in (("lost", loss.lost), ("duplicated", loss.duplicated))]
+    misses = [b for b, n in zip(broken, (loss.lost, loss.duplicated), strict=True) if not bound.holds(n, loss.checked)]
+    if not misses:
+        return ExpectationResult(name="data_loss", held=True, expected=expected, actual=actual)
+    shown = ", ".join(misses)
+    first = f" (first lost ids: {', '.join(map(str, loss.lost_ids[:5]))})" if loss.lost and loss.lost_ids else ""
+    miss = f"data loss: {shown} {of}, expected {bound.shown()}{first}"
+    return ExpectationResult(name="data_loss", held=False, expected=expected, actual=actual, miss=miss)
+
+
 class DrillInput(Record):
     """The workflow's argument: the validated drill, never secrets."""
 
@@ -448,6 +468,8 @@ class RunRecord(Record):
     time_to_detect: float | None = None
     """Seconds from the first fault applied to the first sample where ``detect``'s probe held; ``None`` when the
     drill declares no ``detect`` or its detector never fired (then its expectation says "undetected")."""
+    data_loss: DataLoss | None = None
+    """What ``read_back`` found (``acknowledged``, ``checked``, ``lost``, ``duplicated``…); ``None`` without one."""
 
 
 class DrillStatus(Record):

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gameday.model import base, budget
 from gameday.model.base import Record, http_url
+from gameday.model.data_loss import ID, AckedIds, LossBound, ReadBack
 from gameday.model.units import (
     Comparison,
     Duration,
@@ -173,6 +174,8 @@ class Traffic(Strict):
     """How long the traffic runs before the first fault, for the ``before`` window (0 for none)."""
     guardrails: list[TrafficGuardrail] = Field(default_factory=list, max_length=budget.MAX_GUARDRAILS)
     """Guardrails on these measurements; those written in ``observe.guardrails`` without a ``probe`` land here."""
+    read_back: ReadBack | None = None
+    """After recovery, read each acknowledged write (of an endpoint with ``{{id}}``) back: ``expect.data_loss``."""
 
     @field_validator("url")
     @classmethod
@@ -198,6 +201,10 @@ class Traffic(Strict):
         if self.body is not None and self.json_body is not None:
             raise ValueError("give at most one of 'body' and 'json'")
         return self
+
+    def has_ids(self) -> bool:
+        """Whether an endpoint's URL or body holds ``{{id}}``: its requests get ids, its 2xx answers are remembered."""
+        return any(ID in e.url or ID in (e.body or "") for e in self.resolved())
 
     def resolved(self) -> list[ResolvedEndpoint]:
         """Every endpoint with the section's defaults filled in and JSON bodies encoded."""
@@ -453,6 +460,8 @@ class TrafficSummary(Strict):
     """Seconds whose requests were still in flight (for resuming; the timeline gets them once closed)."""
     gaps: list[Gap] = Field(default_factory=list)
     finished: bool = False
+    ids: AckedIds | None = None
+    """The writes' ids (an endpoint with ``{{id}}``): the next one, and the acknowledged ones in compact form."""
 
 
 # --- what the workflow and the traffic activities exchange ----------------------------------------------
@@ -474,6 +483,9 @@ class Expect(Strict):
     """Highest median latency (``"< 300ms"``)."""
     latency_p95: DurationAtMost | None = None
     latency_p99: DurationAtMost | None = None
+    data_loss: LossBound | None = None
+    """Most writes lost, and most duplicated, among those read back: ``0``, ``"<= 5"``, ``"0.1%"`` (needs
+    ``traffic.read_back``); judged after recovery into an expectation line."""
     comparisons: dict[str, Comparison] = Field(default_factory=dict)
     """The operator written for each threshold (``{"latency_p95": "<"}``), filled in from the forms above."""
 
@@ -526,6 +538,35 @@ _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.3g}%"
+
+
+def data_loss_problems(traffic: Traffic | None, expect: Expect | None) -> list[tuple[tuple[str | int, ...], str]]:
+    """``expect.data_loss`` needs traffic writing ``{{id}}`` and a ``read_back``; a ``read_back`` needs ids to read."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    has_ids = traffic is not None and traffic.has_ids()
+    if expect is not None and expect.data_loss is not None and traffic is not None:
+        if not has_ids:
+            problems.append(
+                (
+                    ("observe", "expect", "data_loss"),
+                    "data_loss needs a traffic endpoint whose url or body holds {{id}} (the writes to read back)",
+                )
+            )
+        if traffic.read_back is None:
+            problems.append(
+                (
+                    ("observe", "expect", "data_loss"),
+                    'data_loss needs observe.traffic.read_back: {url: "http://.../orders/{{id}}", status: 200}',
+                )
+            )
+    if traffic is not None and traffic.read_back is not None and not has_ids:
+        problems.append(
+            (
+                ("observe", "traffic", "read_back"),
+                "read_back reads the writes of an endpoint whose url or body holds {{id}}: no endpoint does",
+            )
+        )
+    return problems
 
 
 class TrafficHoldInput(Record):

@@ -32,6 +32,7 @@ from gameday.activities.sites import SiteActivities, probe_capabilities
 from gameday.activities.store import Store, StoreActivities
 from gameday.activities.sweep import sweep
 from gameday.activities.traffic.activities import TrafficActivities
+from gameday.activities.traffic.read_back import read_back
 from gameday.config.app import GamedayConfig
 from gameday.config.notify import NotifyConfig
 from gameday.model.sites import default_site, site_queue, worker_identity
@@ -178,6 +179,7 @@ def build_worker(
             FreezeActivities(client).check_freeze,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
+            read_back,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from gameday.model.data_loss import DataLoss, ReadBackInput
 from gameday.model.freeze_records import FreezeCheck
 from gameday.model.gameday import GameDayRecord
 from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput
@@ -182,6 +183,12 @@ async def mark_traffic(mark: TrafficMark) -> bool:
     raise _stub("mark_traffic")
 
 
+@activity.defn(name="read_back")
+async def read_back(inp: ReadBackInput) -> DataLoss:
+    """``activities/traffic/read_back.py``: reads the acknowledged writes back after recovery."""
+    raise _stub("read_back")
+
+
 ALL = (
     check_blackout,
     check_freeze,
@@ -206,5 +213,6 @@ ALL = (
     proxy_ready,
     hold_traffic,
     mark_traffic,
+    read_back,
 )
 """Every stub: what the workflows may call."""

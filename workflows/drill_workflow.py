@@ -21,6 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from gameday.model.data_loss import LossBound
     from gameday.model.drill import Drill, Fault, Probe, Target
     from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
     from gameday.model.kinds import registry
@@ -47,8 +48,10 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
         StopRequest,
         VerifyInput,
+        data_loss_expectation,
     )
     from gameday.model.sites import SitesCheck, host_local_targets, placed_probes, site_queue
+    from gameday.model.traffic import TrafficSummary
     from gameday.model.units import format_duration
     from gameday.model.verdict import Outcome, judge, time_to_safe
     from gameday.workflows import activity_stubs as stubs
@@ -1043,14 +1046,39 @@ class DrillWorkflow:
     async def _stop_traffic(self, inp: DrillInput) -> None:
         """Stop the load (after verify: the ``after`` window is the recovery under load) and judge observe.expect."""
         outcome = await self._traffic.stop()
+        expect = inp.drill.observe.expect
         if outcome is None:
+            if expect is not None and expect.data_loss is not None:
+                await self._check_data_loss(expect.data_loss, None)
             return
         assert self._record is not None
-        self._record = self._record.model_copy(update={"traffic": outcome.summary})
-        expect = inp.drill.observe.expect
+        # The acknowledged ids are the read-back's input, not the record's: data_loss keeps what was found.
+        self._record = self._record.model_copy(update={"traffic": outcome.summary.model_copy(update={"ids": None})})
         if expect is not None and outcome.during is not None:
             self._expect_misses = expect.misses(outcome.during)
             self._deviated = self._deviated or bool(self._expect_misses)
+        if expect is not None and expect.data_loss is not None:
+            await self._check_data_loss(expect.data_loss, outcome.summary)
+
+    async def _check_data_loss(self, bound: LossBound, summary: TrafficSummary | None) -> None:
+        """Read the acknowledged writes back (the system recovered) and judge ``observe.expect.data_loss``."""
+        assert self._record is not None
+        loss, why_not = None, ""
+        if summary is None:
+            why_not = "not read back: no traffic ran to the end (not started, or its worker was lost)"
+        elif self._not_recovered:
+            why_not = "not read back: the system did not recover"
+        else:
+            try:
+                loss = await self._traffic.read_back(summary)
+            except ActivityError as err:
+                why_not = f"not read back: {_error_text(err)}"
+        result = data_loss_expectation(bound, loss, why_not)
+        expectations = [*self._record.expectations, result]
+        self._record = self._record.model_copy(update={"data_loss": loss, "expectations": expectations})
+        if result.held is False:
+            self._expect_misses = [*self._expect_misses, result.miss]
+            self._deviated = True
 
     async def _notify_finished(self) -> None:
         """The verdict to Slack/webhook, then a bounded wait for the queue; what failed becomes a ``notify`` step.

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from gameday.model.data_loss import DataLoss, ReadBackInput
     from gameday.model.proxy_records import WorkerQueue, WorkerQueueRequest
     from gameday.model.records import DrillInput
     from gameday.model.traffic import Traffic, TrafficHoldInput, TrafficMark, TrafficOutcome, TrafficSummary
@@ -86,6 +87,26 @@ class TrafficHold:
         if self._handle is not None and not self._handle.done():
             self._handle.cancel()
         return await self._watcher
+
+    async def read_back(self, summary: TrafficSummary) -> DataLoss | None:
+        """Read every acknowledged write back (``read_back``, after the traffic stopped); ``None`` without one.
+
+        Raises:
+            ActivityError: the read-back failed after its retries.
+        """
+        traffic = self._traffic
+        if traffic is None or traffic.read_back is None or summary.ids is None:
+            return None
+        spec, acked = traffic.read_back, summary.ids
+        count = spec.to_check(acked.kept)
+        return await workflow.execute_activity(
+            stubs.read_back,
+            ReadBackInput(run_id=self._run_id, read_back=spec, acked=acked),
+            start_to_close_timeout=spec.time_budget(count),
+            heartbeat_timeout=self.heartbeat,
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["PolicyRefused"]),
+            summary=f"data loss: read back {count} of {acked.acknowledged} acknowledged write(s)",
+        )
 
     async def _watch(self) -> TrafficOutcome | None:
         """Await the hold; when its worker is lost, start it on another, resuming from its last heartbeat."""

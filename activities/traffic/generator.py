@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from gameday.activities.traffic.ids import WriteIds
 from gameday.activities.traffic.measurements import Measurements
 from gameday.activities.traffic.send import Outcome, PreparedRequest, open_session, send
 from gameday.activities.traffic.weights import WeightedCycle
@@ -42,6 +43,8 @@ class _Pending:
     request: PreparedRequest
     due: float
     windows: tuple[Window, Window]
+    ident: int | None = None
+    """The write's id, when its endpoint holds ``{{id}}``."""
 
     @property
     def deadline(self) -> float:
@@ -58,6 +61,7 @@ class Generator:
         measurements: Where every request is counted.
         end: When to stop sending.
         deliver: Called (on this thread) with each batch of newly closed seconds.
+        ids: Where the ids of writes (endpoints holding ``{{id}}``) come from and their 2xx answers go.
     """
 
     def __init__(
@@ -68,7 +72,9 @@ class Generator:
         measurements: Measurements,
         end: float,
         deliver: Callable[[list[SecondStats]], None],
+        ids: WriteIds | None = None,
     ) -> None:
+        self._ids = ids
         self._requests = list(requests)
         self._picker = WeightedCycle([r.weight for r in requests])
         self._interval = 1.0 / rate
@@ -127,7 +133,12 @@ class Generator:
 
     def _fire(self, due: float) -> None:
         windows = self._measurements.sending(due)
-        pending = _Pending(self._requests[self._picker.next()], due, windows)
+        request = self._requests[self._picker.next()]
+        ident = None
+        if request.writes and self._ids is not None:
+            ident = self._ids.issue()
+            request = request.with_id(ident)
+        pending = _Pending(request, due, windows, ident)
         if len(self._tasks) < self._max_in_flight:
             self._start(pending)
         else:
@@ -156,7 +167,9 @@ class Generator:
         # From the intended time when the request starts late (waiting for a free connection, or for an
         # overloaded generator: counted ``late``); from its real start when it starts up to EARLY before it.
         base = min(pending.due, started)
-        outcome = await send(self._session, pending.request, base + pending.request.timeout)
+        outcome, status = await send(self._session, pending.request, base + pending.request.timeout)
+        if pending.ident is not None and 200 <= status < 300 and self._ids is not None:
+            self._ids.acknowledged(pending.ident)
         late = started - pending.due > LATE_AFTER
         self._measurements.completed(pending.windows, outcome, time.monotonic() - base, late)
 

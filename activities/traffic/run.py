@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from gameday.activities.traffic.generator import Generator
+from gameday.activities.traffic.ids import WriteIds
 from gameday.activities.traffic.measurements import Measurements
 from gameday.activities.traffic.send import PreparedRequest
 from gameday.model.traffic import SecondStats, Traffic, TrafficSummary
@@ -47,6 +49,10 @@ class TrafficRun:
         self._config = config
         self._requests = [PreparedRequest.of(e) for e in config.resolved()]
         self._measurements = Measurements(config.rate, phase, resume)
+        self._ids: WriteIds | None = None
+        if any(r.writes for r in self._requests):
+            now = self._measurements.offset(time.monotonic())
+            self._ids = WriteIds(resume.ids if resume is not None else None, now, config.rate)
         self._generator: Generator | None = None
         self._finished = False
         self._stop_requested = False
@@ -72,7 +78,10 @@ class TrafficRun:
 
     def snapshot(self) -> TrafficSummary:
         """What was measured so far (a few ms; safe while running): also the state to resume from."""
-        return self._measurements.summary(finished=self._finished)
+        summary = self._measurements.summary(finished=self._finished)
+        if self._ids is None:
+            return summary
+        return summary.model_copy(update={"ids": self._ids.state()})
 
     async def run(self, until: datetime, on_second: OnSecond | None = None) -> TrafficSummary:
         """Send the traffic until ``until`` (or :meth:`stop`), then wait for the requests in flight.
@@ -106,6 +115,7 @@ class TrafficRun:
             self._measurements,
             self._measurements.monotonic_at(until),
             deliver,
+            self._ids,
         )
         generator.stopping = self._stop_requested
         self._generator = generator

@@ -11,13 +11,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import aiohttp
 from yarl import URL
 
 from gameday.activities import secrets
+from gameday.model.data_loss import ID
 from gameday.model.traffic import Method, ResolvedEndpoint
 
 USER_AGENT = "gameday-traffic"
@@ -52,6 +53,21 @@ class PreparedRequest:
     body: bytes | None
     timeout: float
     weight: float
+    template: tuple[str, bytes | None] | None = None
+    """The URL and body as written when either holds ``{{id}}``: :meth:`with_id` fills them in per request."""
+
+    @property
+    def writes(self) -> bool:
+        """Each request gets an id (its 2xx answers are acknowledged writes)."""
+        return self.template is not None
+
+    def with_id(self, ident: int) -> PreparedRequest:
+        """This request with ``{{id}}`` replaced by ``ident`` in its URL and body."""
+        assert self.template is not None
+        url, body = self.template
+        text = str(ident)
+        filled = None if body is None else body.replace(ID.encode(), text.encode())
+        return replace(self, url=URL(url.replace(ID, text)), body=filled, template=None)
 
     @classmethod
     def of(cls, endpoint: ResolvedEndpoint) -> PreparedRequest:
@@ -60,7 +76,8 @@ class PreparedRequest:
         url = URL(endpoint.url)
         # Nothing the traffic keeps quotes an answer or a header: only counts and latencies leave it.
         headers = secrets.resolve(endpoint.headers).headers or None
-        return cls(endpoint.method, url, headers, body, endpoint.timeout.total_seconds(), endpoint.weight)
+        template = (endpoint.url, body) if ID in endpoint.url or (body is not None and ID.encode() in body) else None
+        return cls(endpoint.method, url, headers, body, endpoint.timeout.total_seconds(), endpoint.weight, template)
 
 
 @asynccontextmanager
@@ -82,7 +99,7 @@ async def open_session(max_in_flight: int) -> AsyncIterator[aiohttp.ClientSessio
         yield session
 
 
-async def send(session: aiohttp.ClientSession, request: PreparedRequest, deadline: float) -> Outcome:
+async def send(session: aiohttp.ClientSession, request: PreparedRequest, deadline: float) -> tuple[Outcome, int]:
     """Send ``request`` and read the whole answer, giving up at ``deadline``.
 
     Args:
@@ -92,7 +109,8 @@ async def send(session: aiohttp.ClientSession, request: PreparedRequest, deadlin
             connection counts against it too.
 
     Returns:
-        The outcome; a failure is an outcome, never an exception (cancellation still propagates).
+        The outcome and the status (0 without an answer); a failure is an outcome, never an exception
+        (cancellation still propagates).
     """
     try:
         async with asyncio.timeout(deadline - time.monotonic()):
@@ -102,8 +120,8 @@ async def send(session: aiohttp.ClientSession, request: PreparedRequest, deadlin
                 await response.read()
                 status = response.status
     except TimeoutError:  # also aiohttp's ServerTimeoutError, a subclass
-        return Outcome.TIMEOUT
+        return Outcome.TIMEOUT, 0
     except (aiohttp.ClientError, OSError):
         # Refused, reset, closed before answering, or an answer that is not HTTP: the target failed to answer.
-        return Outcome.CONNECTION_ERROR
-    return outcome_of_status(status)
+        return Outcome.CONNECTION_ERROR, 0
+    return outcome_of_status(status), status

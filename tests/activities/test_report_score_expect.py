@@ -143,6 +143,7 @@ def test_report_json_through_the_cli_has_the_score_and_the_expect_kept_by_the_st
         "latency_p50": None,
         "latency_p95": "PT3S",
         "latency_p99": None,
+        "data_loss": None,
         "comparisons": {},  # written bare: no operator noted (">= 99%" would note ">=")
     }
     assert read_json(result.stdout) == Store(url).get(record.run_id)

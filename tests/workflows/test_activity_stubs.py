@@ -31,6 +31,7 @@ def _registered() -> dict[str, Any]:
     from gameday.activities.sites import SiteActivities
     from gameday.activities.store import StoreActivities
     from gameday.activities.traffic.activities import TrafficActivities
+    from gameday.activities.traffic.read_back import read_back
 
     methods = [
         FaultActivities.apply_fault,
@@ -58,6 +59,7 @@ def _registered() -> dict[str, Any]:
         check_policy,
         hold_proxy,
         proxy_ready,
+        read_back,
     ]
     found: dict[str, Any] = {}
     for fn in [*methods, *functions]:

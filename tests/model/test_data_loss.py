@@ -1,0 +1,128 @@
+"""The acknowledged ids of a drill's writes: ranges merged as answers arrive in any order, encoded compactly,
+bounded (a stated systematic sample past the bound), read back as an evenly spread sample; and data_loss judged."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gameday.model.data_loss import (
+    MAX_ACKED_BYTES,
+    MAX_RANGES,
+    AckedIds,
+    DataLoss,
+    IdRanges,
+    LossBound,
+    ReadBack,
+)
+from gameday.model.records import data_loss_expectation
+
+
+def _ranges(ids: list[int]) -> IdRanges:
+    ranges = IdRanges()
+    for ident in ids:
+        ranges.add(ident)
+    return ranges
+
+
+def test_ids_arriving_out_of_order_merge_into_sorted_disjoint_ranges() -> None:
+    ids = [*range(1, 101), *range(103, 201)]
+    random.Random(7).shuffle(ids)
+    ranges = _ranges(ids)
+    assert ranges.ranges == [(1, 101), (103, 201)]
+    assert (ranges.acknowledged, ranges.kept, ranges.sampled) == (198, 198, False)
+    assert list(ranges) == sorted(ids)
+
+
+def test_a_gap_filled_later_joins_both_neighbours() -> None:
+    ranges = _ranges([1, 2, 4, 5, 3])
+    assert ranges.ranges == [(1, 6)]
+
+
+def test_encoding_round_trips_and_stays_small_for_ten_thousand_writes_with_losses() -> None:
+    lost = set(random.Random(1).sample(range(1, 10_001), 17))
+    ranges = _ranges([i for i in range(1, 10_001) if i not in lost])
+    text = ranges.encode()
+    back = IdRanges.decode(text, ranges.acknowledged)
+    assert back.ranges == ranges.ranges and back.acknowledged == 10_000 - 17
+    assert len(text) < 200  # 18 ranges
+
+
+def test_past_the_bound_ranges_are_halved_into_a_stated_sample_spread_over_the_whole_run() -> None:
+    # Every other write fails: one range per write, the worst case for ranges.
+    count = MAX_RANGES * 5
+    ranges = _ranges(list(range(0, 2 * count, 2)))
+    assert ranges.acknowledged == count
+    assert len(ranges.ranges) <= MAX_RANGES
+    assert ranges.sampled and ranges.level >= 1
+    assert ranges.kept == len(list(ranges))
+    # About 1 in 2**level kept, from the start of the run to its end.
+    assert ranges.kept >= count // (2**ranges.level) - 1
+    kept = list(ranges)
+    assert kept[0] < 0.01 * 2 * count and kept[-1] > 0.99 * 2 * count
+    assert len(AckedIds(acknowledged=count, ranges=ranges.encode(), kept=ranges.kept).ranges) <= MAX_ACKED_BYTES
+
+
+def test_the_worst_case_encoding_fits_the_heartbeat_bound() -> None:
+    # Ranges at the bound with the largest gaps and lengths the varints take 5 bytes for.
+    ranges = IdRanges()
+    step = 2**31
+    for i in range(MAX_RANGES):
+        ranges.add(i * step)
+    assert len(ranges.ranges) == MAX_RANGES
+    assert len(ranges.encode()) <= MAX_ACKED_BYTES
+
+
+def test_a_sample_is_spread_evenly_and_deterministically() -> None:
+    ranges = _ranges([*range(1, 501), *range(1001, 1501)])
+    picked = ranges.spread(10)
+    assert picked == [1, 101, 201, 301, 401, 1001, 1101, 1201, 1301, 1401]
+    assert ranges.spread(10) == picked
+    assert ranges.spread(5000) == list(ranges)
+    assert ReadBack(url="http://h/o/{{id}}", sample="10%").to_check(1000) == 100
+    assert ReadBack(url="http://h/o/{{id}}", sample=50).to_check(20) == 20
+
+
+def test_a_resumed_attempt_starts_past_every_id_the_lost_one_may_have_given() -> None:
+    state = AckedIds(next_id=500, first_id=1, attempt_start=2.0)
+    resumed = state.resumed(now=12.0, rate=100)
+    # The lost attempt ran 10s at 100/s: at most ~1000 ids, whatever its last heartbeat said.
+    assert resumed.next_id >= 1 + 10 * 100 and resumed.first_id == resumed.next_id
+    assert resumed.attempt_start == 12.0
+
+
+@pytest.mark.parametrize(
+    ("written", "lost", "duplicated", "checked", "held"),
+    [
+        (0, 0, 0, 100, True),
+        (0, 1, 0, 100, False),
+        (0, 0, 1, 100, False),
+        ("<= 2", 2, 2, 100, True),
+        ("< 2", 2, 0, 100, False),
+        ("1%", 1, 0, 100, True),
+        ("1%", 2, 0, 100, False),
+    ],
+)
+def test_data_loss_holds_when_lost_and_duplicated_are_each_within_the_bound(
+    written: object, lost: int, duplicated: int, checked: int, held: bool
+) -> None:
+    bound = LossBound.model_validate(written)
+    loss = DataLoss(acknowledged=checked, checked=checked, lost=lost, duplicated=duplicated, sampled=False, seconds=0.1)
+    result = data_loss_expectation(bound, loss)
+    assert result.held is held, result
+    assert (result.miss != "") is (not held)
+
+
+def test_nothing_read_back_is_not_judged() -> None:
+    result = data_loss_expectation(LossBound.model_validate(0), None, "not read back: the system did not recover")
+    assert result.held is None and "did not recover" in result.actual
+
+
+@pytest.mark.parametrize("sample", [None, 40, "10%", "100%"])
+def test_read_back_and_the_bound_survive_the_payload_round_trip(sample: object) -> None:
+    spec = ReadBack.model_validate({"url": "http://h/o/{{id}}", "sample": sample, "copies": "copies", "timeout": "1s"})
+    assert ReadBack.model_validate_json(spec.model_dump_json()) == spec
+    for written in (0, "<= 3", "0.1%"):
+        bound = LossBound.model_validate(written)
+        assert LossBound.model_validate_json(bound.model_dump_json()) == bound
