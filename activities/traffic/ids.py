@@ -7,8 +7,19 @@ Shared by the generator's thread (:meth:`WriteIds.issue`, :meth:`WriteIds.acknow
 from __future__ import annotations
 
 import threading
+import time
 
 from gameday.model.data_loss import AckedIds
+
+
+def first_id_of_run() -> int:
+    """A new traffic's first id: its start in milliseconds since the epoch, times 1000.
+
+    Ids stay sequential within a run, and a second run against the same durable store (the demo's orders, a
+    team's staging database) never reuses the first's ids, so an old write cannot pass for a new one at read-back,
+    nor count as its duplicate. Below 2**53 until the year 2255, so JavaScript and JSON tools read them exactly.
+    """
+    return int(time.time() * 1000) * 1000
 
 
 class WriteIds:
@@ -22,7 +33,11 @@ class WriteIds:
 
     def __init__(self, resume: AckedIds | None, now: float, rate: float) -> None:
         self._lock = threading.Lock()
-        start = resume.resumed(now, rate) if resume is not None else AckedIds(attempt_start=now)
+        if resume is not None:
+            start = resume.resumed(now, rate)
+        else:
+            first = first_id_of_run()
+            start = AckedIds(attempt_start=now, next_id=first, first_id=first)
         self._start = start
         self._next = start.next_id
         self._ranges = start.id_ranges()
