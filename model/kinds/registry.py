@@ -11,10 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from gameday.model.kinds import (
+    chaostoolkit,
     command,
     docker,
     file,
     http,
+    probe_chaostoolkit,
     probe_command,
     probe_http,
     probe_prometheus,
@@ -31,6 +33,7 @@ TARGET_KINDS: tuple[TargetKindSpec[Any], ...] = (
     docker.KIND,
     proxy.KIND,
     file.KIND,
+    chaostoolkit.KIND,
 )
 """Every target kind, in the order the drill format lists them (and a target's error message names them)."""
 
@@ -39,6 +42,7 @@ PROBE_KINDS: tuple[ProbeKindSpec[Any], ...] = (
     probe_tcp.KIND,
     probe_command.KIND,
     probe_prometheus.KIND,
+    probe_chaostoolkit.KIND,
 )
 """Every probe kind, in the order the drill format lists them."""
 
