@@ -129,7 +129,8 @@ class Experiment(_Ctk):
     """The keys of a Chaos Toolkit experiment that gameday acts on; the loader lists the others as not acted on."""
 
     title: str
-    description: str = ""
+    description: str
+    """Required, as chaoslib requires it."""
     tags: list[str] = Field(default_factory=list)
     configuration: dict[str, JsonValue] = Field(default_factory=dict)
     secrets: Secrets = Field(default_factory=dict)

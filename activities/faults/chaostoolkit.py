@@ -51,7 +51,7 @@ async def revert(inp: FaultInput) -> FaultRecord:
         resolution = resolve_context(fault.context)
     except ActivityFailed as exc:
         failed = [_unrun(a, str(exc)) for a in fault.rollbacks]
-        return inp.record.model_copy(update={"output": entries_json("rollbacks", failed)})
+        return inp.record.model_copy(update={"output": entries_json("rollbacks", failed, _method_rows(inp.record))})
     entries: list[Entry] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ROLLBACKS_WITHIN
@@ -63,7 +63,17 @@ async def revert(inp: FaultInput) -> FaultRecord:
         if rollback.provider.timeout is None or rollback.provider.time_limit > left:
             rollback = rollback.model_copy(update={"provider": rollback.provider.model_copy(update={"timeout": left})})
         entries.append(await run_activity(rollback, resolution))
-    return inp.record.model_copy(update={"output": entries_json("rollbacks", entries)})
+    return inp.record.model_copy(update={"output": entries_json("rollbacks", entries, _method_rows(inp.record))})
+
+
+def _method_rows(record: FaultRecord) -> list[dict[str, Any]]:
+    """The method's entries the apply recorded (none when its worker died mid-method)."""
+    try:
+        data = json.loads(record.output) if record.output else {}
+    except json.JSONDecodeError:
+        return []
+    rows = data.get("run", []) if isinstance(data, dict) else []
+    return rows if isinstance(rows, list) else []
 
 
 async def play(activities: list[Activity], resolution: Resolution) -> list[Entry]:
@@ -82,15 +92,18 @@ async def play(activities: list[Activity], resolution: Resolution) -> list[Entry
                 slot.cancel()
 
 
-def entries_json(key: str, entries: list[Entry]) -> str:
-    """``{key: [entries]}`` as JSON within the record's output budget: outputs dropped, last first, until it fits."""
+def entries_json(key: str, entries: list[Entry], run: list[dict[str, Any]] | None = None) -> str:
+    """``{"run": [...], key: [entries]}`` as JSON within the record's output budget: outputs cut, method's last
+    first, until it fits."""
     rows: list[dict[str, Any]] = [entry.to_json() for entry in entries]
-    text = json.dumps({key: rows})
-    for row in reversed(rows):
+    data: dict[str, Any] = {"run": run or [], key: rows} if key != "run" else {"run": rows}
+    text = json.dumps(data)
+    for row in [*reversed(data["run"]), *(reversed(rows) if key != "run" else [])]:
         if len(text.encode()) <= MAX_OUTPUT_BYTES - 64:
             break
         row["output"] = "[cut: over the record's size budget]"
-        text = json.dumps({key: rows})
+        row.pop("exception", None) if row.get("status") == "succeeded" else None
+        text = json.dumps(data)
     return text
 
 
