@@ -127,11 +127,13 @@ def parse_experiment(text: str, file: str = "<experiment>", overrides: Overrides
     document = read_yaml(text, file)
     problems = list(document.problems)
     data = document.data
-    problems += _secret_problems(document)
+    inline = _secret_problems(document)
+    problems += inline
     experiment: Experiment | None = None
-    if not problems:
+    if not document.problems:
+        acted_on = {k: v for k, v in data.items() if k in ACTED_ON and not (inline and k == "secrets")}
         try:
-            experiment = Experiment.model_validate({k: v for k, v in data.items() if k in ACTED_ON})
+            experiment = Experiment.model_validate(acted_on)
         except ValidationError as exc:
             for found in problems_from_validation(exc, Experiment):
                 problems.append(document.problem(found.path, found.message, at_key=found.at_key))

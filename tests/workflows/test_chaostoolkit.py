@@ -5,6 +5,7 @@ One in-process worker per test; the experiments are gameday's own files under te
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -17,10 +18,10 @@ from temporalio.client import Client
 
 from gameday.activities.store import Store
 from gameday.model.ctk import parse_experiment
-from gameday.model.records import DrillInput, FaultState, Verdict
+from gameday.model.records import DrillInput, FaultState, StopRequest, Verdict
 from gameday.report.journal import journal
 from gameday.workflows.drill_workflow import DrillWorkflow
-from tests.harness import finish, running_worker
+from tests.harness import WorkerProcesses, finish, running_worker, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +82,57 @@ async def test_experiment_gives_chaos_runs_status_deviated_and_activity_sequence
     assert not (tmp_path / "gameday" / "injected").exists()
     assert (tmp_path / "gameday" / "health").read_text() == (tmp_path / "chaos" / "health").read_text()
 
+
+
+async def test_stop_mid_method_runs_the_rollbacks_once(
+    client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
+    path = EXPERIMENTS / "exp_long_method.json"
+    drill = parse_experiment(path.read_text(), str(path)).drill
+    async with running_worker(client, store) as queue:
+        run_id = f"ctk-stop-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            DrillWorkflow.run, DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+            id=run_id, task_queue=queue,
+        )
+        await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
+        await handle.signal("emergency_stop", StopRequest(reason="test stop", by="pytest"))
+        record = await finish(handle, "ctk-stop", within=60)
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert not (tmp_path / "fault").exists()
+    assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
+    assert journal(record)["status"] == "interrupted"
+    assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
+
+
+async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_once(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
+    path = EXPERIMENTS / "exp_long_method.json"
+    drill = parse_experiment(path.read_text(), str(path)).drill
+    queue = f"ctk-crash-{uuid.uuid4()}"
+    workers = WorkerProcesses(
+        client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
+    )
+    first = workers.start()
+    try:
+        run_id = f"ctk-crash-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            DrillWorkflow.run, DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+            id=run_id, task_queue=queue,
+        )
+        await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
+        workers.kill(first)
+        assert (tmp_path / "fault").exists(), "the fault is in place once its worker is dead"
+        workers.start()
+        record = await asyncio.wait_for(handle.result(), 90)
+    finally:
+        workers.stop_all()
+    assert not (tmp_path / "fault").exists()
+    assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
+    # The method never finished (its worker died): the run is ERROR, its one fault failed to apply and reverted.
+    assert record.verdict == Verdict.ERROR, record.summary
+    assert [(f.state, f.reverted_at is not None) for f in record.faults] == [(FaultState.FAILED, True)]
+    assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
