@@ -40,7 +40,7 @@ def journal(record: RunRecord) -> dict[str, Any]:
     before = _state(record, BEFORE)
     after = _state(record, AFTER)
     deviated = after is not None and not after["steady_state_met"]
-    status = _status(record, before)
+    status = _status(record, before, after)
     end = record.ended_at or record.started_at
     return {
         "chaoslib-version": None,
@@ -59,9 +59,12 @@ def journal(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def _status(record: RunRecord, before: dict[str, Any] | None) -> str:
-    if record.verdict == Verdict.NOT_STEADY or (before is not None and not before["steady_state_met"]):
-        return "failed"
+def _status(record: RunRecord, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    # chaoslib: a steady state not met is "completed" (deviated, after the method) unless one of its probes failed
+    # to run, then "failed".
+    for state in (before, after):
+        if state is not None and any(p["status"] == "failed" for p in state["probes"]):
+            return "failed"
     if record.verdict == Verdict.ABORTED:
         return "interrupted"
     if record.verdict == Verdict.ERROR:
@@ -105,12 +108,13 @@ def _state(record: RunRecord, name: str) -> dict[str, Any] | None:
 def _probe_entries(result: ProbeResult) -> list[dict[str, Any]]:
     if result.ok:
         return []
-    failing = next((m.group(1) for p in result.problems if (m := _NAMED.match(p))), None)
+    failing = next((m for p in result.problems if (m := _NAMED.match(p))), None)
+    failed = failing is not None and failing.string[failing.end() :].startswith(" failed:")
     return [
         {
-            "activity": {"type": "probe", "name": failing},
+            "activity": {"type": "probe", "name": failing.group(1) if failing else None},
             "output": None,
-            "status": "succeeded",
+            "status": "failed" if failed else "succeeded",
             "tolerance_met": False,
             "exception": list(result.problems),
         }

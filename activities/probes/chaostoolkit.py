@@ -34,7 +34,11 @@ async def take_sample(spec: ChaosToolkitProbe, client: object = None) -> Sample:
         else:
             entry = judge(probe, entry, resolution)
         if not entry.tolerance_met:
-            why = entry.exception or f"output {str(entry.output)[:200]!r} not within tolerance {probe.tolerance!r}"
+            if entry.status == "failed":
+                why = f"failed: {entry.exception}"
+            else:
+                why = f"out of tolerance {probe.tolerance!r}: output {str(entry.output)[:200]!r}"
+                why += f" ({entry.exception})" if entry.exception else ""
             return Sample(ok=False, latency=time.perf_counter() - started, problem=f"probe {probe.name!r} {why}")
     return Sample(ok=True, latency=time.perf_counter() - started)
 

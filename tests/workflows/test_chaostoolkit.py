@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -69,7 +72,7 @@ async def test_experiment_gives_chaos_runs_status_deviated_and_activity_sequence
     assert record.verdict == verdict, record.summary
     assert [f.state for f in record.faults] == [FaultState.REVERTED]
 
-    env = {**__import__("os").environ, "CTK_TEST_WORKDIR": str(tmp_path / "chaos")}
+    env = {**os.environ, "CTK_TEST_WORKDIR": str(tmp_path / "chaos")}
     theirs = chaos_run(EXPERIMENTS / name, tmp_path / "chaos", env)
     assert (got["status"], got["deviated"]) == (theirs["status"], theirs["deviated"])
     assert activity_names(got["run"]) == activity_names(theirs["run"])
@@ -136,3 +139,43 @@ async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_o
     assert record.verdict == Verdict.ERROR, record.summary
     assert [(f.state, f.reverted_at is not None) for f in record.faults] == [(FaultState.FAILED, True)]
     assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
+
+
+class _State(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body, kind = (b'{"state": "ok"}', "application/json") if self.path == "/state.json" else (b"up", "text/plain")
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_python_extension_every_tolerance_form_and_ref_rollback_match_chaos_run(
+    client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _State)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = str(Path(__file__).parents[2])
+    try:
+        monkeypatch.setenv("CTK_TEST_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("CTK_TEST_TOKEN", "s3cr3t-token")  # 12 characters: an even length
+        monkeypatch.setenv("GAMEDAY_DRILL_SECRETS", "CTK_TEST_TOKEN")
+        monkeypatch.setenv("CTK_TEST_FLAG", str(tmp_path / "gameday-flag"))
+        ours = await run_experiment(client, store, "exp_python.yaml")
+        env = {**os.environ, "CTK_TEST_FLAG": str(tmp_path / "chaos-flag"), "PYTHONPATH": root}
+        theirs = chaos_run(EXPERIMENTS / "exp_python.yaml", tmp_path, env)
+    finally:
+        server.shutdown()
+    record, got = ours["record"], ours["journal"]
+    assert record.verdict == Verdict.DEVIATED, record.summary
+    assert (got["status"], got["deviated"]) == (theirs["status"], theirs["deviated"]) == ("completed", True)
+    assert theirs["steady_states"]["before"]["steady_state_met"] and got["steady_states"]["before"]["steady_state_met"]
+    assert activity_names(got["run"]) == activity_names(theirs["run"]) == ["flip-flag", "read-flag"]
+    assert activity_names(got["rollbacks"]) == activity_names(theirs["rollbacks"]) == ["flag-back-off", "read-flag"]
+    assert got["run"][1]["output"] == theirs["run"][1]["output"] == "on"
+    assert (tmp_path / "gameday-flag").read_text() == "off"
+    assert "s3cr3t-token" not in record.model_dump_json()
