@@ -406,7 +406,7 @@ def report(
 
         if not is_experiment_run(record):
             fail(f"{run_id} is a drill, not a Chaos Toolkit experiment: it has no journal (try -f json)")
-        text = render_journal(record)
+        text = render_journal(record, _experiment_of(record.source))
     elif record is not None:
         text = render(record, fmt, settings.config.workflow_url(run_id))
     elif fmt == "journal":
@@ -421,6 +421,13 @@ def report(
     except OSError as err:
         fail(f"cannot write {output}: {err.strerror or err}")
     console.print(f"{fmt} report of {run_id} written to {output.resolve()}", markup=False)
+
+
+def _experiment_of(source: str) -> dict[str, object] | None:
+    """The experiment file a run came from, as data, for its journal; ``None`` when it cannot be read now."""
+    from gameday.model.ctk import read_experiment_data
+
+    return read_experiment_data(source)
 
 
 def _is_gameday(settings: Settings, gameday_id: str) -> bool | None:

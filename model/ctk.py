@@ -164,6 +164,19 @@ def parse_experiment(text: str, file: str = "<experiment>", overrides: Overrides
     return Translation(experiment, drill, notes, warnings)
 
 
+def read_experiment_data(path: str) -> dict[str, Any] | None:
+    """An experiment file's data as written (for a journal's ``experiment``); ``None`` if it cannot be read or is
+    not an experiment any more."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = read_yaml(text, path).data
+    except (OSError, UnicodeDecodeError, DrillFileError):
+        return None
+    return {str(k): v for k, v in data.items()} if is_experiment_data(data) else None
+
+
 def _resolve_refs(
     experiment: Experiment, document: YamlDocument
 ) -> tuple[list[Activity], list[Activity], list[Problem]]:

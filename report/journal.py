@@ -28,12 +28,14 @@ def is_experiment_run(record: RunRecord) -> bool:
     )
 
 
-def render_journal(record: RunRecord) -> str:
+def render_journal(record: RunRecord, experiment: dict[str, Any] | None = None) -> str:
     """The journal as JSON text."""
-    return json.dumps(journal(record), indent=2, default=str)
+    return json.dumps(journal(record, experiment), indent=2, default=str)
 
 
-def journal(record: RunRecord) -> dict[str, Any]:
+def journal(record: RunRecord, experiment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run as a Chaos Toolkit journal; ``experiment`` is the experiment as its file says (else rebuilt from the
+    record: titles and activity names only)."""
     fault = next((f for f in record.faults if f.kind == "chaostoolkit"), None)
     run = _entries(fault, "run")
     rollbacks = _entries(fault, "rollbacks")
@@ -46,7 +48,7 @@ def journal(record: RunRecord) -> dict[str, Any]:
         "chaoslib-version": None,
         "platform": "gameday",
         "node": "gameday",
-        "experiment": _experiment(record, run, rollbacks),
+        "experiment": experiment if experiment is not None else _experiment(record, run, rollbacks),
         "start": record.started_at.isoformat(),
         "end": end.isoformat(),
         "duration": (end - record.started_at).total_seconds(),

@@ -20,9 +20,9 @@ import pytest
 from temporalio.client import Client
 
 from gameday.activities.store import Store
-from gameday.model.ctk import parse_experiment
+from gameday.model.ctk import parse_experiment, read_experiment_data
 from gameday.model.records import DrillInput, FaultState, StopRequest, Verdict
-from gameday.report.journal import journal
+from gameday.report.journal import journal, render_journal
 from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import WorkerProcesses, finish, running_worker, wait_until_async
 
@@ -179,3 +179,23 @@ async def test_python_extension_every_tolerance_form_and_ref_rollback_match_chao
     assert got["run"][1]["output"] == theirs["run"][1]["output"] == "on"
     assert (tmp_path / "gameday-flag").read_text() == "off"
     assert "s3cr3t-token" not in record.model_dump_json()
+
+
+async def test_hypothesis_not_met_before_runs_nothing_and_journal_loads_in_chaoslib(
+    client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
+    ours = await run_experiment(client, store, "exp_not_steady.json")
+    theirs = chaos_run(EXPERIMENTS / "exp_not_steady.json", tmp_path, dict(os.environ))
+    record = ours["record"]
+    assert record.verdict == Verdict.NOT_STEADY, record.summary
+    got = json.loads(render_journal(record, read_experiment_data(str(EXPERIMENTS / "exp_not_steady.json"))))
+    assert (got["status"], got["deviated"], got["run"]) == (theirs["status"], theirs["deviated"], []) == (
+        "completed", False, [])
+    assert not (tmp_path / "ran").exists()
+    assert got["steady_states"]["before"]["steady_state_met"] is False
+    assert activity_names(got["steady_states"]["before"]["probes"]) == ["missing-file"]
+    assert set(theirs) - set(got) == set()
+    ensure_experiment_is_valid(got["experiment"])  # chaostoolkit-lib takes the journal's experiment as its own

@@ -1,0 +1,109 @@
+"""Chaos Toolkit experiments read, located and translated; tolerances judged as chaoslib judges them (issue 16).
+
+Pure: no Temporal. chaoslib's own ``within_tolerance`` is the reference the judgements are compared with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaoslib.hypothesis import within_tolerance as chaoslib_within_tolerance
+
+from gameday.activities.ctk.jsonpath import JsonPathError, find
+from gameday.activities.ctk.substitute import substitute
+from gameday.activities.ctk.tolerance import within_tolerance
+from gameday.model.errors import DrillFileError
+from gameday.model.files import ExperimentFile, load_file
+
+EXPERIMENTS = Path(__file__).parents[1] / "experiments"
+PROCESS_OK = {"status": 0, "stdout": "ok 42\n", "stderr": ""}
+HTTP_JSON = {"status": 200, "headers": {}, "body": {"state": "ok", "items": [{"id": 1, "up": True}, {"id": 2, "up": False}]}}
+
+CASES: list[tuple[Any, Any]] = [
+    (True, True), (True, False), (False, False), ("ok", "ok"), ("ok", "ko"),
+    (0, PROCESS_OK), (1, PROCESS_OK), (200, HTTP_JSON), (3, 3), (3, 4),
+    ([0, 1], PROCESS_OK), ([200, 204], HTTP_JSON), ([1, 5], 3), ([1, 5], 7), ([1, 2, 3], 2), ([1, 2, 3], 9),
+    ({"type": "range", "range": [0, 10], "target": "status"}, PROCESS_OK),
+    ({"type": "range", "range": [1, 10], "target": "status"}, PROCESS_OK),
+    ({"type": "range", "range": [0.5, 1.5]}, 1.2),
+    ({"type": "range", "range": [0, 1]}, "not a number"),
+    ({"type": "regex", "pattern": "^ok \\d+", "target": "stdout"}, PROCESS_OK),
+    ({"type": "regex", "pattern": "^ko", "target": "stdout"}, PROCESS_OK),
+    ({"type": "jsonpath", "path": "$.state", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.state", "expect": "ok", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.state", "expect": "down", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.items[*].id", "expect": [1, 2], "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.items[*].id", "count": 2, "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.missing", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.a", "expect": 1}, '{"a": 1}'),
+]
+
+
+@pytest.mark.parametrize(("tolerance", "value"), CASES)
+def test_tolerance_judged_as_chaoslib_judges_it(tolerance: Any, value: Any) -> None:
+    assert within_tolerance(tolerance, value) == chaoslib_within_tolerance(tolerance, value=value)
+
+
+def test_jsonpath_subset_and_its_limit_said() -> None:
+    doc = {"a": {"b": [{"c": 1}, {"c": 2, "d": 3}]}}
+    assert find("$..c", doc) == [1, 2]
+    assert find("$.a.b[-1].d", doc) == [3]
+    assert find("$.a.b[?(@.c > 1)].c", doc) == [2]
+    assert find("$['a']['b'][0]", doc) == [{"c": 1}]
+    with pytest.raises(JsonPathError, match="unsupported"):
+        find("$.a.b[0:1]", doc)
+
+
+def test_substitution_keeps_types_and_leaves_unknown_names() -> None:
+    names = {"port": 8080, "host": "db"}
+    assert substitute(["${port}", "${host}:${port}", "${nope}"], names) == [8080, "db:8080", "${nope}"]
+
+
+def test_experiment_translates_into_one_method_fault_and_two_hypothesis_checks() -> None:
+    loaded = load_file(EXPERIMENTS / "exp_basic.json")
+    assert isinstance(loaded, ExperimentFile)
+    drill = loaded.drill
+    assert [p.name for p in drill.hypothesis] == ["steady-state-before", "steady-state-after"]
+    assert [(f.action, f.label) for f in drill.faults] == [("method", "method")]
+    assert loaded.notes == ("version: accepted, not acted on by gameday", "runtime: accepted, not acted on by gameday")
+
+
+def test_bad_experiment_every_problem_located(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "title: bad\n"
+        "description: bad\n"
+        "secrets:\n"
+        "  vault: {token: inline-value}\n"
+        "method:\n"
+        "  - {type: action, name: a, provider: {type: process}}\n"
+        "rollbacks:\n"
+        "  - {ref: nowhere}\n"
+    )
+    with pytest.raises(DrillFileError) as caught:
+        load_file(bad)
+    found = [(p.line, p.path) for p in caught.value.problems]
+    assert found == [(4, "secrets.vault.token"), (6, "method[0].provider")]
+    assert "inline-value" not in str(caught.value)
+
+
+def test_unknown_ref_located_and_controls_noted_and_missing_rollback_warned(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(
+        "title: t\ndescription: d\nextensions: [{name: x}]\ncontrols: [{name: tracing}]\n"
+        "method:\n  - {type: action, name: a, provider: {type: process, path: 'true'}}\n"
+        "rollbacks:\n  - {ref: nowhere}\n"
+    )
+    with pytest.raises(DrillFileError, match="no method activity named 'nowhere'") as caught:
+        load_file(ref)
+    assert [p.line for p in caught.value.problems] == [8]
+    ref.write_text(ref.read_text().replace("rollbacks:\n  - {ref: nowhere}\n", ""))
+    loaded = load_file(ref)
+    assert isinstance(loaded, ExperimentFile)
+    assert loaded.notes == (
+        "extensions: accepted, not acted on by gameday",
+        "controls: 1 accepted, not run by gameday",
+    )
+    assert loaded.warnings == ("method action 'a' has no rollback: what it changes stays changed",)
