@@ -33,7 +33,10 @@ def register(app: typer.Typer) -> None:
 def validate(
     file: Annotated[Path, typer.Argument(help=FILE_HELP)],
 ) -> None:
-    """Check a drill, game-day or Chaos Toolkit experiment file and print every problem with its line and field. Touches nothing.
+    """Check a drill, game-day or Chaos Toolkit experiment file; print every problem with its line and field.
+
+    Touches nothing. An experiment's keys gameday does not act on are listed, and a method action with no rollback
+    is warned about.
 
     Exit code 0 when the drill is valid, 1 otherwise.
     """
@@ -92,7 +95,9 @@ def run(
     ] = None,
     max_duration: Annotated[
         str | None,
-        typer.Option("--max-duration", help="A Chaos Toolkit experiment: its hard cap (default 15m); rollbacks run then."),
+        typer.Option(
+            "--max-duration", help="A Chaos Toolkit experiment: its hard cap (default 15m); rollbacks run then."
+        ),
     ] = None,
     team: Annotated[str | None, typer.Option("--team", help="A Chaos Toolkit experiment: the run's team.")] = None,
     notify_slack: Annotated[
@@ -113,14 +118,15 @@ def run(
         fail("--junit needs --wait: the verdict is only known once the run ends")
     settings = settings_of(ctx)
     from gameday.cli import gamedays
-    from gameday.model.files import GameDayFile
-
     from gameday.model.ctk import Overrides
+    from gameday.model.files import ExperimentFile, GameDayFile
 
     wrapper = Overrides(team=team, max_duration=max_duration, notify_slack=notify_slack)
     loaded = load(file, wrapper if wrapper != Overrides() else None)
     if wrapper != Overrides() and not isinstance(loaded, ExperimentFile):
-        fail("--max-duration, --team and --notify-slack wrap a Chaos Toolkit experiment; a drill file says these itself")
+        fail(
+            "--max-duration, --team and --notify-slack wrap a Chaos Toolkit experiment; a drill file says these itself"
+        )
     say_experiment(loaded)
     if isinstance(loaded, GameDayFile):
         if dry_run:

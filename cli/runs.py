@@ -375,7 +375,9 @@ def report(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", "-f", help="md, html, json, junit (JUnit XML for CI) or journal (a Chaos Toolkit experiment's run)."
+            "--format",
+            "-f",
+            help="md, html, json, junit (JUnit XML for CI) or journal (a Chaos Toolkit experiment's run).",
         ),
     ] = "md",
     output: Annotated[

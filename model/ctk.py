@@ -256,8 +256,14 @@ def _drill(
             {"name": "steady-state-before", "chaostoolkit": spec, "mode": "before"},
             {"name": "steady-state-after", "chaostoolkit": spec, "mode": "during"},
         ]
-    fault = {"target": TARGET, "action": "method", "name": "method", "method": method, "rollbacks": rollbacks,
-             "context": context}
+    fault = {
+        "target": TARGET,
+        "action": "method",
+        "name": "method",
+        "method": method,
+        "rollbacks": rollbacks,
+        "context": context,
+    }
     data: dict[str, Any] = {
         "name": over.name or drill_name(experiment.title),
         "description": experiment.description or experiment.title,

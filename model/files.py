@@ -3,8 +3,9 @@ once, and returns a :class:`DrillFile` or a :class:`GameDayFile` (issue 13).
 
 The kind is the file's top-level key: ``gameday:`` makes a game-day file, ``method`` or
 ``steady-state-hypothesis`` a Chaos Toolkit experiment (:class:`ExperimentFile`, issue 16), anything else is a
-drill file. Recognising reads YAML parser events only, never builds a value, so a malformed file, a deep one or one with tags (``!!python/object``) is never executed or crashed on:
-the drill loader then reports what is wrong with it, located, as a :class:`~gameday.model.errors.DrillFileError`.
+drill file. Recognising reads YAML parser events only, never builds a value, so a malformed file, a deep one or
+one with tags (``!!python/object``) is never executed or crashed on: the drill loader then reports what is wrong
+with it, located, as a :class:`~gameday.model.errors.DrillFileError`.
 
 Pure apart from reading the file (and, for a game day, the drill files it names): the CLI calls it, never a
 workflow.

@@ -72,7 +72,9 @@ def resolve_context(context: Context, env: dict[str, str] | None = None) -> Reso
             if (why := Allowlist().refusal(ref.key)) is not None and "gameday's own" in why:
                 raise ActivityFailed(f"configuration {name!r}: {why}")
             if ref.key not in env and ref.default is None:
-                raise ActivityFailed(f"configuration {name!r}: environment variable {ref.key} is not set on this worker")
+                raise ActivityFailed(
+                    f"configuration {name!r}: environment variable {ref.key} is not set on this worker"
+                )
             names[name] = env.get(ref.key, ref.default)
         else:
             names[name] = value
@@ -150,7 +152,9 @@ def judge(activity: Activity, entry: Entry, resolution: Resolution) -> Entry:
     if entry.status == "failed":
         entry.tolerance_met = False
         return entry
-    tolerance = substitute(activity.tolerance, resolution.names) if isinstance(activity.tolerance, str) else activity.tolerance
+    tolerance = (
+        substitute(activity.tolerance, resolution.names) if isinstance(activity.tolerance, str) else activity.tolerance
+    )
 
     def probe_runner(spec: dict[str, Any], value: Any) -> bool:
         raise ToleranceError("probe tolerances are run by the sampler")
@@ -191,7 +195,7 @@ async def _call(activity: Activity, resolution: Resolution, client: httpx.AsyncC
 async def _process(activity: Activity, resolution: Resolution) -> dict[str, Any]:
     provider = activity.provider
     raw = str(provider.path)
-    path = shutil.which(os.path.expanduser(raw))
+    path = shutil.which(os.path.expanduser(raw))  # noqa: ASYNC240 (a PATH lookup, no I/O wait worth a thread)
     if path is None:
         raise ActivityFailed(f"path '{raw}' cannot be found on this worker")
     arguments = substitute(provider.arguments, resolution.names) if provider.arguments is not None else []
@@ -258,7 +262,9 @@ async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncC
         if own:
             await http.aclose()
     if provider.expected_status is not None:
-        expected = provider.expected_status if isinstance(provider.expected_status, list) else [provider.expected_status]
+        expected = (
+            provider.expected_status if isinstance(provider.expected_status, list) else [provider.expected_status]
+        )
         if answer.status_code not in expected:
             raise ActivityFailed(f"status {answer.status_code}, expected {expected}")
     body: Any = answer.text
@@ -280,7 +286,9 @@ async def _python(activity: Activity, resolution: Resolution) -> Any:
     arguments = dict(substitute(provider.arguments or {}, resolution.names))
     parameters = inspect.signature(func).parameters
     if provider.secrets and "secrets" in parameters:
-        arguments["secrets"] = {k: v for group in provider.secrets for k, v in resolution.secrets.get(group, {}).items()}
+        arguments["secrets"] = {
+            k: v for group in provider.secrets for k, v in resolution.secrets.get(group, {}).items()
+        }
     if "configuration" in parameters:
         arguments["configuration"] = {k: v for k, v in resolution.names.items() if k not in _secret_names(resolution)}
     try:

@@ -11,6 +11,7 @@ Pure except for the ``probe`` form, whose activity the caller runs (``probe_runn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -90,10 +91,8 @@ def _jsonpath(tolerance: dict[str, Any], subject: Any) -> bool:
     if isinstance(subject, bytes):
         subject = subject.decode("utf-8")
     if isinstance(subject, str):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             subject = json.loads(subject)
-        except json.JSONDecodeError:
-            pass
     try:
         values = find(str(tolerance.get("path", "")), subject)
     except JsonPathError as exc:

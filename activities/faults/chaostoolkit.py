@@ -23,7 +23,6 @@ from gameday.model.kinds.chaostoolkit import ChaosToolkitTarget, MethodFault
 from gameday.model.records import FaultInput, FaultRecord
 
 
-
 async def capture(inp: FaultInput) -> dict[str, str]:
     """Nothing to read: the rollbacks say themselves what they restore."""
     return {}

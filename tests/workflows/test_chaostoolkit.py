@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -50,8 +49,14 @@ def chaos_run(path: Path, workdir: Path, env: dict[str, str]) -> dict:
     """The same experiment under the real `chaos run`; its journal."""
     chaos = Path(sys.executable).with_name("chaos")
     out = workdir / "chaos-journal.json"
-    subprocess.run([str(chaos), "--no-log-file", "run", "--journal-path", str(out), str(path)], env=env,
-                   cwd=workdir, capture_output=True, timeout=60, check=False)
+    subprocess.run(
+        [str(chaos), "--no-log-file", "run", "--journal-path", str(out), str(path)],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     return json.loads(out.read_text())
 
 
@@ -59,7 +64,9 @@ def activity_names(entries: list[dict]) -> list[str]:
     return [e["activity"]["name"] for e in entries]
 
 
-@pytest.mark.parametrize(("name", "verdict"), [("exp_basic.json", Verdict.RESILIENT), ("exp_deviates.yaml", Verdict.DEVIATED)])
+@pytest.mark.parametrize(
+    ("name", "verdict"), [("exp_basic.json", Verdict.RESILIENT), ("exp_deviates.yaml", Verdict.DEVIATED)]
+)
 async def test_experiment_gives_chaos_runs_status_deviated_and_activity_sequence(
     client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, verdict: Verdict
 ) -> None:
@@ -79,12 +86,19 @@ async def test_experiment_gives_chaos_runs_status_deviated_and_activity_sequence
     assert activity_names(got["rollbacks"]) == activity_names(theirs["rollbacks"])
     assert [e["status"] for e in got["run"]] == [e["status"] for e in theirs["run"]]
     assert set(theirs) - set(got) <= {"chaoslib-version", "platform", "node"} or set(got) >= {
-        "status", "deviated", "steady_states", "run", "rollbacks", "start", "end", "duration", "experiment"
+        "status",
+        "deviated",
+        "steady_states",
+        "run",
+        "rollbacks",
+        "start",
+        "end",
+        "duration",
+        "experiment",
     }
     # Both leave the target as the rollbacks left it.
     assert not (tmp_path / "gameday" / "injected").exists()
     assert (tmp_path / "gameday" / "health").read_text() == (tmp_path / "chaos" / "health").read_text()
-
 
 
 async def test_stop_mid_method_runs_the_rollbacks_once(
@@ -96,8 +110,10 @@ async def test_stop_mid_method_runs_the_rollbacks_once(
     async with running_worker(client, store) as queue:
         run_id = f"ctk-stop-{uuid.uuid4().hex[:8]}"
         handle = await client.start_workflow(
-            DrillWorkflow.run, DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
-            id=run_id, task_queue=queue,
+            DrillWorkflow.run,
+            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+            id=run_id,
+            task_queue=queue,
         )
         await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
         await handle.signal("emergency_stop", StopRequest(reason="test stop", by="pytest"))
@@ -123,8 +139,10 @@ async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_o
     try:
         run_id = f"ctk-crash-{uuid.uuid4().hex[:8]}"
         handle = await client.start_workflow(
-            DrillWorkflow.run, DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
-            id=run_id, task_queue=queue,
+            DrillWorkflow.run,
+            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+            id=run_id,
+            task_queue=queue,
         )
         await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
         workers.kill(first)
@@ -142,7 +160,7 @@ async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_o
 
 
 class _State(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body, kind = (b'{"state": "ok"}', "application/json") if self.path == "/state.json" else (b"up", "text/plain")
         self.send_response(200)
         self.send_header("Content-Type", kind)
@@ -192,8 +210,11 @@ async def test_hypothesis_not_met_before_runs_nothing_and_journal_loads_in_chaos
     record = ours["record"]
     assert record.verdict == Verdict.NOT_STEADY, record.summary
     got = json.loads(render_journal(record, read_experiment_data(str(EXPERIMENTS / "exp_not_steady.json"))))
-    assert (got["status"], got["deviated"], got["run"]) == (theirs["status"], theirs["deviated"], []) == (
-        "completed", False, [])
+    assert (
+        (got["status"], got["deviated"], got["run"])
+        == (theirs["status"], theirs["deviated"], [])
+        == ("completed", False, [])
+    )
     assert not (tmp_path / "ran").exists()
     assert got["steady_states"]["before"]["steady_state_met"] is False
     assert activity_names(got["steady_states"]["before"]["probes"]) == ["missing-file"]

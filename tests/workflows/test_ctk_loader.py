@@ -19,12 +19,29 @@ from gameday.model.files import ExperimentFile, load_file
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 PROCESS_OK = {"status": 0, "stdout": "ok 42\n", "stderr": ""}
-HTTP_JSON = {"status": 200, "headers": {}, "body": {"state": "ok", "items": [{"id": 1, "up": True}, {"id": 2, "up": False}]}}
+HTTP_JSON = {
+    "status": 200,
+    "headers": {},
+    "body": {"state": "ok", "items": [{"id": 1, "up": True}, {"id": 2, "up": False}]},
+}
 
 CASES: list[tuple[Any, Any]] = [
-    (True, True), (True, False), (False, False), ("ok", "ok"), ("ok", "ko"),
-    (0, PROCESS_OK), (1, PROCESS_OK), (200, HTTP_JSON), (3, 3), (3, 4),
-    ([0, 1], PROCESS_OK), ([200, 204], HTTP_JSON), ([1, 5], 3), ([1, 5], 7), ([1, 2, 3], 2), ([1, 2, 3], 9),
+    (True, True),
+    (True, False),
+    (False, False),
+    ("ok", "ok"),
+    ("ok", "ko"),
+    (0, PROCESS_OK),
+    (1, PROCESS_OK),
+    (200, HTTP_JSON),
+    (3, 3),
+    (3, 4),
+    ([0, 1], PROCESS_OK),
+    ([200, 204], HTTP_JSON),
+    ([1, 5], 3),
+    ([1, 5], 7),
+    ([1, 2, 3], 2),
+    ([1, 2, 3], 9),
     ({"type": "range", "range": [0, 10], "target": "status"}, PROCESS_OK),
     ({"type": "range", "range": [1, 10], "target": "status"}, PROCESS_OK),
     ({"type": "range", "range": [0.5, 1.5]}, 1.2),
