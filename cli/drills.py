@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 
 FILE_HELP = (
-    "The drill file (YAML), a game-day file (top-level 'gameday:') or a Chaos Toolkit experiment (JSON or YAML, "
-    "top-level 'method')."
+    "The drill file (YAML), or a game-day file (top-level 'gameday:'), or a Chaos Toolkit experiment (JSON or "
+    "YAML, top-level 'method')."
 )
 
 

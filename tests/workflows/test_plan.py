@@ -16,6 +16,7 @@ targets:
   fleet: {docker: {labels: {app: shop}, count: 2, seed: 7}}
   link: {proxy: {listen: "127.0.0.1:15432", upstream: "127.0.0.1:5432"}}
   conf: {file: {path: /srv/app.conf}}
+  exp: {chaostoolkit: {experiment: flag flip}}
 hypothesis:
   - {name: up, tcp: {port: 9}}
 faults:
@@ -43,6 +44,10 @@ faults:
   - {target: conf, action: remove}
   - {target: conf, action: corrupt, offset: 4, bytes: 2}
   - {target: conf, action: fill, size: 1m}
+  - target: exp
+    action: method
+    method: [{type: action, name: flip, provider: {type: process, path: "true"}}]
+    rollbacks: [{type: action, name: flip-back, provider: {type: process, path: "true"}}]
 observe:
   duration: 10s
   guardrails:
@@ -69,5 +74,7 @@ def test_the_plan_has_a_line_and_a_revert_for_every_action_of_every_kind() -> No
         "conf: file /srv/app.conf",
         "invert 2 byte(s) from offset 4",
         "append 1048576 zero byte(s)",
+        "play the method: action 'flip'",
+        "run the rollbacks: 'flip-back'",
     ):
         assert expected in text, expected
