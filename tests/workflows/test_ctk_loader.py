@@ -124,3 +124,44 @@ def test_unknown_ref_located_and_controls_noted_and_missing_rollback_warned(tmp_
         "controls: 1 accepted, not run by gameday",
     )
     assert loaded.warnings == ("method action 'a' has no rollback: what it changes stays changed",)
+
+
+def test_import_converts_what_maps_and_says_line_by_line_what_it_did_not(tmp_path: Path) -> None:
+    from gameday.model.ctk_import import parse_and_import
+    from gameday.model.loader import parse_drill
+
+    source = (EXPERIMENTS / "exp_import.yaml").read_text()
+    imported = parse_and_import(source, "exp_import.yaml")
+    drill = parse_drill(imported.text, "drill.yaml")
+    assert [p.name for p in drill.hypothesis] == ["health", "pid-alive"]
+    assert [(f.label, f.action) for f in drill.faults] == [("flag-on", "call"), ("stall-db", "run")]
+    assert drill.faults[1].revert == "docker unpause shop-db"  # paired with the process rollback
+    assert [line.split(": ")[0] for line in imported.skipped] == [
+        "exp_import.yaml:4:10",
+        "exp_import.yaml:5:48",
+        "exp_import.yaml:11:7",
+        "exp_import.yaml:14:106",
+        "exp_import.yaml:15:5",
+        "exp_import.yaml:16:5",
+    ]
+    assert "method probe 'peek'" in imported.skipped[4]
+
+
+async def test_worker_policy_without_commands_refuses_process_and_python_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gameday.activities.ctk import Resolution, run_activity
+    from gameday.model.ctk_format import Activity
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("commands: false\n")
+    monkeypatch.setenv("GAMEDAY_POLICY", str(policy))
+    for provider in (
+        {"type": "process", "path": "touch", "arguments": [str(tmp_path / "ran")]},
+        {"type": "python", "module": "tests.experiments.ctk_ext", "func": "set_flag", "arguments": {"path": "x"}},
+    ):
+        entry = await run_activity(
+            Activity.model_validate({"type": "action", "name": "a", "provider": provider}), Resolution()
+        )
+        assert entry.status == "failed" and "refused by this worker's policy" in (entry.exception or "")
+    assert not (tmp_path / "ran").exists()
