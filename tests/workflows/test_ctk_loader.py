@@ -165,3 +165,15 @@ async def test_worker_policy_without_commands_refuses_process_and_python_provide
         )
         assert entry.status == "failed" and "refused by this worker's policy" in (entry.exception or "")
     assert not (tmp_path / "ran").exists()
+
+
+def test_worker_policy_without_commands_refuses_an_experiment_with_process_providers_at_preflight(
+    tmp_path: Path,
+) -> None:
+    from gameday.activities.policy import load
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("commands: false\n")
+    loaded = load_file(EXPERIMENTS / "exp_basic.json")
+    refusals = [r.field for r in load(str(policy)).drill_refusals(loaded.drill)]
+    assert refusals == ["faults[0].method", "hypothesis[0].chaostoolkit", "hypothesis[1].chaostoolkit"]
