@@ -177,3 +177,13 @@ def test_worker_policy_without_commands_refuses_an_experiment_with_process_provi
     loaded = load_file(EXPERIMENTS / "exp_basic.json")
     refusals = [r.field for r in load(str(policy)).drill_refusals(loaded.drill)]
     assert refusals == ["faults[0].method", "hypothesis[0].chaostoolkit", "hypothesis[1].chaostoolkit"]
+
+
+def test_the_chaostoolkit_section_of_the_drill_format_doc_loads() -> None:
+    from gameday.model.loader import parse_drill
+
+    text = (Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md").read_text(encoding="utf-8")
+    section = text.split("## Chaos Toolkit experiments: the `chaostoolkit` target and probe\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    drill = parse_drill("name: doc-example\n" + example, "DRILL_FORMAT.md")
+    assert [f.action for f in drill.faults] == ["method"]
