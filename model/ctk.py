@@ -84,13 +84,47 @@ class Translation:
     warnings: list[str] = field(default_factory=list)
 
 
+SIDECAR_KEYS = ("experiment", "name", "team", "max_duration", "notify_slack")
+"""A sidecar file: the experiment it names (a path, relative to the sidecar) and what it adds."""
+
+
+def parse_sidecar(text: str, file: str) -> Translation:
+    """A sidecar YAML (``experiment: checkout.json`` plus ``name``, ``team``, ``max_duration``, ``notify_slack``):
+    the experiment it names, translated with these added.
+
+    Raises:
+        DrillFileError: a problem of the sidecar (located in it) or of the experiment (located in that file).
+    """
+    from pathlib import Path
+
+    document = read_yaml(text, file)
+    problems = list(document.problems)
+    for key, value in document.data.items():
+        if key not in SIDECAR_KEYS:
+            problems.append(document.problem((key,), f"unknown key; a sidecar has: {', '.join(SIDECAR_KEYS)}"))
+        elif not isinstance(value, str):
+            problems.append(document.problem((key,), "expected a string"))
+    if "experiment" not in document.data:
+        problems.append(document.problem((), "a sidecar names its experiment file: experiment: PATH"))
+    if problems:
+        raise DrillFileError(problems)
+    given = {str(k): str(v) for k, v in document.data.items()}
+    path = Path(file).parent / given.pop("experiment")
+    try:
+        experiment_text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DrillFileError([document.problem(("experiment",), f"cannot read {path}: {exc.strerror}")]) from exc
+    return parse_experiment(experiment_text, str(path), Overrides(**given))
+
+
 def is_experiment_data(data: object) -> bool:
     return isinstance(data, dict) and any(key in data for key in RECOGNISED_BY) and "faults" not in data
 
 
-def is_experiment_text(text: str) -> bool:
+def is_experiment_text(text: str, keys: tuple[str, ...] = RECOGNISED_BY) -> bool:
     """Whether a file's text is a Chaos Toolkit experiment (its top level has ``method`` or
-    ``steady-state-hypothesis``), read from YAML parser events only, like ``is_gameday_text``."""
+    ``steady-state-hypothesis``; with ``keys``, one of those), read from YAML parser events only, like
+    ``is_gameday_text``."""
     import yaml
 
     depth = 0
@@ -110,7 +144,7 @@ def is_experiment_text(text: str) -> bool:
                 expect_key = depth == 1
                 continue
             if depth == 1 and isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
-                if expect_key and isinstance(event, yaml.ScalarEvent) and event.value in RECOGNISED_BY:
+                if expect_key and isinstance(event, yaml.ScalarEvent) and event.value in keys:
                     return True
                 expect_key = not expect_key
     except yaml.YAMLError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gameday.model import budget
-from gameday.model.ctk import Overrides, is_experiment_text, parse_experiment
+from gameday.model.ctk import Overrides, is_experiment_text, parse_experiment, parse_sidecar
 from gameday.model.drill import Drill
 from gameday.model.errors import DrillFileError, Problem
 from gameday.model.gameday import GameDaySpec, PlannedDrill
@@ -91,5 +91,8 @@ def load_file(path: str | Path, overrides: Overrides | None = None) -> LoadedFil
         return GameDayFile(Path(path), spec, stages)
     if is_experiment_text(text):
         found = parse_experiment(text, str(path), overrides)
+        return ExperimentFile(Path(path), found.drill, tuple(found.notes), tuple(found.warnings))
+    if is_experiment_text(text, ("experiment",)) and not is_experiment_text(text, ("faults", "targets")):
+        found = parse_sidecar(text, str(path))
         return ExperimentFile(Path(path), found.drill, tuple(found.notes), tuple(found.warnings))
     return DrillFile(Path(path), parse_drill(text, file=str(path)))

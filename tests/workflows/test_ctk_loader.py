@@ -187,3 +187,20 @@ def test_the_chaostoolkit_section_of_the_drill_format_doc_loads() -> None:
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     drill = parse_drill("name: doc-example\n" + example, "DRILL_FORMAT.md")
     assert [f.action for f in drill.faults] == ["method"]
+
+
+def test_a_sidecar_names_the_experiment_and_adds_team_cap_and_slack(tmp_path: Path) -> None:
+    loaded = load_file(EXPERIMENTS / "sidecar.yaml")
+    assert isinstance(loaded, ExperimentFile)
+    drill = loaded.drill
+    assert (drill.team, drill.max_duration.total_seconds(), drill.name) == (
+        "payments",
+        600,
+        "Flag-file-survives-a-touch",
+    )
+    assert drill.notify is not None and drill.notify.slack is not None and drill.notify.slack.channel == "#gameday"
+    bad = tmp_path / "bad-sidecar.yaml"
+    bad.write_text("experiment: nowhere.json\nguardrails: []\n")
+    with pytest.raises(DrillFileError) as caught:
+        load_file(bad)
+    assert [(p.line, p.path) for p in caught.value.problems] == [(2, "guardrails")]
