@@ -23,9 +23,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gameday.model import budget
 from gameday.model.ctk_format import Activity, Context, Experiment, Ref
-from gameday.model.drill import Drill
+from gameday.model.drill import DEFAULT_MAX_DURATION, Drill
 from gameday.model.errors import DrillFileError, Problem
+from gameday.model.kinds.chaostoolkit import MethodFault
 from gameday.model.loader_messages import problems_from_validation
 from gameday.model.loader_yaml import YamlDocument, read_yaml
 
@@ -176,13 +178,13 @@ def parse_experiment(text: str, file: str = "<experiment>", overrides: Overrides
     method, rollbacks, ref_problems = _resolve_refs(experiment, document)
     if ref_problems:
         raise DrillFileError(ref_problems)
-    budget = sum(a.budget - (a.provider.time_limit if a.provider.timeout is None else 0) for a in rollbacks)
-    if budget > ROLLBACKS_WITHIN:
+    rollback_budget = sum(a.budget - (a.provider.time_limit if a.provider.timeout is None else 0) for a in rollbacks)
+    if rollback_budget > ROLLBACKS_WITHIN:
         raise DrillFileError(
             [
                 document.problem(
                     ("rollbacks",),
-                    f"the rollbacks' timeouts and pauses add up to {budget:g}s; at most {ROLLBACKS_WITHIN:g}s "
+                    f"the rollbacks' timeouts and pauses add up to {rollback_budget:g}s; at most {ROLLBACKS_WITHIN:g}s "
                     "(they run in one revert, whose limit is 60s)",
                 )
             ]
@@ -310,6 +312,9 @@ def _drill(
         data["team"] = over.team
     if over.max_duration:
         data["max_duration"] = over.max_duration
+    else:  # the method's own time limits, pauses and slack, at least the drill default
+        method_budget = MethodFault.model_validate(fault).apply_budget() + OBSERVE_ONCE + timedelta(minutes=2)
+        data["max_duration"] = min(max(DEFAULT_MAX_DURATION, method_budget), budget.MAX_DURATION)
     if over.notify_slack:
         data["notify"] = {"slack": {"channel": over.notify_slack}}
     try:
