@@ -92,6 +92,8 @@ class Activity(_Ctk):
     pauses: Pauses | None = None
     background: bool = False
     controls: list[JsonValue] | None = None
+    dry: JsonValue = None
+    """Chaos Toolkit's per-activity dry mode: accepted, not acted on (gameday runs every activity)."""
     ref: None = None
 
     @property

@@ -220,3 +220,14 @@ async def test_hypothesis_not_met_before_runs_nothing_and_journal_loads_in_chaos
     assert activity_names(got["steady_states"]["before"]["probes"]) == ["missing-file"]
     assert set(theirs) - set(got) == set()
     ensure_experiment_is_valid(got["experiment"])  # chaostoolkit-lib takes the journal's experiment as its own
+
+    # The same journal from the command line, out of the results database.
+    from typer.testing import CliRunner
+
+    from gameday.cli.main import app
+
+    out = tmp_path / "journal.json"
+    env = {"GAMEDAY_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}", "COLUMNS": "400"}
+    result = CliRunner().invoke(app, ["report", record.run_id, "-f", "journal", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == got
