@@ -101,7 +101,6 @@ def entries_json(key: str, entries: list[Entry], run: list[dict[str, Any]] | Non
         if len(text.encode()) <= MAX_OUTPUT_BYTES - 64:
             break
         row["output"] = "[cut: over the record's size budget]"
-        row.pop("exception", None) if row.get("status") == "succeeded" else None
         text = json.dumps(data)
     return text
 
