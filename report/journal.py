@@ -39,8 +39,9 @@ def journal(record: RunRecord, experiment: dict[str, Any] | None = None) -> dict
     fault = next((f for f in record.faults if f.kind == "chaostoolkit"), None)
     run = _entries(fault, "run")
     rollbacks = _entries(fault, "rollbacks")
-    before = _state(record, BEFORE)
-    after = _state(record, AFTER)
+    names = _hypothesis_names(experiment)
+    before = _state(record, BEFORE, names)
+    after = _state(record, AFTER, names)
     deviated = after is not None and not after["steady_state_met"]
     status = _status(record, before, after)
     end = record.ended_at or record.started_at
@@ -99,28 +100,43 @@ def _journal_entry(row: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _state(record: RunRecord, name: str) -> dict[str, Any] | None:
+def _hypothesis_names(experiment: dict[str, Any] | None) -> list[str]:
+    hypothesis = (experiment or {}).get("steady-state-hypothesis")
+    probes = hypothesis.get("probes", []) if isinstance(hypothesis, dict) else []
+    return [str(p.get("name")) for p in probes if isinstance(p, dict)]
+
+
+def _state(record: RunRecord, name: str, names: list[str]) -> dict[str, Any] | None:
     results = [p for p in record.probes if p.probe == name and p.kind == "chaostoolkit"]
     if not results:
         return None
     result = results[-1]
-    return {"steady_state_met": result.ok, "probes": _probe_entries(result)}
+    return {"steady_state_met": result.ok, "probes": _probe_entries(result, names)}
 
 
-def _probe_entries(result: ProbeResult) -> list[dict[str, Any]]:
+def _probe_entries(result: ProbeResult, names: list[str]) -> list[dict[str, Any]]:
+    """The hypothesis's probes as chaoslib lists them: those that held (known from the experiment's names, in
+    order), then the one that did not, where the check stopped. Outputs are not kept (``null``)."""
+    failing = None if result.ok else next((m for p in result.problems if (m := _NAMED.match(p))), None)
+    stop = failing.group(1) if failing else None
+    held = names if stop is None or stop not in names else names[: names.index(stop)]
+    entries: list[dict[str, Any]] = [
+        {"activity": {"type": "probe", "name": n}, "output": None, "status": "succeeded", "tolerance_met": True}
+        for n in (held if result.ok or failing else [])
+    ]
     if result.ok:
-        return []
-    failing = next((m for p in result.problems if (m := _NAMED.match(p))), None)
+        return entries
     failed = failing is not None and failing.string[failing.end() :].startswith(" failed:")
-    return [
+    entries.append(
         {
-            "activity": {"type": "probe", "name": failing.group(1) if failing else None},
+            "activity": {"type": "probe", "name": stop},
             "output": None,
             "status": "failed" if failed else "succeeded",
             "tolerance_met": False,
             "exception": list(result.problems),
         }
-    ]
+    )
+    return entries
 
 
 def _experiment(record: RunRecord, run: list[dict[str, Any]], rollbacks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -192,6 +192,10 @@ async def test_python_extension_every_tolerance_form_and_ref_rollback_match_chao
     assert record.verdict == Verdict.DEVIATED, record.summary
     assert (got["status"], got["deviated"]) == (theirs["status"], theirs["deviated"]) == ("completed", True)
     assert theirs["steady_states"]["before"]["steady_state_met"] and got["steady_states"]["before"]["steady_state_met"]
+    with_names = journal(record, read_experiment_data(str(EXPERIMENTS / "exp_python.yaml")))
+    for moment in ("before", "after"):  # the probes chaoslib ran, in order, up to the one out of tolerance
+        ran = activity_names(theirs["steady_states"][moment]["probes"])
+        assert activity_names(with_names["steady_states"][moment]["probes"]) == ran, moment
     assert activity_names(got["run"]) == activity_names(theirs["run"]) == ["flip-flag", "read-flag"]
     assert activity_names(got["rollbacks"]) == activity_names(theirs["rollbacks"]) == ["flag-back-off", "read-flag"]
     assert got["run"][1]["output"] == theirs["run"][1]["output"] == "on"
