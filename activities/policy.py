@@ -41,10 +41,13 @@ from temporalio.exceptions import ApplicationError
 
 from gameday.activities import secrets
 from gameday.model.base import Strict
+from gameday.model.ctk_format import Activity as CtkActivity
 from gameday.model.drill import ACTIONS_BY_KIND, Drill, ExecFault, Fault, Probe, Target, TargetKind
 from gameday.model.errors import GamedayError
 from gameday.model.kinds import registry
+from gameday.model.kinds.chaostoolkit import MethodFault
 from gameday.model.kinds.host import ConnectionsFault, DiskFillFault, IoFault
+from gameday.model.kinds.probe_chaostoolkit import ChaosToolkitProbe
 from gameday.model.records import DrillInput, FaultRecord, FaultState
 from gameday.model.traffic import Traffic
 
@@ -222,6 +225,8 @@ class WorkerPolicy:
             found += self._host_refusals(f"{at}.address", _host_of(fault.address))
         if isinstance(fault, DiskFillFault | IoFault):
             found += self._path_refusals(f"{at}.path", fault.path, "path")
+        if isinstance(fault, MethodFault) and not r.commands and _runs_code([*fault.method, *fault.rollbacks]):
+            found.append(Refusal(f"{at}.method", "a process or python provider runs code here", "commands: false"))
         return self._or_broken(found)
 
     def probe_refusals(self, at: str, probe: Probe) -> list[Refusal]:
@@ -231,6 +236,10 @@ class WorkerPolicy:
         found: list[Refusal] = []
         if probe.command is not None and not self.rules.commands:
             found.append(Refusal(f"{at}.command", "a command probe runs a shell command", "commands: false"))
+        spec = probe.spec
+        if isinstance(spec, ChaosToolkitProbe) and not self.rules.commands and _runs_code(spec.probes):
+            refusal = Refusal(f"{at}.chaostoolkit", "a process or python provider runs code here", "commands: false")
+            found.append(refusal)
         if probe.http is not None:
             found += self._url_refusals(f"{at}.http.url", probe.http.url)
         if probe.tcp is not None:
@@ -287,6 +296,11 @@ class WorkerPolicy:
 
 UNRESTRICTED = WorkerPolicy()
 """The policy of a worker without ``GAMEDAY_POLICY``: every drill is accepted."""
+
+
+def _runs_code(activities: list[CtkActivity]) -> bool:
+    """Whether a Chaos Toolkit activity among these runs code on the worker (issue 16)."""
+    return any(activity.provider.type in ("process", "python") for activity in activities)
 
 
 def host_allowed(host: str, rules: list[str]) -> bool:

@@ -14,8 +14,15 @@ from gameday.cli.context import console, err_console, fail, run_async, settings_
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gameday.model.ctk import Overrides
     from gameday.model.drill import Drill
     from gameday.model.files import LoadedFile
+
+
+FILE_HELP = (
+    "The drill file (YAML), or a game-day file (top-level 'gameday:'), or a Chaos Toolkit experiment (JSON or "
+    "YAML, top-level 'method')."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,9 +31,12 @@ def register(app: typer.Typer) -> None:
 
 
 def validate(
-    file: Annotated[Path, typer.Argument(help="The drill file (YAML), or a game-day file (top-level 'gameday:').")],
+    file: Annotated[Path, typer.Argument(help=FILE_HELP)],
 ) -> None:
-    """Check a drill or game-day file and print every problem with its line and field. Touches nothing.
+    """Check a drill, game-day or Chaos Toolkit experiment file; print every problem with its line and field.
+
+    Touches nothing. An experiment's keys gameday does not act on are listed, and a method action with no rollback
+    is warned about.
 
     Exit code 0 when the drill is valid, 1 otherwise.
     """
@@ -35,6 +45,7 @@ def validate(
     from gameday.model.units import format_duration
 
     loaded = load(file)
+    say_experiment(loaded)
     if isinstance(loaded, GameDayFile):
         console.print(f"[green]valid[/]: {escape(str(file))}: {sum(len(s) for s in loaded.stages)} drill(s)")
         for line in gamedays.describe(loaded.spec, loaded.stages):
@@ -51,7 +62,7 @@ def validate(
 
 def run(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The drill file (YAML), or a game-day file (top-level 'gameday:').")],
+    file: Annotated[Path, typer.Argument(help=FILE_HELP)],
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the phases live and exit with the verdict's code.")
     ] = False,
@@ -82,6 +93,16 @@ def run(
             help="With --wait: write the verdict as JUnit XML to this file (a testcase per check; docs/CI.md).",
         ),
     ] = None,
+    max_duration: Annotated[
+        str | None,
+        typer.Option(
+            "--max-duration", help="A Chaos Toolkit experiment: its hard cap (default 15m); rollbacks run then."
+        ),
+    ] = None,
+    team: Annotated[str | None, typer.Option("--team", help="A Chaos Toolkit experiment: the run's team.")] = None,
+    notify_slack: Annotated[
+        str | None, typer.Option("--notify-slack", help="A Chaos Toolkit experiment: a Slack channel for the run.")
+    ] = None,
 ) -> None:
     """Start a drill, or a game day, as a durable Temporal workflow; a worker must be running ('gameday worker' or
     'gameday dev').
@@ -97,9 +118,16 @@ def run(
         fail("--junit needs --wait: the verdict is only known once the run ends")
     settings = settings_of(ctx)
     from gameday.cli import gamedays
-    from gameday.model.files import GameDayFile
+    from gameday.model.ctk import Overrides
+    from gameday.model.files import ExperimentFile, GameDayFile
 
-    loaded = load(file)
+    wrapper = Overrides(team=team, max_duration=max_duration, notify_slack=notify_slack)
+    loaded = load(file, wrapper if wrapper != Overrides() else None)
+    if wrapper != Overrides() and not isinstance(loaded, ExperimentFile):
+        fail(
+            "--max-duration, --team and --notify-slack wrap a Chaos Toolkit experiment; a drill file says these itself"
+        )
+    say_experiment(loaded)
     if isinstance(loaded, GameDayFile):
         if dry_run:
             for line in gamedays.describe(loaded.spec, loaded.stages):
@@ -171,14 +199,27 @@ def write_junit(path: Path, text: str, out: Console) -> None:
     out.print(f"JUnit XML written to {escape(str(path.resolve()))}")
 
 
-def load(file: Path) -> LoadedFile:
-    """The drill or game-day file at ``file``, its kind recognised once (:func:`~gameday.model.files.load_file`);
-    on problems, prints each with its line and field and exits 1."""
+def say_experiment(loaded: LoadedFile) -> None:
+    """A Chaos Toolkit experiment's notes (keys not acted on, controls not run) and warnings, one line each."""
+    from gameday.model.files import ExperimentFile
+
+    if not isinstance(loaded, ExperimentFile):
+        return
+    console.print(f"Chaos Toolkit experiment, run as drill [bold]{escape(loaded.drill.name)}[/]")
+    for note in loaded.notes:
+        console.print(f"  note: {note}", markup=False)
+    for warning in loaded.warnings:
+        console.print(f"[yellow]  warning: {escape(warning)}[/]")
+
+
+def load(file: Path, overrides: Overrides | None = None) -> LoadedFile:
+    """The drill, game-day or experiment file at ``file``, its kind recognised once
+    (:func:`~gameday.model.files.load_file`); on problems, prints each with its line and field and exits 1."""
     from gameday.model.errors import DrillFileError
     from gameday.model.files import load_file
 
     try:
-        return load_file(file)
+        return load_file(file, overrides)
     except DrillFileError as err:
         for problem in err.problems:
             err_console.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True)

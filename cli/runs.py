@@ -372,7 +372,14 @@ def list_runs(
 def report(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id, or a game day's id (its drills listed).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, json or junit (JUnit XML for CI).")] = "md",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="md, html, json, junit (JUnit XML for CI) or journal (a Chaos Toolkit experiment's run).",
+        ),
+    ] = "md",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of printing it.")
     ] = None,
@@ -384,7 +391,7 @@ def report(
     from gameday.report.run import FORMATS, render
 
     settings = settings_of(ctx)
-    if fmt not in FORMATS:
+    if fmt not in (*FORMATS, "journal"):
         fail(f"unknown format {fmt!r}: expected {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
     record = _stored(settings, run_id)
     gameday = _is_gameday(settings, run_id)
@@ -396,8 +403,16 @@ def report(
                 f"no run {run_id!r} in Temporal namespace {settings.config.namespace!r}, and the results database "
                 f"({settings.config.database_label}) cannot be reached"
             )
-    if record is not None:
+    if record is not None and fmt == "journal":
+        from gameday.report.journal import is_experiment_run, render_journal
+
+        if not is_experiment_run(record):
+            fail(f"{run_id} is a drill, not a Chaos Toolkit experiment: it has no journal (try -f json)")
+        text = render_journal(record, _experiment_of(record.source))
+    elif record is not None:
         text = render(record, fmt, settings.config.workflow_url(run_id))
+    elif fmt == "journal":
+        fail(f"{run_id} is a game day: a journal is one experiment's run")
     else:
         text = _gameday_report(settings, run_id, fmt)
     if output is None:
@@ -408,6 +423,13 @@ def report(
     except OSError as err:
         fail(f"cannot write {output}: {err.strerror or err}")
     console.print(f"{fmt} report of {run_id} written to {output.resolve()}", markup=False)
+
+
+def _experiment_of(source: str) -> dict[str, object] | None:
+    """The experiment file a run came from, as data, for its journal; ``None`` when it cannot be read now."""
+    from gameday.model.ctk import read_experiment_data
+
+    return read_experiment_data(source)
 
 
 def _is_gameday(settings: Settings, gameday_id: str) -> bool | None:

@@ -11,11 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from gameday.model.kinds import (
+    chaostoolkit,
     command,
     docker,
     file,
     host,
     http,
+    probe_chaostoolkit,
     probe_command,
     probe_http,
     probe_prometheus,
@@ -33,6 +35,7 @@ TARGET_KINDS: tuple[TargetKindSpec[Any], ...] = (
     proxy.KIND,
     file.KIND,
     host.KIND,
+    chaostoolkit.KIND,
 )
 """Every target kind, in the order the drill format lists them (and a target's error message names them)."""
 
@@ -41,6 +44,7 @@ PROBE_KINDS: tuple[ProbeKindSpec[Any], ...] = (
     probe_tcp.KIND,
     probe_command.KIND,
     probe_prometheus.KIND,
+    probe_chaostoolkit.KIND,
 )
 """Every probe kind, in the order the drill format lists them."""
 

@@ -17,6 +17,7 @@ targets:
   link: {proxy: {listen: "127.0.0.1:15432", upstream: "127.0.0.1:5432"}}
   conf: {file: {path: /srv/app.conf}}
   node: {host: {}}
+  exp: {chaostoolkit: {experiment: flag flip}}
 hypothesis:
   - {name: up, tcp: {port: 9}}
 faults:
@@ -49,6 +50,10 @@ faults:
   - {target: node, action: disk_fill, path: /var/tmp, leave_free: 1GiB}
   - {target: node, action: connections, address: "127.0.0.1:5432", count: 20, postgres_user: app}
   - {target: node, action: io, path: /var/tmp, rate: 50MiB/s}
+  - target: exp
+    action: method
+    method: [{type: action, name: flip, provider: {type: process, path: "true"}}]
+    rollbacks: [{type: action, name: flip-back, provider: {type: process, path: "true"}}]
 observe:
   duration: 10s
   guardrails:
@@ -81,5 +86,7 @@ def test_the_plan_has_a_line_and_a_revert_for_every_action_of_every_kind() -> No
         "open and hold 20 TCP connection(s) to 127.0.0.1:5432 sending a PostgreSQL startup packet",
         "write 50MiB/s (synced) to one 64MiB file in /var/tmp",
         "remove exactly that file (named by run and fault)",
+        "play the method: action 'flip'",
+        "run the rollbacks: 'flip-back'",
     ):
         assert expected in text, expected

@@ -1,0 +1,206 @@
+"""Chaos Toolkit experiments read, located and translated; tolerances judged as chaoslib judges them (issue 16).
+
+Pure: no Temporal. chaoslib's own ``within_tolerance`` is the reference the judgements are compared with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaoslib.hypothesis import within_tolerance as chaoslib_within_tolerance
+
+from gameday.activities.ctk.jsonpath import JsonPathError, find
+from gameday.activities.ctk.substitute import substitute
+from gameday.activities.ctk.tolerance import within_tolerance
+from gameday.model.errors import DrillFileError
+from gameday.model.files import ExperimentFile, load_file
+
+EXPERIMENTS = Path(__file__).parents[1] / "experiments"
+PROCESS_OK = {"status": 0, "stdout": "ok 42\n", "stderr": ""}
+HTTP_JSON = {
+    "status": 200,
+    "headers": {},
+    "body": {"state": "ok", "items": [{"id": 1, "up": True}, {"id": 2, "up": False}]},
+}
+
+CASES: list[tuple[Any, Any]] = [
+    (True, True),
+    (True, False),
+    (False, False),
+    ("ok", "ok"),
+    ("ok", "ko"),
+    (0, PROCESS_OK),
+    (1, PROCESS_OK),
+    (200, HTTP_JSON),
+    (3, 3),
+    (3, 4),
+    ([0, 1], PROCESS_OK),
+    ([200, 204], HTTP_JSON),
+    ([1, 5], 3),
+    ([1, 5], 7),
+    ([1, 2, 3], 2),
+    ([1, 2, 3], 9),
+    ({"type": "range", "range": [0, 10], "target": "status"}, PROCESS_OK),
+    ({"type": "range", "range": [1, 10], "target": "status"}, PROCESS_OK),
+    ({"type": "range", "range": [0.5, 1.5]}, 1.2),
+    ({"type": "range", "range": [0, 1]}, "not a number"),
+    ({"type": "regex", "pattern": "^ok \\d+", "target": "stdout"}, PROCESS_OK),
+    ({"type": "regex", "pattern": "^ko", "target": "stdout"}, PROCESS_OK),
+    ({"type": "jsonpath", "path": "$.state", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.state", "expect": "ok", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.state", "expect": "down", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.items[*].id", "expect": [1, 2], "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.items[*].id", "count": 2, "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.missing", "target": "body"}, HTTP_JSON),
+    ({"type": "jsonpath", "path": "$.a", "expect": 1}, '{"a": 1}'),
+]
+
+
+@pytest.mark.parametrize(("tolerance", "value"), CASES)
+def test_tolerance_judged_as_chaoslib_judges_it(tolerance: Any, value: Any) -> None:
+    assert within_tolerance(tolerance, value) == chaoslib_within_tolerance(tolerance, value=value)
+
+
+def test_jsonpath_subset_and_its_limit_said() -> None:
+    doc = {"a": {"b": [{"c": 1}, {"c": 2, "d": 3}]}}
+    assert find("$..c", doc) == [1, 2]
+    assert find("$.a.b[-1].d", doc) == [3]
+    assert find("$.a.b[?(@.c > 1)].c", doc) == [2]
+    assert find("$['a']['b'][0]", doc) == [{"c": 1}]
+    with pytest.raises(JsonPathError, match="unsupported"):
+        find("$.a.b[0:1]", doc)
+
+
+def test_substitution_keeps_types_and_leaves_unknown_names() -> None:
+    names = {"port": 8080, "host": "db"}
+    assert substitute(["${port}", "${host}:${port}", "${nope}"], names) == [8080, "db:8080", "${nope}"]
+
+
+def test_experiment_translates_into_one_method_fault_and_two_hypothesis_checks() -> None:
+    loaded = load_file(EXPERIMENTS / "exp_basic.json")
+    assert isinstance(loaded, ExperimentFile)
+    drill = loaded.drill
+    assert [p.name for p in drill.hypothesis] == ["steady-state-before", "steady-state-after"]
+    assert [(f.action, f.label) for f in drill.faults] == [("method", "method")]
+    assert loaded.notes == ("version: accepted, not acted on by gameday", "runtime: accepted, not acted on by gameday")
+
+
+def test_bad_experiment_every_problem_located(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "title: bad\n"
+        "description: bad\n"
+        "secrets:\n"
+        "  vault: {token: inline-value}\n"
+        "method:\n"
+        "  - {type: action, name: a, provider: {type: process}}\n"
+        "rollbacks:\n"
+        "  - {ref: nowhere}\n"
+    )
+    with pytest.raises(DrillFileError) as caught:
+        load_file(bad)
+    found = [(p.line, p.path) for p in caught.value.problems]
+    assert found == [(4, "secrets.vault.token"), (6, "method[0].provider")]
+    assert "inline-value" not in str(caught.value)
+
+
+def test_unknown_ref_located_and_controls_noted_and_missing_rollback_warned(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(
+        "title: t\ndescription: d\nextensions: [{name: x}]\ncontrols: [{name: tracing}]\n"
+        "method:\n  - {type: action, name: a, provider: {type: process, path: 'true'}}\n"
+        "rollbacks:\n  - {ref: nowhere}\n"
+    )
+    with pytest.raises(DrillFileError, match="no method activity named 'nowhere'") as caught:
+        load_file(ref)
+    assert [p.line for p in caught.value.problems] == [8]
+    ref.write_text(ref.read_text().replace("rollbacks:\n  - {ref: nowhere}\n", ""))
+    loaded = load_file(ref)
+    assert isinstance(loaded, ExperimentFile)
+    assert loaded.notes == (
+        "extensions: accepted, not acted on by gameday",
+        "controls: 1 accepted, not run by gameday",
+    )
+    assert loaded.warnings == ("method action 'a' has no rollback: what it changes stays changed",)
+
+
+def test_import_converts_what_maps_and_says_line_by_line_what_it_did_not(tmp_path: Path) -> None:
+    from gameday.model.ctk_import import parse_and_import
+    from gameday.model.loader import parse_drill
+
+    source = (EXPERIMENTS / "exp_import.yaml").read_text()
+    imported = parse_and_import(source, "exp_import.yaml")
+    drill = parse_drill(imported.text, "drill.yaml")
+    assert [p.name for p in drill.hypothesis] == ["health", "pid-alive"]
+    assert [(f.label, f.action) for f in drill.faults] == [("flag-on", "call"), ("stall-db", "run")]
+    assert drill.faults[1].revert == "docker unpause shop-db"  # paired with the process rollback
+    assert [line.split(": ")[0] for line in imported.skipped] == [
+        "exp_import.yaml:4:10",
+        "exp_import.yaml:5:48",
+        "exp_import.yaml:11:7",
+        "exp_import.yaml:14:106",
+        "exp_import.yaml:15:5",
+        "exp_import.yaml:16:5",
+    ]
+    assert "method probe 'peek'" in imported.skipped[4]
+
+
+async def test_worker_policy_without_commands_refuses_process_and_python_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gameday.activities.ctk import Resolution, run_activity
+    from gameday.model.ctk_format import Activity
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("commands: false\n")
+    monkeypatch.setenv("GAMEDAY_POLICY", str(policy))
+    for provider in (
+        {"type": "process", "path": "touch", "arguments": [str(tmp_path / "ran")]},
+        {"type": "python", "module": "tests.experiments.ctk_ext", "func": "set_flag", "arguments": {"path": "x"}},
+    ):
+        entry = await run_activity(
+            Activity.model_validate({"type": "action", "name": "a", "provider": provider}), Resolution()
+        )
+        assert entry.status == "failed" and "refused by this worker's policy" in (entry.exception or "")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_worker_policy_without_commands_refuses_an_experiment_with_process_providers_at_preflight(
+    tmp_path: Path,
+) -> None:
+    from gameday.activities.policy import load
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("commands: false\n")
+    loaded = load_file(EXPERIMENTS / "exp_basic.json")
+    refusals = [r.field for r in load(str(policy)).drill_refusals(loaded.drill)]
+    assert refusals == ["faults[0].method", "hypothesis[0].chaostoolkit", "hypothesis[1].chaostoolkit"]
+
+
+def test_the_chaostoolkit_section_of_the_drill_format_doc_loads() -> None:
+    from gameday.model.loader import parse_drill
+
+    text = (Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md").read_text(encoding="utf-8")
+    section = text.split("## Chaos Toolkit experiments: the `chaostoolkit` target and probe\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    drill = parse_drill("name: doc-example\n" + example, "DRILL_FORMAT.md")
+    assert [f.action for f in drill.faults] == ["method"]
+
+
+def test_a_sidecar_names_the_experiment_and_adds_team_cap_and_slack(tmp_path: Path) -> None:
+    loaded = load_file(EXPERIMENTS / "sidecar.yaml")
+    assert isinstance(loaded, ExperimentFile)
+    drill = loaded.drill
+    assert (drill.team, drill.max_duration.total_seconds(), drill.name) == (
+        "payments",
+        600,
+        "Flag-file-survives-a-touch",
+    )
+    assert drill.notify is not None and drill.notify.slack is not None and drill.notify.slack.channel == "#gameday"
+    bad = tmp_path / "bad-sidecar.yaml"
+    bad.write_text("experiment: nowhere.json\nguardrails: []\n")
+    with pytest.raises(DrillFileError) as caught:
+        load_file(bad)
+    assert [(p.line, p.path) for p in caught.value.problems] == [(2, "guardrails")]
