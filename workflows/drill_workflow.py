@@ -664,25 +664,54 @@ class DrillWorkflow:
         left = [f.record for f in self._faults if f.record.state == FaultState.NOT_REVERTED]
         if not left:
             return
+        await self._send_alert(
+            inp,
+            event="fault_not_reverted",
+            summary="a fault could NOT be reverted: act now",
+            faults=left,
+            label=f"NOT REVERTED {', '.join(f.label for f in left)}",
+            within=timedelta(minutes=2),
+            undelivered="alert for NOT REVERTED faults",
+            cancel_propagates=False,  # on the shielded safe path: a cancel must not skip what follows
+        )
+
+    async def _send_alert(
+        self,
+        inp: DrillInput,
+        *,
+        event: str,
+        summary: str,
+        faults: list[FaultRecord],
+        label: str,
+        within: timedelta,
+        undelivered: str,
+        cancel_propagates: bool,
+    ) -> None:
+        """Send one alert about this drill's ``faults``, retried for ``within``; an alert not delivered is logged.
+
+        ``cancel_propagates``: a cancellation of the alert is raised (else it is logged as not delivered).
+        """
         alert = AlertInput(
             run_id=inp.run_id,
             drill_name=inp.drill.name,
             team=inp.drill.team,
-            event="fault_not_reverted",
-            summary="a fault could NOT be reverted: act now",
-            faults=left,
+            event=event,
+            summary=summary,
+            faults=faults,
         )
         try:
             await workflow.execute_activity(
                 stubs.alert,
                 alert,
                 start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=within,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                summary=f"alert: NOT REVERTED {', '.join(f.label for f in left)}",
+                summary=f"alert: {label}",
             )
         except ActivityError as err:
-            workflow.logger.error("alert for NOT REVERTED faults not delivered: %s", _error_text(err))
+            if cancel_propagates and is_cancelled_exception(err):
+                raise
+            workflow.logger.error("%s not delivered: %s", undelivered, _error_text(err))
 
     async def _release_targets(self, inp: DrillInput) -> None:
         """Let other drills have the targets again, unless a fault is still on one of them."""
@@ -946,28 +975,17 @@ class DrillWorkflow:
 
     async def _alert_site_without_worker(self, inp: DrillInput, site: str, fault: FaultRecord) -> None:
         """A site holds a fault of this drill and has no live worker to revert it: people must start one now."""
-        alert = AlertInput(
-            run_id=inp.run_id,
-            drill_name=inp.drill.name,
-            team=inp.drill.team,
+        await self._send_alert(
+            inp,
             event="site_without_worker",
             summary=f"site {site} has faults and no live worker: start `gameday worker --site {site}`; "
             f"the revert waits for it",
             faults=[fault],
+            label=f"site {site} has faults and no worker",
+            within=timedelta(minutes=1),
+            undelivered=f"alert for site {site} without a worker",
+            cancel_propagates=True,
         )
-        try:
-            await workflow.execute_activity(
-                stubs.alert,
-                alert,
-                start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                summary=f"alert: site {site} has faults and no worker",
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            workflow.logger.error("alert for site %s without a worker not delivered: %s", site, _error_text(err))
 
     def _revert_window(self, inp: DrillInput) -> timedelta:
         """A failing revert is retried until ``max_duration`` + ``revert_grace`` from the start of the run.
