@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from gameday.model.drill import Drill, Fault, Probe, Target
-    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
+    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY
     from gameday.model.kinds import registry
     from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
     from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from gameday.model.verdict import Outcome, judge, time_to_safe
     from gameday.workflows import activity_stubs as stubs
     from gameday.workflows import pausing, search
+    from gameday.workflows.freeze_check import freeze_refusal
     from gameday.workflows.notify_sender import NotifyPolicy, NotifySender
     from gameday.workflows.proxy_holds import ProxyHolds
     from gameday.workflows.recovery import last_faulted, recovery_probes, time_to_recovery
@@ -302,24 +303,18 @@ class DrillWorkflow:
     async def _check_freeze(self, inp: DrillInput) -> None:
         """A drill started during a freeze of its team (or of all) records itself skipped by the freeze.
 
-        Fail closed: when the freeze state cannot be read, the drill does not start either (``ABORTED``, nothing
-        touched); a kill switch that lets runs through whenever it is unreadable is no kill switch.
+        Fail closed (``workflows/freeze_check.py``): when the freeze state cannot be read, the drill does not
+        start either (``ABORTED``, nothing touched).
         """
-        try:
-            frozen = await workflow.execute_activity(
-                stubs.check_freeze,
-                FreezeCheck(team=inp.drill.team, task_queue=workflow.info().task_queue),
-                start_to_close_timeout=timedelta(seconds=10),
-                schedule_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
-                summary="preflight: frozen?",
-            )
-        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
-            if is_cancelled_exception(err):
-                self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
-                return
-            frozen = f"freeze state unknown ({_error_text(err)}): not started, nothing touched (fail closed)"
-        if frozen:
+        frozen = await freeze_refusal(
+            inp.drill.team,
+            summary="preflight: frozen?",
+            not_started="not started, nothing touched (fail closed)",
+            why=_error_text,
+        )
+        if frozen is None:
+            self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
+        elif frozen:
             self._request_stop(StopRequest(reason=frozen, by=FROZEN_BY))
 
     async def _hold(self, inp: DrillInput) -> None:
