@@ -179,11 +179,15 @@ async def running_worker(
     notify: NotifyActivities | None = None,
     *,
     max_cached_workflows: int = 1000,
+    freeze_query_timeout: timedelta | None = None,
 ) -> AsyncIterator[str]:
     """A worker with everything registered, on a task queue of its own; yields the task queue.
 
     ``max_cached_workflows=0``: every activation replays the drill from its history and is then evicted.
+    ``freeze_query_timeout``: one read of the freeze state, when a test makes it unreadable (the worker's
+    default otherwise).
     """
+    options: dict[str, Any] = {} if freeze_query_timeout is None else {"freeze_query_timeout": freeze_query_timeout}
     task_queue = f"test-{uuid.uuid4()}"
     worker = build_worker(
         client,
@@ -193,6 +197,7 @@ async def running_worker(
         notify=notify,
         fail_on_workflow_bug=True,
         max_cached_workflows=max_cached_workflows,
+        **options,
     )
     async with worker:
         yield task_queue
