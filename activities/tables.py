@@ -67,6 +67,12 @@ class RunRow(SQLModel, table=True):
     """When ``gameday stop`` sent the stop (time to safe counts from here); ``None`` for stops from inside."""
     expect: str | None = None
     """The drill's ``observe.expect`` as JSON (thresholds the report shows); ``None`` without one."""
+    time_to_detect: float | None = None
+    """Seconds from the first fault to ``observe.expect.detect``'s probe holding; ``None``: none, or undetected."""
+    expectations: str | None = None
+    """The judged ``sequence``/``detect``/``alerts`` (and other) expectations, a JSON list; ``None`` without any."""
+    watch: str | None = None
+    """``observe.watch``'s probes (collapsed values, changes) and the alerts seen, JSON; ``None`` without a watch."""
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -118,6 +124,8 @@ class ProbeRow(_RunChild, table=True):
     latency_max: float | None = None
     at: datetime = Field(sa_type=UTCDateTime)
     problems: list[str] = Field(default_factory=list, sa_type=JSON)
+    recorded: str | None = None
+    """An http probe's ``record``: the last value it recorded in the phase."""
 
 
 class TrafficRunRow(_RunChild, table=True):

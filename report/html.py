@@ -33,6 +33,7 @@ from gameday.report.sections import (
     phase_section,
     probe_section,
     traffic_section,
+    watch_section,
 )
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {
@@ -122,6 +123,7 @@ def drill_sections(record: RunRecord, ui_url: str | None = None) -> str:
         _timeline(record),
         expect_section(record),
         probe_section(record),
+        watch_section(record),
         coverage_section(record),
         phase_section(record),
         fault_section(record),
