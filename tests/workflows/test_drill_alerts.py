@@ -35,9 +35,11 @@ groups:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[WatchedService, Alerting]]:
     (tmp_path / "svc").mkdir()
-    with watched_service(tmp_path / "svc") as service:
-        with alerting(tmp_path, scrape=[service.url.removeprefix("http://")], rules=RULES) as running:
-            yield service, running
+    with (
+        watched_service(tmp_path / "svc") as service,
+        alerting(tmp_path, scrape=[service.url.removeprefix("http://")], rules=RULES) as running,
+    ):
+        yield service, running
 
 
 def _drill(name: str, service: WatchedService, source: str, fire: str) -> str:
