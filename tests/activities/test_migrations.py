@@ -61,7 +61,9 @@ OLD_PHASES = Table(
 
 def add_old_rows(session: Session, record: RunRecord) -> None:
     """The rows of ``record`` as the Store before revision 0004 wrote them."""
-    header = record.model_dump(exclude={"steps", "faults", "probes", "stop", "traffic", "coverage"})
+    header = record.model_dump(
+        exclude={"steps", "faults", "probes", "stop", "traffic", "coverage", "expectations", "watch", "alerts"}
+    )
     row = RunRow.model_validate(header, update={"updated_at": datetime.now(UTC)})
     columns = {c["name"] for c in inspect(session.connection()).get_columns("runs")}  # only those it had
     session.execute(RunRow.__table__.insert().values(row.model_dump(include=columns)))  # type: ignore[attr-defined]
@@ -70,8 +72,11 @@ def add_old_rows(session: Session, record: RunRecord) -> None:
              for step in record.steps]  # fmt: skip
     session.execute(OLD_PHASES.insert(), [{**step, "run_id": record.run_id} for step in steps])
     for model, items in ((FaultRow, record.faults), (ProbeRow, record.probes)):
+        table = model.__table__  # type: ignore[attr-defined]
+        had = {c["name"] for c in inspect(session.connection()).get_columns(table.name)}  # only those it had
         for item in items:
-            session.add(model.model_validate(item.model_dump(), update={"run_id": record.run_id}))
+            row = model.model_validate(item.model_dump(), update={"run_id": record.run_id})
+            session.execute(table.insert().values(row.model_dump(include=had)))
 
 
 def differences(engine: Engine) -> list[object]:

@@ -135,5 +135,6 @@ def test_the_format_docs_examples_are_valid() -> None:
     traffic = [o.traffic for o in observes if o.traffic is not None]
     probes = [PrometheusProbe.model_validate(p["prometheus"]) for b in blocks for p in b.get("hypothesis", [])]
     assert [len(t.resolved()) for t in traffic] == [1, 1, 2]
-    assert [o.expect.availability for o in observes if o.expect is not None] == [0.99]
+    # The second: the watch example ("Watching: sequence, detect, alerts"), without service levels.
+    assert [o.expect.availability for o in observes if o.expect is not None] == [0.99, None]
     assert [p.max for p in probes] == [0.01, None]
