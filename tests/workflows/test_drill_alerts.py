@@ -70,10 +70,12 @@ async def test_expected_alerts_fire_and_resolve_and_a_missing_one_deviates(
     via_am = f'{{alertmanager: "{alerts.alertmanager}"}}'
     via_prom = f'{{prometheus: "{alerts.prometheus}"}}'
     async with running_worker(client, store) as queue:
-        held = await finish(await start_drill(client, queue, _drill("am", service, via_am, "[ServiceDegraded]")), "am")
+        held = await finish(
+            await start_drill(client, queue, _drill("am", service, via_am, "[ServiceDegraded]")), "alerts_am"
+        )
         missed = await finish(
             await start_drill(client, queue, _drill("prom", service, via_prom, "[ServiceDegraded, NeverFires]")),
-            "prom",
+            "alerts_prom",
         )
 
     assert held.verdict == Verdict.RESILIENT, held.summary

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from gameday.activities.store import Store
 from gameday.model.records import Phase, Verdict
+from gameday.report.html import render_html
 from gameday.report.run import render_json, render_markdown
 from tests.harness import finish, running_worker, start_drill
 from tests.watched_service import DEGRADES_AFTER, WatchedService, watched_service
@@ -64,9 +65,11 @@ async def test_watch_judges_sequence_and_detection_and_names_a_silent_failure(
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 'results.db'}")
     async with running_worker(client, store) as queue:
-        held = await finish(await start_drill(client, queue, _drill("watch-held", service, "says-degraded")), "watch")
+        held = await finish(
+            await start_drill(client, queue, _drill("watch-held", service, "says-degraded")), "watch_held"
+        )
         fault_at = service.fault_at()
-        silent = await finish(await start_drill(client, queue, _drill("watch-silent", service, "deaf")), "watch2")
+        silent = await finish(await start_drill(client, queue, _drill("watch-silent", service, "deaf")), "watch_silent")
 
     assert held.verdict == Verdict.RESILIENT, held.summary
     sequence, detect = held.expectations
@@ -96,3 +99,5 @@ async def test_watch_judges_sequence_and_detection_and_names_a_silent_failure(
     assert [e["name"] for e in data["expectations"]] == ["sequence", "detect"]
     report = render_markdown(stored)
     assert "## Watch (observe.watch)" in report and "Time to detect" in report and "HALF_OPEN at +" in report
+    page = render_html(stored)
+    assert '<section id="watch">' in page and "HALF_OPEN at +" in page
