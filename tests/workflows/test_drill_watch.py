@@ -101,3 +101,5 @@ async def test_watch_judges_sequence_and_detection_and_names_a_silent_failure(
     assert "## Watch (observe.watch)" in report and "Time to detect" in report and "HALF_OPEN at +" in report
     page = render_html(stored)
     assert '<section id="watch">' in page and "HALF_OPEN at +" in page
+    assert 'data-phase="watch"' in page and "watch breaker: OPEN, held from" in page  # the timeline's watch lanes
+    (tmp_path / "report.html").write_text(page)
