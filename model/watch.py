@@ -30,6 +30,9 @@ MAX_VALUE_CHARS = 200
 """Characters of a recorded value kept (a longer JSON text is cut, ending with ``…``)."""
 MAX_CHANGES = 100
 """Changes kept per watched probe (the first ones; later ones are only counted): enough for any breaker's story."""
+CHANGES_BUDGET = 400
+"""Changes kept for all watch probes together: each keeps ``min(MAX_CHANGES, CHANGES_BUDGET // probes)``, so the
+heartbeat and the record stay under ~200 KB whatever the drill declares."""
 MAX_ALERTS = 50
 """Distinct alert names the watch keeps; more are counted, not named."""
 MAX_WATCH = 16
@@ -137,7 +140,7 @@ class WatchedProbe(Record):
     problem: str = ""
     """The last reason a sample did not hold."""
 
-    def note(self, at: datetime, value: str | None, held: bool, problem: str | None) -> None:
+    def note(self, at: datetime, value: str | None, held: bool, problem: str | None, keep: int = MAX_CHANGES) -> None:
         self.samples += 1
         self.held += 1 if held else 0
         if problem:
@@ -146,7 +149,7 @@ class WatchedProbe(Record):
         if last is not None and last.value == value and last.held == held:
             return
         self.latest = Change(at=at, value=value, held=held)
-        if len(self.changes) >= MAX_CHANGES:
+        if len(self.changes) >= keep:
             self.dropped += 1
             return
         self.changes.append(self.latest)
@@ -177,6 +180,10 @@ class WatchProgress(Record):
     alerts_problem: str = ""
     """The last reason the alerts could not be read."""
     last_at: datetime | None = None
+
+    def keep(self, probes: int) -> int:
+        """Changes each of ``probes`` watch probes may keep."""
+        return min(MAX_CHANGES, CHANGES_BUDGET // max(1, probes))
 
     def probe(self, name: str, record: str | None) -> WatchedProbe:
         for watched in self.probes:

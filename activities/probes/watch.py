@@ -83,8 +83,9 @@ async def _tick(request: WatchInput, progress: WatchProgress, client: httpx.Asyn
     sampling = asyncio.gather(*(take_sample(p, client) for p in request.probes))
     samples: list[Sample]
     samples, firing = await asyncio.gather(sampling, read_alerts())
+    keep = progress.keep(len(request.probes))
     for probe, sample in zip(request.probes, samples, strict=True):
-        progress.probe(probe.name, None).note(at, sample.value, sample.ok, sample.problem)
+        progress.probe(probe.name, None).note(at, sample.value, sample.ok, sample.problem, keep)
     progress.ticks += 1
     progress.last_at = at
     if isinstance(firing, set):

@@ -9,7 +9,9 @@ import pytest
 
 from gameday.model.loader import DrillFileError, parse_drill
 from gameday.model.watch import (
+    CHANGES_BUDGET,
     MAX_CHANGES,
+    MAX_WATCH,
     AlertsExpect,
     DetectExpect,
     SequenceExpect,
@@ -158,6 +160,17 @@ def test_changes_are_bounded_whatever_the_flapping() -> None:
         watched.note(T0 + timedelta(seconds=i), str(i % 2), True, None)
     assert len(watched.changes) == MAX_CHANGES and watched.dropped == 9 * MAX_CHANGES and watched.samples == 1000
     assert len(progress.model_dump_json()) < 20_000
+
+
+def test_the_watch_stays_bounded_with_the_most_probes_and_the_longest_values() -> None:
+    progress = WatchProgress()
+    keep = progress.keep(MAX_WATCH)
+    for n in range(MAX_WATCH):
+        watched = progress.probe(f"probe-{n}", "a.b")
+        for i in range(1000):
+            watched.note(T0 + timedelta(seconds=i), value_text(f"{i % 2}" * 5000), bool(i % 3), "x" * 5000, keep)
+    assert sum(len(p.changes) for p in progress.probes) == CHANGES_BUDGET
+    assert len(progress.model_dump_json()) < 256 * 1024
 
 
 def _alerts(*polls: tuple[float, set[str]]) -> WatchProgress:
