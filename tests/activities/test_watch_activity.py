@@ -31,7 +31,7 @@ async def test_a_retried_watch_resumes_from_its_heartbeat(tmp_path: Path) -> Non
             run_id="r",
             probes=[probe],
             interval=timedelta(milliseconds=100),
-            until=datetime.now(UTC) + timedelta(milliseconds=350),
+            until=datetime.now(UTC) + timedelta(milliseconds=600),
         )
         progress = await env.run(watch, request)
 

@@ -78,11 +78,12 @@ async def test_watch_judges_sequence_and_detection_and_names_a_silent_failure(
     [breaker] = [w for w in held.watch if w.name == "breaker"]
     assert breaker.values[-4:] == ["CLOSED", "OPEN", "HALF_OPEN", "CLOSED"]
     # The truth: ``degraded`` turned true DEGRADES_AFTER after the fault's command ran; the fault counts from its
-    # applied time, a little after. The first sample that saw it is at most one interval late.
+    # applied time, a little after. The first sample that saw it is at most one interval late (a sample is timed
+    # from its start: slack for a request that reached a loaded machine's server late, either way).
     applied = held.faults[0].applied_at
     assert applied is not None and held.time_to_detect is not None
     truth = fault_at + DEGRADES_AFTER - applied.timestamp()
-    assert truth - 0.05 <= held.time_to_detect <= truth + INTERVAL + 0.1, (held.time_to_detect, truth)
+    assert truth - 0.25 <= held.time_to_detect <= truth + INTERVAL + 0.25, (held.time_to_detect, truth)
     [after] = [p for p in held.probes if p.phase is Phase.VERIFY]
     assert after.recorded == "CLOSED"
 
