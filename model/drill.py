@@ -621,7 +621,10 @@ class Drill(Strict):
         if expect.on_traffic and observe.traffic is None:
             keys = ", ".join(expect.on_traffic)
             problems.append(
-                (("observe", "expect"), f"observe.expect's {keys} judge the traffic: it needs observe.traffic")
+                (
+                    ("observe", "expect"),
+                    f"observe.expect's service levels ({keys}) judge the traffic: they need observe.traffic",
+                )
             )
         declared = ", ".join(watched) or "none"
         for key in ("sequence", "detect"):
