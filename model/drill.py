@@ -616,6 +616,13 @@ class Drill(Strict):
         for i, name in enumerate(watched):
             if watched.index(name) != i:
                 problems.append((("observe", "watch", i, "name"), f"watch probe name {name!r} is used twice"))
+            if observe.watch[i].from_ is not None:
+                problems.append(
+                    (
+                        ("observe", "watch", i, "from"),
+                        "watch probes run where the hypothesis probes run: 'from' is not supported here",
+                    )
+                )
         if expect is None:
             return problems
         if expect.on_traffic and observe.traffic is None:

@@ -74,6 +74,17 @@ def test_unknown_probe_names_are_located_and_list_the_watch_probes() -> None:
     ]
 
 
+def test_watch_probe_names_are_unique_and_take_no_site() -> None:
+    text = DRILL.replace("{expect}", "    detect: {probe: breaker, within: 3s}\n").replace(
+        "    - name: says-degraded\n", '    - name: breaker\n      from: db-host\n'
+    )
+    with pytest.raises(DrillFileError) as caught:
+        parse_drill(text)
+    found = [(p.path, p.message) for p in caught.value.problems]
+    assert ("observe.watch[1].name", "watch probe name 'breaker' is used twice") in found
+    assert any(path == "observe.watch[1].from" for path, _ in found)
+
+
 def test_a_sequence_needs_a_probe_that_records() -> None:
     [(path, message)] = _problems("    sequence: {probe: says-degraded, values: [A, B]}\n")
     assert path == "observe.expect.sequence.probe"
