@@ -76,7 +76,7 @@ def test_unknown_probe_names_are_located_and_list_the_watch_probes() -> None:
 
 def test_watch_probe_names_are_unique_and_take_no_site() -> None:
     text = DRILL.replace("{expect}", "    detect: {probe: breaker, within: 3s}\n").replace(
-        "    - name: says-degraded\n", '    - name: breaker\n      from: db-host\n'
+        "    - name: says-degraded\n", "    - name: breaker\n      from: db-host\n"
     )
     with pytest.raises(DrillFileError) as caught:
         parse_drill(text)
