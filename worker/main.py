@@ -26,6 +26,7 @@ from gameday.activities.notify.activities import NotifyActivities
 from gameday.activities.notify.alert import AlertActivities
 from gameday.activities.policy import check_policy
 from gameday.activities.probes.activities import check_hypothesis, observe, verify_recovery
+from gameday.activities.probes.watch import watch
 from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from gameday.activities.resolve import resolve_targets
 from gameday.activities.run_scope import ActivityScope
@@ -166,6 +167,7 @@ def build_worker(
         activities=[
             check_hypothesis,
             observe,
+            watch,
             verify_recovery,
             capture_target,
             faults.apply_fault,
@@ -213,6 +215,7 @@ def build_worker(
             resolve_targets,
             check_hypothesis,
             observe,
+            watch,
             verify_recovery,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from gameday.workflows.proxy_holds import ProxyHolds
     from gameday.workflows.recovery import last_faulted, recovery_probes, time_to_recovery
     from gameday.workflows.traffic_hold import TrafficHold
+    from gameday.workflows.watch_hold import WatchHold, judged
 
 HEARTBEAT = timedelta(seconds=5)
 """Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
@@ -187,6 +188,7 @@ class DrillWorkflow:
         self._resumed_by = ""
         self._proxies = ProxyHolds(HEARTBEAT)
         self._traffic = TrafficHold(HEARTBEAT)
+        self._watch = WatchHold(HEARTBEAT)
         self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
         self._notify_since: datetime | None = None
@@ -449,6 +451,7 @@ class DrillWorkflow:
         for line in await self._proxies.release():
             workflow.logger.info("%s", line)
         await self._stop_traffic(inp)
+        await self._stop_watch(inp)
         self._finish()
         self._set_verdict_attribute()
         await self._notify_finished()
@@ -729,6 +732,9 @@ class DrillWorkflow:
 
     async def _inject(self, inp: DrillInput) -> str:
         drill = inp.drill
+        if drill.faults:
+            # Input-based: only a drill with observe.watch (or expected alerts) starts one, just before its first fault.
+            self._watch.start(inp, self._probe_route())
         for index, fault in enumerate(drill.faults):
             self._raise_if_stopping()
             target = drill.targets[fault.target]
@@ -1092,6 +1098,26 @@ class DrillWorkflow:
         if result.held is False:
             self._expect_misses = [*self._expect_misses, result.miss]
             self._deviated = True
+
+    async def _stop_watch(self, inp: DrillInput) -> None:
+        """Stop the watch (after verify) and judge observe.expect's sequence, detect and alerts on it."""
+        if not WatchHold.wanted(inp):
+            return
+        progress = await self._watch.stop(self._healthy_at)
+        applied = [f.record.applied_at for f in self._faults if f.record.applied_at is not None]
+        results, detected_in = judged(inp, progress, min(applied, default=None), self._healthy_at)
+        assert self._record is not None
+        self._record = self._record.model_copy(
+            update={
+                "expectations": [*self._record.expectations, *results],
+                "time_to_detect": detected_in,
+                "watch": progress.probes if progress is not None else [],
+                "alerts": progress.alerts if progress is not None else [],
+            }
+        )
+        misses = [r.miss for r in results if r.held is False and r.miss]
+        self._expect_misses = [*self._expect_misses, *misses]
+        self._deviated = self._deviated or bool(misses)
 
     async def _notify_finished(self) -> None:
         """The verdict to Slack/webhook, then a bounded wait for the queue; what failed becomes a ``notify`` step.

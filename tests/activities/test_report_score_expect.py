@@ -131,6 +131,9 @@ def test_report_json_through_the_cli_has_the_score_and_the_expect_kept_by_the_st
         "latency_p99": None,
         "data_loss": None,
         "comparisons": {},  # written bare: no operator noted (">= 99%" would note ">=")
+        "sequence": None,
+        "detect": None,
+        "alerts": None,
     }
     assert read_json(result.stdout) == Store(url).get(record.run_id)
 
