@@ -222,8 +222,11 @@ class Io(Load):
         return {"rate": self.rate}
 
     def turn(self) -> None:
+        # One turn writes for at most a TICK: a disk slower than the rate never keeps the load from its deadline,
+        # its status or a stop (it falls behind instead).
+        until = time.monotonic() + TICK
         due = int((time.monotonic() - self.began) * self.rate) - self.written
-        while due > 0 and not _stop:
+        while due > 0 and not _stop and time.monotonic() < until:
             n = min(due, CHUNK, self.size - self.offset)
             n = os.pwrite(self.fd, self.buffer[:n], self.offset)
             self.written += n
@@ -283,8 +286,9 @@ class Connections(Load):
         for i, sock in enumerate(self.sockets):
             if sock is not None:
                 try:
-                    while sock.recv(65536):
-                        pass
+                    # A bounded read per turn: a server that never stops sending cannot hold the loop.
+                    if all(sock.recv(65536) for _ in range(16)):
+                        continue
                 except BlockingIOError:
                     continue  # open, nothing (more) to read
                 except OSError:
