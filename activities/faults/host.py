@@ -246,7 +246,11 @@ def load_spec(inp: FaultInput, fault: FaultBase, config: GamedayConfig) -> dict[
     """
     spec: dict[str, Any] = {"action": fault.action}
     if isinstance(fault, CpuFault):
-        cores = fault.cores if fault.cores is not None else float(os.cpu_count() or 1)
+        have = os.cpu_count() or 1
+        cores = fault.cores if fault.cores is not None else float(have)
+        if cores > have:
+            # A burner per core asked for: more than the host has is no more load, only more processes.
+            raise ApplyError(f"{cores:g} cores asked for: the host has {have} core(s)")
         workers = max(1, int(-(-cores // 1)))  # ceil
         spec |= {"workers": workers, "duty": min(1.0, cores * fault.load / workers)}
     elif isinstance(fault, MemoryFault):

@@ -215,6 +215,10 @@ class Io(Load):
 
     def start(self) -> dict[str, Any]:
         self.path = self.spec["file"]
+        fs = os.statvfs(os.path.dirname(self.path))
+        if int(self.spec["size"]) > fs.f_bavail * fs.f_frsize:
+            # Its file grows to its size: larger than the free space, an io load would be an unbounded disk fill.
+            raise RuntimeError(f"a {self.spec['size']} B file asked for, {fs.f_bavail * fs.f_frsize} bytes free")
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         self.size, self.rate = int(self.spec["size"]), int(self.spec["rate"])
         self.written, self.offset, self.began = 0, 0, time.monotonic()

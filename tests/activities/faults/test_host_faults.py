@@ -356,3 +356,18 @@ async def test_connections_to_gamedays_own_temporal_or_database_are_refused(
         with pytest.raises(ApplicationError, match=r"not applied: .*gameday's own") as caught:
             await activity_env.run(apply_fault, inp)
         assert "secret" not in str(caught.value) and load_of(inp) == []
+
+
+async def test_more_cores_than_the_host_has_or_an_io_file_larger_than_its_disk_is_refused(
+    activity_env: ActivityEnvironment, tmp_path: Path
+) -> None:
+    cases = {
+        f"the host has {os.cpu_count()} core(s)": {"action": "cpu", "cores": (os.cpu_count() or 1) + 1},
+        "bytes free": {"action": "io", "path": str(tmp_path / "fill"), "rate": "1MiB/s", "size": "1000000GiB"},
+    }
+    for i, (message, fault) in enumerate(cases.items()):
+        inp = host_input(fault, run_id="too-big", index=i)
+        with pytest.raises(ApplicationError, match="not applied") as caught:
+            await activity_env.run(apply_fault, inp)
+        assert message in str(caught.value) and load_of(inp) == []
+    assert list((tmp_path / "fill").iterdir()) == []
