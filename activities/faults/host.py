@@ -209,6 +209,8 @@ def host_resource(fault: FaultBase) -> str:
 def _own_endpoints(config: GamedayConfig) -> dict[str, str]:
     """gameday's own servers a worker talks to, ``host:port`` → what it is (never with a password)."""
     own = {config.temporal_address: "Temporal"}
+    with contextlib.suppress(RuntimeError, AttributeError):  # in an activity: where this worker really connected
+        own[activity.client().service_client.config.target_host] = "Temporal"
     from sqlalchemy.engine import make_url
 
     with contextlib.suppress(Exception):

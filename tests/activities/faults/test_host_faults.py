@@ -371,3 +371,14 @@ async def test_more_cores_than_the_host_has_or_an_io_file_larger_than_its_disk_i
             await activity_env.run(apply_fault, inp)
         assert message in str(caught.value) and load_of(inp) == []
     assert list((tmp_path / "fill").iterdir()) == []
+
+
+async def test_connections_to_the_temporal_this_worker_really_uses_are_refused_whatever_its_environment_says(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GAMEDAY_TEMPORAL_ADDRESS", raising=False)  # `gameday --address ... worker`: a flag only
+    where = client.service_client.config.target_host
+    inp = host_input({"action": "connections", "address": where, "count": 1}, run_id="own-flag")
+    with pytest.raises(ApplicationError, match="gameday's own Temporal"):
+        await ActivityEnvironment(client=client).run(apply_fault, inp)
+    assert load_of(inp) == []
