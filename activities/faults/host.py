@@ -79,6 +79,10 @@ STOP_GRACE = 1.0
 AFTER_DURATION = 60.0
 """A load with a ``duration`` ends itself this many seconds after it, if nobody reverted it."""
 
+OWN_ROOM = 64 * 1024**2
+"""Bytes a ``disk_fill`` always leaves free on the file system of gameday's data directory (its ledger, results,
+locks and the loads' status are written there, the revert's included)."""
+
 WATCH_EVERY = 2.0
 """Seconds between two looks, by the worker that started loads, at whether their drills' workflows still run."""
 
@@ -265,8 +269,17 @@ def load_spec(inp: FaultInput, fault: FaultBase, config: GamedayConfig) -> dict[
             )
         spec["bytes"] = want
     elif isinstance(fault, DiskFillFault):
-        _check_path(config, fault.path)
-        spec |= {"bytes": fault.size, "leave_free": fault.leave_free}
+        real = _check_path(config, fault.path)
+        spec |= {"bytes": fault.size, "leave_free": fault.leave_free, "keep_free": 0}
+        data = default_data_dir()
+        data.mkdir(parents=True, exist_ok=True)
+        if os.stat(real).st_dev == os.stat(data).st_dev:
+            if fault.leave_free is not None and fault.leave_free < OWN_ROOM:
+                raise ApplyError(
+                    f"{fault.path} is on the file system of gameday's data directory ({data}): leave_free must be at "
+                    f"least {OWN_ROOM} bytes there"
+                )
+            spec["keep_free"] = OWN_ROOM
     elif isinstance(fault, IoFault):
         _check_path(config, fault.path)
         spec |= {"rate": fault.rate, "size": fault.size}

@@ -176,6 +176,12 @@ class DiskFill(Load):
             want = int(self.spec["bytes"])
             if want > free:
                 raise RuntimeError(f"{directory} has {free} bytes free, less than the {want} asked for")
+            keep = int(self.spec.get("keep_free") or 0)
+            if free - want < keep:
+                raise RuntimeError(
+                    f"{directory} is on the file system of gameday's data directory: {want} bytes would leave less "
+                    f"than {keep} free ({free} free now)"
+                )
         else:
             want = free - int(self.spec["leave_free"])
             if want <= 0:
@@ -330,10 +336,15 @@ LOADS: dict[str, type[Load]] = {
 
 
 def _write_status(path: str, facts: dict[str, Any]) -> None:
+    """Best effort: a status that cannot be written (its file system full) never ends the load's hold or stop."""
     partial = f"{path}.{os.getpid()}.tmp"
-    with open(partial, "w") as f:
-        json.dump(facts, f)
-    os.replace(partial, path)
+    try:
+        with open(partial, "w") as f:
+            json.dump(facts, f)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
 
 
 def main(argv: list[str]) -> int:

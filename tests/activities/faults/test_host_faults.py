@@ -382,3 +382,45 @@ async def test_connections_to_the_temporal_this_worker_really_uses_are_refused_w
     with pytest.raises(ApplicationError, match="gameday's own Temporal"):
         await ActivityEnvironment(client=client).run(apply_fault, inp)
     assert load_of(inp) == []
+
+
+OWN_FS = """
+import asyncio, json, os, sys
+sys.path.insert(0, {root!r})
+os.makedirs({mnt!r} + "/data"); os.makedirs({mnt!r} + "/fill")
+os.environ["GAMEDAY_DATA_DIR"] = {mnt!r} + "/data"
+from tests.activities.faults.test_host_faults import host_input
+from gameday.activities.faults import host
+from gameday.activities.faults.errors import NothingChanged
+
+async def main():
+    inp = host_input({{"action": "disk_fill", "path": {mnt!r} + "/fill", "leave_free": "0"}})
+    try:
+        record = await host.apply(inp)
+        said = "applied"
+        await host.revert(inp.model_copy(update={{"record": record}}))
+    except NothingChanged as err:
+        said = str(err)
+    print(json.dumps({{"said": said, "left": os.listdir({mnt!r} + "/fill")}}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_disk_fill_never_leaves_gamedays_own_file_system_without_room(tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a tmpfs in a mount namespace of its own")
+    mnt = tmp_path / "fill" / "small"
+    mnt.mkdir()
+    script = OWN_FS.format(root=str(Path(__file__).parents[3]), mnt=str(mnt))
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         f'mount -t tmpfs -o size=64m gameday-test "{mnt}" && exec "{sys.executable}" -c "$0"', script],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "GAMEDAY_HOST_FILL_ROOTS": str(mnt)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    # Its data directory on the same file system: a fill to nothing would starve gameday's ledger, locks and the
+    # load's own status. Refused before anything is written.
+    assert "gameday's data directory" in seen["said"] and seen["left"] == [], seen
