@@ -317,8 +317,12 @@ def _take_lock(inp: FaultInput, key: str) -> None:
     where = _lock_file(key)
     where.parent.mkdir(parents=True, exist_ok=True)
     mine = {"key": key, "run_id": inp.run_id, "index": inp.index}
+    # Written whole, then linked into place (atomic, fails if taken): a worker dying mid-write never leaves an
+    # empty lock file that names no holder, which no revert would release.
+    partial = where.with_name(f"{where.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    partial.write_text(json.dumps(mine))
     try:
-        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        os.link(partial, where)
     except FileExistsError:
         try:
             holder = json.loads(where.read_text())
@@ -330,8 +334,8 @@ def _take_lock(inp: FaultInput, key: str) -> None:
             f"{key} on this host is loaded by another drill (run {holder.get('run_id', '?')}, fault "
             f"{holder.get('index', '?')}) until it is reverted"
         ) from None
-    with open(fd, "w") as out:
-        json.dump(mine, out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _release_locks(inp: FaultInput) -> None:
