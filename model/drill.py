@@ -207,6 +207,22 @@ PROBE_PHASES: dict[str, frozenset[ProbeMode]] = {
 
 
 class _ProbeRoot(Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _record_beside_http(cls, data: object) -> object:
+        """``record: PATH`` beside ``http:`` (issue 15's form) is the http probe's ``record``: moved under it, so a
+        probe is stored, sent and reported one way whichever form the file used."""
+        if not isinstance(data, dict) or "record" not in data:
+            return data
+        http = data.get("http")
+        if not isinstance(http, dict):
+            raise ValueError("record (a JMESPath kept with every sample) is for an http probe: http: {url: ...}")
+        if "record" in http:
+            raise ValueError("record given twice: beside http and under it; keep one")
+        moved = {key: value for key, value in data.items() if key != "record"}
+        moved["http"] = {**http, "record": data["record"]}
+        return moved
+
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> _ProbeRoot:
         kinds = [k for k in ProbeKind if getattr(self, k.value) is not None]

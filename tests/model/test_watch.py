@@ -66,6 +66,21 @@ def test_the_issue_form_loads_without_traffic() -> None:
     assert drill.observe.watch[0].http is not None and drill.observe.watch[0].http.record == "breaker.state"
 
 
+def test_record_beside_http_as_the_issue_writes_it_is_the_http_probes_record() -> None:
+    beside = DRILL.replace(
+        f'http: {{url: "{URL}", record: breaker.state}}', f'http: {{url: "{URL}"}}\n      record: breaker.state'
+    ).replace("{expect}", "    sequence: {probe: breaker, values: [CLOSED, OPEN]}\n")
+    under = DRILL.replace("{expect}", "    sequence: {probe: breaker, values: [CLOSED, OPEN]}\n")
+    assert beside != under
+    assert parse_drill(beside).observe.watch == parse_drill(under).observe.watch  # stored and sent one way
+    twice = beside.replace(f'http: {{url: "{URL}"}}', f'http: {{url: "{URL}", record: level}}')
+    not_http = beside.replace(f'http: {{url: "{URL}"}}', "tcp: {host: 127.0.0.1, port: 8000}")
+    for text, words in ((twice, "record given twice"), (not_http, "is for an http probe")):
+        with pytest.raises(DrillFileError) as caught:
+            parse_drill(text)
+        assert [(p.path, words in p.message) for p in caught.value.problems] == [("observe.watch[0]", True)]
+
+
 def test_unknown_probe_names_are_located_and_list_the_watch_probes() -> None:
     found = _problems("    sequence: {probe: nope, values: [A]}\n    detect: {probe: gone, within: 3s}\n")
     assert found == [
