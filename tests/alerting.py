@@ -55,8 +55,7 @@ def binaries() -> tuple[str, str]:
 @contextmanager
 def alerting(workdir: Path, *, scrape: list[str], rules: str, interval: str = "200ms") -> Iterator[Alerting]:
     """Alertmanager and Prometheus, running until the block ends (see the module's docstring)."""
-    prometheus, alertmanager = binaries()
-    am_port, prom_port = free_port(), free_port()
+    am_port = free_port()
     am_config = workdir / "alertmanager.yml"
     am_config.write_text(
         "route: {receiver: nowhere, group_wait: 0s, group_interval: 1s, repeat_interval: 1h}\n"
@@ -71,6 +70,19 @@ def alerting(workdir: Path, *, scrape: list[str], rules: str, interval: str = "2
         f"alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n"
         f"scrape_configs: [{{job_name: service, static_configs: [{{targets: [{targets}]}}]}}]\n"
     )
+    with configured_alerting(workdir, prom_config, am_config, am_port=am_port, targets=len(scrape)) as running:
+        yield running
+
+
+@contextmanager
+def configured_alerting(
+    workdir: Path, prom_config: Path, am_config: Path, *, am_port: int, targets: int
+) -> Iterator[Alerting]:
+    """Alertmanager on ``am_port`` (the one ``prom_config`` alerts to) and Prometheus on a free port, from given
+    config files (``examples/alerts/``'s, as a user runs them); data under ``workdir``; ``targets``: how many
+    ``prom_config`` scrapes (all scraped once before the block runs)."""
+    prometheus, alertmanager = binaries()
+    prom_port = free_port()
     am_url, prom_url = f"http://127.0.0.1:{am_port}", f"http://127.0.0.1:{prom_port}"
     with ExitStack() as stack:
         am = stack.enter_context(
@@ -98,7 +110,7 @@ def alerting(workdir: Path, *, scrape: list[str], rules: str, interval: str = "2
             )
         )
         _wait(lambda: httpx.get(f"{am_url}/-/ready", timeout=1).status_code == 200, am, "alertmanager ready")
-        _wait(lambda: _scraped(prom_url, len(scrape)), prom, "prometheus scraping every target")
+        _wait(lambda: _scraped(prom_url, targets), prom, "prometheus scraping every target")
         _wait(lambda: _notifying(prom_url), prom, "prometheus sending alerts to alertmanager")
         yield Alerting(prometheus=prom_url, alertmanager=am_url)
 

@@ -63,6 +63,8 @@ def demo_ports() -> Iterator[None]:
     The README tour (``gameday dev --demo``) and the examples' runner both serve the demo on 127.0.0.1:8000/8001
     with its pidfiles in ``/tmp/gameday-demo``: two test processes doing it at once would drill each other's demo.
     Each waits here for the other (``flock``: released when the holder exits, however it exits).
+    The examples' runner also serves Alertmanager on the port ``examples/alerts/`` documents (127.0.0.1:9093)
+    under this lock.
     """
     with DEMO_PORTS_LOCK.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
