@@ -371,6 +371,7 @@ def contract_json(run_id: str, record: RunRecord | None, ui_url: str, started_at
         payload["summary"] = record.summary
         payload["time_to_recovery"] = record.time_to_recovery
         payload["time_to_safe"] = record.time_to_safe
+        payload["time_to_detect"] = record.time_to_detect
         payload["not_reverted"] = [f.label for f in record.faults if f.state.value == "not_reverted"]
     return json.dumps(payload)
 

@@ -1,6 +1,7 @@
 """``gameday run --json`` has one shape for a drill and a game day: ``run_id``, ``verdict``, ``started_at``,
-``ended_at``, ``ui_url``; a game day adds its own keys (``gameday_id`` and ``outcome`` kept as aliases, then
-``exit_code`` and ``drills``). Real dev server and a ``gameday worker`` process."""
+``ended_at``, ``ui_url``; a drill adds ``time_to_detect`` among its figures; a game day adds its own keys
+(``gameday_id`` and ``outcome`` kept as aliases, then ``exit_code`` and ``drills``). Real dev server and a
+``gameday worker`` process."""
 
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ def _gameday_file(gameday: Gameday, name: str) -> Path:
 
 
 def test_a_game_day_and_a_drill_answer_run_json_with_the_same_keys(gameday: Gameday) -> None:
-    drill = gameday(
-        "run",
-        str(gameday.drill(command_drill(unique("json-drill"), gameday.workdir / unique("m"), probe="true"))),
-        "--wait",
-        "--json",
+    marker = gameday.workdir / unique("m")
+    detected = command_drill(unique("json-drill"), marker, probe="true").replace(
+        "observe: {duration: 500ms, interval: 100ms}",
+        "observe:\n  duration: 500ms\n  interval: 100ms\n"
+        f'  watch: [{{name: noticed, command: {{run: "test -f {marker}"}}}}]\n'
+        "  expect: {detect: {probe: noticed, within: 5s}}",
     )
+    assert "detect:" in detected
+    drill = gameday("run", str(gameday.drill(detected)), "--wait", "--json")
     name = unique("json-day")
     day = gameday("run", str(_gameday_file(gameday, name)), "--wait", "--json")
 
@@ -42,6 +46,8 @@ def test_a_game_day_and_a_drill_answer_run_json_with_the_same_keys(gameday: Game
     drill_json, day_json = last_json_line(drill.stdout), last_json_line(day.stdout)
     assert set(COMMON) <= set(drill_json) and set(COMMON) <= set(day_json)
     assert day_json["verdict"] == drill_json["verdict"] == "RESILIENT"
+    # A drill with observe.expect.detect adds its time to detect (seconds from the fault; null without detect).
+    assert isinstance(drill_json["time_to_detect"], float) and drill_json["time_to_detect"] >= 0
     run_id = str(day_json["run_id"])
     assert (
         run_id.startswith(f"gameday-{name}-")
