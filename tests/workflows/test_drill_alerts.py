@@ -29,15 +29,19 @@ groups:
     rules:
       - {alert: ServiceDegraded, expr: service_degraded == 1}
       - {alert: AlwaysOn, expr: vector(1)}
+      # Still firing for ~2s after the service recovered: past the end of verify.
+      - {alert: ServiceLingering, expr: "max_over_time(service_degraded[2s]) == 1"}
 """
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[WatchedService, Alerting]]:
-    (tmp_path / "svc").mkdir()
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WatchedService, Alerting]]:
+    """One service, Prometheus and Alertmanager for the module's drills (run one after another)."""
+    workdir = tmp_path_factory.mktemp("alerting")
+    (workdir / "svc").mkdir()
     with (
-        watched_service(tmp_path / "svc") as service,
-        alerting(tmp_path, scrape=[service.url.removeprefix("http://")], rules=RULES) as running,
+        watched_service(workdir / "svc") as service,
+        alerting(workdir, scrape=[service.url.removeprefix("http://")], rules=RULES) as running,
     ):
         yield service, running
 
@@ -94,3 +98,32 @@ async def test_expected_alerts_fire_and_resolve_and_a_missing_one_deviates(
     assert stored is not None
     report = render_markdown(stored)
     assert "## Alerts" in report and "| AlwaysOn | no (unexpected) |" in report
+
+
+async def test_an_alert_still_firing_when_verify_ends_is_watched_until_it_resolves(
+    client: Client, stack: tuple[WatchedService, Alerting], tmp_path: Path
+) -> None:
+    # ServiceLingering keeps firing ~2s after the service recovers, so verify (one healthy check) ends first: the
+    # workflow's alerts-only follow-up watch waits for its resolution, at most resolve_within past the recovery.
+    service, alerts = stack
+    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
+    source = f'{{alertmanager: "{alerts.alertmanager}"}}'
+    async with running_worker(client, store) as queue:
+        handle = await start_drill(client, queue, _drill("lingering", service, source, "[ServiceLingering]"))
+        record = await finish(handle, "alerts_lingering")
+        history = await handle.fetch_history()
+
+    assert record.verdict == Verdict.RESILIENT, record.summary
+    watches = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "watch"
+    ]
+    assert len(watches) == 2, "the drill's watch, then the alerts-only one after verify"
+    [line] = record.expectations
+    assert line.held is True and "ServiceLingering fired after" in line.actual, line
+    assert "s after recovery" in line.actual and "still firing" not in line.actual, line.actual
+    lingering = next(a for a in record.alerts if a.name == "ServiceLingering")
+    assert lingering.resolved_at is not None and record.ended_at is not None
+    assert lingering.resolved_at <= record.ended_at
