@@ -210,6 +210,9 @@ class AckedIds(Record):
     """:meth:`IdRanges.encode` of the acknowledged ids kept."""
     kept: int = 0
     """Acknowledged ids in ``ranges`` (below ``acknowledged`` once the bound made it a sample)."""
+    unaccounted: int = 0
+    """Ids lost attempts may have given out after their last heartbeat (an upper bound, from their rate): whether
+    those writes were acknowledged died with the worker, so the read-back cannot check them (said, not hidden)."""
 
     def id_ranges(self) -> IdRanges:
         return IdRanges.decode(self.ranges, self.acknowledged)
@@ -220,9 +223,13 @@ class AckedIds(Record):
         The lost attempt sent at most one request per ``1/rate`` s since its own start (its schedule never runs
         ahead), so no id it gave out reaches ``first_id + (now - attempt_start) * rate`` (+ a margin for skew).
         """
+        reach = self.first_id + int((now - self.attempt_start) * rate) + 1
         bound = self.first_id + int((now - self.attempt_start + RESUME_MARGIN) * rate) + 2
         start = max(self.next_id, bound)
-        return self.model_copy(update={"next_id": start, "first_id": start, "attempt_start": now})
+        unaccounted = self.unaccounted + max(0, min(reach, start) - self.next_id)
+        return self.model_copy(
+            update={"next_id": start, "first_id": start, "attempt_start": now, "unaccounted": unaccounted}
+        )
 
 
 class ReadBack(Strict):
@@ -365,6 +372,12 @@ class DataLoss(Record):
     """How long the read-back took."""
     lost_ids: list[int] = Field(default_factory=list, max_length=MAX_LOST_IDS)
     """The first lost ids (by id), at most 20."""
+    unaccounted: int = 0
+    """Writes a lost traffic worker may have had acknowledged after its last heartbeat (an upper bound): not
+    checked, and not in ``acknowledged`` (:attr:`AckedIds.unaccounted`)."""
+    ghost_id: int | None = None
+    """An id the traffic never gave out that read back as found: the service answers for any id, so a lost write
+    cannot be told from a kept one and ``data_loss`` is not judged. ``None``: it was not found (or not tried)."""
 
 
 class ReadBackInput(Record):

@@ -76,6 +76,9 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
         ) as session:
+            # The next id was never given out (the traffic stopped first): found, the check cannot see a loss.
+            control = inp.acked.next_id
+            ghost = bool(ids) and await _check(session, inp.read_back, headers, control) != Found.LOST
             step = inp.read_back.concurrency * READ_BACK_CHUNK
             while progress.done < len(ids):
                 chunk = ids[progress.done : progress.done + step]
@@ -101,6 +104,8 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         sampled=progress.done < inp.acked.acknowledged,
         seconds=round(time.monotonic() - started, 3),
         lost_ids=progress.lost_ids,
+        unaccounted=inp.acked.unaccounted,
+        ghost_id=control if ghost else None,
     )
 
 

@@ -92,6 +92,28 @@ def test_a_resumed_attempt_starts_past_every_id_the_lost_one_may_have_given() ->
     assert resumed.attempt_start == 12.0
 
 
+def test_writes_a_lost_worker_may_have_had_acknowledged_after_its_last_heartbeat_are_said_unchecked() -> None:
+    # Its last heartbeat said next id 500; in the 10s it ran it may have given out up to id ~1000: those writes'
+    # answers died with it. The read-back cannot check them, and the verdict must say so, not pass in silence.
+    resumed = AckedIds(next_id=500, first_id=1, attempt_start=2.0).resumed(now=12.0, rate=100)
+    assert 500 <= resumed.unaccounted <= resumed.next_id - 500
+    again = resumed.resumed(now=resumed.attempt_start, rate=100)  # lost again at once: adds only its own window
+    assert again.unaccounted >= resumed.unaccounted
+    loss = DataLoss(
+        acknowledged=400, checked=400, lost=0, duplicated=0, sampled=False, seconds=0.1, unaccounted=resumed.unaccounted
+    )
+    result = data_loss_expectation(LossBound.model_validate(0), loss)
+    assert result.held is True and f"up to {resumed.unaccounted} write(s) of a lost traffic worker not checked" in (
+        result.actual
+    )
+
+
+def test_a_service_that_finds_an_id_never_written_cannot_show_a_loss_and_is_not_judged() -> None:
+    loss = DataLoss(acknowledged=50, checked=50, lost=0, duplicated=0, sampled=False, seconds=0.1, ghost_id=1051)
+    result = data_loss_expectation(LossBound.model_validate(0), loss)
+    assert result.held is None and "1051" in result.actual and "never written" in result.actual
+
+
 @pytest.mark.parametrize(
     ("written", "lost", "duplicated", "checked", "held"),
     [

@@ -7,6 +7,7 @@ the first line of stdout. Paths:
 - ``/ok`` — 200 ``ok``
 - ``/delay/<ms>`` — 200 after ``<ms>`` milliseconds
 - ``/status/<code>`` — that status
+- ``/ghost/<anything>`` — 200, whatever was asked (a service that acknowledges everything)
 - ``/hang`` — never answers
 - ``/close`` — closes the connection without answering
 - ``/`` — answers as the last ``/control/...`` request said: ``/control/delay/<ms>``, ``/control/status/<code>``
@@ -60,6 +61,8 @@ async def answer(path: str, mode: Mode) -> bytes | None:
             return response(200)
         case ["status", code]:
             return response(int(code))
+        case ["ghost", _]:
+            return response(200)
         case ["hang"]:
             await asyncio.Event().wait()
             return None
