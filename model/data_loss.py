@@ -342,6 +342,15 @@ class LossBound(Record):
             raise ValueError(f'expected a count of writes (0) or a share ("0.1%"), bare or after < or <=, got {data!r}')
         return {"count": rest, "op": op or "<="}
 
+    @model_validator(mode="after")
+    def _can_hold(self) -> LossBound:
+        value = self.share if self.share is not None else self.count
+        if self.op == "<" and not value:
+            raise ValueError("'< 0' can never hold (nothing is below 0): write 0 for no data loss")
+        if (self.count is not None and self.count < 0) or (self.share is not None and not 0 <= self.share <= 1):
+            raise ValueError("expected a count of 0 or more, or a share from 0% to 100%")
+        return self
+
     def shown(self) -> str:
         value = f"{self.share * 100:g}%" if self.share is not None else str(self.count)
         return f"{self.op} {value}"

@@ -148,3 +148,10 @@ def test_read_back_and_the_bound_survive_the_payload_round_trip(sample: object) 
     for written in (0, "<= 3", "0.1%"):
         bound = LossBound.model_validate(written)
         assert LossBound.model_validate_json(bound.model_dump_json()) == bound
+
+
+@pytest.mark.parametrize("written", ["< 0", "< 0%", {"count": 0, "op": "<"}, "> 0", "-1", "101%"])
+def test_a_bound_no_run_could_meet_or_that_points_the_wrong_way_is_refused_at_load(written: object) -> None:
+    # "< 0" lost can never hold: the drill would deviate whatever the service did.
+    with pytest.raises(ValueError):
+        LossBound.model_validate(written)
