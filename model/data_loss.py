@@ -47,6 +47,19 @@ RESUME_MARGIN = 10.0
 against clock skew between the two workers."""
 
 
+def id_outside_authority(url: str) -> str:
+    """``url`` unchanged; refused when ``{{id}}`` is in its host, port or user part (before the path).
+
+    The policy and the drill's declared targets are checked on the URL as written: an id in the authority would
+    send each write to a host (or port) of its own that nobody declared.
+    """
+    rest = url.split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if ID in authority:
+        raise ValueError(f"{ID} goes in the URL's path or query (or the body), never in its host, port or user part")
+    return url
+
+
 class IdRanges:
     """Sorted disjoint half-open ranges ``[start, end)`` of acknowledged ids, merged as ids arrive in any order.
 
@@ -256,6 +269,7 @@ class ReadBack(Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         http_url(value)
+        id_outside_authority(value)
         if ID not in value:
             raise ValueError(f"read_back.url needs {ID} where the write's id goes, e.g. http://host/orders/{ID}")
         return value

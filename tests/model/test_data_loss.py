@@ -17,6 +17,7 @@ from gameday.model.data_loss import (
     ReadBack,
 )
 from gameday.model.records import data_loss_expectation
+from gameday.model.traffic import Traffic
 
 
 def _ranges(ids: list[int]) -> IdRanges:
@@ -155,3 +156,15 @@ def test_a_bound_no_run_could_meet_or_that_points_the_wrong_way_is_refused_at_lo
     # "< 0" lost can never hold: the drill would deviate whatever the service did.
     with pytest.raises(ValueError):
         LossBound.model_validate(written)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://shop{{id}}.example.com/o", "http://127.0.0.1:80{{id}}/o", "http://u{{id}}@127.0.0.1/o"]
+)
+def test_an_id_in_the_host_or_port_is_refused_so_each_write_never_goes_to_a_host_of_its_own(url: str) -> None:
+    # The policy and the drill's declared targets are checked on the URL as written: ids go in the path or body.
+    with pytest.raises(ValueError, match="path"):
+        ReadBack.model_validate({"url": url})
+    with pytest.raises(ValueError, match="path"):
+        Traffic.model_validate({"rate": "10/s", "endpoints": [{"url": url, "method": "PUT"}]})
+    Traffic.model_validate({"rate": "10/s", "endpoints": [{"url": "http://127.0.0.1/o/{{id}}?x={{id}}"}]})
