@@ -160,6 +160,28 @@ class IdRanges:
             base += end - start
         return picked
 
+    def spread_slice(self, count: int, lo: int, hi: int) -> list[int]:
+        """``spread(count)[lo:hi]`` without expanding the rest: the read-back takes its ids a chunk at a time, so a
+        range of billions of ids never becomes a list."""
+        count = min(count, self.kept)
+        hi = min(hi, count)
+        if lo >= hi:
+            return []
+        ranks = range(lo, hi) if count == self.kept else [i * self.kept // count for i in range(lo, hi)]
+        picked: list[int] = []
+        base, j = 0, 0
+        for start, end in zip(self._starts, self._ends, strict=True):
+            if base + end - start <= ranks[0]:
+                base += end - start
+                continue
+            while j < len(ranks) and ranks[j] < base + end - start:
+                picked.append(start + ranks[j] - base)
+                j += 1
+            if j == len(ranks):
+                break
+            base += end - start
+        return picked
+
     def encode(self) -> str:
         """``level``, ``new_ranges``, then each range as (gap from the previous end, length): varints, zlib, base64."""
         out = bytearray()

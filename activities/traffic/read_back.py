@@ -1,8 +1,8 @@
 """``read_back``: after recovery, read every acknowledged write of the traffic back and count what is lost.
 
-The ids come in compact form (:class:`~model.data_loss.AckedIds`, never a list); the activity expands them,
-or the ``sample`` of them spread evenly, and requests ``read_back.url`` for each with at most ``concurrency`` in
-flight. It heartbeats its progress (how many of the ordered ids are done, the counts so far), so a retry on
+The ids come in compact form (:class:`~model.data_loss.AckedIds`, never a list); the activity expands them, or
+the ``sample`` of them spread evenly, a chunk at a time (never the whole list: a long run's ids are billions), and
+requests ``read_back.url`` for each with at most ``concurrency`` in flight. It heartbeats its progress (how many of the ordered ids are done, the counts so far), so a retry on
 another worker carries on instead of starting over. Answers are counted, never kept.
 """
 
@@ -59,7 +59,6 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         raise policy.refused(refusals, worker_policy)
     ranges = inp.acked.id_ranges()
     count = inp.read_back.to_check(ranges.kept)
-    ids = ranges.spread(count)
     progress = _progress(activity.info().heartbeat_details) or ReadBackProgress()
     started = time.monotonic() - progress.seconds
     headers = secrets.resolve(inp.read_back.headers).headers or None
@@ -78,10 +77,10 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         ) as session:
             # The next id was never given out (the traffic stopped first): found, the check cannot see a loss.
             control = inp.acked.next_id
-            ghost = bool(ids) and await _check(session, inp.read_back, headers, control) != Found.LOST
+            ghost = count > 0 and await _check(session, inp.read_back, headers, control) != Found.LOST
             step = inp.read_back.concurrency * READ_BACK_CHUNK
-            while progress.done < len(ids):
-                chunk = ids[progress.done : progress.done + step]
+            while progress.done < count:
+                chunk = ranges.spread_slice(count, progress.done, progress.done + step)
                 verdicts = await _check_all(session, inp.read_back, headers, chunk)
                 lost = [i for i, v in zip(chunk, verdicts, strict=True) if v == Found.LOST]
                 progress = ReadBackProgress(

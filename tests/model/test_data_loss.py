@@ -3,7 +3,9 @@ bounded (a stated systematic sample past the bound), read back as an evenly spre
 
 from __future__ import annotations
 
+import base64
 import random
+import zlib
 
 import pytest
 
@@ -168,3 +170,19 @@ def test_an_id_in_the_host_or_port_is_refused_so_each_write_never_goes_to_a_host
     with pytest.raises(ValueError, match="path"):
         Traffic.model_validate({"rate": "10/s", "endpoints": [{"url": url, "method": "PUT"}]})
     Traffic.model_validate({"rate": "10/s", "endpoints": [{"url": "http://127.0.0.1/o/{{id}}?x={{id}}"}]})
+
+
+def test_a_read_back_takes_its_ids_a_chunk_at_a_time_never_the_whole_list() -> None:
+    # A day of writes at a high rate is one range of billions of ids: the read-back must never expand it whole.
+    varints = bytearray()
+    for value in (0, 0, 10, 10**12):  # level, new_ranges, then one range: ids 10 .. 10**12 + 9
+        while value >= 0x80:
+            varints.append((value & 0x7F) | 0x80)
+            value >>= 7
+        varints.append(value)
+    huge = IdRanges.decode(base64.b64encode(zlib.compress(bytes(varints))).decode(), 10**12)
+    assert huge.spread_slice(10**12, 5, 8) == [15, 16, 17]
+    assert huge.spread_slice(4, 1, 4) == [10 + 250_000_000_000, 10 + 500_000_000_000, 10 + 750_000_000_000]
+    small = _ranges([*range(1, 50), *range(60, 90, 3)])
+    for count in (1, 7, 59, 100):
+        assert [i for lo in range(0, 60, 8) for i in small.spread_slice(count, lo, lo + 8)] == small.spread(count)
