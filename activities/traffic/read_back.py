@@ -2,8 +2,9 @@
 
 The ids come in compact form (:class:`~model.data_loss.AckedIds`, never a list); the activity expands them, or
 the ``sample`` of them spread evenly, a chunk at a time (never the whole list: a long run's ids are billions), and
-requests ``read_back.url`` for each with at most ``concurrency`` in flight. It heartbeats its progress (how many of the ordered ids are done, the counts so far), so a retry on
-another worker carries on instead of starting over. Answers are counted, never kept.
+requests ``read_back.url`` for each with at most ``concurrency`` in flight. It heartbeats its progress (how many
+of the ordered ids are done, the counts so far), so a retry on another worker carries on instead of starting over.
+Answers are counted, never kept.
 """
 
 from __future__ import annotations
