@@ -21,11 +21,12 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 """One read of the freeze state; the activity's own timeout and retries bound the whole check."""
 
 
-async def read_freezes(client: Client, task_queue: str) -> FreezeState:
-    """The freezes in force on ``task_queue``; empty when it was never frozen. Raises ``RPCError`` otherwise."""
+async def read_freezes(client: Client, task_queue: str, query_timeout: timedelta = QUERY_TIMEOUT) -> FreezeState:
+    """The freezes in force on ``task_queue``; empty when it was never frozen. Raises ``RPCError`` otherwise
+    (``query_timeout``: how long the query may wait for an answer)."""
     handle = client.get_workflow_handle(freeze_workflow_id(task_queue))
     try:
-        state: FreezeState = await handle.query("freezes", result_type=FreezeState, rpc_timeout=QUERY_TIMEOUT)
+        state: FreezeState = await handle.query("freezes", result_type=FreezeState, rpc_timeout=query_timeout)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return FreezeState()
@@ -34,16 +35,21 @@ async def read_freezes(client: Client, task_queue: str) -> FreezeState:
 
 
 class FreezeActivities:
-    """``check_freeze``, with the worker's Temporal client (the one it polls with)."""
+    """``check_freeze``, with the worker's Temporal client (the one it polls with).
 
-    def __init__(self, client: Client) -> None:
+    ``query_timeout``: one read of the freeze state (:data:`QUERY_TIMEOUT`; tests that make it unreadable set
+    it lower, so the workflow's retries, and its fail-closed refusal, come sooner).
+    """
+
+    def __init__(self, client: Client, query_timeout: timedelta = QUERY_TIMEOUT) -> None:
         self._client = client
+        self._query_timeout = query_timeout
 
     @activity.defn(name="check_freeze")
     async def check_freeze(self, check: FreezeCheck) -> str:
         """The reason a run of ``check.team`` must not start (it begins ``frozen:``), or ``""`` when it may."""
         try:
-            state = await read_freezes(self._client, check.task_queue)
+            state = await read_freezes(self._client, check.task_queue, self._query_timeout)
         except RPCError as err:
             raise ApplicationError(f"freeze state unreadable: {err.message}", type="FreezeUnknown") from err
         freeze = state.blocking(check.team)

@@ -185,6 +185,11 @@ class WorkerPolicy:
             if guard.stop_when is not None:
                 stop = Probe(name=guard.name, http=guard.stop_when.http, command=guard.stop_when.command)
                 found += self.probe_refusals(f"observe.guardrails[{index}].stop_when", stop)
+        for index, probe in enumerate(drill.observe.watch):
+            found += self.probe_refusals(f"observe.watch[{index}]", probe)
+        alerts = drill.observe.expect.alerts if drill.observe.expect is not None else None
+        if alerts is not None and self is not UNRESTRICTED:
+            found += self._url_refusals("observe.expect.alerts.from", alerts.from_.url)
         if drill.observe.traffic is not None:
             found += self.traffic_refusals(drill.observe.traffic)
         found += _secret_refusals(drill)

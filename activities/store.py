@@ -13,6 +13,7 @@ a SQLite file is upgraded on first use, any other database only by ``gameday db 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
@@ -400,19 +402,48 @@ def _run_row(record: RunRecord, *, updated_at: datetime) -> RunRow:
     stop = record.stop
     # Steps, faults, probes, traffic and coverage have tables of their own; the stop is four columns of this one.
     header = record.model_dump(
-        exclude={"steps", "faults", "probes", "stop", "traffic", "coverage", "expect", "data_loss"}
+        exclude={
+            "steps",
+            "faults",
+            "probes",
+            "stop",
+            "traffic",
+            "coverage",
+            "expect",
+            "data_loss",
+            "expectations",
+            "watch",
+            "alerts",
+        }
     )
     return RunRow.model_validate(
         header,
         update={
             "expect": None if record.expect is None else record.expect.model_dump_json(),
             "data_loss": None if record.data_loss is None else record.data_loss.model_dump_json(),
+            "expectations": _json_list(record.expectations),
+            "watch": _watch_json(record),
             "stop_reason": None if stop is None else stop.reason,
             "stop_by": None if stop is None else stop.by,
             "stop_received_at": None if stop is None else stop.received_at,
             "stop_sent_at": None if stop is None else stop.sent_at,
             "updated_at": updated_at,
         },
+    )
+
+
+def _json_list(items: Sequence[BaseModel]) -> str | None:
+    return json.dumps([item.model_dump(mode="json") for item in items]) if items else None
+
+
+def _watch_json(record: RunRecord) -> str | None:
+    if not record.watch and not record.alerts:
+        return None
+    return json.dumps(
+        {
+            "probes": [probe.model_dump(mode="json") for probe in record.watch],
+            "alerts": [alert.model_dump(mode="json") for alert in record.alerts],
+        }
     )
 
 
@@ -434,13 +465,27 @@ def _run_record(
             sent_at=run.stop_sent_at,
         )
     header = run.model_dump(
-        exclude={"stop_reason", "stop_by", "stop_received_at", "stop_sent_at", "updated_at", "expect", "data_loss"}
+        exclude={
+            "stop_reason",
+            "stop_by",
+            "stop_received_at",
+            "stop_sent_at",
+            "updated_at",
+            "expect",
+            "data_loss",
+            "expectations",
+            "watch",
+        }
     )
+    watched = json.loads(run.watch) if run.watch else {}
     return RunRecord.model_validate(
         {
             **header,
             "expect": None if run.expect is None else Expect.model_validate_json(run.expect),
             "data_loss": None if run.data_loss is None else DataLoss.model_validate_json(run.data_loss),
+            "expectations": json.loads(run.expectations) if run.expectations else [],
+            "watch": watched.get("probes", []),
+            "alerts": watched.get("alerts", []),
             "stop": stop,
             "steps": [StepRecord.model_validate(row, from_attributes=True) for row in steps],
             "faults": [FaultRecord.model_validate(row, from_attributes=True) for row in faults],

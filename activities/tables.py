@@ -69,6 +69,12 @@ class RunRow(SQLModel, table=True):
     """The drill's ``observe.expect`` as JSON (thresholds the report shows); ``None`` without one."""
     data_loss: str | None = None
     """What the read-back of the traffic's writes found, as JSON (``DataLoss``); ``None`` without one."""
+    time_to_detect: float | None = None
+    """Seconds from the first fault to ``observe.expect.detect``'s probe holding; ``None``: none, or undetected."""
+    expectations: str | None = None
+    """The judged ``sequence``/``detect``/``alerts`` (and other) expectations, a JSON list; ``None`` without any."""
+    watch: str | None = None
+    """``observe.watch``'s probes (collapsed values, changes) and the alerts seen, JSON; ``None`` without a watch."""
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -120,6 +126,8 @@ class ProbeRow(_RunChild, table=True):
     latency_max: float | None = None
     at: datetime = Field(sa_type=UTCDateTime)
     problems: list[str] = Field(default_factory=list, sa_type=JSON)
+    recorded: str | None = None
+    """An http probe's ``record``: the last value it recorded in the phase."""
 
 
 class TrafficRunRow(_RunChild, table=True):

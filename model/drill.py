@@ -74,6 +74,7 @@ from gameday.model.units import (
     split_comparison,
     written_comparisons,
 )
+from gameday.model.watch import MAX_WATCH
 
 DEFAULT_MAX_DURATION = timedelta(minutes=15)
 """A drill without ``max_duration`` is capped at 15 minutes: rollback is forced then."""
@@ -415,7 +416,11 @@ class Observe(Strict):
     """Load sent from the steady state until verification ends, measured per window (``before``, ``during …``,
     ``rollback``, ``after``) and per second."""
     expect: Expect | None = None
-    """Service levels the traffic must keep under fault; a miss makes the verdict DEVIATED."""
+    """Service levels the traffic must keep under fault, and the ``sequence``, ``detect`` and ``alerts`` judged on
+    the watch; a miss makes the verdict DEVIATED."""
+    watch: list[Probe] = Field(default_factory=list, max_length=MAX_WATCH)
+    """Probes sampled every ``interval`` from the first fault to the end of verify, recorded, never judged as the
+    hypothesis: what ``expect.sequence`` and ``expect.detect`` read."""
     min_coverage: PercentAtLeast = 0.8
     """Share of the observation the probes must actually cover (no gap from a lost worker or an unreachable
     Temporal) for the run to be RESILIENT; below it the verdict is INCONCLUSIVE."""
@@ -559,8 +564,7 @@ class Drill(Strict):
                         f"{proxy_target.listen} is already the listen address of proxy target {first!r}",
                     )
                 )
-        if self.observe.expect is not None and self.observe.traffic is None:
-            problems.append((("observe", "expect"), "observe.expect judges the traffic: it needs observe.traffic"))
+        problems += self._expect_problems()
         problems.extend(data_loss_problems(self.observe.traffic, self.observe.expect))
         if self.observe.duration >= self.max_duration:
             problems.append(
@@ -601,6 +605,51 @@ class Drill(Strict):
                     (
                         ("observe", "guardrails", i, "probe"),
                         f"unknown probe {guard.probe!r}; hypothesis probes: {declared}",
+                    )
+                )
+        return problems
+
+    def _expect_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """``observe.expect``'s service levels need traffic; ``sequence`` and ``detect`` name a watch probe."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        expect, observe = self.observe.expect, self.observe
+        watched = [p.name for p in observe.watch]
+        for i, name in enumerate(watched):
+            if watched.index(name) != i:
+                problems.append((("observe", "watch", i, "name"), f"watch probe name {name!r} is used twice"))
+            if observe.watch[i].from_ is not None:
+                problems.append(
+                    (
+                        ("observe", "watch", i, "from"),
+                        "watch probes run where the hypothesis probes run: 'from' is not supported here",
+                    )
+                )
+        if expect is None:
+            return problems
+        if expect.on_traffic and observe.traffic is None:
+            keys = ", ".join(expect.on_traffic)
+            problems.append(
+                (
+                    ("observe", "expect"),
+                    f"observe.expect's service levels ({keys}) judge the traffic: they need observe.traffic",
+                )
+            )
+        declared = ", ".join(watched) or "none"
+        for key in ("sequence", "detect"):
+            wanted = getattr(expect, key)
+            if wanted is None:
+                continue
+            if wanted.probe not in watched:
+                problems.append(
+                    (("observe", "expect", key, "probe"), f"unknown probe {wanted.probe!r}; watch probes: {declared}")
+                )
+                continue
+            probe = observe.watch[watched.index(wanted.probe)]
+            if key == "sequence" and (probe.http is None or probe.http.record is None):
+                problems.append(
+                    (
+                        ("observe", "expect", key, "probe"),
+                        f"watch probe {wanted.probe!r} records no value: give it an http probe with 'record: PATH'",
                     )
                 )
         return problems

@@ -180,6 +180,7 @@ def _names(data: dict[object, object]) -> Iterator[tuple[FieldPath, str]]:
         yield from _item_names(path, items)
     if isinstance(observe, dict):
         yield from _item_names(("observe", "guardrails"), observe.get("guardrails"))
+        yield from _item_names(("observe", "watch"), observe.get("watch"))
 
 
 def _item_names(path: FieldPath, items: object) -> Iterator[tuple[FieldPath, str]]:

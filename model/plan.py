@@ -61,6 +61,9 @@ def plan_lines(drill: Drill) -> list[str]:
     )
     for guard in drill.observe.guardrails:
         lines.append(f"  guardrail {guard.name}: {_guard(guard)}: a breach stops the drill and rolls back")
+    for probe in drill.observe.watch:
+        kept = f", records {probe.http.record}" if probe.http is not None and probe.http.record else ""
+        lines.append(f"  watch {probe.name}: {probe.kind.value}{kept}, from the first fault to the end of verify")
     lines.append(
         "rollback: every revert, in reverse order: " + (", ".join(f.label for f in reversed(drill.faults)) or "none")
     )

@@ -17,6 +17,7 @@ from gameday.model.budget import MAX_BY_BYTES, MAX_REASON_BYTES, clipper
 from gameday.model.data_loss import DataLoss, LossBound
 from gameday.model.drill import Drill, Fault, Guardrail, Probe, Target
 from gameday.model.traffic import Expect, TrafficSummary
+from gameday.model.watch import AlertSeen, AlertSource, WatchedProbe, WatchProgress
 
 
 class Verdict(StrEnum):
@@ -145,6 +146,9 @@ class ProbeResult(Record):
     at: datetime
     problems: list[str] = Field(default_factory=list)
     """Why it did not hold, in words (first few distinct reasons)."""
+    recorded: str | None = None
+    """An http probe's ``record``: the JSON value at its path in the phase's last sample that had one (a string as
+    itself, else compact JSON; clipped to 200 characters)."""
 
     @property
     def error_rate(self) -> float:
@@ -320,6 +324,8 @@ class ObserveProgress(Record):
     """Start of the first tick of the current run of ticks at which every recovery probe held."""
     held_until: datetime | None = None
     """Start of the last tick of that run."""
+    recorded: dict[str, str] = Field(default_factory=dict)
+    """Per probe with ``record``, the last value it recorded."""
 
 
 class ObserveResult(Record):
@@ -421,6 +427,23 @@ def data_loss_expectation(bound: LossBound, loss: DataLoss | None, why_not: str 
     return ExpectationResult(name="data_loss", held=False, expected=expected, actual=actual, miss=miss)
 
 
+class WatchInput(Record):
+    """Argument of ``watch``: sample ``probes`` (and poll ``alerts``) every ``interval`` until cancelled or ``until``.
+
+    A retried attempt resumes from ``resume`` or its heartbeat. With ``until_resolved`` the watch ends on its own
+    once every one of those alerts that fired has resolved (the recovery's tail, bounded by ``until``).
+    """
+
+    run_id: str
+    probes: list[Probe] = Field(default_factory=list)
+    interval: timedelta
+    until: datetime
+    """A safety cap: the watch ends here whatever happens (the workflow cancels it long before)."""
+    alerts: AlertSource | None = None
+    until_resolved: list[str] = Field(default_factory=list)
+    resume: WatchProgress | None = None
+
+
 class DrillInput(Record):
     """The workflow's argument: the validated drill, never secrets."""
 
@@ -481,6 +504,10 @@ class RunRecord(Record):
     drill declares no ``detect`` or its detector never fired (then its expectation says "undetected")."""
     data_loss: DataLoss | None = None
     """What ``read_back`` found (``acknowledged``, ``checked``, ``lost``, ``duplicated``…); ``None`` without one."""
+    watch: list[WatchedProbe] = Field(default_factory=list)
+    """``observe.watch``: each probe's collapsed values (``values``) and changes with times, bounded."""
+    alerts: list[AlertSeen] = Field(default_factory=list)
+    """Alerts seen firing during the watch (``observe.expect.alerts``), expected or not, with fire/resolve times."""
 
 
 class DrillStatus(Record):

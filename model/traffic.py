@@ -35,6 +35,7 @@ from gameday.model.units import (
     crosses,
     written_comparisons,
 )
+from gameday.model.watch import AlertsExpect, DetectExpect, SequenceExpect
 
 MAX_RATE = 100_000.0
 """Requests per second; far above what one worker can send, low enough that a typo cannot mean a billion."""
@@ -488,11 +489,23 @@ class Expect(Strict):
     ``traffic.read_back``); judged after recovery into an expectation line."""
     comparisons: dict[str, Comparison] = Field(default_factory=dict)
     """The operator written for each threshold (``{"latency_p95": "<"}``), filled in from the forms above."""
+    sequence: SequenceExpect | None = None
+    """Values a recording watch probe must go through, in order, from the first fault (``model.watch``)."""
+    detect: DetectExpect | None = None
+    """A watch probe whose assertion must hold within a bound of the first fault: time to detect."""
+    alerts: AlertsExpect | None = None
+    """Alerts that must fire during the fault and resolve after recovery (Alertmanager or Prometheus)."""
 
     @model_validator(mode="before")
     @classmethod
     def _note_comparisons(cls, data: Any) -> Any:
         return written_comparisons(data, ("availability", "error_rate", *EXPECT_LATENCIES))
+
+    @property
+    def on_traffic(self) -> list[str]:
+        """The keys set here that judge the traffic (they need ``observe.traffic``)."""
+        keys = ("availability", "error_rate", "latency_p50", "latency_p95", "latency_p99")
+        return [key for key in keys if getattr(self, key) is not None]
 
     def shown(self, name: str) -> str:
         """The threshold ``name`` as written: ``>= 99%``, ``< 800ms``."""

@@ -38,6 +38,9 @@ STEP_COLOURS = {
 }
 PROBE_COLOURS = {"held": "#1a7f37", "held, some samples failed": "#d4a72c", "broke its tolerance": "#cf222e"}
 """A probe lane's segment, by how the probe's samples in that phase were judged."""
+WATCH = "watch"
+WATCH_COLOURS = {"held": "#1a7f37", "not held": "#8c959f"}
+"""A watch lane's segment (``observe.watch``, never judged): whether its assertion held, from one change to the next."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,13 @@ class ProbeSpan:
     held: bool
     samples: int
     failures: int
+    value: str | None = None
+    """A watch probe's recorded value over the span (``phase`` is ``watch``)."""
 
     @property
     def colour(self) -> str:
+        if self.phase == WATCH:
+            return WATCH_COLOURS["held" if self.held else "not held"]
         return probe_colour(self.held, self.failures)
 
 
@@ -131,6 +138,34 @@ def timeline_svg(record: RunRecord) -> str:
 
 def _probe_spans(record: RunRecord, origin: datetime) -> list[ProbeSpan]:
     names = list(dict.fromkeys(result.probe for result in record.probes))
+    return _result_spans(record, origin, names) + _watch_spans(record, origin, len(names))
+
+
+def _watch_spans(record: RunRecord, origin: datetime, first_lane: int) -> list[ProbeSpan]:
+    """One lane per watch probe: a segment per change (value or held) until the next, the last until verify ended."""
+    ends = [s.ended_at for s in record.steps if s.phase is Phase.VERIFY and s.ended_at is not None]
+    end = max(ends, default=record.ended_at)
+    spans = []
+    for lane, watched in enumerate(record.watch, start=first_lane):
+        for change, following in zip(watched.changes, [*watched.changes[1:], None], strict=True):
+            until = following.at if following is not None else max(end or change.at, change.at)
+            spans.append(
+                ProbeSpan(
+                    lane=lane,
+                    probe=watched.name,
+                    phase=WATCH,
+                    start=(change.at - origin).total_seconds(),
+                    end=(until - origin).total_seconds(),
+                    held=change.held,
+                    samples=0,
+                    failures=0,
+                    value=change.value,
+                )
+            )
+    return spans
+
+
+def _result_spans(record: RunRecord, origin: datetime, names: list[str]) -> list[ProbeSpan]:
     spans = []
     for result in record.probes:
         start, end = _probe_window(record, result)
@@ -312,16 +347,18 @@ def _probe_lanes(probes: list[ProbeSpan], axis: Axis, top: int) -> list[str]:
         width = max(x1 - x0, 3.0)
         judged = "held" if span.held else "broke its tolerance"
         tip = escape(f"probe {span.probe}, {span.phase}: {span.failures} of {span.samples} sample(s) failed, {judged}")
+        if span.phase == WATCH:
+            said = f"{span.value}, " if span.value is not None else ""
+            tip = escape(f"watch {span.probe}: {said}{'held' if span.held else 'not held'} from {span.start:+.1f} s")
         parts.append(
             f'<rect class="probe-lane" data-probe="{escape(span.probe)}" data-phase="{span.phase}" '
             f'data-held="{"yes" if span.held else "no"}" data-failures="{span.failures}" '
             f'data-samples="{span.samples}" x="{x0:.1f}" y="{y + 2}" width="{width:.1f}" height="{LANE - 4}" '
             f'fill="{span.colour}"><title>{tip}</title></rect>'
         )
-        if span.failures:
-            label = f"{span.failures}/{span.samples} failed"
-            if width > 7 * len(label):
-                parts.append(_text(x0 + width / 2, y + LANE - 4, label, anchor="middle", fill="#ffffff"))
+        label = f"{span.failures}/{span.samples} failed" if span.failures else (span.value or "")
+        if label and width > 7 * len(label):
+            parts.append(_text(x0 + width / 2, y + LANE - 4, label, anchor="middle", fill="#ffffff"))
     return parts
 
 

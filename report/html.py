@@ -20,6 +20,7 @@ from gameday.report.chart import (
     SERIES,
     STEP_COLOURS,
     STOP_COLOUR,
+    WATCH_COLOURS,
     probe_colour,
     timeline_svg,
 )
@@ -33,6 +34,7 @@ from gameday.report.sections import (
     phase_section,
     probe_section,
     traffic_section,
+    watch_section,
 )
 
 VERDICT_COLOURS: dict[Verdict | None, str] = {
@@ -122,6 +124,7 @@ def drill_sections(record: RunRecord, ui_url: str | None = None) -> str:
         _timeline(record),
         expect_section(record),
         probe_section(record),
+        watch_section(record),
         coverage_section(record),
         phase_section(record),
         fault_section(record),
@@ -220,6 +223,12 @@ def _timeline(record: RunRecord) -> str:
             if colour in shown
         ]
         caption += " Probe lanes: each probe per phase, red where it broke its tolerance (failed samples counted)."
+    if record.watch:
+        legend += [
+            f'<span><i class="swatch" style="background:{colour}"></i>watch {escape(what)}</span>'
+            for what, colour in WATCH_COLOURS.items()
+        ]
+        caption += " Watch lanes: each observe.watch probe from one change to the next, with its recorded value."
     for n, fault in enumerate(f for f in record.faults if f.applied_at is not None):
         colour = FAULT_COLOURS[n % len(FAULT_COLOURS)]
         legend.append(

@@ -16,6 +16,7 @@ from gameday.model.score import format_score, score_record
 from gameday.model.traffic import SecondStats, TrafficSummary, WindowStats
 from gameday.report import words
 from gameday.report.expect import expect_lines, held_word
+from gameday.report.watch import detect_words, watch_markdown
 
 LATE_WARNING = 0.01
 """Share of late requests above which the figures include the generator's own waiting (see ``Outcomes.late``)."""
@@ -71,12 +72,19 @@ def render_markdown(record: RunRecord, ui_url: str | None = None) -> str:
         lines += _traffic(record.traffic, record.started_at)
     if record.probes:
         lines += ["", "## Probes"]
+        # A probe's ``record``: its last value per phase, in a column of its own only when some probe records.
+        recorded = any(r.recorded is not None for r in record.probes)
         # Phase order, not time order: preflight, observe and verify read as the drill ran.
         for phase in [p for p in Phase if any(r.phase is p for r in record.probes)]:
             lines += ["", f"### {phase.value}", ""]
-            lines += ["| Probe | Kind | Held | Samples | Failures | p50 ms | p95 ms | max ms | Problems |"]
-            lines += ["|---|---|---|---|---|---|---|---|---|"]
-            lines += [_probe_line(result) for result in record.probes if result.phase is phase]
+            lines += [
+                "| Probe | Kind | Held | Samples | Failures | p50 ms | p95 ms | max ms | "
+                + ("Recorded | " if recorded else "")
+                + "Problems |"
+            ]
+            lines += ["|---|---|---|---|---|---|---|---|" + ("---|" if recorded else "") + "---|"]
+            lines += [_probe_line(result, recorded) for result in record.probes if result.phase is phase]
+    lines += watch_markdown(record)
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +153,8 @@ def _overview(record: RunRecord, ui_url: str | None) -> list[str]:
             facts.append(("Time to healthy", f"{healthy} ({stop_basis(record)} → first healthy check)"))
     if record.time_to_recovery is not None:
         facts.append(("Time to recovery", words.duration(record.time_to_recovery)))
+    if (detected := detect_words(record)) is not None:
+        facts.append(("Time to detect", detected))
     if record.coverage is not None:
         facts.append(("Evidence under fault", coverage_line(record.coverage)))
     if record.verdict is not None:
@@ -197,7 +207,7 @@ def _fault_notes(faults: list[FaultRecord]) -> list[str]:
     return ["", *notes] if notes else []
 
 
-def _probe_line(result: ProbeResult) -> str:
+def _probe_line(result: ProbeResult, recorded: bool = False) -> str:
     return _row(
         result.probe,
         result.kind,
@@ -207,6 +217,7 @@ def _probe_line(result: ProbeResult) -> str:
         words.milliseconds(result.latency_p50),
         words.milliseconds(result.latency_p95),
         words.milliseconds(result.latency_max),
+        *([result.recorded or "-"] if recorded else []),
         "; ".join(result.problems),
     )
 

@@ -14,6 +14,7 @@ from gameday.model.traffic import TrafficSummary, WindowStats
 from gameday.report import words
 from gameday.report.expect import expect_lines, held_word
 from gameday.report.run import LATE_WARNING, coverage_line
+from gameday.report.watch import alert_rows, detect_words, watch_rows
 
 PROBE_PHASES = {
     Phase.PREFLIGHT: "Before the faults (preflight)",
@@ -31,14 +32,33 @@ def probe_section(record: RunRecord) -> str:
     if not record.probes:
         return ""
     parts = ["<section><h2>Hypothesis: before, under fault, after</h2>"]
-    headers = ("Probe", "Kind", "Held", "Samples", "Failures", "p50 ms", "p95 ms", "max ms", "Problems")
+    recorded = any(r.recorded is not None for r in record.probes)
+    headers: tuple[str, ...] = ("Probe", "Kind", "Held", "Samples", "Failures", "p50 ms", "p95 ms", "max ms")
+    headers += ("Recorded", "Problems") if recorded else ("Problems",)
     for phase in [p for p in Phase if any(r.phase is p for r in record.probes)]:
         parts.append(f"<h3>{escape(PROBE_PHASES.get(phase, phase.value))}</h3>")
-        parts.append(table(headers, [_probe_row(r) for r in record.probes if r.phase is phase]))
+        parts.append(table(headers, [_probe_row(r, recorded) for r in record.probes if r.phase is phase]))
     return "".join(parts) + "</section>"
 
 
-def _probe_row(result: ProbeResult) -> list[str | Html]:
+def watch_section(record: RunRecord) -> str:
+    """``observe.watch``: each watched probe's values and changes, the time to detect; the alerts that fired."""
+    parts: list[str] = []
+    if record.watch:
+        parts.append('<section id="watch"><h2>Watch (observe.watch)</h2>')
+        if (detect := detect_words(record)) is not None:
+            parts.append(f"<p>Time to detect (from the first fault): <strong>{escape(detect)}</strong></p>")
+        rows: list[list[str | Html]] = [[r.probe, r.changes, r.held, r.samples] for r in watch_rows(record)]
+        parts.append(table(("Probe", "Values and changes (from the start of the run)", "Held", "Samples"), rows))
+        parts.append("</section>")
+    if alerts := alert_rows(record):
+        rows = [[r.alert, r.expected, r.fired, r.resolved] for r in alerts]
+        parts.append('<section id="alerts"><h2>Alerts</h2>')
+        parts.append(table(("Alert", "Expected", "Fired", "Resolved"), rows) + "</section>")
+    return "".join(parts)
+
+
+def _probe_row(result: ProbeResult, recorded: bool = False) -> list[str | Html]:
     held = Html("yes") if result.ok else Html('<span class="bad">no</span>')
     latencies = (result.latency_p50, result.latency_p95, result.latency_max)
     return [
@@ -48,6 +68,7 @@ def _probe_row(result: ProbeResult) -> list[str | Html]:
         str(result.samples),
         str(result.failures),
         *(words.milliseconds(v) for v in latencies),
+        *([result.recorded or "-"] if recorded else []),
         "; ".join(result.problems),
     ]
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from gameday.activities.notify.activities import NotifyActivities
 from gameday.activities.notify.alert import AlertActivities
 from gameday.activities.store import Store
 from gameday.model.drill import Drill
-from gameday.model.records import DrillInput, Phase, RunRecord
+from gameday.model.records import DrillInput, FaultRecord, FaultState, Phase, RunRecord, StepRecord, StepStatus
 from gameday.worker.main import build_worker
 from gameday.workflows.drill_workflow import DrillWorkflow
 
@@ -199,11 +199,15 @@ async def running_worker(
     notify: NotifyActivities | None = None,
     *,
     max_cached_workflows: int = 1000,
+    freeze_query_timeout: timedelta | None = None,
 ) -> AsyncIterator[str]:
     """A worker with everything registered, on a task queue of its own; yields the task queue.
 
     ``max_cached_workflows=0``: every activation replays the drill from its history and is then evicted.
+    ``freeze_query_timeout``: one read of the freeze state, when a test makes it unreadable (the worker's
+    default otherwise).
     """
+    options: dict[str, Any] = {} if freeze_query_timeout is None else {"freeze_query_timeout": freeze_query_timeout}
     task_queue = f"test-{uuid.uuid4()}"
     worker = build_worker(
         client,
@@ -213,6 +217,7 @@ async def running_worker(
         notify=notify,
         fail_on_workflow_bug=True,
         max_cached_workflows=max_cached_workflows,
+        **options,
     )
     async with worker:
         yield task_queue
@@ -279,3 +284,49 @@ def sleeping_process(directory: Path) -> Iterator[tuple[subprocess.Popen[bytes],
         os.kill(proc.pid, signal.SIGCONT)
         proc.kill()
         proc.wait(timeout=10)
+
+
+# --- RunRecord builders for report and status tests: times in seconds after the run's start ``t0`` ------------
+
+
+def step(
+    t0: datetime,
+    phase: Phase,
+    start: float,
+    end: float | None = None,
+    detail: str = "",
+    status: StepStatus = StepStatus.OK,
+) -> StepRecord:
+    """A phase of a recorded run, from ``start`` to ``end`` seconds after ``t0`` (still running without ``end``)."""
+    return StepRecord(
+        phase=phase,
+        status=status,
+        started_at=t0 + timedelta(seconds=start),
+        ended_at=None if end is None else t0 + timedelta(seconds=end),
+        detail=detail,
+    )
+
+
+def reverted_fault(
+    t0: datetime,
+    index: int,
+    label: str,
+    target: str,
+    kind: str,
+    action: str,
+    applied: float,
+    reverted: float,
+    **more: Any,
+) -> FaultRecord:
+    """A fault of a recorded run, applied and reverted ``applied`` and ``reverted`` seconds after ``t0``."""
+    return FaultRecord(
+        index=index,
+        label=label,
+        target=target,
+        kind=kind,
+        action=action,
+        state=FaultState.REVERTED,
+        applied_at=t0 + timedelta(seconds=applied),
+        reverted_at=t0 + timedelta(seconds=reverted),
+        **more,
+    )

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from gameday.activities.blackout import check_blackout
 from gameday.activities.fault_lease import FaultLease
 from gameday.activities.faults.activities import FaultActivities, capture_target
+from gameday.activities.freeze import QUERY_TIMEOUT as FREEZE_QUERY_TIMEOUT
 from gameday.activities.freeze import FreezeActivities
 from gameday.activities.gameday_store import GameDayActivities, GameDays
 from gameday.activities.ledger import FaultLedger
@@ -25,6 +26,7 @@ from gameday.activities.notify.activities import NotifyActivities
 from gameday.activities.notify.alert import AlertActivities
 from gameday.activities.policy import check_policy
 from gameday.activities.probes.activities import check_hypothesis, observe, verify_recovery
+from gameday.activities.probes.watch import watch
 from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
 from gameday.activities.resolve import resolve_targets
 from gameday.activities.run_scope import ActivityScope
@@ -129,6 +131,7 @@ def build_worker(
     max_cached_workflows: int = 1000,
     site: str | None = None,
     max_fault_lease: timedelta = timedelta(minutes=10),
+    freeze_query_timeout: timedelta = FREEZE_QUERY_TIMEOUT,
 ) -> GamedayWorker:
     """A worker with every gameday workflow and activity registered on ``task_queue``, plus its own queue.
 
@@ -144,6 +147,7 @@ def build_worker(
             the workflow after it (tests use it to prove the safe path survives evictions).
         site: the site this worker acts for (``GAMEDAY_SITE``, else the host name when ``None``).
         max_fault_lease: the longest ``fault_lease`` this worker grants (``GAMEDAY_MAX_FAULT_LEASE``).
+        freeze_query_timeout: how long ``check_freeze`` waits for one read of the freeze state (tests lower it).
     """
     site = site or default_site()
     identity = worker_identity(site, probe_capabilities())
@@ -163,6 +167,7 @@ def build_worker(
         activities=[
             check_hypothesis,
             observe,
+            watch,
             verify_recovery,
             capture_target,
             faults.apply_fault,
@@ -176,7 +181,7 @@ def build_worker(
             check_blackout,
             check_policy,
             SiteActivities(client, site).check_sites,
-            FreezeActivities(client).check_freeze,
+            FreezeActivities(client, freeze_query_timeout).check_freeze,
             *notify.all(),
             WorkerQueueActivities(own_queue).worker_queue,
             read_back,
@@ -210,6 +215,7 @@ def build_worker(
             resolve_targets,
             check_hypothesis,
             observe,
+            watch,
             verify_recovery,
         ],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,

@@ -32,9 +32,11 @@ from gameday.model.records import (
     TargetState,
     VerifyInput,
     VerifyResult,
+    WatchInput,
 )
 from gameday.model.sites import SitesAnswer, SitesCheck
 from gameday.model.traffic import TrafficHoldInput, TrafficMark, TrafficOutcome
+from gameday.model.watch import WatchProgress
 
 
 def _stub(name: str) -> NotImplementedError:
@@ -75,6 +77,12 @@ async def check_hypothesis(request: ProbeInput) -> list[ProbeResult]:
 async def observe(request: ObserveInput) -> ObserveResult:
     """``activities/probes/activities.py``: the observation window, one heartbeating activity."""
     raise _stub("observe")
+
+
+@activity.defn(name="watch")
+async def watch(request: WatchInput) -> WatchProgress:
+    """``activities/probes/watch.py``: ``observe.watch`` and the alerts, sampled until cancelled."""
+    raise _stub("watch")
 
 
 @activity.defn(name="verify_recovery")
@@ -196,6 +204,7 @@ ALL = (
     check_sites,
     check_hypothesis,
     observe,
+    watch,
     verify_recovery,
     resolve_targets,
     acquire_targets,

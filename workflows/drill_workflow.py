@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from gameday.model.data_loss import LossBound
     from gameday.model.drill import Drill, Fault, Probe, Target
-    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
+    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY
     from gameday.model.kinds import registry
     from gameday.model.locks import LockInput, ResolvedTarget, ResolveInput, keys_of, lockable_targets, resolved_keys
     from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, PhaseDone
@@ -56,10 +56,12 @@ with workflow.unsafe.imports_passed_through():
     from gameday.model.verdict import Outcome, judge, time_to_safe
     from gameday.workflows import activity_stubs as stubs
     from gameday.workflows import pausing, search
+    from gameday.workflows.freeze_check import freeze_refusal
     from gameday.workflows.notify_sender import NotifyPolicy, NotifySender
     from gameday.workflows.proxy_holds import ProxyHolds
     from gameday.workflows.recovery import last_faulted, recovery_probes, time_to_recovery
     from gameday.workflows.traffic_hold import TrafficHold
+    from gameday.workflows.watch_hold import WatchHold, judged
 
 HEARTBEAT = timedelta(seconds=5)
 """Heartbeat timeout of every long activity: a dead worker is noticed, and a cancel delivered, this fast."""
@@ -188,6 +190,7 @@ class DrillWorkflow:
         self._resumed_by = ""
         self._proxies = ProxyHolds(HEARTBEAT)
         self._traffic = TrafficHold(HEARTBEAT)
+        self._watch = WatchHold(HEARTBEAT)
         self._expect_misses: list[str] = []
         self._notify = NotifySender("", "", "", None)
         self._notify_since: datetime | None = None
@@ -307,24 +310,18 @@ class DrillWorkflow:
     async def _check_freeze(self, inp: DrillInput) -> None:
         """A drill started during a freeze of its team (or of all) records itself skipped by the freeze.
 
-        Fail closed: when the freeze state cannot be read, the drill does not start either (``ABORTED``, nothing
-        touched); a kill switch that lets runs through whenever it is unreadable is no kill switch.
+        Fail closed (``workflows/freeze_check.py``): when the freeze state cannot be read, the drill does not
+        start either (``ABORTED``, nothing touched).
         """
-        try:
-            frozen = await workflow.execute_activity(
-                stubs.check_freeze,
-                FreezeCheck(team=inp.drill.team, task_queue=workflow.info().task_queue),
-                start_to_close_timeout=timedelta(seconds=10),
-                schedule_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
-                summary="preflight: frozen?",
-            )
-        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
-            if is_cancelled_exception(err):
-                self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
-                return
-            frozen = f"freeze state unknown ({_error_text(err)}): not started, nothing touched (fail closed)"
-        if frozen:
+        frozen = await freeze_refusal(
+            inp.drill.team,
+            summary="preflight: frozen?",
+            not_started="not started, nothing touched (fail closed)",
+            why=_error_text,
+        )
+        if frozen is None:
+            self._request_stop(StopRequest(reason="workflow cancellation requested", by="temporal"))
+        elif frozen:
             self._request_stop(StopRequest(reason=frozen, by=FROZEN_BY))
 
     async def _hold(self, inp: DrillInput) -> None:
@@ -456,6 +453,7 @@ class DrillWorkflow:
         for line in await self._proxies.release():
             workflow.logger.info("%s", line)
         await self._stop_traffic(inp)
+        await self._stop_watch(inp)
         self._finish()
         self._set_verdict_attribute()
         await self._notify_finished()
@@ -669,25 +667,54 @@ class DrillWorkflow:
         left = [f.record for f in self._faults if f.record.state == FaultState.NOT_REVERTED]
         if not left:
             return
+        await self._send_alert(
+            inp,
+            event="fault_not_reverted",
+            summary="a fault could NOT be reverted: act now",
+            faults=left,
+            label=f"NOT REVERTED {', '.join(f.label for f in left)}",
+            within=timedelta(minutes=2),
+            undelivered="alert for NOT REVERTED faults",
+            cancel_propagates=False,  # on the shielded safe path: a cancel must not skip what follows
+        )
+
+    async def _send_alert(
+        self,
+        inp: DrillInput,
+        *,
+        event: str,
+        summary: str,
+        faults: list[FaultRecord],
+        label: str,
+        within: timedelta,
+        undelivered: str,
+        cancel_propagates: bool,
+    ) -> None:
+        """Send one alert about this drill's ``faults``, retried for ``within``; an alert not delivered is logged.
+
+        ``cancel_propagates``: a cancellation of the alert is raised (else it is logged as not delivered).
+        """
         alert = AlertInput(
             run_id=inp.run_id,
             drill_name=inp.drill.name,
             team=inp.drill.team,
-            event="fault_not_reverted",
-            summary="a fault could NOT be reverted: act now",
-            faults=left,
+            event=event,
+            summary=summary,
+            faults=faults,
         )
         try:
             await workflow.execute_activity(
                 stubs.alert,
                 alert,
                 start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=within,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                summary=f"alert: NOT REVERTED {', '.join(f.label for f in left)}",
+                summary=f"alert: {label}",
             )
         except ActivityError as err:
-            workflow.logger.error("alert for NOT REVERTED faults not delivered: %s", _error_text(err))
+            if cancel_propagates and is_cancelled_exception(err):
+                raise
+            workflow.logger.error("%s not delivered: %s", undelivered, _error_text(err))
 
     async def _release_targets(self, inp: DrillInput) -> None:
         """Let other drills have the targets again, unless a fault is still on one of them."""
@@ -707,6 +734,9 @@ class DrillWorkflow:
 
     async def _inject(self, inp: DrillInput) -> str:
         drill = inp.drill
+        if drill.faults:
+            # Input-based: only a drill with observe.watch (or expected alerts) starts one, just before its first fault.
+            self._watch.start(inp, self._probe_route())
         for index, fault in enumerate(drill.faults):
             self._raise_if_stopping()
             target = drill.targets[fault.target]
@@ -951,28 +981,17 @@ class DrillWorkflow:
 
     async def _alert_site_without_worker(self, inp: DrillInput, site: str, fault: FaultRecord) -> None:
         """A site holds a fault of this drill and has no live worker to revert it: people must start one now."""
-        alert = AlertInput(
-            run_id=inp.run_id,
-            drill_name=inp.drill.name,
-            team=inp.drill.team,
+        await self._send_alert(
+            inp,
             event="site_without_worker",
             summary=f"site {site} has faults and no live worker: start `gameday worker --site {site}`; "
             f"the revert waits for it",
             faults=[fault],
+            label=f"site {site} has faults and no worker",
+            within=timedelta(minutes=1),
+            undelivered=f"alert for site {site} without a worker",
+            cancel_propagates=True,
         )
-        try:
-            await workflow.execute_activity(
-                stubs.alert,
-                alert,
-                start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                summary=f"alert: site {site} has faults and no worker",
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            workflow.logger.error("alert for site %s without a worker not delivered: %s", site, _error_text(err))
 
     def _revert_window(self, inp: DrillInput) -> timedelta:
         """A failing revert is retried until ``max_duration`` + ``revert_grace`` from the start of the run.
@@ -1091,6 +1110,26 @@ class DrillWorkflow:
         if result.held is False:
             self._expect_misses = [*self._expect_misses, result.miss]
             self._deviated = True
+
+    async def _stop_watch(self, inp: DrillInput) -> None:
+        """Stop the watch (after verify) and judge observe.expect's sequence, detect and alerts on it."""
+        if not WatchHold.wanted(inp):
+            return
+        progress = await self._watch.stop(self._healthy_at)
+        applied = [f.record.applied_at for f in self._faults if f.record.applied_at is not None]
+        results, detected_in = judged(inp, progress, min(applied, default=None), self._healthy_at)
+        assert self._record is not None
+        self._record = self._record.model_copy(
+            update={
+                "expectations": [*self._record.expectations, *results],
+                "time_to_detect": detected_in,
+                "watch": progress.probes if progress is not None else [],
+                "alerts": progress.alerts if progress is not None else [],
+            }
+        )
+        misses = [r.miss for r in results if r.held is False and r.miss]
+        self._expect_misses = [*self._expect_misses, *misses]
+        self._deviated = self._deviated or bool(misses)
 
     async def _notify_finished(self) -> None:
         """The verdict to Slack/webhook, then a bounded wait for the queue; what failed becomes a ``notify`` step.

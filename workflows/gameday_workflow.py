@@ -14,11 +14,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY, FreezeCheck
+    from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY
     from gameday.model.gameday import (
         GameDayEntry,
         GameDayInput,
@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from gameday.model.units import format_duration
     from gameday.workflows import activity_stubs as stubs
     from gameday.workflows import search
+    from gameday.workflows.freeze_check import freeze_refusal
 
 
 @workflow.defn(name="GameDayWorkflow")
@@ -102,24 +103,18 @@ class GameDayWorkflow:
     async def _check_freeze(self, inp: GameDayInput) -> None:
         """A freeze of the game day's team (or of all) stops it before its next step (a stop by ``freeze``).
 
-        Fail closed, as a drill's own check: a freeze state that cannot be read starts no further step.
+        Fail closed, as a drill's own check (``workflows/freeze_check.py``): a freeze state that cannot be read
+        starts no further step.
         """
-        try:
-            frozen = await workflow.execute_activity(
-                stubs.check_freeze,
-                FreezeCheck(team=inp.team, task_queue=workflow.info().task_queue),
-                start_to_close_timeout=timedelta(seconds=10),
-                schedule_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=4),
-                summary="game day: frozen?",
-            )
-        except ActivityError as err:  # never CancelledError itself: an eviction must propagate
-            if is_cancelled_exception(err):
-                self._cancelled = True
-                return
-            why = err.cause or err
-            frozen = f"freeze state unknown ({why}): no further step started (fail closed)"
-        if frozen and self._stop is None:
+        frozen = await freeze_refusal(
+            inp.team,
+            summary="game day: frozen?",
+            not_started="no further step started (fail closed)",
+            why=lambda err: str(err.cause or err),
+        )
+        if frozen is None:
+            self._cancelled = True
+        elif frozen and self._stop is None:
             self._stop = StopRequest(reason=frozen, by=FROZEN_BY, received_at=workflow.now())
 
     async def _run_stage(self, inp: GameDayInput, stage: int, drills: list[PlannedDrill]) -> None:

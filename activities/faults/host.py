@@ -8,17 +8,20 @@ ends it through the fault lease (``activities/fault_lease.py`` reverts through :
 rollback through :func:`revert`, and the load ends itself at a deadline whatever happens
 (``GAMEDAY_HOST_MAX_HOLD``; a fault with a ``duration``: a minute after it).
 
-The revert never trusts the apply's record: it finds the group by its marker in ``/proc`` (never a process of
-gameday's own: its marker is in no other command line), stops it, removes the one file a ``disk_fill`` or ``io``
-writes (its name is made of the run and the index, so a revert on another worker of the host finds exactly it: a
-file is all a SIGKILLed worker leaves behind, and the next worker's revert removes it), and records what was held
-(CPU seconds, bytes, connections) from the status file the load keeps in gameday's data directory.
+The revert never trusts the apply's record: it finds the group by its command line in ``/proc`` (``-m`` the load's
+module and the marker: never a process of gameday's own, nor one that only names the marker), stops it, removes
+the one file a ``disk_fill`` or ``io`` writes (its name is made of the run and the index, so a revert on another
+worker of the host finds exactly it: a file is all a SIGKILLed worker leaves behind, and the next worker's revert
+removes it), and records what was held (CPU seconds, bytes, connections) from the status file the load keeps in
+gameday's data directory.
 
 Worker-side limits (``config/app.py``, ``GAMEDAY_HOST_*``): memory above ``GAMEDAY_HOST_MAX_MEMORY``, files outside
-``GAMEDAY_HOST_FILL_ROOTS`` (or inside gameday's data directory) and more connections than
-``GAMEDAY_HOST_MAX_CONNECTIONS`` are refused before anything starts. Two drills never load one resource of a host
-at once: the apply takes a lock file per resource (``cpu``, ``memory``, ``disk_fill:<dir>``, ``io:<dir>``,
-``tcp:<address>``) in the data directory, released by the revert.
+``GAMEDAY_HOST_FILL_ROOTS`` (or inside gameday's data directory), more connections than
+``GAMEDAY_HOST_MAX_CONNECTIONS`` and connections to gameday's own Temporal or results database are refused before
+anything starts. Two drills never load one resource of a host at once: the apply takes a lock file per resource
+(:func:`host_resource`: ``cpu``, ``memory``, ``disk_fill:<mount point>``, ``io:<real dir>``, ``tcp:<address>``) in
+the data directory, released by the revert (found by its holder). An apply interrupted before its load holds
+(cancelled) undoes itself: a terminated drill has no rollback to do it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from datetime import timedelta
@@ -68,10 +72,16 @@ LOADS = "host-loads"
 LOCKS = "host-locks"
 """Under the data directory: one lock file per loaded resource of this host."""
 MARKER = "gameday-host-load:"
+LOAD_MODULE = "gameday.activities.faults.host_load"
+"""The load's module: its command line is ``<python> -m LOAD_MODULE <marker> ...``, and only such a one is its."""
 STOP_GRACE = 1.0
 """Seconds a stopped load has to tidy up (close, remove, write its last status) before its group is killed."""
 AFTER_DURATION = 60.0
 """A load with a ``duration`` ends itself this many seconds after it, if nobody reverted it."""
+
+OWN_ROOM = 64 * 1024**2
+"""Bytes a ``disk_fill`` always leaves free on the file system of gameday's data directory (its ledger, results,
+locks and the loads' status are written there, the revert's included)."""
 
 WATCH_EVERY = 2.0
 """Seconds between two looks, by the worker that started loads, at whether their drills' workflows still run."""
@@ -98,9 +108,12 @@ def marker(run_id: str, index: int) -> str:
 
 
 def written_file(fault: FaultBase, run_id: str, index: int) -> Path | None:
-    """The one file a ``disk_fill`` or ``io`` writes: ``<path>/.gameday-<action>-<run>-<index>``."""
+    """The one file a ``disk_fill`` or ``io`` writes: ``<real path>/.gameday-<action>-<run>-<index>``.
+
+    In the directory the path resolves to (symlinks, ``..``): the one the worker checked against its roots.
+    """
     if isinstance(fault, DiskFillFault | IoFault):
-        return Path(fault.path) / f".gameday-{fault.action}-{slug(run_id, index)}"
+        return Path(os.path.realpath(fault.path)) / f".gameday-{fault.action}-{slug(run_id, index)}"
     return None
 
 
@@ -178,6 +191,59 @@ def _check_path(config: GamedayConfig, path: str) -> str:
     return real
 
 
+def _mount_of(real: str) -> str:
+    """The mount point of the file system holding the real directory ``real``."""
+    path = real
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def host_resource(fault: FaultBase) -> str:
+    """The resource a fault loads on this host, as its lock file names it: a ``disk_fill`` its file system's mount
+    point (two fills of one file system, in any directories, take from one free space), an ``io`` its real
+    directory, others :func:`resource_key` (``cpu``, ``memory``, ``tcp:<address>``)."""
+    if isinstance(fault, DiskFillFault):
+        return f"disk_fill:{_mount_of(os.path.realpath(fault.path))}"
+    if isinstance(fault, IoFault):
+        return f"io:{os.path.realpath(fault.path)}"
+    return resource_key(fault)
+
+
+def _own_endpoints(config: GamedayConfig) -> dict[str, str]:
+    """gameday's own servers a worker talks to, ``host:port`` → what it is (never with a password)."""
+    own = {config.temporal_address: "Temporal"}
+    with contextlib.suppress(RuntimeError, AttributeError):  # in an activity: where this worker really connected
+        own[activity.client().service_client.config.target_host] = "Temporal"
+    from sqlalchemy.engine import make_url
+
+    with contextlib.suppress(Exception):
+        url = make_url(config.resolved_database_url)
+        port = url.port or {"postgresql": 5432, "mysql": 3306}.get(url.get_backend_name())
+        if url.host and port:
+            own[f"{url.host}:{port}"] = "results database"
+    return own
+
+
+def _addresses(host: str, port: int) -> set[tuple[str, int]]:
+    with contextlib.suppress(OSError, UnicodeError):
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        return {(str(info[4][0]), port) for info in infos}
+    return set()
+
+
+def _refuse_own(config: GamedayConfig, host: str, port: int) -> None:
+    """Raises ApplyError when ``host:port`` is gameday's own Temporal or results database: a drill never exhausts
+    the control plane that reverts it."""
+    wanted = _addresses(host, port)
+    for address, what in _own_endpoints(config).items():
+        own_host, _, own_port = address.rpartition(":")
+        if not own_port.isdigit():
+            continue
+        if wanted & _addresses(own_host, int(own_port)):
+            raise ApplyError(f"{host}:{port} is gameday's own {what} ({address}): a drill never exhausts it")
+
+
 def load_spec(inp: FaultInput, fault: FaultBase, config: GamedayConfig) -> dict[str, Any]:
     """The load's JSON spec, after the worker's limits (nothing is started).
 
@@ -186,7 +252,11 @@ def load_spec(inp: FaultInput, fault: FaultBase, config: GamedayConfig) -> dict[
     """
     spec: dict[str, Any] = {"action": fault.action}
     if isinstance(fault, CpuFault):
-        cores = fault.cores if fault.cores is not None else float(os.cpu_count() or 1)
+        have = os.cpu_count() or 1
+        cores = fault.cores if fault.cores is not None else float(have)
+        if cores > have:
+            # A burner per core asked for: more than the host has is no more load, only more processes.
+            raise ApplyError(f"{cores:g} cores asked for: the host has {have} core(s)")
         workers = max(1, int(-(-cores // 1)))  # ceil
         spec |= {"workers": workers, "duty": min(1.0, cores * fault.load / workers)}
     elif isinstance(fault, MemoryFault):
@@ -199,8 +269,17 @@ def load_spec(inp: FaultInput, fault: FaultBase, config: GamedayConfig) -> dict[
             )
         spec["bytes"] = want
     elif isinstance(fault, DiskFillFault):
-        _check_path(config, fault.path)
-        spec |= {"bytes": fault.size, "leave_free": fault.leave_free}
+        real = _check_path(config, fault.path)
+        spec |= {"bytes": fault.size, "leave_free": fault.leave_free, "keep_free": 0}
+        data = default_data_dir()
+        data.mkdir(parents=True, exist_ok=True)
+        if os.stat(real).st_dev == os.stat(data).st_dev:
+            if fault.leave_free is not None and fault.leave_free < OWN_ROOM:
+                raise ApplyError(
+                    f"{fault.path} is on the file system of gameday's data directory ({data}): leave_free must be at "
+                    f"least {OWN_ROOM} bytes there"
+                )
+            spec["keep_free"] = OWN_ROOM
     elif isinstance(fault, IoFault):
         _check_path(config, fault.path)
         spec |= {"rate": fault.rate, "size": fault.size}
@@ -211,6 +290,7 @@ def load_spec(inp: FaultInput, fault: FaultBase, config: GamedayConfig) -> dict[
                 f"{fault.count} connections asked for, above this worker's cap of {cap} (GAMEDAY_HOST_MAX_CONNECTIONS)"
             )
         host, _, port = fault.address.rpartition(":")
+        _refuse_own(config, host, int(port))
         spec |= {"host": host.strip("[]"), "port": int(port), "count": fault.count}
         spec |= {"postgres_user": fault.postgres_user, "send_hex": (fault.send or "").encode("latin-1").hex()}
     else:  # pragma: no cover - narrow() lets only the host faults through
@@ -237,8 +317,12 @@ def _take_lock(inp: FaultInput, key: str) -> None:
     where = _lock_file(key)
     where.parent.mkdir(parents=True, exist_ok=True)
     mine = {"key": key, "run_id": inp.run_id, "index": inp.index}
+    # Written whole, then linked into place (atomic, fails if taken): a worker dying mid-write never leaves an
+    # empty lock file that names no holder, which no revert would release.
+    partial = where.with_name(f"{where.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    partial.write_text(json.dumps(mine))
     try:
-        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        os.link(partial, where)
     except FileExistsError:
         try:
             holder = json.loads(where.read_text())
@@ -250,19 +334,25 @@ def _take_lock(inp: FaultInput, key: str) -> None:
             f"{key} on this host is loaded by another drill (run {holder.get('run_id', '?')}, fault "
             f"{holder.get('index', '?')}) until it is reverted"
         ) from None
-    with open(fd, "w") as out:
-        json.dump(mine, out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
-def _release_lock(inp: FaultInput, key: str) -> None:
-    where = _lock_file(key)
+def _release_locks(inp: FaultInput) -> None:
+    """Release every lock this fault holds on this host, found by its holder (never trusting a key recomputed now:
+    a symlink changed or a file system unmounted since the apply names another resource)."""
     try:
-        holder = json.loads(where.read_text())
-    except (OSError, ValueError):
+        entries = list((default_data_dir() / LOCKS).iterdir())
+    except OSError:
         return
-    if holder.get("run_id") == inp.run_id and holder.get("index") == inp.index:
-        with contextlib.suppress(FileNotFoundError):
-            where.unlink()
+    for where in entries:
+        try:
+            holder = json.loads(where.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(holder, dict) and holder.get("run_id") == inp.run_id and holder.get("index") == inp.index:
+            with contextlib.suppress(FileNotFoundError):
+                where.unlink()
 
 
 # --- the load's processes ----------------------------------------------------------------------------------
@@ -282,9 +372,11 @@ def _own_lineage() -> set[int]:
 
 
 def load_pids(mark: str) -> list[int]:
-    """The live processes whose command line carries ``mark`` (the load's group), never gameday's own."""
+    """The live processes of the load marked ``mark`` (its supervisor and the burners it forked: command line
+    ``<python> -m gameday.activities.faults.host_load <mark> ...``), never gameday's own nor one that merely
+    names the marker (a ``grep`` for it)."""
     found, own = [], _own_lineage()
-    needle = mark.encode()
+    needle = [b"-m", LOAD_MODULE.encode(), mark.encode()]
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in own:
             continue
@@ -295,7 +387,7 @@ def load_pids(mark: str) -> list[int]:
                 state = f.read().rpartition(")")[2].split()[0]
         except OSError:
             continue
-        if needle in args and state != "Z":
+        if args[1:4] == needle and state != "Z":
             found.append(int(entry))
     return found
 
@@ -378,7 +470,8 @@ async def capture(inp: FaultInput) -> dict[str, str]:
     _, fault = narrow(inp, HostTarget, *FAULTS)
     config = GamedayConfig.from_env()
     await asyncio.to_thread(load_spec, inp, fault, config)
-    return {"host": host_id(), "cpus": str(os.cpu_count() or 1), "resource": resource_key(fault)}
+    resource = await asyncio.to_thread(host_resource, fault)
+    return {"host": host_id(), "cpus": str(os.cpu_count() or 1), "resource": resource}
 
 
 async def apply(inp: FaultInput) -> FaultRecord:
@@ -394,35 +487,23 @@ async def apply(inp: FaultInput) -> FaultRecord:
         spec = await asyncio.to_thread(load_spec, inp, fault, config)
     except ApplyError as err:
         raise NothingChanged(str(err)) from err
-    key, mark, name = resource_key(fault), marker(inp.run_id, inp.index), slug(inp.run_id, inp.index)
+    key, mark, name = (
+        await asyncio.to_thread(host_resource, fault),
+        marker(inp.run_id, inp.index),
+        slug(inp.run_id, inp.index),
+    )
     if load_pids(mark):
         raise ApplyError(f"a load of this fault is already running ({mark}): the revert stops it first")
     _take_lock(inp, key)
-    status_file(inp.run_id, inp.index).parent.mkdir(parents=True, exist_ok=True)
-    # Started from this (the event loop's) thread: the parent-death signal follows the thread that forks.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gameday.activities.faults.host_load",
-        mark,
-        json.dumps(spec),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    _children[name] = proc
-    assert proc.stdout is not None
-    line = await proc.stdout.readline()
     try:
-        said = json.loads(line) if line else {"error": f"the load exited ({await proc.wait()}) before it held"}
-    except ValueError:
-        said = {"error": f"the load said {line[:200]!r}"}
+        proc, said = await _start(spec, mark, name)
+    except BaseException:
+        # Interrupted (cancelled: the drill stopped or was terminated; the worker shutting down): a terminated
+        # drill has no rollback, so the apply never leaves a load it started behind, nor its lock.
+        await asyncio.shield(_undo(fault, inp, mark, name))
+        raise
     if "error" in said:
-        await _stop_load(mark, name)
-        _remove_file(fault, inp)
-        _release_lock(inp, key)
-        with contextlib.suppress(FileNotFoundError):
-            status_file(inp.run_id, inp.index).unlink()
+        await _undo(fault, inp, mark, name)
         raise NothingChanged(f"the load did not start: {str(said['error'])[:300]}")
     changed = {
         "host": host_id(),
@@ -440,6 +521,40 @@ async def apply(inp: FaultInput) -> FaultRecord:
     )
 
 
+async def _start(spec: dict[str, Any], mark: str, name: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """Start the load and read its first line: ``{"ready": ...}`` or ``{"error": ...}``."""
+    status_file_dir = Path(spec["status"]).parent
+    status_file_dir.mkdir(parents=True, exist_ok=True)
+    # Started from this (the event loop's) thread: the parent-death signal follows the thread that forks.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        LOAD_MODULE,
+        mark,
+        json.dumps(spec),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    _children[name] = proc
+    assert proc.stdout is not None
+    line = await proc.stdout.readline()
+    try:
+        said = json.loads(line) if line else {"error": f"the load exited ({await proc.wait()}) before it held"}
+    except ValueError:
+        said = {"error": f"the load said {line[:200]!r}"}
+    return proc, said
+
+
+async def _undo(fault: FaultBase, inp: FaultInput, mark: str, name: str) -> None:
+    """What an apply that did not finish leaves: its load stopped, its file removed, its lock released."""
+    await _stop_load(mark, name)
+    await asyncio.to_thread(_remove_file, fault, inp)
+    _release_locks(inp)
+    with contextlib.suppress(FileNotFoundError):
+        status_file(inp.run_id, inp.index).unlink()
+
+
 def _describe(fault: FaultBase, spec: dict[str, Any], said: dict[str, Any]) -> str:
     if isinstance(fault, CpuFault):
         return f"burning {spec['workers']} process(es) at {spec['duty'] * 100:.0f}% each"
@@ -453,15 +568,24 @@ def _describe(fault: FaultBase, spec: dict[str, Any], said: dict[str, Any]) -> s
 
 
 def _remove_file(fault: FaultBase, inp: FaultInput) -> bool:
-    """Remove the fault's own file, if any (never following a symlink); whether one was there."""
+    """Remove the fault's own file, if any (never following a symlink); whether one was there.
+
+    Where its path resolves now, and where the apply said it wrote it (the path's symlink may have changed since):
+    only a file of exactly this fault's name.
+    """
     target = written_file(fault, inp.run_id, inp.index)
     if target is None:
         return False
-    try:
-        target.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+    places = {target}
+    recorded = inp.record.changed.get("file")
+    if recorded and os.path.basename(recorded) == target.name and os.path.isabs(recorded):
+        places.add(Path(recorded))
+    removed = False
+    for place in places:
+        with contextlib.suppress(FileNotFoundError):
+            place.unlink()
+            removed = True
+    return removed
 
 
 async def revert(inp: FaultInput) -> FaultRecord:
@@ -482,7 +606,7 @@ async def revert(inp: FaultInput) -> FaultRecord:
         raise RevertError(f"the load {mark} is still running after SIGKILL")
     status = {**before, **await asyncio.to_thread(_read_status, inp.run_id, inp.index)}
     removed = await asyncio.to_thread(_remove_file, fault, inp)
-    _release_lock(inp, resource_key(fault))
+    _release_locks(inp)
     with contextlib.suppress(FileNotFoundError):
         status_file(inp.run_id, inp.index).unlink()
     if found:

@@ -176,6 +176,12 @@ class DiskFill(Load):
             want = int(self.spec["bytes"])
             if want > free:
                 raise RuntimeError(f"{directory} has {free} bytes free, less than the {want} asked for")
+            keep = int(self.spec.get("keep_free") or 0)
+            if free - want < keep:
+                raise RuntimeError(
+                    f"{directory} is on the file system of gameday's data directory: {want} bytes would leave less "
+                    f"than {keep} free ({free} free now)"
+                )
         else:
             want = free - int(self.spec["leave_free"])
             if want <= 0:
@@ -215,6 +221,10 @@ class Io(Load):
 
     def start(self) -> dict[str, Any]:
         self.path = self.spec["file"]
+        fs = os.statvfs(os.path.dirname(self.path))
+        if int(self.spec["size"]) > fs.f_bavail * fs.f_frsize:
+            # Its file grows to its size: larger than the free space, an io load would be an unbounded disk fill.
+            raise RuntimeError(f"a {self.spec['size']} B file asked for, {fs.f_bavail * fs.f_frsize} bytes free")
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         self.size, self.rate = int(self.spec["size"]), int(self.spec["rate"])
         self.written, self.offset, self.began = 0, 0, time.monotonic()
@@ -222,8 +232,11 @@ class Io(Load):
         return {"rate": self.rate}
 
     def turn(self) -> None:
+        # One turn writes for at most a TICK: a disk slower than the rate never keeps the load from its deadline,
+        # its status or a stop (it falls behind instead).
+        until = time.monotonic() + TICK
         due = int((time.monotonic() - self.began) * self.rate) - self.written
-        while due > 0 and not _stop:
+        while due > 0 and not _stop and time.monotonic() < until:
             n = min(due, CHUNK, self.size - self.offset)
             n = os.pwrite(self.fd, self.buffer[:n], self.offset)
             self.written += n
@@ -283,8 +296,9 @@ class Connections(Load):
         for i, sock in enumerate(self.sockets):
             if sock is not None:
                 try:
-                    while sock.recv(65536):
-                        pass
+                    # A bounded read per turn: a server that never stops sending cannot hold the loop.
+                    if all(sock.recv(65536) for _ in range(16)):
+                        continue
                 except BlockingIOError:
                     continue  # open, nothing (more) to read
                 except OSError:
@@ -322,10 +336,15 @@ LOADS: dict[str, type[Load]] = {
 
 
 def _write_status(path: str, facts: dict[str, Any]) -> None:
+    """Best effort: a status that cannot be written (its file system full) never ends the load's hold or stop."""
     partial = f"{path}.{os.getpid()}.tmp"
-    with open(partial, "w") as f:
-        json.dump(facts, f)
-    os.replace(partial, path)
+    try:
+        with open(partial, "w") as f:
+            json.dump(facts, f)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
 
 
 def main(argv: list[str]) -> int:

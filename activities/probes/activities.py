@@ -361,6 +361,8 @@ def _record(progress: ObserveProgress, name: str, sample: Sample, keep: int = MA
         slot = random.randrange(count)
         if slot < len(kept):
             kept[slot] = latency
+    if sample.value is not None:
+        progress.recorded[name] = sample.value
     if not sample.ok:
         progress.failures[name] = progress.failures.get(name, 0) + 1
         if sample.problem:
@@ -373,4 +375,5 @@ def _tally(progress: ObserveProgress, name: str) -> Tally:
         failures=progress.failures.get(name, 0),
         latencies=[latency for latency in progress.samples.get(name, []) if latency is not None],
         reasons=progress.problems.get(name, []),
+        recorded=progress.recorded.get(name),
     )

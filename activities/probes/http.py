@@ -16,6 +16,7 @@ from gameday.activities.probes.judge import Sample
 from gameday.activities.probes.tcp import connection_problem, timed_out
 from gameday.model.drill import HttpProbe
 from gameday.model.kinds.probe_http import BodyJson, comparison, compiled_path, compiled_regex
+from gameday.model.watch import value_text
 
 MAX_JSON_BODY = 1024 * 1024
 """Bytes of a response ``body_json`` or ``record`` parses: a larger body is a failed sample, never a parse."""
@@ -46,6 +47,9 @@ async def take_sample(spec: HttpProbe, client: httpx.AsyncClient) -> Sample:
         return Sample(ok=False, latency=0.0, problem=str(exc))
     sample = await _send(spec, client, resolved.headers, seconds, started)
     # A problem may quote what the server or the transport said: the secrets sent never leave the probe.
+    # So may a recorded value.
+    if sample.value:
+        sample = replace(sample, value=resolved.scrub(sample.value))
     return replace(sample, problem=resolved.scrub(sample.problem)) if sample.problem else sample
 
 
@@ -63,7 +67,11 @@ async def _send(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Sample(ok=False, latency=time.perf_counter() - started, problem=f"request failed: {exc}")
     latency = time.perf_counter() - started
+    sample = _judged(spec, response, latency)
+    return sample if spec.record is None else replace(sample, value=recorded(spec.record, response.content))
 
+
+def _judged(spec: HttpProbe, response: httpx.Response, latency: float) -> Sample:
     if response.status_code not in spec.statuses:
         expected = " or ".join(str(s) for s in spec.statuses)
         return Sample(ok=False, latency=latency, problem=f"status {response.status_code} (expected {expected})")
@@ -74,6 +82,16 @@ async def _send(
         if problem is not None:
             return Sample(ok=False, latency=latency, problem=problem)
     return Sample(ok=True, latency=latency)
+
+
+def recorded(path: str, content: bytes) -> str | None:
+    """The JSON value at ``path`` in a response body, as text (``model.watch.value_text``); ``None`` when the body
+    is not JSON (or too large) or has no value there. Kept with the sample whether it held or not."""
+    try:
+        value = compiled_path(path).search(parse_body(content))
+    except (ValueError, jmespath.exceptions.JMESPathError):
+        return None
+    return None if value is None else value_text(value)
 
 
 def parse_body(content: bytes) -> Any:

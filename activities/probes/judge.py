@@ -31,6 +31,8 @@ class Sample:
     """Seconds the sample took, measured even when it failed (a timeout takes the whole timeout)."""
     problem: str | None = None
     """Why the sample failed, in words (``"status 503 (expected 200)"``); ``None`` when ``ok``."""
+    value: str | None = None
+    """An http probe's ``record``: the JSON value at its path, as text (``model.watch.value_text``)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Tally:
     """Latencies (seconds) the percentiles are computed over: all samples, or a uniform subset of them."""
     reasons: Sequence[str]
     """Why samples failed, in the order first seen; duplicates are allowed."""
+    recorded: str | None = None
+    """The last recorded value (``record``) among the samples."""
 
     @classmethod
     def of(cls, samples: Sequence[Sample]) -> Tally:
@@ -54,6 +58,7 @@ class Tally:
             failures=sum(1 for s in samples if not s.ok),
             latencies=[s.latency for s in samples],
             reasons=[s.problem for s in samples if not s.ok and s.problem],
+            recorded=next((s.value for s in reversed(samples) if s.value is not None), None),
         )
 
 
@@ -116,6 +121,7 @@ def judge_tally(probe: Probe, phase: Phase, tally: Tally, at: datetime) -> Probe
         at=at,
         # The verdict's own reasons come first; then why samples failed, even when the tolerance absorbed them.
         problems=distinct([*verdicts, *tally.reasons]),
+        recorded=tally.recorded,
     )
 
 

@@ -216,13 +216,16 @@ def describe_fault(fault: FaultBase) -> tuple[str, str]:
 
 
 def lock_key(spec: HostTarget) -> None:
-    """No static key: a host fault locks the resource it loads (``cpu``, ``disk:<path>``, ``tcp:<address>``…) on the
-    host itself when applied (``activities/faults/host.py``), so two drills on one host collide only on one resource."""
+    """No static key: a host fault locks the resource it loads (``cpu``, ``disk_fill:<mount point>``,
+    ``tcp:<address>``…) on the host itself when applied (``activities/faults/host.py``), so two drills on one host
+    collide only on one resource."""
     return None
 
 
 def resource_key(fault: FaultBase) -> str:
-    """The resource a host fault loads, as its host-side lock names it."""
+    """The resource a host fault loads, as the drill spells it (the plan, ``capture``). The host-side lock of a
+    ``disk_fill`` or ``io`` is keyed by what the path is on the host (its file system, its real directory):
+    ``activities/faults/host.py::host_resource``."""
     if isinstance(fault, DiskFillFault | IoFault):
         return f"{fault.action}:{fault.path.rstrip('/') or '/'}"
     if isinstance(fault, ConnectionsFault):

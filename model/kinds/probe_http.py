@@ -119,6 +119,8 @@ class HttpProbe(Strict):
     status: int | list[int] = 200
     body_contains: str | None = None
     body_json: BodyJson | None = None
+    record: str | None = None
+    """A JMESPath whose value in the JSON response is kept with every sample, judged or not (``breaker.state``)."""
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Duration = timedelta(seconds=2)
 
@@ -126,6 +128,11 @@ class HttpProbe(Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return http_url(value)
+
+    @field_validator("record")
+    @classmethod
+    def _record_path(cls, value: str | None) -> str | None:
+        return None if value is None else _jmespath(value)
 
     @property
     def statuses(self) -> list[int]:

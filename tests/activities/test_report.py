@@ -17,6 +17,7 @@ from gameday.model.records import (
 )
 from gameday.report.run import read_json, render_json, render_markdown, render_traffic_live
 from tests.activities.test_store_traffic import END, make_traffic
+from tests.harness import reverted_fault, step
 
 T0 = datetime(2024, 5, 7, 14, 0, tzinfo=UTC)
 
@@ -38,29 +39,15 @@ def aborted_run() -> RunRecord:
         started_at=T0,
         ended_at=at(95),
         steps=[
-            StepRecord(phase=Phase.PREFLIGHT, status=StepStatus.OK, started_at=at(0), ended_at=at(2.5)),
-            StepRecord(phase=Phase.INJECT, status=StepStatus.OK, started_at=at(2.5), ended_at=at(3)),
-            StepRecord(
-                phase=Phase.OBSERVE,
-                status=StepStatus.INTERRUPTED,
-                started_at=at(3),
-                ended_at=at(63),
-                detail="stopped by bob | guardrails quiet",
-            ),
-            StepRecord(phase=Phase.ROLLBACK, status=StepStatus.OK, started_at=at(63), ended_at=at(63.2)),
-            StepRecord(phase=Phase.VERIFY, status=StepStatus.OK, started_at=at(63.2), ended_at=at(95)),
+            step(T0, Phase.PREFLIGHT, 0, 2.5),
+            step(T0, Phase.INJECT, 2.5, 3),
+            step(T0, Phase.OBSERVE, 3, 63, "stopped by bob | guardrails quiet", StepStatus.INTERRUPTED),
+            step(T0, Phase.ROLLBACK, 63, 63.2),
+            step(T0, Phase.VERIFY, 63.2, 95),
         ],
         faults=[
-            FaultRecord(
-                index=0,
-                label="db pause",
-                target="db",
-                kind="docker",
-                action="pause",
-                state=FaultState.REVERTED,
-                applied_at=at(2.6),
-                reverted_at=at(63.1),
-                changed={"container": "shop-db"},
+            reverted_fault(
+                T0, 0, "db pause", "db", "docker", "pause", applied=2.6, reverted=63.1, changed={"container": "shop-db"}
             ),
             FaultRecord(
                 index=1,

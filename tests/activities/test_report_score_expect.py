@@ -19,13 +19,9 @@ from gameday.activities.store import Store
 from gameday.cli.main import app
 from gameday.model.gameday import GameDayEntry, GameDayRecord
 from gameday.model.records import (
-    FaultRecord,
-    FaultState,
     Phase,
     ProbeResult,
     RunRecord,
-    StepRecord,
-    StepStatus,
     Verdict,
 )
 from gameday.model.traffic import Expect
@@ -38,6 +34,7 @@ from gameday.report.run import read_json, render_json, render_markdown
 from tests.activities.test_report import T0, at
 from tests.activities.test_report_html import Browser, browser, colour, isolate, parse, pixels  # noqa: F401
 from tests.activities.test_store_traffic import make_traffic
+from tests.harness import reverted_fault, step
 
 RED = PROBE_COLOURS["broke its tolerance"]
 GREEN = PROBE_COLOURS["held"]
@@ -70,24 +67,13 @@ def deviated_run(*, traffic: bool = False, run_id: str = "drill-api-pause-1") ->
         started_at=T0,
         ended_at=at(30),
         steps=[
-            StepRecord(phase=Phase.PREFLIGHT, status=StepStatus.OK, started_at=at(0), ended_at=at(2)),
-            StepRecord(phase=Phase.INJECT, status=StepStatus.OK, started_at=at(2), ended_at=at(3)),
-            StepRecord(phase=Phase.OBSERVE, status=StepStatus.OK, started_at=at(3), ended_at=at(23)),
-            StepRecord(phase=Phase.ROLLBACK, status=StepStatus.OK, started_at=at(23), ended_at=at(23.5)),
-            StepRecord(phase=Phase.VERIFY, status=StepStatus.OK, started_at=at(23.5), ended_at=at(25)),
+            step(T0, Phase.PREFLIGHT, 0, 2),
+            step(T0, Phase.INJECT, 2, 3),
+            step(T0, Phase.OBSERVE, 3, 23),
+            step(T0, Phase.ROLLBACK, 23, 23.5),
+            step(T0, Phase.VERIFY, 23.5, 25),
         ],
-        faults=[
-            FaultRecord(
-                index=0,
-                label="pause api",
-                target="api",
-                kind="process",
-                action="pause",
-                state=FaultState.REVERTED,
-                applied_at=at(2.5),
-                reverted_at=at(23.2),
-            )
-        ],
+        faults=[reverted_fault(T0, 0, "pause api", "api", "process", "pause", applied=2.5, reverted=23.2)],
         probes=[
             _probe(Phase.PREFLIGHT, 1.9, samples=5, failures=0),
             _probe(Phase.OBSERVE, 23, samples=20, failures=20),
@@ -145,6 +131,9 @@ def test_report_json_through_the_cli_has_the_score_and_the_expect_kept_by_the_st
         "latency_p99": None,
         "data_loss": None,
         "comparisons": {},  # written bare: no operator noted (">= 99%" would note ">=")
+        "sequence": None,
+        "detect": None,
+        "alerts": None,
     }
     assert read_json(result.stdout) == Store(url).get(record.run_id)
 

@@ -22,11 +22,11 @@ from gameday.model.records import (
     Phase,
     ProbeResult,
     RunRecord,
-    StepRecord,
     StepStatus,
     StopRequest,
     Verdict,
 )
+from tests.harness import reverted_fault, step
 
 T0 = datetime(2026, 11, 23, 14, 0, 0, tzinfo=UTC)
 
@@ -48,15 +48,6 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 
 def aborted_record(run_id: str) -> RunRecord:
-    def step(phase: Phase, start: int, end: int, detail: str, status: StepStatus = StepStatus.OK) -> StepRecord:
-        return StepRecord(
-            phase=phase,
-            status=status,
-            started_at=T0 + timedelta(seconds=start),
-            ended_at=T0 + timedelta(seconds=end),
-            detail=detail,
-        )
-
     return RunRecord(
         run_id=run_id,
         drill_name="db-outage",
@@ -66,22 +57,13 @@ def aborted_record(run_id: str) -> RunRecord:
         started_at=T0,
         ended_at=T0 + timedelta(seconds=95),
         steps=[
-            step(Phase.PREFLIGHT, 0, 2, "all probes healthy"),
-            step(Phase.INJECT, 2, 3, "1 fault(s) applied"),
-            step(Phase.OBSERVE, 3, 60, "stopped by alice", StepStatus.INTERRUPTED),
-            step(Phase.ROLLBACK, 60, 61, "1 fault(s) reverted, 1 not applied"),
+            step(T0, Phase.PREFLIGHT, 0, 2, "all probes healthy"),
+            step(T0, Phase.INJECT, 2, 3, "1 fault(s) applied"),
+            step(T0, Phase.OBSERVE, 3, 60, "stopped by alice", StepStatus.INTERRUPTED),
+            step(T0, Phase.ROLLBACK, 60, 61, "1 fault(s) reverted, 1 not applied"),
         ],
         faults=[
-            FaultRecord(
-                index=0,
-                label="pause db",
-                target="db",
-                kind="docker",
-                action="pause",
-                state=FaultState.REVERTED,
-                applied_at=T0 + timedelta(seconds=3),
-                reverted_at=T0 + timedelta(seconds=61),
-            ),
+            reverted_fault(T0, 0, "pause db", "db", "docker", "pause", applied=3, reverted=61),
             FaultRecord(
                 index=1,
                 label="kill api",

@@ -26,6 +26,7 @@ def _registered() -> dict[str, Any]:
     from gameday.activities.notify.alert import AlertActivities
     from gameday.activities.policy import check_policy
     from gameday.activities.probes import check_hypothesis, observe, verify_recovery
+    from gameday.activities.probes.watch import watch
     from gameday.activities.proxy.activities import WorkerQueueActivities, hold_proxy, proxy_ready
     from gameday.activities.resolve import resolve_targets
     from gameday.activities.sites import SiteActivities
@@ -52,6 +53,7 @@ def _registered() -> dict[str, Any]:
     functions = [
         check_hypothesis,
         observe,
+        watch,
         verify_recovery,
         capture_target,
         resolve_targets,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,10 @@ hypothesis:
     http: {{url: "{service.url}", timeout: 300ms}}
 faults:
   - {{target: svc, action: pause}}
-observe: {{duration: 3s, interval: 250ms}}
+observe:
+  duration: 3s
+  interval: 250ms
+  watch: [{{name: answers, http: {{url: "{service.url}", timeout: 300ms}}}}]
 recovery: {{within: 10s, interval: 100ms}}
 """
     workers = WorkerProcesses(address, queue, database_url, tmp_path)
@@ -56,6 +60,7 @@ recovery: {{within: 10s, interval: 100ms}}
         handle = await start_drill(client, queue, drill)
         await wait_until_async(lambda: service.state() == "T", what="the fault to be applied")
         await wait_phase(handle, Phase.OBSERVE)
+        killed_at = datetime.now(UTC)
         workers.kill(first)
         assert service.state() == "T", "the fault is still applied once its worker is dead"
 
@@ -71,6 +76,11 @@ recovery: {{within: 10s, interval: 100ms}}
     saved = store.get(record.run_id)
     assert saved is not None and saved.verdict == Verdict.DEVIATED
     assert store.counts(record.run_id)["runs"] == 1 and store.counts(record.run_id)["faults"] == 1
+    # The watch (observe.watch) was retried on the new worker from its last heartbeat (the killed one returned
+    # nothing): what the killed worker saw first, the service answering before the fault, is kept.
+    [answers] = record.watch
+    assert answers.changes[0].held and answers.changes[0].at < killed_at
+    assert any(not change.held for change in answers.changes)  # and the pause was seen
 
 
 # --- SIGKILL at each phase boundary ---------------------------------------------------------------------

@@ -58,7 +58,7 @@ async def test_a_worker_lost_for_most_of_the_observation_makes_the_run_inconclus
     workers = WorkerProcesses(client.service_client.config.target_host, queue, database_url, tmp_path)
     first = workers.start()
     try:
-        handle = await start_drill(client, queue, _drill("lost-worker", marker, "duration: 30s, interval: 250ms"))
+        handle = await start_drill(client, queue, _drill("lost-worker", marker, "duration: 22s, interval: 250ms"))
         await wait_phase(handle, Phase.OBSERVE, within=60)
         await eventually(lambda: observing(handle), what="the observation to heartbeat its progress", within=30)
         workers.kill(first)

@@ -4,6 +4,7 @@ drill whose freeze check cannot read the state does not start (fail closed)."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,9 @@ from gameday.workflows.freeze_workflow import FreezeWorkflow
 from tests.harness import eventually, finish, running_worker, start_drill
 
 pytestmark = pytest.mark.integration
+
+UNREADABLE_AFTER = timedelta(milliseconds=300)
+"""The worker's wait for one read of the freeze state in the fail-closed test."""
 
 
 async def test_the_freeze_state_outlives_continue_as_new(client: Client, tmp_path: Path) -> None:
@@ -53,7 +57,10 @@ async def test_the_freeze_state_outlives_continue_as_new(client: Client, tmp_pat
 
 async def test_a_drill_that_cannot_read_the_freeze_state_does_not_start(client: Client, tmp_path: Path) -> None:
     marker = tmp_path / "applied"
-    async with running_worker(client, Store(f"sqlite:///{tmp_path / 'r.db'}")) as queue:
+    # Each read of the freeze state gives up after UNREADABLE_AFTER (not 5 s): the drill's 4 attempts, and its
+    # fail-closed refusal, come in seconds; what is proven is unchanged.
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    async with running_worker(client, store, freeze_query_timeout=UNREADABLE_AFTER) as queue:
         # A freeze workflow no worker runs: its state cannot be read (every query times out).
         stuck = await client.start_workflow(
             "FreezeWorkflow", FreezeState(), id=freeze_workflow_id(queue), task_queue=f"nobody-{uuid.uuid4()}"

@@ -128,7 +128,7 @@ def test_the_format_docs_examples_are_valid() -> None:
     from gameday.model.probe_prometheus import PrometheusProbe
 
     doc = (Path(__file__).parents[2] / "docs" / "DRILL_FORMAT.md").read_text(encoding="utf-8")
-    section = doc.split("## `observe.traffic`, `observe.expect` and `prometheus` probes", 1)[1]
+    section = doc.split("## `observe.traffic`, `observe.expect` and `prometheus` probes", 1)[1].split("\n## ", 1)[0]
     blocks = [yaml.safe_load(block.split("```", 1)[0]) for block in section.split("```yaml\n")[1:]]
 
     observes = [Observe.model_validate(b["observe"]) for b in blocks if "observe" in b]

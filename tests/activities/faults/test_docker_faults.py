@@ -407,7 +407,7 @@ async def test_a_selection_matching_more_containers_than_the_limit_is_refused_an
     from gameday.model import budget
 
     app = uuid.uuid4().hex[:8]
-    fleet = [containers.sleeper(labels={"app": app}) for _ in range(budget.MAX_CONTAINERS + 1)]
+    fleet = containers.sleepers(budget.MAX_CONTAINERS + 1, labels={"app": app})
     inp = fault_input(labelled({"app": app}, count=1), PauseFault(action="pause", target="fleet"))
 
     with pytest.raises(ApplicationError) as raised:

@@ -1,0 +1,136 @@
+"""The ``watch`` activity: ``observe.watch`` probes sampled (and alerts polled) every interval, recorded, never judged.
+
+Started by the workflow as the first fault is applied, cancelled after verify (``workflows/watch_hold.py``). What it
+keeps is a :class:`~model.watch.WatchProgress`: per probe the collapsed changes of its recorded value and of
+whether its assertion held, per alert when it fired and resolved; bounded whatever the drill says, heartbeated
+every tick, so an attempt retried on another worker resumes from it. A cancel from the workflow returns what was
+seen; any other cancel (worker shutdown) propagates so that Temporal retries the attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+from pydantic import ValidationError
+from temporalio import activity
+
+from gameday.activities.probes import alerts
+from gameday.activities.probes.activities import take_sample
+from gameday.activities.probes.judge import Sample
+from gameday.model.records import WatchInput
+from gameday.model.watch import WatchProgress
+
+HEARTBEAT_EVERY = 0.5
+"""Seconds between heartbeats while a tick is in flight: a cancel reaches the activity this fast."""
+MIN_INTERVAL = 0.01
+
+
+@activity.defn(name="watch")
+async def watch(request: WatchInput) -> WatchProgress:
+    """Sample every watch probe (and read the firing alerts) once per ``interval`` until cancelled or ``until``.
+
+    With ``until_resolved``, returns as soon as every one of those alerts that fired has resolved.
+    """
+    progress = _resumed(request)
+    if progress.started_at is None:
+        progress.started_at = datetime.now(UTC)
+    for probe in request.probes:
+        progress.probe(probe.name, probe.http.record if probe.http is not None else None)
+    interval = max(request.interval.total_seconds(), MIN_INTERVAL)
+    until = request.until if request.until.tzinfo else request.until.replace(tzinfo=UTC)
+    refused = alerts.refusal(request.alerts) if request.alerts is not None else None
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    polled_here = False
+    async with httpx.AsyncClient(follow_redirects=False) as client, _heartbeating(progress):
+        try:
+            n = 0
+            while datetime.now(UTC) < until:
+                polled_here = await _tick(request, progress, client, refused) or polled_here
+                activity.heartbeat(progress.model_copy(deep=True))
+                if request.until_resolved and polled_here and progress.resolved(request.until_resolved):
+                    break
+                n = max(n + 1, int((loop.time() - start) / interval) + 1)
+                left = (until - datetime.now(UTC)).total_seconds()
+                await asyncio.sleep(max(0.0, min(start + n * interval - loop.time(), left)))
+        except asyncio.CancelledError:
+            if not _cancelled_by_workflow():
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+    return progress
+
+
+async def _tick(request: WatchInput, progress: WatchProgress, client: httpx.AsyncClient, refused: str | None) -> bool:
+    """One sample of each probe and one read of the alerts, together; whether the alerts were read."""
+    at = datetime.now(UTC)
+
+    async def read_alerts() -> set[str] | str:
+        if request.alerts is None:
+            return ""
+        if refused is not None:
+            return refused
+        try:
+            return await alerts.firing(request.alerts, client)
+        except ValueError as error:
+            return str(error)
+
+    sampling = asyncio.gather(*(take_sample(p, client) for p in request.probes))
+    samples: list[Sample]
+    samples, firing = await asyncio.gather(sampling, read_alerts())
+    keep = progress.keep(len(request.probes))
+    for probe, sample in zip(request.probes, samples, strict=True):
+        progress.probe(probe.name, None).note(at, sample.value, sample.ok, sample.problem, keep)
+    progress.ticks += 1
+    progress.last_at = at
+    if isinstance(firing, set):
+        progress.note_alerts(at, firing)
+        return True
+    if firing:
+        progress.alerts_problem = firing[:200]
+    return False
+
+
+def _resumed(request: WatchInput) -> WatchProgress:
+    """The progress a lost attempt heartbeated, else the one the workflow handed over, else a fresh one."""
+    details = activity.info().heartbeat_details
+    if details:
+        last = details[0]
+        if isinstance(last, WatchProgress):
+            return last.model_copy(deep=True)
+        try:
+            return WatchProgress.model_validate(last)
+        except ValidationError:
+            activity.logger.warning("Ignoring heartbeat details that are not a WatchProgress", exc_info=True)
+    return request.resume.model_copy(deep=True) if request.resume is not None else WatchProgress()
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating(progress: WatchProgress) -> AsyncIterator[None]:
+    """Heartbeat in the background while a slow tick is in flight, so a cancel is still delivered."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            activity.heartbeat(progress.model_copy(deep=True))
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+
+
+def _cancelled_by_workflow() -> bool:
+    details = activity.cancellation_details()
+    return bool(
+        details is not None
+        and details.cancel_requested
+        and not (details.worker_shutdown or details.paused or details.reset)
+    )
