@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from gameday.activities.store import Store
 from gameday.model.records import StopRequest, Verdict
+from gameday.report.junit import drill_cases
 from gameday.report.run import render_json
 from tests.harness import eventually, finish, running_worker, start_drill
 
@@ -138,6 +139,8 @@ async def test_every_acknowledged_write_read_back_holds_data_loss_zero(
     assert record.traffic is not None and record.traffic.ids is None  # the ranges were the read-back's input only
     stored = store.get(record.run_id)
     assert stored is not None and stored.data_loss == loss
+    assert stored.expectations == record.expectations  # so `report -f junit` from SQL has the data_loss line
+    assert [c.outcome for c in drill_cases(stored) if c.name == "expect: data loss"] == ["passed"]
     shown = json.loads(render_json(record))["data_loss"]
     assert {"acknowledged", "lost", "duplicated"} <= set(shown)
 
