@@ -285,7 +285,7 @@ class ReadBack(Strict):
     """Per request."""
     copies: str | None = None
     """A JMESPath into the answer's JSON body giving how many copies of the write the service holds (``copies``,
-    ``length(items)``): above 1 counts the write ``duplicated``."""
+    ``length(items)``): above 1 counts the write ``duplicated``, below 1 (``0``, an empty list) ``lost``."""
 
     @field_validator("url")
     @classmethod

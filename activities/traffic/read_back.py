@@ -138,7 +138,10 @@ async def _check(session: aiohttp.ClientSession, spec: ReadBack, headers: dict[s
             break
     if status != spec.status:
         return Found.LOST
-    return Found.DUPLICATED if spec.copies is not None and _copies(spec.copies, body) > 1 else Found.FOUND
+    copies = 1.0 if spec.copies is None else _copies(spec.copies, body)
+    if copies < 1:  # the lookup answered, and says it holds none: 200 {"copies": 0}, `length(items)` of []
+        return Found.LOST
+    return Found.DUPLICATED if copies > 1 else Found.FOUND
 
 
 def _copies(path: str, body: bytes) -> float:
