@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from gameday.model.traffic import Traffic  # noqa: E402
 _STORE = r"""
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-DROP = {int(i) for i in sys.argv[2].split(",") if i}
+DROP = set()
 ORDERS = set()
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -50,6 +51,9 @@ class H(BaseHTTPRequestHandler):
         if ident not in DROP:
             ORDERS.add(ident)
         self.answer(201)
+    def do_POST(self):  # /plant/<id>,<id>...: acknowledge these writes without keeping them
+        DROP.update(int(i) for i in self.path.rsplit("/", 1)[1].split(",") if i)
+        self.answer(200)
     def do_GET(self):
         self.answer(200 if int(self.path.rsplit("/", 1)[1]) in ORDERS else 404)
     def log_message(self, *a): pass
@@ -60,9 +64,9 @@ srv.serve_forever()
 """
 
 
-def start_store(planted: list[int]) -> tuple[subprocess.Popen[bytes], int]:
+def start_store() -> tuple[subprocess.Popen[bytes], int]:
     portfile = Path(tempfile.mkdtemp()) / "port"
-    command = ["taskset", "-c", "0", sys.executable, "-c", _STORE, str(portfile), ",".join(map(str, planted))]
+    command = ["taskset", "-c", "0", sys.executable, "-c", _STORE, str(portfile)]
     process = subprocess.Popen(command)
     for _ in range(200):
         if portfile.exists() and portfile.read_text().strip():
@@ -71,11 +75,17 @@ def start_store(planted: list[int]) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("order store did not start")
 
 
-async def send_writes(port: int, writes: int, rate: float) -> AckedIds:
+async def send_writes(port: int, writes: int, rate: float, planted: list[int]) -> tuple[AckedIds, list[int]]:
+    """Send the writes; the ``planted``-th ones (1 is the first) are acknowledged and not kept: their ids."""
     traffic = Traffic.model_validate(
         {"rate": rate, "url": f"http://127.0.0.1:{port}/orders/{{{{id}}}}", "method": "PUT", "json": {"qty": 1}}
     )
     run = TrafficRun(traffic, phase="bench")
+    first = run.snapshot().ids
+    assert first is not None  # a run's first id is its start in ms x 1000: known once the run exists
+    dropped = [first.first_id + n - 1 for n in planted]
+    plant = urllib.request.Request(f"http://127.0.0.1:{port}/plant/{','.join(map(str, dropped))}", method="POST")
+    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(plant, timeout=10).close()
     until = datetime.now(UTC) + timedelta(seconds=writes / rate * 2 + 30)
     sending = asyncio.create_task(run.run(until=until))
     while True:
@@ -87,7 +97,7 @@ async def send_writes(port: int, writes: int, rate: float) -> AckedIds:
     run.stop()
     summary = await sending
     assert summary.ids is not None
-    return summary.ids
+    return summary.ids, dropped
 
 
 def shaped(writes: int, failing: float, seed: int = 1) -> tuple[int, IdRanges]:
@@ -109,10 +119,10 @@ async def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
     planted = sorted(random.Random(15).sample(range(1, args.writes + 1), args.planted))
-    store, port = start_store(planted)
+    store, port = start_store()
     try:
         started = time.monotonic()
-        acked = await send_writes(port, args.writes, args.rate)
+        acked, planted = await send_writes(port, args.writes, args.rate, planted)
         sending = time.monotonic() - started
         spec = ReadBack(url=f"http://127.0.0.1:{port}/orders/{{{{id}}}}", status=200, concurrency=args.concurrency)
         inp = ReadBackInput(run_id="bench", read_back=spec, acked=acked)
@@ -129,7 +139,7 @@ async def main() -> None:
     print(f"machine: {platform.node()} {platform.machine()} nproc={os.cpu_count()} python {platform.python_version()}")
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(
-        f"writes sent for {sending:.1f}s at {args.rate:g}/s: ids 1..{acked.next_id - 1}, "
+        f"writes sent for {sending:.1f}s at {args.rate:g}/s: ids {acked.first_id}..{acked.next_id - 1}, "
         f"acknowledged {acked.acknowledged}"
     )
     print(

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import os
 import re
@@ -266,7 +267,8 @@ class Catalog:
 
 
 class OrderUnavailable(RuntimeError):
-    """The inventory did not answer within the order wait: the write was not stored."""
+    """The inventory did not answer within the order wait, or the orders database refused the write (locked by
+    another process past the same wait, disk full…): the write was not stored."""
 
 
 class Orders:
@@ -283,7 +285,8 @@ class Orders:
         self.stored = 0
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # A write waits for the file's lock as long as for the inventory (sqlite's busy timeout), then is refused.
+        self._db = sqlite3.connect(str(path), timeout=wait_s, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
@@ -309,7 +312,10 @@ class Orders:
         self._check_stock()
         stored_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise OrderUnavailable(f"the orders database refused the write: {err}") from None
             try:
                 seen = self._db.execute("SELECT 1 FROM order_writes WHERE id = ? LIMIT 1", (order_id,)).fetchone()
                 self._db.execute(
@@ -317,8 +323,11 @@ class Orders:
                     (order_id, json.dumps(body), stored_at),
                 )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as err:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if isinstance(err, sqlite3.Error):
+                    raise OrderUnavailable(f"the orders database refused the write: {err}") from None
                 raise
             self.stored += 1
         return seen is None

@@ -47,6 +47,19 @@ RESUME_MARGIN = 10.0
 against clock skew between the two workers."""
 
 
+def id_outside_authority(url: str) -> str:
+    """``url`` unchanged; refused when ``{{id}}`` is in its host, port or user part (before the path).
+
+    The policy and the drill's declared targets are checked on the URL as written: an id in the authority would
+    send each write to a host (or port) of its own that nobody declared.
+    """
+    rest = url.split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if ID in authority:
+        raise ValueError(f"{ID} goes in the URL's path or query (or the body), never in its host, port or user part")
+    return url
+
+
 class IdRanges:
     """Sorted disjoint half-open ranges ``[start, end)`` of acknowledged ids, merged as ids arrive in any order.
 
@@ -147,6 +160,28 @@ class IdRanges:
             base += end - start
         return picked
 
+    def spread_slice(self, count: int, lo: int, hi: int) -> list[int]:
+        """``spread(count)[lo:hi]`` without expanding the rest: the read-back takes its ids a chunk at a time, so a
+        range of billions of ids never becomes a list."""
+        count = min(count, self.kept)
+        hi = min(hi, count)
+        if lo >= hi:
+            return []
+        ranks = range(lo, hi) if count == self.kept else [i * self.kept // count for i in range(lo, hi)]
+        picked: list[int] = []
+        base, j = 0, 0
+        for start, end in zip(self._starts, self._ends, strict=True):
+            if base + end - start <= ranks[0]:
+                base += end - start
+                continue
+            while j < len(ranks) and ranks[j] < base + end - start:
+                picked.append(start + ranks[j] - base)
+                j += 1
+            if j == len(ranks):
+                break
+            base += end - start
+        return picked
+
     def encode(self) -> str:
         """``level``, ``new_ranges``, then each range as (gap from the previous end, length): varints, zlib, base64."""
         out = bytearray()
@@ -210,6 +245,9 @@ class AckedIds(Record):
     """:meth:`IdRanges.encode` of the acknowledged ids kept."""
     kept: int = 0
     """Acknowledged ids in ``ranges`` (below ``acknowledged`` once the bound made it a sample)."""
+    unaccounted: int = 0
+    """Ids lost attempts may have given out after their last heartbeat (an upper bound, from their rate): whether
+    those writes were acknowledged died with the worker, so the read-back cannot check them (said, not hidden)."""
 
     def id_ranges(self) -> IdRanges:
         return IdRanges.decode(self.ranges, self.acknowledged)
@@ -220,9 +258,13 @@ class AckedIds(Record):
         The lost attempt sent at most one request per ``1/rate`` s since its own start (its schedule never runs
         ahead), so no id it gave out reaches ``first_id + (now - attempt_start) * rate`` (+ a margin for skew).
         """
+        reach = self.first_id + int((now - self.attempt_start) * rate) + 1
         bound = self.first_id + int((now - self.attempt_start + RESUME_MARGIN) * rate) + 2
         start = max(self.next_id, bound)
-        return self.model_copy(update={"next_id": start, "first_id": start, "attempt_start": now})
+        unaccounted = self.unaccounted + max(0, min(reach, start) - self.next_id)
+        return self.model_copy(
+            update={"next_id": start, "first_id": start, "attempt_start": now, "unaccounted": unaccounted}
+        )
 
 
 class ReadBack(Strict):
@@ -243,12 +285,13 @@ class ReadBack(Strict):
     """Per request."""
     copies: str | None = None
     """A JMESPath into the answer's JSON body giving how many copies of the write the service holds (``copies``,
-    ``length(items)``): above 1 counts the write ``duplicated``."""
+    ``length(items)``): above 1 counts the write ``duplicated``, below 1 (``0``, an empty list) ``lost``."""
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         http_url(value)
+        id_outside_authority(value)
         if ID not in value:
             raise ValueError(f"read_back.url needs {ID} where the write's id goes, e.g. http://host/orders/{ID}")
         return value
@@ -335,6 +378,15 @@ class LossBound(Record):
             raise ValueError(f'expected a count of writes (0) or a share ("0.1%"), bare or after < or <=, got {data!r}')
         return {"count": rest, "op": op or "<="}
 
+    @model_validator(mode="after")
+    def _can_hold(self) -> LossBound:
+        value = self.share if self.share is not None else self.count
+        if self.op == "<" and not value:
+            raise ValueError("'< 0' can never hold (nothing is below 0): write 0 for no data loss")
+        if (self.count is not None and self.count < 0) or (self.share is not None and not 0 <= self.share <= 1):
+            raise ValueError("expected a count of 0 or more, or a share from 0% to 100%")
+        return self
+
     def shown(self) -> str:
         value = f"{self.share * 100:g}%" if self.share is not None else str(self.count)
         return f"{self.op} {value}"
@@ -365,6 +417,12 @@ class DataLoss(Record):
     """How long the read-back took."""
     lost_ids: list[int] = Field(default_factory=list, max_length=MAX_LOST_IDS)
     """The first lost ids (by id), at most 20."""
+    unaccounted: int = 0
+    """Writes a lost traffic worker may have had acknowledged after its last heartbeat (an upper bound): not
+    checked, and not in ``acknowledged`` (:attr:`AckedIds.unaccounted`)."""
+    ghost_id: int | None = None
+    """An id the traffic never gave out that read back as found: the service answers for any id, so a lost write
+    cannot be told from a kept one and ``data_loss`` is not judged. ``None``: it was not found (or not tried)."""
 
 
 class ReadBackInput(Record):

@@ -405,14 +405,25 @@ def data_loss_expectation(bound: LossBound, loss: DataLoss | None, why_not: str 
         actual = why_not or "no write acknowledged"
         return ExpectationResult(name="data_loss", held=None, expected=expected, actual=actual)
     of = f"of {loss.checked} read back" + (f" (sample of {loss.acknowledged} acknowledged)" if loss.sampled else "")
-    actual = f"lost {loss.lost}, duplicated {loss.duplicated} {of}"
+    unchecked = (
+        f"; up to {loss.unaccounted} write(s) of a lost traffic worker not checked (their answers died with it)"
+        if loss.unaccounted
+        else ""
+    )
+    actual = f"lost {loss.lost}, duplicated {loss.duplicated} {of}{unchecked}"
+    if loss.ghost_id is not None:
+        actual = (
+            f"not judged: id {loss.ghost_id}, never written, read back as found (the service answers for any id, "
+            f"so no write can read back lost); {actual}"
+        )
+        return ExpectationResult(name="data_loss", held=None, expected=expected, actual=actual)
     broken = [f"{n} {what}" for what, n in (("lost", loss.lost), ("duplicated", loss.duplicated))]
     misses = [b for b, n in zip(broken, (loss.lost, loss.duplicated), strict=True) if not bound.holds(n, loss.checked)]
     if not misses:
         return ExpectationResult(name="data_loss", held=True, expected=expected, actual=actual)
     shown = ", ".join(misses)
     first = f" (first lost ids: {', '.join(map(str, loss.lost_ids[:5]))})" if loss.lost and loss.lost_ids else ""
-    miss = f"data loss: {shown} {of}, expected {bound.shown()}{first}"
+    miss = f"data loss: {shown} {of}, expected {bound.shown()}{first}{unchecked}"
     return ExpectationResult(name="data_loss", held=False, expected=expected, actual=actual, miss=miss)
 
 

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gameday.model import base, budget
 from gameday.model.base import Record, http_url
-from gameday.model.data_loss import ID, AckedIds, LossBound, ReadBack
+from gameday.model.data_loss import ID, AckedIds, LossBound, ReadBack, id_outside_authority
 from gameday.model.units import (
     Comparison,
     Duration,
@@ -53,7 +53,7 @@ class Strict(base.Strict):
 
 
 def _http_url(value: str | None) -> str | None:
-    return None if value is None else http_url(value)
+    return None if value is None else id_outside_authority(http_url(value))
 
 
 def _timeout_in_range(value: timedelta | None) -> timedelta | None:

@@ -61,7 +61,14 @@ def drill_cases(record: RunRecord) -> list[Case]:
     for line in expect_lines(record):
         name = f"expect: {line.name}"
         if not_steady or line.held is None:
-            why = skip_why if not_steady else f"nothing measured (threshold {line.threshold})"
+            said = line.measured not in ("", "-")  # a judged expectation's line says why it was not judged
+            why = (
+                skip_why
+                if not_steady
+                else f"not judged: {line.measured} (threshold {line.threshold})"
+                if said
+                else f"nothing measured (threshold {line.threshold})"
+            )
             cases.append(Case(name, "expect", "skipped", why))
         else:
             message = f"measured {line.measured} under fault, threshold {line.threshold}"

@@ -172,6 +172,8 @@ class DrillWorkflow:
         self._record: RunRecord | None = None
         self._phase = Phase.PENDING
         self._stop: StopRequest | None = None
+        self._stop_signals = 0
+        """``emergency_stop`` signals received (a stop after the first still ends a read-back in flight)."""
         self._faults: list[FaultInput] = []
         self._applying: int | None = None
         self._early: dict[int, asyncio.Task[None]] = {}
@@ -1088,10 +1090,20 @@ class DrillWorkflow:
         elif self._not_recovered:
             why_not = "not read back: the system did not recover"
         else:
+            # Faults are reverted by now, but a long read-back must still end on a person's stop.
+            stops = self._stop_signals
+            reading = asyncio.create_task(self._traffic.read_back(summary))
+            await workflow.wait_condition(lambda: reading.done() or self._stop_signals > stops)
+            if not reading.done():
+                reading.cancel()
             try:
-                loss = await self._traffic.read_back(summary)
-            except ActivityError as err:
-                why_not = f"not read back: {_error_text(err)}"
+                loss = await reading
+            except (ActivityError, asyncio.CancelledError) as err:
+                if self._stop_signals > stops:
+                    reason = self._stop.reason if self._stop is not None else "stopped"
+                    why_not = f"not read back: stopped during the read-back ({reason})"
+                else:
+                    why_not = f"not read back: {_error_text(err)}"
         result = data_loss_expectation(bound, loss, why_not)
         expectations = [*self._record.expectations, result]
         self._record = self._record.model_copy(update={"data_loss": loss, "expectations": expectations})
@@ -1264,6 +1276,7 @@ class DrillWorkflow:
     @workflow.signal(name="emergency_stop")
     def emergency_stop(self, stop: StopRequest) -> None:
         """Stop now: interrupt the running phase, revert every fault in reverse order, verify, record ABORTED."""
+        self._stop_signals += 1
         self._request_stop(stop)
 
     @workflow.signal(name="approve")

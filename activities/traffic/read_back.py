@@ -1,9 +1,10 @@
 """``read_back``: after recovery, read every acknowledged write of the traffic back and count what is lost.
 
-The ids come in compact form (:class:`~model.data_loss.AckedIds`, never a list); the activity expands them,
-or the ``sample`` of them spread evenly, and requests ``read_back.url`` for each with at most ``concurrency`` in
-flight. It heartbeats its progress (how many of the ordered ids are done, the counts so far), so a retry on
-another worker carries on instead of starting over. Answers are counted, never kept.
+The ids come in compact form (:class:`~model.data_loss.AckedIds`, never a list); the activity expands them, or
+the ``sample`` of them spread evenly, a chunk at a time (never the whole list: a long run's ids are billions), and
+requests ``read_back.url`` for each with at most ``concurrency`` in flight. It heartbeats its progress (how many
+of the ordered ids are done, the counts so far), so a retry on another worker carries on instead of starting over.
+Answers are counted, never kept.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         raise policy.refused(refusals, worker_policy)
     ranges = inp.acked.id_ranges()
     count = inp.read_back.to_check(ranges.kept)
-    ids = ranges.spread(count)
     progress = _progress(activity.info().heartbeat_details) or ReadBackProgress()
     started = time.monotonic() - progress.seconds
     headers = secrets.resolve(inp.read_back.headers).headers or None
@@ -76,9 +76,12 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
         ) as session:
+            # The next id was never given out (the traffic stopped first): found, the check cannot see a loss.
+            control = inp.acked.next_id
+            ghost = count > 0 and await _check(session, inp.read_back, headers, control) != Found.LOST
             step = inp.read_back.concurrency * READ_BACK_CHUNK
-            while progress.done < len(ids):
-                chunk = ids[progress.done : progress.done + step]
+            while progress.done < count:
+                chunk = ranges.spread_slice(count, progress.done, progress.done + step)
                 verdicts = await _check_all(session, inp.read_back, headers, chunk)
                 lost = [i for i, v in zip(chunk, verdicts, strict=True) if v == Found.LOST]
                 progress = ReadBackProgress(
@@ -101,6 +104,8 @@ async def read_back(inp: ReadBackInput) -> DataLoss:
         sampled=progress.done < inp.acked.acknowledged,
         seconds=round(time.monotonic() - started, 3),
         lost_ids=progress.lost_ids,
+        unaccounted=inp.acked.unaccounted,
+        ghost_id=control if ghost else None,
     )
 
 
@@ -133,7 +138,10 @@ async def _check(session: aiohttp.ClientSession, spec: ReadBack, headers: dict[s
             break
     if status != spec.status:
         return Found.LOST
-    return Found.DUPLICATED if spec.copies is not None and _copies(spec.copies, body) > 1 else Found.FOUND
+    copies = 1.0 if spec.copies is None else _copies(spec.copies, body)
+    if copies < 1:  # the lookup answered, and says it holds none: 200 {"copies": 0}, `length(items)` of []
+        return Found.LOST
+    return Found.DUPLICATED if copies > 1 else Found.FOUND
 
 
 def _copies(path: str, body: bytes) -> float:

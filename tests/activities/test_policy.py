@@ -192,7 +192,11 @@ def test_every_place_a_drill_names_a_command_or_a_host_is_refused_with_its_field
             ],
             "observe": {
                 "guardrails": [{"name": "button", "stop_when": {"command": {"run": "cat /run/stop"}}}],
-                "traffic": {"rate": "5/s", "endpoints": [{"url": "http://10.1.2.3/"}, {"url": "http://evil.com/"}]},
+                "traffic": {
+                    "rate": "5/s",
+                    "endpoints": [{"url": "http://10.1.2.3/o/{{id}}", "method": "PUT"}, {"url": "http://evil.com/"}],
+                    "read_back": {"url": "http://evil.com/o/{{id}}"},  # where the writes are read back, too
+                },
             },
         }
     )
@@ -207,4 +211,5 @@ def test_every_place_a_drill_names_a_command_or_a_host_is_refused_with_its_field
         "hypothesis[1].prometheus.url",
         "observe.guardrails[0].stop_when.command",
         "observe.traffic.endpoints[1].url",
+        "observe.traffic.read_back.url",
     ]

@@ -4,6 +4,7 @@ up to date once the database is back (so no later sweep reverts a finished drill
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gameday.activities.ledger import FaultLedger
 from gameday.activities.locks import TargetLocks
 from gameday.activities.store import Store, StoreActivities, make_engine
 from gameday.activities.sweep import sweep
+from gameday.model.data_loss import DataLoss
 from gameday.model.records import FaultState, Phase, RunRecord, StopRequest, Verdict
 from gameday.report.run import render_json
 from tests.activities.test_store import NO_TRAFFIC, T0, make_record
@@ -56,8 +58,22 @@ def counts_of(record: RunRecord) -> dict[str, int]:
         make_record(),
         make_record("aborted", verdict=Verdict.ABORTED),  # a stop request, its reason and time
         make_record("in-progress", verdict=None, steps=2, faults=1),  # nullable columns left empty
+        make_record("lost-writes").model_copy(  # what the read-back found: report --format json's data_loss
+            update={
+                "data_loss": DataLoss(
+                    acknowledged=10_000,
+                    checked=10_000,
+                    lost=17,
+                    duplicated=2,
+                    sampled=False,
+                    seconds=4.2,
+                    lost_ids=[1796667799139017, 1796667799139018],
+                    unaccounted=300,
+                )
+            }
+        ),
     ],
-    ids=["deviated", "aborted", "in-progress"],
+    ids=["deviated", "aborted", "in-progress", "data-loss"],
 )
 def test_a_record_saved_on_postgresql_and_on_sqlite_reads_back_the_same(
     record: RunRecord, pg_store: Store, sqlite_store: Store
@@ -70,6 +86,9 @@ def test_a_record_saved_on_postgresql_and_on_sqlite_reads_back_the_same(
     assert from_pg == from_sqlite == record
     assert from_pg is not None and from_sqlite is not None
     assert render_json(from_pg) == render_json(from_sqlite) == render_json(record)
+    if record.data_loss is not None:
+        shown = json.loads(render_json(from_pg))["data_loss"]
+        assert (shown["acknowledged"], shown["lost"], shown["duplicated"]) == (10_000, 17, 2)
 
 
 def test_saving_again_on_postgresql_keeps_one_row_per_key(pg_store: Store) -> None:

@@ -19,10 +19,11 @@ from typer.testing import CliRunner, Result
 from gameday.activities.gameday_store import GameDays
 from gameday.activities.store import Store
 from gameday.cli.main import app
+from gameday.model.data_loss import DataLoss, LossBound
 from gameday.model.gameday import GameDayEntry, GameDayRecord
-from gameday.model.records import EXIT_CODES, FaultState, Phase, ProbeResult, Verdict
+from gameday.model.records import EXIT_CODES, FaultState, Phase, ProbeResult, Verdict, data_loss_expectation
 from gameday.model.traffic import Expect
-from gameday.report.junit import MESSAGE_MAX
+from gameday.report.junit import MESSAGE_MAX, drill_cases
 from tests.activities.test_report_html import drill_with_traffic
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import last_json_line, unique
@@ -245,3 +246,13 @@ def test_long_texts_are_cut_and_control_characters_dropped_so_the_file_stays_bou
     message = outcome(suite)["observe: api]]><x/>"]
     assert message.startswith("failed: 3 of 3 sample(s) failed") and len(message) <= MESSAGE_MAX + len("failed: ")
     assert out.stat().st_size < 20_000
+
+
+def test_an_expectation_not_judged_is_skipped_with_its_reason_not_nothing_measured() -> None:
+    # data_loss against a service that answers any id: figures were measured, the check could not tell; CI shows why.
+    loss = DataLoss(acknowledged=50, checked=50, lost=0, duplicated=0, sampled=False, seconds=0.1, ghost_id=1051)
+    record = drill_with_traffic().model_copy(
+        update={"expectations": [data_loss_expectation(LossBound.model_validate(0), loss)]}
+    )
+    [case] = [c for c in drill_cases(record) if c.name == "expect: data loss"]
+    assert case.outcome == "skipped" and "never written" in case.message and "nothing measured" not in case.message

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -337,3 +338,23 @@ def test_an_order_that_is_not_a_json_object_or_too_large_is_refused_and_not_stor
             OPENER.open(request, timeout=10)
         assert refused.value.code == code
     assert get_json(f"{system.api_url}/orders/bad")[0] == 404
+
+
+def test_a_write_the_database_cannot_take_is_answered_503_and_not_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process holds the orders file's write lock ("database is locked"): the write must be refused with
+    # an answer a client counts as not stored, not a dropped connection nor a 2xx.
+    monkeypatch.setenv("GAMEDAY_DEMO_ORDER_WAIT", "0.3")
+    with DemoSystem(tmp_path / "demo") as system:
+        get_json(f"{system.api_url}/orders/none")  # the file exists
+        holder = sqlite3.connect(str(system.orders_db), isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            request = urllib.request.Request(f"{system.api_url}/orders/held", data=b"{}", method="PUT", headers=JSON)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                OPENER.open(request, timeout=30)
+            assert refused.value.code == 503
+        finally:
+            holder.close()
+        assert get_json(f"{system.api_url}/orders/held")[0] == 404

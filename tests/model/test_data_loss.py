@@ -3,7 +3,9 @@ bounded (a stated systematic sample past the bound), read back as an evenly spre
 
 from __future__ import annotations
 
+import base64
 import random
+import zlib
 
 import pytest
 
@@ -17,6 +19,7 @@ from gameday.model.data_loss import (
     ReadBack,
 )
 from gameday.model.records import data_loss_expectation
+from gameday.model.traffic import Traffic
 
 
 def _ranges(ids: list[int]) -> IdRanges:
@@ -92,6 +95,28 @@ def test_a_resumed_attempt_starts_past_every_id_the_lost_one_may_have_given() ->
     assert resumed.attempt_start == 12.0
 
 
+def test_writes_a_lost_worker_may_have_had_acknowledged_after_its_last_heartbeat_are_said_unchecked() -> None:
+    # Its last heartbeat said next id 500; in the 10s it ran it may have given out up to id ~1000: those writes'
+    # answers died with it. The read-back cannot check them, and the verdict must say so, not pass in silence.
+    resumed = AckedIds(next_id=500, first_id=1, attempt_start=2.0).resumed(now=12.0, rate=100)
+    assert 500 <= resumed.unaccounted <= resumed.next_id - 500
+    again = resumed.resumed(now=resumed.attempt_start, rate=100)  # lost again at once: adds only its own window
+    assert again.unaccounted >= resumed.unaccounted
+    loss = DataLoss(
+        acknowledged=400, checked=400, lost=0, duplicated=0, sampled=False, seconds=0.1, unaccounted=resumed.unaccounted
+    )
+    result = data_loss_expectation(LossBound.model_validate(0), loss)
+    assert result.held is True and f"up to {resumed.unaccounted} write(s) of a lost traffic worker not checked" in (
+        result.actual
+    )
+
+
+def test_a_service_that_finds_an_id_never_written_cannot_show_a_loss_and_is_not_judged() -> None:
+    loss = DataLoss(acknowledged=50, checked=50, lost=0, duplicated=0, sampled=False, seconds=0.1, ghost_id=1051)
+    result = data_loss_expectation(LossBound.model_validate(0), loss)
+    assert result.held is None and "1051" in result.actual and "never written" in result.actual
+
+
 @pytest.mark.parametrize(
     ("written", "lost", "duplicated", "checked", "held"),
     [
@@ -126,3 +151,38 @@ def test_read_back_and_the_bound_survive_the_payload_round_trip(sample: object) 
     for written in (0, "<= 3", "0.1%"):
         bound = LossBound.model_validate(written)
         assert LossBound.model_validate_json(bound.model_dump_json()) == bound
+
+
+@pytest.mark.parametrize("written", ["< 0", "< 0%", {"count": 0, "op": "<"}, "> 0", "-1", "101%"])
+def test_a_bound_no_run_could_meet_or_that_points_the_wrong_way_is_refused_at_load(written: object) -> None:
+    # "< 0" lost can never hold: the drill would deviate whatever the service did.
+    with pytest.raises(ValueError):
+        LossBound.model_validate(written)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://shop{{id}}.example.com/o", "http://127.0.0.1:80{{id}}/o", "http://u{{id}}@127.0.0.1/o"]
+)
+def test_an_id_in_the_host_or_port_is_refused_so_each_write_never_goes_to_a_host_of_its_own(url: str) -> None:
+    # The policy and the drill's declared targets are checked on the URL as written: ids go in the path or body.
+    with pytest.raises(ValueError, match="path"):
+        ReadBack.model_validate({"url": url})
+    with pytest.raises(ValueError, match="path"):
+        Traffic.model_validate({"rate": "10/s", "endpoints": [{"url": url, "method": "PUT"}]})
+    Traffic.model_validate({"rate": "10/s", "endpoints": [{"url": "http://127.0.0.1/o/{{id}}?x={{id}}"}]})
+
+
+def test_a_read_back_takes_its_ids_a_chunk_at_a_time_never_the_whole_list() -> None:
+    # A day of writes at a high rate is one range of billions of ids: the read-back must never expand it whole.
+    varints = bytearray()
+    for value in (0, 0, 10, 10**12):  # level, new_ranges, then one range: ids 10 .. 10**12 + 9
+        while value >= 0x80:
+            varints.append((value & 0x7F) | 0x80)
+            value >>= 7
+        varints.append(value)
+    huge = IdRanges.decode(base64.b64encode(zlib.compress(bytes(varints))).decode(), 10**12)
+    assert huge.spread_slice(10**12, 5, 8) == [15, 16, 17]
+    assert huge.spread_slice(4, 1, 4) == [10 + 250_000_000_000, 10 + 500_000_000_000, 10 + 750_000_000_000]
+    small = _ranges([*range(1, 50), *range(60, 90, 3)])
+    for count in (1, 7, 59, 100):
+        assert [i for lo in range(0, 60, 8) for i in small.spread_slice(count, lo, lo + 8)] == small.spread(count)

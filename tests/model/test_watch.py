@@ -43,6 +43,22 @@ observe:
 """
 
 
+def test_record_written_beside_http_as_in_the_issue_means_the_same_as_inside_it() -> None:
+    # Issue 15's form, verbatim ("this exact form is what users will write"): `record:` a key of the probe itself.
+    beside = DRILL.replace(
+        f'http: {{url: "{URL}", record: breaker.state}}', f'http: {{url: "{URL}"}}\n      record: breaker.state'
+    )
+    assert "\n      record: breaker.state" in beside
+    drill = parse_drill(beside.replace("{expect}", "    sequence: {probe: breaker, values: [CLOSED, OPEN]}\n"))
+    assert drill.observe.watch[0].http is not None and drill.observe.watch[0].http.record == "breaker.state"
+    with pytest.raises(DrillFileError, match="record"):  # both places, or on a probe that is not http: refused
+        parse_drill(
+            beside.replace('http: {url: "' + URL + '"}', f'http: {{url: "{URL}", record: x}}').replace(
+                "{expect}", "    detect: {probe: says-degraded, within: 30s}\n"
+            )
+        )
+
+
 def _problems(expect: str) -> list[tuple[str, str]]:
     with pytest.raises(DrillFileError) as caught:
         parse_drill(DRILL.replace("{expect}", expect), "w.yaml")

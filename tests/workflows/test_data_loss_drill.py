@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,9 +16,10 @@ import pytest
 from temporalio.client import Client
 
 from gameday.activities.store import Store
-from gameday.model.records import Verdict
+from gameday.model.records import StopRequest, Verdict
+from gameday.report.junit import drill_cases
 from gameday.report.run import render_json
-from tests.harness import finish, running_worker, start_drill
+from tests.harness import eventually, finish, running_worker, start_drill
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         ident = self.path.rsplit("/", 1)[1]
+        if self.path.startswith("/slow/"):  # a read-back that takes its time: the orders, 5 s each
+            time.sleep(5)
+            self.path = f"/orders/{ident}"
         copies = self.server.orders.get(ident) if self.path.startswith("/orders/") else 1
         self._answer(404, b"{}") if copies is None else self._answer(200, json.dumps({"copies": copies}).encode())
 
@@ -134,6 +139,8 @@ async def test_every_acknowledged_write_read_back_holds_data_loss_zero(
     assert record.traffic is not None and record.traffic.ids is None  # the ranges were the read-back's input only
     stored = store.get(record.run_id)
     assert stored is not None and stored.data_loss == loss
+    assert stored.expectations == record.expectations  # so `report -f junit` from SQL has the data_loss line
+    assert [c.outcome for c in drill_cases(stored) if c.name == "expect: data loss"] == ["passed"]
     shown = json.loads(render_json(record))["data_loss"]
     assert {"acknowledged", "lost", "duplicated"} <= set(shown)
 
@@ -157,3 +164,27 @@ async def test_planted_losses_are_counted_exactly_and_deviate_and_duplicates_are
     assert len(loss.lost_ids) == 7 and all(str(i) not in orders.orders for i in loss.lost_ids)
     [judged] = [e for e in record.expectations if e.name == "data_loss"]
     assert judged.held is False and "lost 7" in judged.actual and "duplicated 3" in judged.actual
+
+
+async def test_a_stop_during_the_read_back_ends_it_and_the_line_says_not_read_back(
+    client: Client, orders: OrderStore, tmp_path: Path
+) -> None:
+    # A read-back of many ids may take hours within its budget: the faults are reverted by then, but a person's
+    # stop must still end the run, and data_loss must not claim a check that did not finish.
+    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
+    drill = _drill("orders-stopped", orders, "/control/ok").replace('/orders/{{id}}", status', '/slow/{{id}}", status')
+    drill = drill.replace("concurrency: 8}", "concurrency: 1, timeout: 10s}")
+    async with running_worker(client, store) as queue:
+        handle = await start_drill(client, queue, drill)
+
+        async def reading_back() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return any(a.activity_type.name == "read_back" for a in pending)
+
+        await eventually(reading_back, what="the read-back started", within=30)
+        await handle.signal("emergency_stop", StopRequest(reason="enough", by="pytest"))
+        record = await finish(handle, "data_loss_stopped", within=30)
+
+    [judged] = [e for e in record.expectations if e.name == "data_loss"]
+    assert judged.held is None and "stopped during the read-back" in judged.actual, judged
+    assert record.data_loss is None

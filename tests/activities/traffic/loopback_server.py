@@ -7,6 +7,8 @@ the first line of stdout. Paths:
 - ``/ok`` — 200 ``ok``
 - ``/delay/<ms>`` — 200 after ``<ms>`` milliseconds
 - ``/status/<code>`` — that status
+- ``/ghost/<anything>`` — 200, whatever was asked (a service that acknowledges everything)
+- ``/copies/<n>/<anything>`` — 200 ``{"copies": n}`` (a lookup that answers 200 with how many it holds)
 - ``/hang`` — never answers
 - ``/close`` — closes the connection without answering
 - ``/`` — answers as the last ``/control/...`` request said: ``/control/delay/<ms>``, ``/control/status/<code>``
@@ -60,6 +62,10 @@ async def answer(path: str, mode: Mode) -> bytes | None:
             return response(200)
         case ["status", code]:
             return response(int(code))
+        case ["ghost", _]:
+            return response(200)
+        case ["copies", n, _]:
+            return response(200, b'{"copies": %d}' % int(n))
         case ["hang"]:
             await asyncio.Event().wait()
             return None

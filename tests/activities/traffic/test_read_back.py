@@ -47,3 +47,31 @@ async def test_a_sample_reads_back_that_many_ids_spread_evenly(target: Target) -
     loss = await ActivityEnvironment().run(read_back, _input(target, list(range(200, 300)), sample="10%"))
     # Ids 200, 210 … 290: each answered its own status; only 200 is the expected one.
     assert (loss.acknowledged, loss.checked, loss.lost, loss.sampled) == (100, 10, 9, True)
+
+
+async def test_a_service_that_answers_any_id_is_caught_by_an_id_never_written(target: Target) -> None:
+    # Ghost acks: /ghost/<anything> answers 200, so every write "reads back" and none could ever be lost.
+    inp = _input(target, [200, 201])
+    inp = inp.model_copy(
+        update={
+            "read_back": inp.read_back.model_copy(update={"url": f"{target.url}/ghost/{{{{id}}}}"}),
+            "acked": inp.acked.model_copy(update={"next_id": 202}),
+        }
+    )
+    ghost = await ActivityEnvironment().run(read_back, inp)
+    assert (ghost.checked, ghost.lost, ghost.ghost_id) == (2, 0, 202)
+
+    honest = await ActivityEnvironment().run(read_back, _input(target, [200]))  # /status/<next id> is no 200
+    assert honest.ghost_id is None
+
+
+async def test_an_answer_saying_it_holds_no_copy_counts_the_write_lost(target: Target) -> None:
+    # A lookup answering 200 {"copies": 0} (or `length(items)` of an empty list) does not have the write.
+    def at(path: str) -> ReadBackInput:
+        inp = _input(target, [200, 201, 202], copies="copies")
+        return inp.model_copy(update={"read_back": inp.read_back.model_copy(update={"url": f"{target.url}/{path}"})})
+
+    none = await ActivityEnvironment().run(read_back, at("copies/0/{{id}}"))
+    assert (none.checked, none.lost, none.duplicated, none.ghost_id) == (3, 3, 0, None)
+    twice = await ActivityEnvironment().run(read_back, at("copies/2/{{id}}"))
+    assert (twice.lost, twice.duplicated) == (0, 3)
