@@ -16,14 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from gameday.activities.store import Store
 from gameday.model.ctk import parse_experiment, read_experiment_data
 from gameday.model.records import DrillInput, FaultState, StopRequest, Verdict
 from gameday.report.journal import journal, render_journal
 from gameday.workflows.drill_workflow import DrillWorkflow
-from tests.harness import WorkerProcesses, finish, running_worker, wait_until_async
+from tests.harness import WorkerProcesses, eventually, finish, running_worker, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -125,16 +125,27 @@ async def test_stop_mid_method_runs_the_rollbacks_once(
     assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
 
 
-async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_once(
+async def heartbeated(handle: WorkflowHandle, activity_type: str, text: str) -> bool:
+    """Whether the run's pending ``activity_type`` activity last heartbeated details containing ``text``."""
+    described = await handle.describe()
+    return any(
+        pending.activity_type.name == activity_type
+        and any(text.encode() in payload.data for payload in pending.heartbeat_details.payloads)
+        for pending in described.raw_description.pending_activities
+    )
+
+
+async def test_worker_killed_mid_method_then_mid_rollbacks_each_rollback_done_once_and_journal_kept(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
-    path = EXPERIMENTS / "exp_long_method.json"
+    path = EXPERIMENTS / "exp_crash_rollbacks.json"
     drill = parse_experiment(path.read_text(), str(path)).drill
     queue = f"ctk-crash-{uuid.uuid4()}"
     workers = WorkerProcesses(
         client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
     )
+    log = tmp_path / "rollbacks.log"
     first = workers.start()
     try:
         run_id = f"ctk-crash-{uuid.uuid4().hex[:8]}"
@@ -144,19 +155,31 @@ async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_o
             id=run_id,
             task_queue=queue,
         )
-        await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
+        # Killed mid-method once its first entry is heartbeated: the journal keeps that entry.
+        await eventually(lambda: heartbeated(handle, "apply_fault", "inject-fault"), what="method heartbeat", within=30)
         workers.kill(first)
         assert (tmp_path / "fault").exists(), "the fault is in place once its worker is dead"
+        second = workers.start()
+        # Killed mid-rollbacks, the first one done and heartbeated: the next worker does not run it again.
+        await eventually(
+            lambda: heartbeated(handle, "revert_fault", "remove-fault"), what="revert heartbeat", within=30
+        )
+        await wait_until_async(lambda: (tmp_path / "settling").exists(), what="the second rollback", within=30)
+        workers.kill(second)
         workers.start()
         record = await asyncio.wait_for(handle.result(), 90)
     finally:
         workers.stop_all()
     assert not (tmp_path / "fault").exists()
-    assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
+    # remove-fault once; settle twice: its worker died while it ran (at least once, never skipped).
+    assert log.read_text() == "remove\nsettle\nsettle\n"
     # The method never finished (its worker died): the run is ERROR, its one fault failed to apply and reverted.
     assert record.verdict == Verdict.ERROR, record.summary
     assert [(f.state, f.reverted_at is not None) for f in record.faults] == [(FaultState.FAILED, True)]
-    assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
+    got = journal(record)
+    assert activity_names(got["run"]) == ["inject-fault"]
+    assert [e["status"] for e in got["run"]] == ["succeeded"]
+    assert activity_names(got["rollbacks"]) == ["remove-fault", "settle"]
 
 
 class _State(BaseHTTPRequestHandler):
