@@ -191,7 +191,7 @@ def parse_experiment(text: str, file: str = "<experiment>", overrides: Overrides
         )
     notes = [f"{key}: accepted, not acted on by gameday" for key in data if key not in ACTED_ON]
     notes += _control_notes(experiment)
-    warnings = []
+    warnings = _duplicate_names(experiment)
     if not experiment.rollbacks:
         for activity in method:
             if activity.type == "action":
@@ -216,7 +216,13 @@ def read_experiment_data(path: str) -> dict[str, Any] | None:
 def _resolve_refs(
     experiment: Experiment, document: YamlDocument
 ) -> tuple[list[Activity], list[Activity], list[Problem]]:
-    named: dict[str, Activity] = {}
+    """The method and rollbacks with each ``{ref: name}`` replaced by the activity it names, as chaoslib resolves
+    it: among the method's activities and the hypothesis's probes, cached before anything runs, the last of a name
+    winning (so a ref may name a hypothesis probe, or a method activity after it)."""
+    hypothesis = experiment.steady_state_hypothesis.probes if experiment.steady_state_hypothesis else []
+    named: dict[str, Activity] = {
+        item.name: item for item in [*experiment.method, *hypothesis] if isinstance(item, Activity)
+    }
     problems: list[Problem] = []
 
     def resolve(items: list[Activity | Ref], where: str) -> list[Activity]:
@@ -227,18 +233,30 @@ def _resolve_refs(
                 if found is None:
                     known = ", ".join(sorted(named)) or "none"
                     problems.append(
-                        document.problem((where, i, "ref"), f"no method activity named {item.ref!r}; named: {known}")
+                        document.problem(
+                            (where, i, "ref"),
+                            f"no method activity or hypothesis probe named {item.ref!r}; named: {known}",
+                        )
                     )
                     continue
                 out.append(found)
             else:
-                named.setdefault(item.name, item)
                 out.append(item)
         return out
 
     method = resolve(list(experiment.method), "method")
     rollbacks = resolve(list(experiment.rollbacks), "rollbacks")
     return method, rollbacks, problems
+
+
+def _duplicate_names(experiment: Experiment) -> list[str]:
+    hypothesis = experiment.steady_state_hypothesis.probes if experiment.steady_state_hypothesis else []
+    names = [item.name for item in [*experiment.method, *hypothesis] if isinstance(item, Activity)]
+    return [
+        f"activity name {name!r} is used {names.count(name)} times: a ref runs the last one, as chaoslib does"
+        for name in dict.fromkeys(names)
+        if names.count(name) > 1
+    ]
 
 
 def _secret_problems(document: YamlDocument) -> list[Problem]:

@@ -34,6 +34,9 @@ from gameday.model.ctk_format import Activity, Context, EnvRef
 
 OUTPUT_BYTES = 600
 """Characters of one activity's output kept in its entry (the run record carries every entry)."""
+READ_BYTES = 1024 * 1024
+"""Bytes of a process's stdout, of its stderr, and of an HTTP body read into the worker's memory; the rest is read
+and dropped as it comes (tolerances judge what was kept): a worker is shared and long-lived."""
 
 
 class ActivityFailed(Exception):
@@ -215,7 +218,8 @@ async def _process(activity: Activity, resolution: Resolution) -> dict[str, Any]
     )
     try:
         async with asyncio.timeout(provider.time_limit):
-            stdout, stderr = await proc.communicate()
+            assert proc.stdout is not None and proc.stderr is not None
+            stdout, stderr, _ = await asyncio.gather(_read_capped(proc.stdout), _read_capped(proc.stderr), proc.wait())
     except TimeoutError as exc:
         raise ActivityFailed("process activity took too long to complete") from exc
     finally:
@@ -230,6 +234,15 @@ async def _process(activity: Activity, resolution: Resolution) -> dict[str, Any]
         "stdout": stdout.decode(errors="replace"),
         "stderr": stderr.decode(errors="replace"),
     }
+
+
+async def _read_capped(stream: asyncio.StreamReader) -> bytes:
+    """The first :data:`READ_BYTES` of ``stream``; the rest read to its end and dropped."""
+    kept = bytearray()
+    while chunk := await stream.read(64 * 1024):
+        if len(kept) < READ_BYTES:
+            kept += chunk[: READ_BYTES - len(kept)]
+    return bytes(kept)
 
 
 async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncClient | None) -> dict[str, Any]:
@@ -253,7 +266,13 @@ async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncC
     own = client is None
     http = client or httpx.AsyncClient(verify=provider.verify_tls)
     try:
-        answer = await http.request(method, url, **request)
+        async with http.stream(method, url, **request) as answer:
+            kept = bytearray()
+            async for chunk in answer.aiter_bytes():
+                kept += chunk[: READ_BYTES - len(kept)]
+                if len(kept) >= READ_BYTES:
+                    break  # the rest is not read: the connection is closed with the stream
+            text = bytes(kept).decode(answer.encoding or "utf-8", errors="replace")
     except httpx.TimeoutException as exc:
         raise ActivityFailed("activity took too long to complete") from exc
     except httpx.HTTPError as exc:
@@ -267,12 +286,12 @@ async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncC
         )
         if answer.status_code not in expected:
             raise ActivityFailed(f"status {answer.status_code}, expected {expected}")
-    body: Any = answer.text
+    body: Any = text
     if answer.headers.get("Content-Type") == "application/json":
         try:
-            body = answer.json()
+            body = json.loads(text)
         except ValueError:
-            body = answer.text
+            body = text
     return {"status": answer.status_code, "headers": dict(answer.headers), "body": body}
 
 

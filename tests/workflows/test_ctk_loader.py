@@ -113,7 +113,7 @@ def test_unknown_ref_located_and_controls_noted_and_missing_rollback_warned(tmp_
         "method:\n  - {type: action, name: a, provider: {type: process, path: 'true'}}\n"
         "rollbacks:\n  - {ref: nowhere}\n"
     )
-    with pytest.raises(DrillFileError, match="no method activity named 'nowhere'") as caught:
+    with pytest.raises(DrillFileError, match="no method activity or hypothesis probe named 'nowhere'") as caught:
         load_file(ref)
     assert [p.line for p in caught.value.problems] == [8]
     ref.write_text(ref.read_text().replace("rollbacks:\n  - {ref: nowhere}\n", ""))
@@ -204,3 +204,55 @@ def test_a_sidecar_names_the_experiment_and_adds_team_cap_and_slack(tmp_path: Pa
     with pytest.raises(DrillFileError) as caught:
         load_file(bad)
     assert [(p.line, p.path) for p in caught.value.problems] == [(2, "guardrails")]
+
+
+def test_refs_resolve_as_chaoslib_resolves_them_hypothesis_probes_forward_and_the_last_of_a_name(
+    tmp_path: Path,
+) -> None:
+    """chaoslib caches the method's activities and the hypothesis's probes by name before it runs (the last of a
+    name wins), so a ref may name a hypothesis probe or a later method activity."""
+    from gameday.model.kinds.chaostoolkit import MethodFault
+
+    exp = tmp_path / "refs.yaml"
+    exp.write_text(
+        "title: t\ndescription: d\n"
+        "steady-state-hypothesis:\n  title: h\n  probes:\n"
+        "    - {type: probe, name: up, tolerance: 0, provider: {type: process, path: 'true'}}\n"
+        "method:\n  - {ref: up}\n  - {ref: later}\n"
+        "  - {type: action, name: later, provider: {type: process, path: 'true', arguments: [first]}}\n"
+        "  - {type: action, name: later, provider: {type: process, path: 'true', arguments: [last]}}\n"
+        "rollbacks:\n  - {ref: later}\n"
+    )
+    loaded = load_file(exp)
+    fault = loaded.drill.faults[0]
+    assert isinstance(fault, MethodFault)
+    assert [(a.name, a.provider.arguments) for a in fault.method] == [
+        ("up", None),
+        ("later", ["last"]),
+        ("later", ["first"]),
+        ("later", ["last"]),
+    ]
+    assert [a.provider.arguments for a in fault.rollbacks] == [["last"]]
+    assert "activity name 'later' is used 2 times: a ref runs the last one, as chaoslib does" in loaded.warnings
+
+
+def test_a_process_printing_hundreds_of_megabytes_is_read_within_a_bound() -> None:
+    """A worker is shared and long-lived: an activity's output is kept to a bound as it is read, not after."""
+    import subprocess
+    import sys
+
+    script = """
+import asyncio, resource
+from gameday.activities.ctk import Resolution, run_activity
+from gameday.model.ctk_format import Activity
+spec = {"type": "probe", "name": "flood", "provider": {"type": "process", "path": "sh",
+        "arguments": ["-c", "head -c 200000000 /dev/zero | tr '\\\\0' a"], "timeout": 60}}
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+entry = asyncio.run(run_activity(Activity.model_validate(spec), Resolution()))
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(entry.status, grown // 1024)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    status, grown_mib = done.stdout.split()
+    assert status == "succeeded"
+    assert int(grown_mib) < 40, f"the worker grew by {grown_mib} MiB reading one activity's output"
