@@ -42,7 +42,8 @@ async def run_experiment(client: Client, store: Store, name: str) -> dict:
             task_queue=queue,
         )
         record = await finish(handle, f"ctk-{name}", within=60)
-    return {"record": record, "journal": journal(record)}
+        history = (await handle.fetch_history()).to_json()
+    return {"record": record, "journal": journal(record), "history": history}
 
 
 def chaos_run(path: Path, workdir: Path, env: dict[str, str]) -> dict:
@@ -219,11 +220,15 @@ async def test_python_extension_every_tolerance_form_and_ref_rollback_match_chao
     for moment in ("before", "after"):  # the probes chaoslib ran, in order, up to the one out of tolerance
         ran = activity_names(theirs["steady_states"][moment]["probes"])
         assert activity_names(with_names["steady_states"][moment]["probes"]) == ran, moment
-    assert activity_names(got["run"]) == activity_names(theirs["run"]) == ["flip-flag", "read-flag"]
+    assert activity_names(got["run"]) == activity_names(theirs["run"]) == ["flip-flag", "read-flag", "echo-token"]
     assert activity_names(got["rollbacks"]) == activity_names(theirs["rollbacks"]) == ["flag-back-off", "read-flag"]
     assert got["run"][1]["output"] == theirs["run"][1]["output"] == "on"
     assert (tmp_path / "gameday-flag").read_text() == "off"
+    assert theirs["run"][2]["output"]["stdout"] == "token=s3cr3t-token\n"  # chaoslib keeps it; gameday never
+    assert got["run"][2]["output"]["stdout"] == "token=[secret]\n"
     assert "s3cr3t-token" not in record.model_dump_json()
+    assert "s3cr3t-token" not in ours["history"]
+    assert "s3cr3t-token" not in render_journal(record)
 
 
 async def test_hypothesis_not_met_before_runs_nothing_and_journal_loads_in_chaoslib(
