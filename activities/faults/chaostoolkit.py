@@ -15,18 +15,25 @@ kept) and runs the rest: a rollback runs twice only when its worker died while i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.service import RPCError
 
 from gameday.activities.ctk.runner import ActivityFailed, Entry, Resolution, resolve_context, run_activity
 from gameday.activities.faults import narrow, progress
 from gameday.activities.faults.errors import NothingChanged
-from gameday.model.budget import MAX_OUTPUT_BYTES
+from gameday.model.budget import MAX_OUTPUT_BYTES, MAX_REASON_BYTES, clip
 from gameday.model.ctk import ROLLBACKS_WITHIN
 from gameday.model.ctk_format import Activity
-from gameday.model.kinds.chaostoolkit import ChaosToolkitTarget, MethodFault
-from gameday.model.records import FaultInput, FaultRecord
+from gameday.model.drill import Probe
+from gameday.model.kinds.chaostoolkit import GUARD_EVERY, ChaosToolkitTarget, MethodFault, MethodGuard
+from gameday.model.records import FaultInput, FaultRecord, StopRequest
 
 
 async def capture(inp: FaultInput) -> dict[str, str]:
@@ -45,8 +52,62 @@ async def apply(inp: FaultInput) -> FaultRecord:
         resolution = resolve_context(fault.context)
     except ActivityFailed as exc:
         raise NothingChanged(str(exc)) from exc
-    entries = await play(fault.method, resolution, lambda done: progress.report(entries_json("run", done)))
-    return inp.record.model_copy(update={"output": entries_json("run", entries)})
+    playing = asyncio.ensure_future(
+        play(fault.method, resolution, lambda done: progress.report(entries_json("run", done)))
+    )
+    if not fault.guardrails:
+        entries = await playing
+        return inp.record.model_copy(update={"output": entries_json("run", entries)})
+    watching = asyncio.create_task(_watch(fault.guardrails, inp.run_id))
+    try:
+        await asyncio.wait([playing, watching], return_when=asyncio.FIRST_COMPLETED)
+        if not playing.done():
+            reason, told = watching.result()
+            if not told:  # the run could not be told: end the method here; its rollbacks run all the same
+                raise _Interrupted(reason)
+            # The run was told to stop: it cancels this apply (the running process group killed) as `gameday stop`
+            # does; until then the method goes on.
+            await playing
+    finally:
+        for task in (watching, playing):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    return inp.record.model_copy(update={"output": entries_json("run", playing.result())})
+
+
+class _Interrupted(Exception):
+    """The method was stopped by a wrapper guardrail (the run was told to stop): its rollbacks run."""
+
+
+async def _watch(guardrails: list[MethodGuard], run_id: str) -> tuple[str, bool]:
+    """Sample each guardrail's ``stop_when`` probe every :data:`GUARD_EVERY` seconds until one answers; then tell
+    the run to stop (as ``gameday stop`` does, ``by: guardrail``). Returns why, and whether the run was told."""
+    from gameday.activities.probes.activities import take_sample
+
+    probes = [(g, Probe(name=f"guardrail {g.name}", http=g.http, command=g.command)) for g in guardrails]
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        while True:
+            for guard, probe in probes:
+                if (await take_sample(probe, client)).ok:
+                    reason = f"guardrail '{guard.name}' breached: stop_when probe answered: stop (during the method)"
+                    return reason, await _tell_stop(run_id, reason)
+            await asyncio.sleep(GUARD_EVERY)
+
+
+async def _tell_stop(run_id: str, reason: str) -> bool:
+    """Signal the run to stop; whether it was told (never outside a worker, or when Temporal cannot be reached)."""
+    if not activity.in_activity():
+        return False
+    stop = StopRequest(reason=clip(reason, MAX_REASON_BYTES), by="guardrail", received_at=datetime.now(UTC))
+    try:
+        handle = activity.client().get_workflow_handle(run_id)
+        await handle.signal("emergency_stop", stop, rpc_timeout=timedelta(seconds=5))
+    except (RPCError, RuntimeError) as err:
+        activity.logger.warning("run %s not told of its guardrail: %s", run_id, err)
+        return False
+    return True
 
 
 async def revert(inp: FaultInput) -> FaultRecord:

@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from gameday.activities.store import Store
-from gameday.model.ctk import parse_experiment, read_experiment_data
+from gameday.model.ctk import Overrides, guardrail_of, parse_experiment, read_experiment_data
 from gameday.model.records import DrillInput, FaultState, StopRequest, Verdict
 from gameday.report.journal import journal, render_journal
 from gameday.workflows.drill_workflow import DrillWorkflow
@@ -124,6 +124,32 @@ async def test_stop_mid_method_runs_the_rollbacks_once(
     assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
     assert journal(record)["status"] == "interrupted"
     assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
+
+
+async def test_a_wrapper_guardrail_stops_the_method_while_it_plays_and_the_rollbacks_run(
+    client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
+    path = EXPERIMENTS / "exp_long_method.json"
+    guard = guardrail_of(f"command:test -e {tmp_path / 'stop'}")
+    drill = parse_experiment(path.read_text(), str(path), Overrides(guardrails=(guard,))).drill
+    async with running_worker(client, store) as queue:
+        run_id = f"ctk-guard-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            DrillWorkflow.run,
+            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+            id=run_id,
+            task_queue=queue,
+        )
+        await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
+        (tmp_path / "stop").touch()  # the method holds for 20 s: only the guardrail ends it now
+        record = await finish(handle, "ctk-guard", within=30)
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert record.stop is not None and record.stop.by == "guardrail"
+    assert "during the method" in record.stop.reason
+    assert not (tmp_path / "fault").exists()
+    assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
+    assert journal(record)["status"] == "interrupted"
 
 
 async def heartbeated(handle: WorkflowHandle, activity_type: str, text: str) -> bool:

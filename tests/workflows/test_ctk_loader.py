@@ -190,6 +190,8 @@ def test_the_chaostoolkit_section_of_the_drill_format_doc_loads() -> None:
 
 
 def test_a_sidecar_names_the_experiment_and_adds_team_cap_and_slack(tmp_path: Path) -> None:
+    from gameday.model.kinds.chaostoolkit import MethodFault
+
     loaded = load_file(EXPERIMENTS / "sidecar.yaml")
     assert isinstance(loaded, ExperimentFile)
     drill = loaded.drill
@@ -200,10 +202,18 @@ def test_a_sidecar_names_the_experiment_and_adds_team_cap_and_slack(tmp_path: Pa
     )
     assert drill.notify is not None and drill.notify.slack is not None and drill.notify.slack.channel == "#gameday"
     bad = tmp_path / "bad-sidecar.yaml"
-    bad.write_text("experiment: nowhere.json\nguardrails: []\n")
+    bad.write_text("experiment: nowhere.json\npager: x\nguardrails: {}\n")
     with pytest.raises(DrillFileError) as caught:
         load_file(bad)
-    assert [(p.line, p.path) for p in caught.value.problems] == [(2, "guardrails")]
+    assert [(p.line, p.path) for p in caught.value.problems] == [(2, "pager"), (3, "guardrails")]
+    # Its guardrails (stop_when form) are sampled by the method's runner and watched during the hypothesis after.
+    fault = drill.faults[0]
+    assert isinstance(fault, MethodFault) and [g.name for g in fault.guardrails] == ["kill-switch"]
+    assert [g.name for g in drill.observe.guardrails] == ["kill-switch"]
+    bad.write_text("experiment: exp_basic.json\nguardrails: [{name: g, probe: up, failing: 1}]\n")
+    (tmp_path / "exp_basic.json").write_text((EXPERIMENTS / "exp_basic.json").read_text())
+    with pytest.raises(DrillFileError, match="only the stop_when form watches"):
+        load_file(bad)
 
 
 def test_refs_resolve_as_chaoslib_resolves_them_hypothesis_probes_forward_and_the_last_of_a_name(
