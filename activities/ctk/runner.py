@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -314,11 +315,38 @@ async def _python(activity: Activity, resolution: Resolution) -> Any:
         async with asyncio.timeout(provider.time_limit):
             if inspect.iscoroutinefunction(func):
                 return await func(**arguments)
-            return await asyncio.to_thread(func, **arguments)
+            return await _in_own_thread(func, arguments)
     except TimeoutError as exc:
         raise ActivityFailed("activity took too long to complete") from exc
     except Exception as exc:  # chaoslib: any exception of the function fails the activity, its message kept
         raise ActivityFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _in_own_thread(func: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    """``func(**arguments)`` in a daemon thread of its own, not the loop's shared executor: a function that never
+    returns (it cannot be stopped) then holds only its own thread, never one the worker's stores and ledger need."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Any, error: BaseException | None) -> None:
+        if done.done():  # timed out meanwhile: nobody waits for it
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(outcome)
+
+    def call() -> None:
+        outcome, error = None, None
+        try:
+            outcome = func(**arguments)
+        except BaseException as exc:  # handed to the awaiting coroutine, which judges it
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone (the worker stopped): nobody to tell
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=call, name=f"ctk-python-{getattr(func, '__name__', 'func')}", daemon=True).start()
+    return await done
 
 
 def _secret_names(resolution: Resolution) -> set[str]:

@@ -266,3 +266,28 @@ print(entry.status, grown // 1024)
     status, grown_mib = done.stdout.split()
     assert status == "succeeded"
     assert int(grown_mib) < 40, f"the worker grew by {grown_mib} MiB reading one activity's output"
+
+
+async def test_python_functions_that_never_return_do_not_starve_the_workers_shared_threads() -> None:
+    """A timed-out python function cannot be stopped; it must not hold one of the worker's shared threads (the
+    fault ledger and the stores run there), or a few stuck extensions hang every drill on the worker."""
+    import asyncio
+
+    from gameday.activities.ctk import Resolution, run_activity
+    from gameday.model.ctk_format import Activity
+    from tests.experiments.ctk_ext import RELEASE
+
+    stuck = Activity.model_validate(
+        {
+            "type": "action",
+            "name": "stuck",
+            "provider": {"type": "python", "module": "tests.experiments.ctk_ext", "func": "block", "timeout": 0.05},
+        }
+    )
+    try:
+        for _ in range(40):  # more than the default executor's threads (at most 32)
+            entry = await run_activity(stuck, Resolution())
+            assert entry.status == "failed" and "too long" in (entry.exception or "")
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=30) == "free"
+    finally:
+        RELEASE.set()
