@@ -291,3 +291,29 @@ async def test_python_functions_that_never_return_do_not_starve_the_workers_shar
         assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=30) == "free"
     finally:
         RELEASE.set()
+
+
+@pytest.mark.parametrize("timeout", ["NaN", "-1", "0", "1e15", "[1, NaN]", "[5]"])
+def test_an_activity_timeout_that_is_not_a_finite_positive_number_is_located_not_a_crash(timeout: str) -> None:
+    from gameday.model.ctk import parse_experiment
+
+    text = (
+        '{"title": "t", "description": "d", "method": [{"type": "action", "name": "a",\n'
+        f'  "provider": {{"type": "http", "url": "http://127.0.0.1:9", "timeout": {timeout}}}}}]}}'
+    )
+    with pytest.raises(DrillFileError) as caught:
+        parse_experiment(text, "x.json")
+    assert [(p.line, p.path) for p in caught.value.problems] == [(2, "method[0].provider.timeout")]
+
+
+def test_a_probe_tolerance_with_a_bad_provider_is_refused_at_validate_not_when_the_hypothesis_runs() -> None:
+    from gameday.model.ctk import parse_experiment
+
+    text = (
+        "title: t\ndescription: d\nsteady-state-hypothesis:\n  title: h\n  probes:\n"
+        "    - {type: probe, name: p, provider: {type: process, path: 'true'},\n"
+        "       tolerance: {type: probe, name: q, provider: {type: process}}}\n"
+        "method:\n  - {type: probe, name: m, provider: {type: process, path: 'true'}}\n"
+    )
+    with pytest.raises(DrillFileError, match=r"tolerance of 'p'.*needs path"):
+        parse_experiment(text, "x.yaml")
