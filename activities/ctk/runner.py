@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -249,6 +250,12 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
 async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncClient | None) -> dict[str, Any]:
     provider = activity.provider
     url = str(substitute(provider.url, resolution.names))
+    rules = policy.current().rules
+    host = urlsplit(url).hostname or ""
+    if rules.hosts is not None and not policy.host_allowed(host, rules.hosts):
+        raise ActivityFailed(
+            resolution.scrub(f"{policy.REFUSED_PREFIX}: host {host!r} is not allowed (hosts: {', '.join(rules.hosts)})")
+        )
     headers = substitute(provider.headers, resolution.names) if provider.headers else None
     arguments = substitute(provider.arguments, resolution.names) if provider.arguments is not None else None
     method = provider.method.upper()

@@ -317,3 +317,27 @@ def test_a_probe_tolerance_with_a_bad_provider_is_refused_at_validate_not_when_t
     )
     with pytest.raises(DrillFileError, match=r"tolerance of 'p'.*needs path"):
         parse_experiment(text, "x.yaml")
+
+
+async def test_worker_policy_hosts_refuse_an_http_provider_to_another_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hosts`` says where a drill's HTTP may go; an experiment's http providers obey it (the URL as substituted
+    on the worker), and a written URL is refused at preflight already."""
+    from gameday.activities.ctk import Resolution, run_activity
+    from gameday.activities.policy import load
+    from gameday.model.ctk import parse_experiment
+    from gameday.model.ctk_format import Activity
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("hosts: [10.99.99.99]\n")
+    monkeypatch.setenv("GAMEDAY_POLICY", str(policy))
+    call = {"type": "action", "name": "a", "provider": {"type": "http", "url": "${base}/flip", "timeout": 1}}
+    entry = await run_activity(Activity.model_validate(call), Resolution(names={"base": "http://127.0.0.1:9"}))
+    assert entry.status == "failed" and "refused by this worker's policy" in (entry.exception or "")
+    text = (
+        '{"title": "t", "description": "d", "method": [{"type": "action", "name": "a",\n'
+        '  "provider": {"type": "http", "url": "http://127.0.0.1:9/flip"}}]}'
+    )
+    drill = parse_experiment(text, "x.json").drill
+    assert [r.field for r in load(str(policy)).drill_refusals(drill)] == ["faults[0].method"]
