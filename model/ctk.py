@@ -28,6 +28,7 @@ from gameday.model.ctk_format import Activity, Context, Experiment, Ref
 from gameday.model.drill import DEFAULT_MAX_DURATION, Drill, Guardrail
 from gameday.model.errors import DrillFileError, Problem
 from gameday.model.kinds.chaostoolkit import MethodFault
+from gameday.model.loader_limits import drill_problems
 from gameday.model.loader_messages import problems_from_validation
 from gameday.model.loader_yaml import YamlDocument, read_yaml
 
@@ -384,6 +385,14 @@ def _drill(
     if over.notify_slack:
         data["notify"] = {"slack": {"channel": over.notify_slack}}
     try:
-        return Drill.model_validate(data)
+        drill = Drill.model_validate(data)
     except ValidationError as exc:
         raise DrillFileError([doc.problem((), f"cannot run as a drill: {exc.errors()[0]['msg']}")]) from exc
+    # Held to a drill's payload budget: each ref is a whole activity in every payload that carries the method.
+    too_big_here = [message for _, message in drill_problems(drill)]
+    if too_big_here:
+        said = "; ".join(
+            m.replace("this fault with its target", "the experiment's method with its rollbacks") for m in too_big_here
+        )
+        raise DrillFileError([doc.problem(("method",), said)])
+    return drill

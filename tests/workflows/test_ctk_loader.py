@@ -341,3 +341,20 @@ async def test_worker_policy_hosts_refuse_an_http_provider_to_another_host(
     )
     drill = parse_experiment(text, "x.json").drill
     assert [r.field for r in load(str(policy)).drill_refusals(drill)] == ["faults[0].method"]
+
+
+def test_an_experiment_keeps_the_payload_budget_of_a_drill_refs_expanded() -> None:
+    """A ref is a few bytes in the file and a whole activity in every payload that carries the method: the
+    translated drill is held to the drill limits (``model/budget.py``), or Temporal could refuse it mid-run."""
+    from gameday.model import budget
+    from gameday.model.ctk import parse_experiment
+
+    text = (
+        "title: t\ndescription: d\n"
+        "method:\n  - {type: action, name: a, provider: {type: process, path: 'true', arguments: [a-long-argument]}}\n"
+        + "  - {ref: a}\n"
+        * 2000
+    )
+    assert len(text) < budget.MAX_FILE_BYTES
+    with pytest.raises(DrillFileError, match="the experiment's method with its rollbacks"):
+        parse_experiment(text, "x.yaml")
