@@ -35,6 +35,11 @@ from gameday.model.drill import Probe
 from gameday.model.kinds.chaostoolkit import GUARD_EVERY, ChaosToolkitTarget, MethodFault, MethodGuard
 from gameday.model.records import FaultInput, FaultRecord, StopRequest
 
+RESUME_KEY = "rollbacks_done"
+"""The key of the rollbacks' entries in a revert's progress (never in a finished revert's output, whose key is
+``rollbacks``): a record left by a finished revert (a paused drill's, before its fault was applied again) is never
+read as rollbacks already done."""
+
 
 async def capture(inp: FaultInput) -> dict[str, str]:
     """Nothing to read: the rollbacks say themselves what they restore."""
@@ -130,7 +135,7 @@ async def revert(inp: FaultInput) -> FaultRecord:
         if rollback.provider.timeout is None or rollback.provider.time_limit > left:
             rollback = rollback.model_copy(update={"provider": rollback.provider.model_copy(update={"timeout": left})})
         entries.append(await run_activity(rollback, resolution))
-        progress.report(entries_json("rollbacks", entries, method_rows))
+        progress.report(entries_json(RESUME_KEY, entries, method_rows))
     return inp.record.model_copy(update={"output": entries_json("rollbacks", entries, method_rows)})
 
 
@@ -145,7 +150,7 @@ def _done_before(rollbacks: list[Activity], text: str | None) -> list[Entry]:
         data = json.loads(text) if text else {}
     except json.JSONDecodeError:
         return []
-    rows = data.get("rollbacks", []) if isinstance(data, dict) else []
+    rows = data.get(RESUME_KEY, []) if isinstance(data, dict) else []
     done: list[Entry] = []
     for rollback, row in zip(rollbacks, rows if isinstance(rows, list) else [], strict=False):
         if not isinstance(row, dict) or row.get("name") != rollback.name:

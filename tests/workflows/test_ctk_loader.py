@@ -5,6 +5,7 @@ Pure: no Temporal. chaoslib's own ``within_tolerance`` is the reference the judg
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +359,41 @@ def test_an_experiment_keeps_the_payload_budget_of_a_drill_refs_expanded() -> No
     assert len(text) < budget.MAX_FILE_BYTES
     with pytest.raises(DrillFileError, match="the experiment's method with its rollbacks"):
         parse_experiment(text, "x.yaml")
+
+
+def test_a_revert_skips_only_rollbacks_a_dead_attempt_heartbeated_never_a_finished_reverts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused drill's fault is reverted, applied again, and its record keeps that revert's output: the next
+    revert must run every rollback again, and skip only what a dead attempt reported as done."""
+    import json
+
+    from gameday.activities.faults import chaostoolkit
+    from gameday.model.ctk import parse_experiment
+    from gameday.model.records import FaultInput, FaultRecord
+
+    monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
+    path = EXPERIMENTS / "exp_crash_rollbacks.json"
+    drill = parse_experiment(path.read_text(), str(path)).drill
+    (tmp_path / "settling").touch()  # settle returns at once
+    fault = drill.faults[0]
+
+    def reverted(output: str) -> list[str]:
+        record = FaultRecord(index=0, label="method", target="experiment", kind="chaostoolkit", action="method")
+        inp = FaultInput(
+            run_id="r",
+            index=0,
+            target_name="experiment",
+            target=drill.targets["experiment"],
+            fault=fault,
+            record=record.model_copy(update={"output": output}),
+        )
+        (tmp_path / "rollbacks.log").unlink(missing_ok=True)
+        done = asyncio.run(chaostoolkit.revert(inp))
+        assert [r["name"] for r in json.loads(done.output or "")["rollbacks"]] == ["remove-fault", "settle"]
+        return (tmp_path / "rollbacks.log").read_text().split()
+
+    finished = chaostoolkit.entries_json("rollbacks", [chaostoolkit._unrun(fault.rollbacks[0], "x")])
+    assert reverted(finished) == ["remove", "settle"]
+    partial = chaostoolkit.entries_json(chaostoolkit.RESUME_KEY, [chaostoolkit._unrun(fault.rollbacks[0], "x")])
+    assert reverted(partial) == ["settle"]
