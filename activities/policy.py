@@ -232,6 +232,8 @@ class WorkerPolicy:
             found += self._path_refusals(f"{at}.path", fault.path, "path")
         if isinstance(fault, MethodFault) and not r.commands and _runs_code([*fault.method, *fault.rollbacks]):
             found.append(Refusal(f"{at}.method", "a process or python provider runs code here", "commands: false"))
+        if isinstance(fault, MethodFault):
+            found += self._ctk_url_refusals(f"{at}.method", [*fault.method, *fault.rollbacks])
         return self._or_broken(found)
 
     def probe_refusals(self, at: str, probe: Probe) -> list[Refusal]:
@@ -245,6 +247,8 @@ class WorkerPolicy:
         if isinstance(spec, ChaosToolkitProbe) and not self.rules.commands and _runs_code(spec.probes):
             refusal = Refusal(f"{at}.chaostoolkit", "a process or python provider runs code here", "commands: false")
             found.append(refusal)
+        if isinstance(spec, ChaosToolkitProbe):
+            found += self._ctk_url_refusals(f"{at}.chaostoolkit", spec.probes)
         if probe.http is not None:
             found += self._url_refusals(f"{at}.http.url", probe.http.url)
         if probe.tcp is not None:
@@ -286,6 +290,16 @@ class WorkerPolicy:
             return []
         shown = path if real == path else f"{path} (resolves to {real})"
         return [Refusal(at, f"{what} {shown} is not under an allowed path", f"paths: [{', '.join(roots)}]")]
+
+    def _ctk_url_refusals(self, at: str, activities: list[CtkActivity]) -> list[Refusal]:
+        """The written URLs of Chaos Toolkit http providers (one with ``${...}`` is checked by the worker once
+        substituted, each call): the first refused one."""
+        for ctk in activities:
+            url = ctk.provider.url
+            written = ctk.provider.type == "http" and url is not None and "${" not in url
+            if written and (found := self._url_refusals(at, str(url))):
+                return found
+        return []
 
     def _url_refusals(self, at: str, url: str) -> list[Refusal]:
         if self.rules.hosts is None:

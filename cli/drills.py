@@ -103,6 +103,16 @@ def run(
     notify_slack: Annotated[
         str | None, typer.Option("--notify-slack", help="A Chaos Toolkit experiment: a Slack channel for the run.")
     ] = None,
+    guardrail: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--guardrail",
+            metavar="<kind:what>",
+            help="A Chaos Toolkit experiment: stop the run (ABORTED, rollbacks run) when 'command:CMD' exits 0 or "
+            "'http:URL' answers 200, checked every 0.5s while the method plays and during the hypothesis after. "
+            "Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Start a drill, or a game day, as a durable Temporal workflow; a worker must be running ('gameday worker' or
     'gameday dev').
@@ -118,14 +128,19 @@ def run(
         fail("--junit needs --wait: the verdict is only known once the run ends")
     settings = settings_of(ctx)
     from gameday.cli import gamedays
-    from gameday.model.ctk import Overrides
+    from gameday.model.ctk import Overrides, guardrail_of
     from gameday.model.files import ExperimentFile, GameDayFile
 
-    wrapper = Overrides(team=team, max_duration=max_duration, notify_slack=notify_slack)
+    try:
+        guards = tuple(guardrail_of(text) for text in guardrail or ())
+    except ValueError as exc:
+        fail(str(exc))
+    wrapper = Overrides(team=team, max_duration=max_duration, notify_slack=notify_slack, guardrails=guards)
     loaded = load(file, wrapper if wrapper != Overrides() else None)
     if wrapper != Overrides() and not isinstance(loaded, ExperimentFile):
         fail(
-            "--max-duration, --team and --notify-slack wrap a Chaos Toolkit experiment; a drill file says these itself"
+            "--max-duration, --team, --notify-slack and --guardrail wrap a Chaos Toolkit experiment; a drill file "
+            "says these itself"
         )
     say_experiment(loaded)
     if isinstance(loaded, GameDayFile):

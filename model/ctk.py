@@ -25,9 +25,10 @@ from pydantic import ValidationError
 
 from gameday.model import budget
 from gameday.model.ctk_format import Activity, Context, Experiment, Ref
-from gameday.model.drill import DEFAULT_MAX_DURATION, Drill
+from gameday.model.drill import DEFAULT_MAX_DURATION, Drill, Guardrail
 from gameday.model.errors import DrillFileError, Problem
 from gameday.model.kinds.chaostoolkit import MethodFault
+from gameday.model.loader_limits import drill_problems
 from gameday.model.loader_messages import problems_from_validation
 from gameday.model.loader_yaml import YamlDocument, read_yaml
 
@@ -61,12 +62,33 @@ class Overrides:
         team: the drill's team.
         max_duration: the hard cap (default: the method's and rollbacks' budgets, at least 15 minutes).
         notify_slack: a Slack channel for the run's messages.
+        guardrails: ``stop_when`` guardrails (``--guardrail command:CMD`` or ``http:URL``, or a sidecar's list in
+            the drill format): sampled while the method plays and during the hypothesis after; one that answers
+            stops the run (ABORTED), the rollbacks run.
     """
 
     name: str | None = None
     team: str | None = None
     max_duration: str | None = None
     notify_slack: str | None = None
+    guardrails: tuple[Any, ...] = ()
+
+
+def guardrail_of(text: str) -> dict[str, Any]:
+    """A ``--guardrail`` value as a drill's guardrail: ``command:CMD`` (stop when CMD exits 0) or ``http:URL``
+    (stop when URL answers 200).
+
+    Raises:
+        ValueError: another form.
+    """
+    kind, _, rest = text.partition(":")
+    if kind == "command" and rest.strip():
+        return {"name": f"stop when `{rest.strip()}` succeeds", "stop_when": {"command": {"run": rest.strip()}}}
+    if kind == "http" and rest.strip():
+        return {"name": f"stop when {rest.strip()} answers 200", "stop_when": {"http": {"url": rest.strip()}}}
+    raise ValueError(
+        f"--guardrail {text!r}: write command:CMD (stop when CMD exits 0) or http:URL (stop when it answers 200)"
+    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +108,7 @@ class Translation:
     warnings: list[str] = field(default_factory=list)
 
 
-SIDECAR_KEYS = ("experiment", "name", "team", "max_duration", "notify_slack")
+SIDECAR_KEYS = ("experiment", "name", "team", "max_duration", "notify_slack", "guardrails")
 """A sidecar file: the experiment it names (a path, relative to the sidecar) and what it adds."""
 
 
@@ -104,19 +126,24 @@ def parse_sidecar(text: str, file: str) -> Translation:
     for key, value in document.data.items():
         if key not in SIDECAR_KEYS:
             problems.append(document.problem((key,), f"unknown key; a sidecar has: {', '.join(SIDECAR_KEYS)}"))
+        elif key == "guardrails":
+            if not isinstance(value, list):
+                problems.append(document.problem((key,), "expected a list of guardrails (stop_when form)"))
         elif not isinstance(value, str):
             problems.append(document.problem((key,), "expected a string"))
     if "experiment" not in document.data:
         problems.append(document.problem((), "a sidecar names its experiment file: experiment: PATH"))
     if problems:
         raise DrillFileError(problems)
-    given = {str(k): str(v) for k, v in document.data.items()}
+    listed = document.data.get("guardrails")
+    guardrails = tuple(listed) if isinstance(listed, list) else ()
+    given = {str(k): str(v) for k, v in document.data.items() if k != "guardrails"}
     path = Path(file).parent / given.pop("experiment")
     try:
         experiment_text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DrillFileError([document.problem(("experiment",), f"cannot read {path}: {exc.strerror}")]) from exc
-    return parse_experiment(experiment_text, str(path), Overrides(**given))
+    return parse_experiment(experiment_text, str(path), Overrides(**given, guardrails=guardrails))
 
 
 def is_experiment_data(data: object) -> bool:
@@ -191,7 +218,7 @@ def parse_experiment(text: str, file: str = "<experiment>", overrides: Overrides
         )
     notes = [f"{key}: accepted, not acted on by gameday" for key in data if key not in ACTED_ON]
     notes += _control_notes(experiment)
-    warnings = []
+    warnings = _duplicate_names(experiment)
     if not experiment.rollbacks:
         for activity in method:
             if activity.type == "action":
@@ -216,7 +243,13 @@ def read_experiment_data(path: str) -> dict[str, Any] | None:
 def _resolve_refs(
     experiment: Experiment, document: YamlDocument
 ) -> tuple[list[Activity], list[Activity], list[Problem]]:
-    named: dict[str, Activity] = {}
+    """The method and rollbacks with each ``{ref: name}`` replaced by the activity it names, as chaoslib resolves
+    it: among the method's activities and the hypothesis's probes, cached before anything runs, the last of a name
+    winning (so a ref may name a hypothesis probe, or a method activity after it)."""
+    hypothesis = experiment.steady_state_hypothesis.probes if experiment.steady_state_hypothesis else []
+    named: dict[str, Activity] = {
+        item.name: item for item in [*experiment.method, *hypothesis] if isinstance(item, Activity)
+    }
     problems: list[Problem] = []
 
     def resolve(items: list[Activity | Ref], where: str) -> list[Activity]:
@@ -227,18 +260,30 @@ def _resolve_refs(
                 if found is None:
                     known = ", ".join(sorted(named)) or "none"
                     problems.append(
-                        document.problem((where, i, "ref"), f"no method activity named {item.ref!r}; named: {known}")
+                        document.problem(
+                            (where, i, "ref"),
+                            f"no method activity or hypothesis probe named {item.ref!r}; named: {known}",
+                        )
                     )
                     continue
                 out.append(found)
             else:
-                named.setdefault(item.name, item)
                 out.append(item)
         return out
 
     method = resolve(list(experiment.method), "method")
     rollbacks = resolve(list(experiment.rollbacks), "rollbacks")
     return method, rollbacks, problems
+
+
+def _duplicate_names(experiment: Experiment) -> list[str]:
+    hypothesis = experiment.steady_state_hypothesis.probes if experiment.steady_state_hypothesis else []
+    names = [item.name for item in [*experiment.method, *hypothesis] if isinstance(item, Activity)]
+    return [
+        f"activity name {name!r} is used {names.count(name)} times: a ref runs the last one, as chaoslib does"
+        for name in dict.fromkeys(names)
+        if names.count(name) > 1
+    ]
 
 
 def _secret_problems(document: YamlDocument) -> list[Problem]:
@@ -275,6 +320,22 @@ def _control_notes(experiment: Experiment) -> list[str]:
     return found
 
 
+def _method_guards(guardrails: tuple[Any, ...], doc: YamlDocument) -> list[dict[str, Any]]:
+    """The wrapper's guardrails as the method's runner samples them: the ``stop_when`` form only (the others judge
+    observation samples or traffic, which do not exist while the method plays)."""
+    out = []
+    for i, given in enumerate(guardrails):
+        try:
+            guard = Guardrail.model_validate(given)
+        except ValidationError as exc:
+            raise DrillFileError([doc.problem((), f"guardrail {i}: {exc.errors()[0]['msg']}")]) from exc
+        if guard.stop_when is None:
+            why = f"guardrail {guard.name!r}: only the stop_when form watches an experiment's method while it plays"
+            raise DrillFileError([doc.problem((), why)])
+        out.append({"name": guard.name, "http": guard.stop_when.http, "command": guard.stop_when.command})
+    return out
+
+
 def drill_name(title: str) -> str:
     """A drill name (an id) from an experiment's title."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-._")[:63]
@@ -299,6 +360,7 @@ def _drill(
         "method": method,
         "rollbacks": rollbacks,
         "context": context,
+        "guardrails": _method_guards(over.guardrails, doc),
     }
     data: dict[str, Any] = {
         "name": over.name or drill_name(experiment.title),
@@ -306,7 +368,12 @@ def _drill(
         "targets": {TARGET: {"chaostoolkit": {"experiment": experiment.title}}},
         "hypothesis": hypothesis,
         "faults": [fault],
-        "observe": {"duration": OBSERVE_ONCE, "interval": OBSERVE_ONCE, "min_coverage": 0},
+        "observe": {
+            "duration": OBSERVE_ONCE,
+            "interval": OBSERVE_ONCE,
+            "min_coverage": 0,
+            "guardrails": list(over.guardrails),
+        },
     }
     if over.team:
         data["team"] = over.team
@@ -318,6 +385,14 @@ def _drill(
     if over.notify_slack:
         data["notify"] = {"slack": {"channel": over.notify_slack}}
     try:
-        return Drill.model_validate(data)
+        drill = Drill.model_validate(data)
     except ValidationError as exc:
         raise DrillFileError([doc.problem((), f"cannot run as a drill: {exc.errors()[0]['msg']}")]) from exc
+    # Held to a drill's payload budget: each ref is a whole activity in every payload that carries the method.
+    too_big_here = [message for _, message in drill_problems(drill)]
+    if too_big_here:
+        said = "; ".join(
+            m.replace("this fault with its target", "the experiment's method with its rollbacks") for m in too_big_here
+        )
+        raise DrillFileError([doc.problem(("method",), said)])
+    return drill

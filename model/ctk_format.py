@@ -9,9 +9,10 @@ workflow's input, history, SQL or reports.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 JsonValue = Any
 """A JSON value as the experiment file wrote it (arguments, tolerances, inline configuration)."""
@@ -57,6 +58,18 @@ class Provider(_Ctk):
     func: str | None = None
     secrets: list[str] | None = None
 
+    @field_validator("timeout")
+    @classmethod
+    def _finite_positive(cls, timeout: float | list[float] | None) -> float | list[float] | None:
+        if timeout is None:
+            return None
+        parts = timeout if isinstance(timeout, list) else [timeout]
+        if isinstance(timeout, list) and len(timeout) != 2:
+            raise ValueError("a list timeout is [connect, read], two numbers of seconds")
+        if not all(math.isfinite(p) and 0 < p <= MAX_TIMEOUT for p in parts):
+            raise ValueError(f"a timeout is seconds, more than 0 and at most {MAX_TIMEOUT:g}; got {timeout!r}")
+        return timeout
+
     @model_validator(mode="after")
     def _needs_its_keys(self) -> Provider:
         needed = {"process": ("path",), "http": ("url",), "python": ("module", "func")}[self.type]
@@ -73,6 +86,8 @@ class Provider(_Ctk):
         return float(self.timeout) if self.timeout is not None else DEFAULT_TIMEOUT
 
 
+MAX_TIMEOUT = 86_400.0
+"""An activity's longest ``timeout``: a drill's longest ``max_duration`` (24 hours)."""
 DEFAULT_TIMEOUT = 60.0
 """Seconds an activity with no ``timeout`` may take: Chaos Toolkit waits forever, a durable run cannot."""
 
@@ -120,6 +135,16 @@ class Hypothesis(_Ctk):
         for probe in probes:
             if probe.tolerance is None:
                 raise ValueError(f"hypothesis probe {probe.name!r} needs a tolerance")
+            tolerance = probe.tolerance
+            if isinstance(tolerance, dict) and tolerance.get("type") == "probe":
+                # Built into an activity by the sampler when the hypothesis runs: a bad one is said here, located.
+                spec = {k: v for k, v in tolerance.items() if k != "type"}
+                try:
+                    Activity.model_validate({"type": "probe", **spec})
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(part) for part in first["loc"])
+                    raise ValueError(f"the tolerance of {probe.name!r}: {where}: {first['msg']}") from exc
         return probes
 
 

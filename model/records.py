@@ -107,6 +107,21 @@ NOT_APPLIED = "not applied: "
 """How a fault's ``error`` starts, after its label, when its apply failed before changing anything."""
 
 
+PARTIAL_OUTPUT = "partial_output"
+"""The key of a fault activity's heartbeat detail carrying its provider's output so far (``{PARTIAL_OUTPUT: TEXT}``,
+``activities/faults/progress.py``): what a worker that died mid-apply had done, read back by the workflow."""
+
+
+def partial_output(details: object) -> str | None:
+    """The output so far in an activity's heartbeat details, if they carry one."""
+    if not isinstance(details, list | tuple) or not details:
+        return None
+    last = details[-1]
+    if isinstance(last, dict) and isinstance(last.get(PARTIAL_OUTPUT), str):
+        return str(last[PARTIAL_OUTPUT])
+    return None
+
+
 class FaultRecord(Record):
     """What exactly a fault changed, so the revert and the report are exact."""
 

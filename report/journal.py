@@ -82,8 +82,12 @@ def _entries(fault: FaultRecord | None, key: str) -> list[dict[str, Any]]:
         data = json.loads(fault.output)
     except json.JSONDecodeError:
         return []
-    rows = data.get(key, []) if isinstance(data, dict) else []
-    return [_journal_entry(row) for row in rows]
+    if not isinstance(data, dict):
+        return []
+    rows = data.get(key)
+    if rows is None and key == "rollbacks":  # the reverts never finished: the rollbacks a dead attempt had done
+        rows = data.get("rollbacks_done")
+    return [_journal_entry(row) for row in rows or [] if isinstance(row, dict)]
 
 
 def _journal_entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,10 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from gameday.model.budget import MAX_OUTPUT_BYTES, clip
     from gameday.model.data_loss import LossBound
     from gameday.model.drill import Drill, Fault, Probe, Target
     from gameday.model.freeze_records import FREEZE_PATCH, FROZEN_BY
@@ -49,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         VerifyInput,
         data_loss_expectation,
+        partial_output,
     )
     from gameday.model.sites import SitesCheck, host_local_targets, placed_probes, site_queue
     from gameday.model.traffic import TrafficSummary
@@ -99,6 +102,10 @@ SITE_PICKUP = timedelta(seconds=10)
 
 SITE_WAIT = timedelta(minutes=5)
 """How long preflight's ``check_sites`` may keep failing to read Temporal before the drill is refused."""
+
+PARTIAL_OUTPUT_PATCH = "partial-output"
+"""A fault whose worker died mid-apply keeps the output its apply last heartbeated (a Chaos Toolkit method's entries
+done); drills started before replay without it."""
 
 LEASE_PATCH = "fault-lease"
 """Drills started before fault leases existed replay without ``FaultInput.lease`` (their worker's default then)."""
@@ -776,7 +783,14 @@ class DrillWorkflow:
                 error = _error_text(err)
                 if not read:  # the capture only reads the target: a fault whose capture failed was never applied
                     error = f"{fault.label}: {NOT_APPLIED}{error.removeprefix(f'{fault.label}: ')}"
-                self._set_fault(index, fi.record.model_copy(update={"state": FaultState.FAILED, "error": error}))
+                failed_update: dict[str, Any] = {"state": FaultState.FAILED, "error": error}
+                # Its worker died mid-apply: what it had done, as last heartbeated, goes to its revert.
+                partial = (
+                    partial_output(err.cause.last_heartbeat_details) if isinstance(err.cause, ActivityTimeout) else None
+                )
+                if partial is not None and workflow.patched(PARTIAL_OUTPUT_PATCH):
+                    failed_update["output"] = clip(partial, MAX_OUTPUT_BYTES)
+                self._set_fault(index, fi.record.model_copy(update=failed_update))
                 reason = error.removeprefix(f"{fault.label}: ")  # the step names the fault once
                 if self._faults[index].record.not_applied:
                     failed = f"'{fault.label}' {reason}; nothing was changed"
@@ -970,7 +984,14 @@ class DrillWorkflow:
             if ProxyHolds.worker_gone(err):
                 record = fi.record.model_copy(update=gone)
             elif first_attempt_only and not _non_retryable(err) and not is_cancelled_exception(err):
-                self._set_fault(index, fi.record.model_copy(update={"error": _error_text(err)}))
+                retry_update: dict[str, Any] = {"error": _error_text(err)}
+                # Its worker died mid-revert: what it had done goes to the retry (rollbacks done are not run again).
+                partial = (
+                    partial_output(err.cause.last_heartbeat_details) if isinstance(err.cause, ActivityTimeout) else None
+                )
+                if partial is not None and workflow.patched(PARTIAL_OUTPUT_PATCH):
+                    retry_update["output"] = clip(partial, MAX_OUTPUT_BYTES)
+                self._set_fault(index, fi.record.model_copy(update=retry_update))
                 return False
             else:
                 record = fi.record.model_copy(update={"state": FaultState.NOT_REVERTED, "error": _error_text(err)})

@@ -17,11 +17,13 @@ import os
 import shlex
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -34,6 +36,9 @@ from gameday.model.ctk_format import Activity, Context, EnvRef
 
 OUTPUT_BYTES = 600
 """Characters of one activity's output kept in its entry (the run record carries every entry)."""
+READ_BYTES = 1024 * 1024
+"""Bytes of a process's stdout, of its stderr, and of an HTTP body read into the worker's memory; the rest is read
+and dropped as it comes (tolerances judge what was kept): a worker is shared and long-lived."""
 
 
 class ActivityFailed(Exception):
@@ -215,7 +220,8 @@ async def _process(activity: Activity, resolution: Resolution) -> dict[str, Any]
     )
     try:
         async with asyncio.timeout(provider.time_limit):
-            stdout, stderr = await proc.communicate()
+            assert proc.stdout is not None and proc.stderr is not None
+            stdout, stderr, _ = await asyncio.gather(_read_capped(proc.stdout), _read_capped(proc.stderr), proc.wait())
     except TimeoutError as exc:
         raise ActivityFailed("process activity took too long to complete") from exc
     finally:
@@ -232,9 +238,24 @@ async def _process(activity: Activity, resolution: Resolution) -> dict[str, Any]
     }
 
 
+async def _read_capped(stream: asyncio.StreamReader) -> bytes:
+    """The first :data:`READ_BYTES` of ``stream``; the rest read to its end and dropped."""
+    kept = bytearray()
+    while chunk := await stream.read(64 * 1024):
+        if len(kept) < READ_BYTES:
+            kept += chunk[: READ_BYTES - len(kept)]
+    return bytes(kept)
+
+
 async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncClient | None) -> dict[str, Any]:
     provider = activity.provider
     url = str(substitute(provider.url, resolution.names))
+    rules = policy.current().rules
+    host = urlsplit(url).hostname or ""
+    if rules.hosts is not None and not policy.host_allowed(host, rules.hosts):
+        raise ActivityFailed(
+            resolution.scrub(f"{policy.REFUSED_PREFIX}: host {host!r} is not allowed (hosts: {', '.join(rules.hosts)})")
+        )
     headers = substitute(provider.headers, resolution.names) if provider.headers else None
     arguments = substitute(provider.arguments, resolution.names) if provider.arguments is not None else None
     method = provider.method.upper()
@@ -253,7 +274,13 @@ async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncC
     own = client is None
     http = client or httpx.AsyncClient(verify=provider.verify_tls)
     try:
-        answer = await http.request(method, url, **request)
+        async with http.stream(method, url, **request) as answer:
+            kept = bytearray()
+            async for chunk in answer.aiter_bytes():
+                kept += chunk[: READ_BYTES - len(kept)]
+                if len(kept) >= READ_BYTES:
+                    break  # the rest is not read: the connection is closed with the stream
+            text = bytes(kept).decode(answer.encoding or "utf-8", errors="replace")
     except httpx.TimeoutException as exc:
         raise ActivityFailed("activity took too long to complete") from exc
     except httpx.HTTPError as exc:
@@ -267,12 +294,12 @@ async def _http(activity: Activity, resolution: Resolution, client: httpx.AsyncC
         )
         if answer.status_code not in expected:
             raise ActivityFailed(f"status {answer.status_code}, expected {expected}")
-    body: Any = answer.text
+    body: Any = text
     if answer.headers.get("Content-Type") == "application/json":
         try:
-            body = answer.json()
+            body = json.loads(text)
         except ValueError:
-            body = answer.text
+            body = text
     return {"status": answer.status_code, "headers": dict(answer.headers), "body": body}
 
 
@@ -295,11 +322,38 @@ async def _python(activity: Activity, resolution: Resolution) -> Any:
         async with asyncio.timeout(provider.time_limit):
             if inspect.iscoroutinefunction(func):
                 return await func(**arguments)
-            return await asyncio.to_thread(func, **arguments)
+            return await _in_own_thread(func, arguments)
     except TimeoutError as exc:
         raise ActivityFailed("activity took too long to complete") from exc
     except Exception as exc:  # chaoslib: any exception of the function fails the activity, its message kept
         raise ActivityFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _in_own_thread(func: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    """``func(**arguments)`` in a daemon thread of its own, not the loop's shared executor: a function that never
+    returns (it cannot be stopped) then holds only its own thread, never one the worker's stores and ledger need."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Any, error: BaseException | None) -> None:
+        if done.done():  # timed out meanwhile: nobody waits for it
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(outcome)
+
+    def call() -> None:
+        outcome, error = None, None
+        try:
+            outcome = func(**arguments)
+        except BaseException as exc:  # handed to the awaiting coroutine, which judges it
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone (the worker stopped): nobody to tell
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=call, name=f"ctk-python-{getattr(func, '__name__', 'func')}", daemon=True).start()
+    return await done
 
 
 def _secret_names(resolution: Resolution) -> set[str]:

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from gameday.activities import policy
 from gameday.activities.fault_lease import LEASE_BY, LEASE_EXPIRED, FaultLease, LeaseRevertedNotTold
-from gameday.activities.faults import FaultProvider, provider
+from gameday.activities.faults import FaultProvider, progress, provider
 from gameday.activities.faults.errors import FaultError, NothingChanged, UnsupportedFault
 from gameday.activities.ledger import FaultLedger
 from gameday.activities.run_scope import ActivityScope
@@ -274,14 +274,16 @@ def _describe(err: Exception) -> str:
 
 
 async def _heartbeating(work: Awaitable[_T]) -> _T:
-    beating = asyncio.create_task(_beat())
+    # The provider's progress so far (``progress.report``) rides on every heartbeat: a bare heartbeat would
+    # replace it with nothing.
+    beating = asyncio.create_task(_beat(progress.holder()))
     try:
         return await work
     finally:
         beating.cancel()
 
 
-async def _beat() -> None:
+async def _beat(details: list[dict[str, str]]) -> None:
     while True:
-        activity.heartbeat()
+        activity.heartbeat(*details)
         await asyncio.sleep(HEARTBEAT_EVERY)

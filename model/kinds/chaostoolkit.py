@@ -12,11 +12,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gameday.model.base import Strict
 from gameday.model.ctk_format import Activity, Context
 from gameday.model.kinds.base import APPLY_SLACK, FaultBase, TargetKindSpec
+from gameday.model.kinds.probe_command import CommandProbe
+from gameday.model.kinds.probe_http import HttpProbe
+
+GUARD_EVERY = 0.5
+"""Seconds between two samples of a wrapper guardrail's ``stop_when`` probe while the method plays."""
 
 
 class ChaosToolkitTarget(Strict):
@@ -26,6 +31,20 @@ class ChaosToolkitTarget(Strict):
     """The experiment's title, for reports."""
 
 
+class MethodGuard(Strict):
+    """A wrapper guardrail's ``stop_when`` probe (exactly one of ``http``, ``command``): its success stops the run."""
+
+    name: str
+    http: HttpProbe | None = None
+    command: CommandProbe | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MethodGuard:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("a guardrail's stop_when needs exactly one of http, command")
+        return self
+
+
 class MethodFault(FaultBase):
     """The experiment's method, applied in order; ``rollbacks`` (``ref``s resolved) are its revert."""
 
@@ -33,6 +52,9 @@ class MethodFault(FaultBase):
     method: list[Activity] = Field(min_length=1)
     rollbacks: list[Activity] = Field(default_factory=list)
     context: Context = Field(default_factory=Context)
+    guardrails: list[MethodGuard] = Field(default_factory=list, max_length=8)
+    """The wrapper's guardrails (``gameday run --guardrail``, a sidecar's ``guardrails``), ``stop_when`` only: the
+    method's runner samples them while it plays; one that answers stops the run, as ``gameday stop`` does."""
 
     def apply_budget(self) -> timedelta:
         foreground = sum(a.budget for a in self.method if not a.background)

@@ -54,3 +54,10 @@ def test_import_writes_a_drill_and_says_what_it_did_not_convert(tmp_path: Path) 
     assert "not converted:" in out and "method probe 'peek'" in out
     code, out = invoke("validate", str(out_file))
     assert code == 0, out
+
+
+def test_guardrail_flag_wraps_an_experiment_and_a_bad_form_is_a_usage_error() -> None:
+    code, out = invoke("run", str(EXPERIMENTS / "exp_deviates.yaml"), "--guardrail", "command:test -e /x", "--dry-run")
+    assert code == 0, out
+    code, out = invoke("run", str(EXPERIMENTS / "exp_deviates.yaml"), "--guardrail", "error_rate > 5%", "--dry-run")
+    assert code == 1 and "write command:CMD" in out

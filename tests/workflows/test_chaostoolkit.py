@@ -16,14 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from gameday.activities.store import Store
-from gameday.model.ctk import parse_experiment, read_experiment_data
+from gameday.model.ctk import Overrides, guardrail_of, parse_experiment, read_experiment_data
 from gameday.model.records import DrillInput, FaultState, StopRequest, Verdict
 from gameday.report.journal import journal, render_journal
 from gameday.workflows.drill_workflow import DrillWorkflow
-from tests.harness import WorkerProcesses, finish, running_worker, wait_until_async
+from tests.harness import WorkerProcesses, eventually, finish, running_worker, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,8 @@ async def run_experiment(client: Client, store: Store, name: str) -> dict:
             task_queue=queue,
         )
         record = await finish(handle, f"ctk-{name}", within=60)
-    return {"record": record, "journal": journal(record)}
+        history = (await handle.fetch_history()).to_json()
+    return {"record": record, "journal": journal(record), "history": history}
 
 
 def chaos_run(path: Path, workdir: Path, env: dict[str, str]) -> dict:
@@ -125,16 +126,53 @@ async def test_stop_mid_method_runs_the_rollbacks_once(
     assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
 
 
-async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_once(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_wrapper_guardrail_stops_the_method_while_it_plays_and_the_rollbacks_run(
+    client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
     path = EXPERIMENTS / "exp_long_method.json"
+    guard = guardrail_of(f"command:test -e {tmp_path / 'stop'}")
+    drill = parse_experiment(path.read_text(), str(path), Overrides(guardrails=(guard,))).drill
+    async with running_worker(client, store) as queue:
+        run_id = f"ctk-guard-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            DrillWorkflow.run,
+            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+            id=run_id,
+            task_queue=queue,
+        )
+        await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
+        (tmp_path / "stop").touch()  # the method holds for 20 s: only the guardrail ends it now
+        record = await finish(handle, "ctk-guard", within=30)
+    assert record.verdict == Verdict.ABORTED, record.summary
+    assert record.stop is not None and record.stop.by == "guardrail"
+    assert "during the method" in record.stop.reason
+    assert not (tmp_path / "fault").exists()
+    assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
+    assert journal(record)["status"] == "interrupted"
+
+
+async def heartbeated(handle: WorkflowHandle, activity_type: str, text: str) -> bool:
+    """Whether the run's pending ``activity_type`` activity last heartbeated details containing ``text``."""
+    described = await handle.describe()
+    return any(
+        pending.activity_type.name == activity_type
+        and any(text.encode() in payload.data for payload in pending.heartbeat_details.payloads)
+        for pending in described.raw_description.pending_activities
+    )
+
+
+async def test_worker_killed_mid_method_then_mid_rollbacks_each_rollback_done_once_and_journal_kept(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
+    path = EXPERIMENTS / "exp_crash_rollbacks.json"
     drill = parse_experiment(path.read_text(), str(path)).drill
     queue = f"ctk-crash-{uuid.uuid4()}"
     workers = WorkerProcesses(
         client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
     )
+    log = tmp_path / "rollbacks.log"
     first = workers.start()
     try:
         run_id = f"ctk-crash-{uuid.uuid4().hex[:8]}"
@@ -144,19 +182,31 @@ async def test_worker_killed_mid_method_next_worker_runs_the_rollbacks_exactly_o
             id=run_id,
             task_queue=queue,
         )
-        await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
+        # Killed mid-method once its first entry is heartbeated: the journal keeps that entry.
+        await eventually(lambda: heartbeated(handle, "apply_fault", "inject-fault"), what="method heartbeat", within=30)
         workers.kill(first)
         assert (tmp_path / "fault").exists(), "the fault is in place once its worker is dead"
+        second = workers.start()
+        # Killed mid-rollbacks, the first one done and heartbeated: the next worker does not run it again.
+        await eventually(
+            lambda: heartbeated(handle, "revert_fault", "remove-fault"), what="revert heartbeat", within=30
+        )
+        await wait_until_async(lambda: (tmp_path / "settling").exists(), what="the second rollback", within=30)
+        workers.kill(second)
         workers.start()
         record = await asyncio.wait_for(handle.result(), 90)
     finally:
         workers.stop_all()
     assert not (tmp_path / "fault").exists()
-    assert (tmp_path / "rollbacks.log").read_text() == "ran\n"
+    # remove-fault once; settle twice: its worker died while it ran (at least once, never skipped).
+    assert log.read_text() == "remove\nsettle\nsettle\n"
     # The method never finished (its worker died): the run is ERROR, its one fault failed to apply and reverted.
     assert record.verdict == Verdict.ERROR, record.summary
     assert [(f.state, f.reverted_at is not None) for f in record.faults] == [(FaultState.FAILED, True)]
-    assert activity_names(journal(record)["rollbacks"]) == ["remove-fault"]
+    got = journal(record)
+    assert activity_names(got["run"]) == ["inject-fault"]
+    assert [e["status"] for e in got["run"]] == ["succeeded"]
+    assert activity_names(got["rollbacks"]) == ["remove-fault", "settle"]
 
 
 class _State(BaseHTTPRequestHandler):
@@ -196,11 +246,15 @@ async def test_python_extension_every_tolerance_form_and_ref_rollback_match_chao
     for moment in ("before", "after"):  # the probes chaoslib ran, in order, up to the one out of tolerance
         ran = activity_names(theirs["steady_states"][moment]["probes"])
         assert activity_names(with_names["steady_states"][moment]["probes"]) == ran, moment
-    assert activity_names(got["run"]) == activity_names(theirs["run"]) == ["flip-flag", "read-flag"]
+    assert activity_names(got["run"]) == activity_names(theirs["run"]) == ["flip-flag", "read-flag", "echo-token"]
     assert activity_names(got["rollbacks"]) == activity_names(theirs["rollbacks"]) == ["flag-back-off", "read-flag"]
     assert got["run"][1]["output"] == theirs["run"][1]["output"] == "on"
     assert (tmp_path / "gameday-flag").read_text() == "off"
+    assert theirs["run"][2]["output"]["stdout"] == "token=s3cr3t-token\n"  # chaoslib keeps it; gameday never
+    assert got["run"][2]["output"]["stdout"] == "token=[secret]\n"
     assert "s3cr3t-token" not in record.model_dump_json()
+    assert "s3cr3t-token" not in ours["history"]
+    assert "s3cr3t-token" not in render_journal(record)
 
 
 async def test_hypothesis_not_met_before_runs_nothing_and_journal_loads_in_chaoslib(

@@ -26,3 +26,13 @@ def token_length(secrets: dict[str, Any] | None = None, configuration: dict[str,
 def is_even(value: Any) -> bool:
     """A probe tolerance's probe: called with the probed value."""
     return isinstance(value, int) and value % 2 == 0
+
+
+RELEASE = __import__("threading").Event()
+"""Set by a test to let every :func:`block` return."""
+
+
+def block() -> str:
+    """An action that never returns on its own (until a test sets :data:`RELEASE`): a stuck extension."""
+    RELEASE.wait()
+    return "released"
