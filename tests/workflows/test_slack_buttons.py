@@ -189,3 +189,14 @@ async def test_slash_freeze_stops_what_runs_and_unfreeze_lifts_it(slack: Slack, 
     assert "FROZEN" in status["payload"]["text"]
     lifted = await slack.fake.ack(await slack.fake.slash(ALICE, "unfreeze"))
     assert lifted["payload"]["text"] == "unfrozen by Alice via Slack: drills may start again"
+
+
+def test_the_listener_refuses_to_start_when_nobody_may_press() -> None:
+    from typer.testing import CliRunner
+
+    from gameday.cli.main import app
+
+    env = {"GAMEDAY_SLACK_APP_TOKEN": "xapp-1-x", "GAMEDAY_SLACK_TOKEN": TOKEN, "GAMEDAY_SLACK_ALLOWED_USERS": ""}
+    result = CliRunner().invoke(app, ["slack"], env=env)
+    assert result.exit_code == 1
+    assert "GAMEDAY_SLACK_ALLOWED_USERS" in result.output and "xapp-1-x" not in result.output
