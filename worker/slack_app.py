@@ -125,7 +125,7 @@ class SlackListener:
                 return
             by = f"{name} via Slack"
             if action_id == STOP_ACTION:
-                answer = await self._stop(run_id, "Stop drill button in Slack", by)
+                answer = await self._stop(run_id, "Stop drill button in Slack", by, checked=False)
             else:
                 answer = await self._approve(run_id, by)
                 if not answer:
@@ -167,13 +167,22 @@ class SlackListener:
             return "\n".join(lines)
         return await self._unfreeze(by)
 
-    async def _stop(self, run_id: str, reason: str, by: str) -> str:
-        """Signal ``emergency_stop``; an empty answer when it was sent, else why not."""
+    async def _stop(self, run_id: str, reason: str, by: str, *, checked: bool = True) -> str:
+        """Signal ``emergency_stop``; an empty answer when it was sent, else why not.
+
+        ``checked=False`` (a button, whose run id is one we posted): no ``describe`` first, one round trip less
+        on the stop path; a run that has ended answers the signal NOT_FOUND.
+        """
         sent_at = datetime.now(UTC).isoformat()
         handle = self._client.get_workflow_handle(run_id)
-        if problem := await self._not_running(run_id):
+        if checked and (problem := await self._not_running(run_id)):
             return problem
-        await handle.signal("emergency_stop", {"reason": reason, "by": by, "sent_at": sent_at})
+        try:
+            await handle.signal("emergency_stop", {"reason": reason, "by": by, "sent_at": sent_at})
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return f"run {run_id} has already finished: nothing to stop"
         LOG.info("Slack: stop of %s sent by %s", run_id, by)
         return ""
 

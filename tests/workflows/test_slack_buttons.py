@@ -134,6 +134,13 @@ async def test_stop_pressed_by_an_allowed_user_stops_the_drill_says_who_in_the_t
     assert parent.updates == 1 and "ABORTED" in parent.text
     assert _buttons(parent) == {}, "the verdict's update took the buttons away"
 
+    await slack.fake.ack(await slack.fake.click(ALICE, STOP_ACTION, handle.id, parent))  # a stale Slack client
+
+    async def told() -> bool:
+        return any(e.user == ALICE and "already finished" in e.text for e in slack.fake.ephemerals)
+
+    await eventually(told, what="an ephemeral 'already finished' to Alice")
+
 
 async def test_a_click_by_someone_not_allowed_is_refused_and_the_drill_goes_on_until_slash_stop(
     slack: Slack, tmp_path: Path
