@@ -165,6 +165,27 @@ async def _freeze(
         raise typer.Exit(code=FAULTS_LEFT)
 
 
+async def freeze_runs(
+    client: Client, queue: str, reason: str, by: str, team: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Record a freeze and stop what runs in its scope, without printing: for ``gameday slack``'s
+    ``/gameday freeze``. Returns the run ids stopped and one line per stop not delivered."""
+    from gameday.model.freeze_names import FROZEN_BY, freeze_workflow_id
+
+    sent_at = datetime.now(UTC)
+    request = {"reason": reason, "by": by, "team": team}
+    _, game_days, drills_now = await asyncio.gather(
+        _record_freeze(client, queue, freeze_workflow_id(queue), request),
+        _running(client, queue, "GameDayWorkflow", team),
+        _running(client, queue, "DrillWorkflow", team),
+    )
+    stop = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at.isoformat()}
+    stopped: dict[str, WorkflowHandle[Any, Any]] = {}
+    undelivered: list[str] = []
+    await _stop(game_days, drills_now, stop, stopped, {}, undelivered)
+    return list(stopped), undelivered
+
+
 async def _record_freeze(client: Client, queue: str, workflow_id: str, request: dict[str, Any]) -> None:
     """The freeze signalled to the running freeze workflow; else (never started, or closed by hand) the workflow
     started with the freezes its closed run still holds and this one on top (signal-with-start): a freeze of

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gameday.cli.context import console, fail, run_async, settings_of
+from gameday.cli.context import console, err_console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
+    from gameday.config.app import GamedayConfig
     from gameday.demo.system import DemoSystem
 
 
@@ -74,7 +75,6 @@ def dev(
     Workflows and schedules persist in <data dir>/temporal.db.
     """
     from gameday.worker.devserver import DevServer, DevServerError
-    from gameday.worker.main import run_worker
 
     settings = settings_of(ctx)
     config = settings.config
@@ -94,11 +94,30 @@ def dev(
             _print_demo(system)
         stop = "Ctrl-C" + (f" (in the background: kill %1, or kill {os.getpid()})" if demo else "")
         console.print(f"worker on task queue [bold]{config.task_queue}[/]; {stop} stops everything")
-        run_async(settings, run_worker(config, wait_ready=30))
+        run_async(settings, _dev_services(config))
     finally:
         if system is not None:
             system.stop()
         server.stop()
+
+
+async def _dev_services(config: GamedayConfig) -> None:
+    """The worker, and the Slack listener beside it when ``GAMEDAY_SLACK_APP_TOKEN`` is set (and usable)."""
+    from gameday.config.slack_app import SlackAppConfig
+    from gameday.worker.main import run_worker
+
+    slack = SlackAppConfig.from_env()
+    if not slack.enabled:
+        await run_worker(config, wait_ready=30)
+        return
+    if problem := slack.problem():
+        err_console.print(f"[yellow]warning:[/] Slack listener not started: {problem}")
+        await run_worker(config, wait_ready=30)
+        return
+    from gameday.worker.slack_app import run_slack_listener
+
+    console.print("Slack listener (Socket Mode): Stop drill / Approve buttons and /gameday")
+    await asyncio.gather(run_worker(config, wait_ready=30), run_slack_listener(config, slack, wait_ready=30))
 
 
 def _serve_demo(workdir: Path) -> DemoSystem:

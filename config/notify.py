@@ -34,6 +34,9 @@ class NotifyConfig:
     slack_webhook_url: str = field(default="", repr=False)
     slack_api_url: str = DEFAULT_API_URL
     webhook_url: str = field(default="", repr=False)
+    slack_buttons: bool = False
+    """Put **Stop drill** / **Approve** buttons on each drill's parent message (``GAMEDAY_SLACK_BUTTONS``; on by
+    default when ``GAMEDAY_SLACK_APP_TOKEN`` is set): only useful where ``gameday slack`` runs."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifyConfig:
@@ -44,6 +47,7 @@ class NotifyConfig:
             slack_webhook_url=env.get("GAMEDAY_SLACK_WEBHOOK_URL", "").strip(),
             slack_api_url=env.get("GAMEDAY_SLACK_API_URL", "").strip() or DEFAULT_API_URL,
             webhook_url=env.get("GAMEDAY_WEBHOOK_URL", "").strip(),
+            slack_buttons=_flag(env.get("GAMEDAY_SLACK_BUTTONS", ""), default=bool(env.get("GAMEDAY_SLACK_APP_TOKEN"))),
         )
 
     @property
@@ -60,6 +64,14 @@ class NotifyConfig:
             slack_webhook_url=self.slack_webhook_url,
             slack_api_url=self.slack_api_url,
             webhook_url=self.webhook_url,
+            slack_buttons=self.slack_buttons,
             ui_url=ui_url,
             namespace=namespace,
         )
+
+
+def _flag(value: str, *, default: bool) -> bool:
+    value = value.strip().lower()
+    if not value:
+        return default
+    return value not in ("0", "false", "no", "off")

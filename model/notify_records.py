@@ -73,6 +73,8 @@ class DrillStarted(Record):
     """One line per target, e.g. ``db: docker shop-db``."""
     faults: list[str] = Field(default_factory=list)
     """The faults' labels, in order."""
+    approval: bool = False
+    """The drill waits at a go/no-go gate (``approval:``): its Slack parent gets an **Approve** button."""
 
 
 class PhaseDone(Record):

@@ -236,6 +236,7 @@ class DrillWorkflow:
                 started_by=inp.started_by,
                 targets=[f"{name} ({t.kind.value})" for name, t in drill.targets.items()],
                 faults=[f.label for f in drill.faults],
+                approval=drill.approval is not None,
             )
         )
         self._check_picked_up(inp, submitted)

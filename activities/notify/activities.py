@@ -41,6 +41,8 @@ class NotifyActivities:
         slack_api_url: base URL of the Slack Web API (``GAMEDAY_SLACK_API_URL``).
         webhook_url: where ``notify_webhook`` POSTs events as JSON (``GAMEDAY_WEBHOOK_URL``).
         ui_url: the Temporal Web UI base, for a link to the run.
+        slack_buttons: put Stop drill (and Approve, at a gate) buttons on the parent (``gameday slack``
+            answers them); the verdict's ``chat.update`` removes them.
         namespace: the Temporal namespace of the runs.
     """
 
@@ -51,12 +53,14 @@ class NotifyActivities:
         slack_webhook_url: str = "",
         slack_api_url: str = DEFAULT_API_URL,
         webhook_url: str = "",
+        slack_buttons: bool = False,
         ui_url: str = "",
         namespace: str = "default",
     ) -> None:
         self._slack_bot = SlackBot(slack_token, slack_api_url) if slack_token else None
         self._slack_hook = SlackIncomingWebhook(slack_webhook_url) if slack_webhook_url else None
         self._webhook_url = webhook_url
+        self._buttons = slack_buttons
         self._ui_url = ui_url.rstrip("/")
         self._namespace = namespace
 
@@ -115,7 +119,7 @@ class NotifyActivities:
         assert event.notify.slack is not None
         if not progress.replied:
             if parent is None:
-                parent = await bot.post(event.notify.slack.channel, render(event, links))
+                parent = await bot.post(event.notify.slack.channel, render(event, links, buttons=self._buttons))
                 _heartbeat(SlackProgress(thread=parent, replied=True))
                 return parent  # the first message is the parent: nothing to reply to or update
             await bot.post(event.notify.slack.channel, render(event, links), thread=parent)

@@ -10,9 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 
 from gameday.model.notify_records import DrillFinished, DrillStarted, DrillStopped, NotifyEvent, PhaseDone
+
+STOP_ACTION = "gameday_stop"
+"""``action_id`` of the parent's **Stop drill** button; its ``value`` is the run id (``gameday slack``)."""
+APPROVE_ACTION = "gameday_approve"
+"""``action_id`` of the parent's **Approve** button, on a drill with a go/no-go gate; ``value`` is the run id."""
+CONTROLS_BLOCK = "gameday_controls"
+"""``block_id`` of the buttons: the verdict's rewrite of the parent has no such block (the buttons are gone)."""
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -61,11 +77,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render(event: NotifyEvent, links: Links) -> Message:
-    """The message for one event (a thread reply, or a top-level message where there is no thread)."""
+def render(event: NotifyEvent, links: Links, *, buttons: bool = False) -> Message:
+    """The message for one event (a thread reply, or a top-level message where there is no thread).
+
+    ``buttons``: the start message (the thread's parent) carries **Stop drill**, and **Approve** at a gate.
+    """
     match event.what:
         case DrillStarted():
-            return started(event, event.what, links)
+            return started(event, event.what, links, buttons=buttons)
         case PhaseDone():
             return phase_done(event, event.what)
         case DrillStopped():
@@ -74,7 +93,7 @@ def render(event: NotifyEvent, links: Links) -> Message:
             return finished(event, event.what, links)
 
 
-def started(event: NotifyEvent, what: DrillStarted, links: Links) -> Message:
+def started(event: NotifyEvent, what: DrillStarted, links: Links, *, buttons: bool = False) -> Message:
     title = f":test_tube: Drill started: {event.drill_name}"
     fields = [f"*Run*\n`{escape(event.run_id)}`", f"*Started by*\n{escape(what.started_by or 'unknown')}"]
     if event.team:
@@ -89,6 +108,8 @@ def started(event: NotifyEvent, what: DrillStarted, links: Links) -> Message:
         blocks.append(_section("*Faults*\n" + _bullets(what.faults)))
     if links.line():
         blocks.append(_context(links.line()))
+    if buttons:
+        blocks.append(_controls(event.run_id, approve=what.approval))
     text = f"Drill {event.drill_name} started by {what.started_by or 'unknown'} (run {event.run_id})"
     return _message(text, blocks)
 
@@ -131,6 +152,25 @@ def finished(event: NotifyEvent, what: DrillFinished, links: Links) -> Message:
     blocks.append(_context(context))
     text = f"Drill {event.drill_name}: {what.verdict}" + (f": {what.summary}" if what.summary else "")
     return _message(text, blocks)
+
+
+def _controls(run_id: str, *, approve: bool) -> ActionsBlock:
+    stop = ButtonElement(
+        text="Stop drill",
+        action_id=STOP_ACTION,
+        value=run_id,
+        style="danger",
+        confirm=ConfirmObject(
+            title="Stop this drill?",
+            text="Every fault it applied is reverted now and the run ends ABORTED.",
+            confirm="Stop drill",
+            deny="Cancel",
+        ),
+    )
+    elements = [stop]
+    if approve:
+        elements.append(ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=run_id, style="primary"))
+    return ActionsBlock(block_id=CONTROLS_BLOCK, elements=elements)
 
 
 def _message(text: str, blocks: list[Block]) -> Message:
