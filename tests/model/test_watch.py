@@ -211,3 +211,30 @@ def test_alerts_that_never_fire_or_never_resolve_miss() -> None:
     expect = AlertsExpect.model_validate({**ALERTS, "resolve_within": "2s"})
     line = judge_alerts(expect, stuck, T0, T0 + timedelta(seconds=5))
     assert line.held is False and "did not resolve within 2s" in line.miss
+
+
+def test_a_detector_that_held_from_the_watch_s_first_sample_before_the_fault_is_no_detection() -> None:
+    always = _progress("d", [(-1, None, True), (2, None, True)])
+    line, seconds = judge_detect(DetectExpect(probe="d", within=timedelta(seconds=30)), always, T0, T0)
+    assert seconds is None and line.held is False
+    assert line.miss == "not a detection: 'd' already held before the first fault (at the watch's first sample)"
+    # held before, stopped holding, held again after the fault: that later hold is the detection
+    again = _progress("d", [(-1, None, True), (0.5, None, False), (2, None, True)])
+    line, seconds = judge_detect(DetectExpect(probe="d", within=timedelta(seconds=30)), again, T0, T0)
+    assert line.held is True and seconds == pytest.approx(2)
+
+
+def test_sequence_values_seen_while_the_first_fault_was_being_applied_count() -> None:
+    # the breaker opened while the fault's apply ran (before applied_at): CLOSED is still the start of its story
+    progress = _progress("b", [(-1, "CLOSED", True), (-0.2, "OPEN", True), (3, "HALF_OPEN", True), (5, "CLOSED", True)])
+    wanted = ["CLOSED", "OPEN", "HALF_OPEN", "CLOSED"]
+    line = judge_sequence(SequenceExpect(probe="b", values=wanted, within=timedelta(seconds=10)), progress, T0)
+    assert line.held is True, line.actual
+
+
+def test_an_alert_already_firing_before_the_first_fault_is_pre_existing_not_fired_by_it() -> None:
+    progress = _alerts((-1, {"DBDown", "Old"}), (3, {"DBDown", "Old"}), (6, set()))
+    line = judge_alerts(AlertsExpect.model_validate(ALERTS), progress, T0, T0 + timedelta(seconds=5))
+    assert line.held is False
+    assert line.miss == "alert DBDown was already firing before the first fault"
+    assert "firing before the first fault: Old" in line.actual and "unexpected" not in line.actual
