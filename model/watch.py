@@ -17,6 +17,7 @@ Recorded values are kept as text: a string as itself, any other JSON value as co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,10 +25,13 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from gameday.model.base import Record, Strict, http_url
+from gameday.model.budget import payload_bytes
 from gameday.model.units import Duration, format_duration
 
 MAX_VALUE_CHARS = 200
 """Characters of a recorded value kept (a longer JSON text is cut, ending with ``…``)."""
+MAX_VALUE_BYTES = 256
+"""And its bytes in a JSON payload: a control character takes six, so a bound in characters alone is not one."""
 MAX_CHANGES = 100
 """Changes kept per watched probe (the first ones; later ones are only counted): enough for any breaker's story."""
 CHANGES_BUDGET = 400
@@ -41,10 +45,22 @@ MAX_WATCH = 16
 JsonScalar = str | int | float | bool
 
 
-def value_text(value: Any) -> str:
-    """A recorded JSON value as text: a string as itself, anything else as compact JSON; clipped."""
+def value_text(value: Any, scrub: Callable[[str], str] | None = None) -> str:
+    """A recorded JSON value as text: a string as itself, anything else as compact JSON; ``scrub``-bed, then
+    clipped (in that order: a clip through a secret would leave its head unmasked)."""
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    return clipped(text if scrub is None else scrub(text))
+
+
+def clipped(text: str) -> str:
+    """``text`` cut to :data:`MAX_VALUE_CHARS` characters and :data:`MAX_VALUE_BYTES` payload bytes (ending ``…``):
+    values, problems and alert names the watch keeps come from the system under test, whatever they hold."""
+    if len(text) <= MAX_VALUE_CHARS and payload_bytes(text) <= MAX_VALUE_BYTES:
+        return text
+    cut = text[: MAX_VALUE_CHARS - 1]
+    while cut and payload_bytes(cut) > MAX_VALUE_BYTES - 3:
+        cut = cut[: max(0, min(len(cut) - 1, len(cut) * (MAX_VALUE_BYTES - 3) // payload_bytes(cut)))]
+    return cut + "…"
 
 
 # --- the drill file: observe.expect's sequence, detect and alerts ---------------------------------------------
@@ -144,7 +160,7 @@ class WatchedProbe(Record):
         self.samples += 1
         self.held += 1 if held else 0
         if problem:
-            self.problem = problem[:MAX_VALUE_CHARS]
+            self.problem = clipped(problem)
         last = self.latest
         if last is not None and last.value == value and last.held == held:
             return
@@ -213,7 +229,7 @@ class WatchProgress(Record):
             if len(self.alerts) >= MAX_ALERTS:
                 self.alerts_more += 1
             else:
-                self.alerts.append(AlertSeen(name=name[:MAX_VALUE_CHARS], fired_at=at, at_first_poll=first))
+                self.alerts.append(AlertSeen(name=clipped(name), fired_at=at, at_first_poll=first))
 
     def resolved(self, names: list[str]) -> bool:
         """Whether every one of ``names`` that fired has resolved (the watch may end)."""

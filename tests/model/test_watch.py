@@ -238,3 +238,17 @@ def test_an_alert_already_firing_before_the_first_fault_is_pre_existing_not_fire
     assert line.held is False
     assert line.miss == "alert DBDown was already firing before the first fault"
     assert "firing before the first fault: Old" in line.actual and "unexpected" not in line.actual
+
+
+def test_the_watch_stays_bounded_in_payload_bytes_whatever_characters_the_values_hold() -> None:
+    # control characters are six bytes each in JSON: a bound in characters alone let this reach ~1 MB
+    progress = WatchProgress()
+    keep = progress.keep(MAX_WATCH)
+    for n in range(MAX_WATCH):
+        watched = progress.probe(f"probe-{n}", "a.b")
+        for i in range(2 * keep + 2):
+            value = value_text(chr(1 + i % 2) * 5000 + str(i))
+            watched.note(T0 + timedelta(seconds=i), value, bool(i % 3), "\x02" * 5000, keep)
+    for i in range(60):
+        progress.note_alerts(T0 + timedelta(seconds=i), {"\x03" * 5000 + str(i)})
+    assert len(progress.model_dump_json().encode()) < 256 * 1024
