@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -207,6 +207,22 @@ PROBE_PHASES: dict[str, frozenset[ProbeMode]] = {
 
 
 class _ProbeRoot(Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _record_beside_http(cls, data: Any) -> Any:
+        """``record: PATH`` beside ``http:`` (issue 15's form) means ``http: {record: PATH}``."""
+        if not isinstance(data, dict) or "record" not in data:
+            return data
+        data = dict(data)
+        path = data.pop("record")
+        http = data.get("http")
+        if not isinstance(http, dict):
+            raise ValueError("record keeps a JSON value of an http probe's answer: it needs 'http'")
+        if "record" in http:
+            raise ValueError("record is given twice: beside 'http' and inside it")
+        data["http"] = {**http, "record": path}
+        return data
+
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> _ProbeRoot:
         kinds = [k for k in ProbeKind if getattr(self, k.value) is not None]

@@ -252,3 +252,33 @@ def test_the_watch_stays_bounded_in_payload_bytes_whatever_characters_the_values
     for i in range(60):
         progress.note_alerts(T0 + timedelta(seconds=i), {"\x03" * 5000 + str(i)})
     assert len(progress.model_dump_json().encode()) < 256 * 1024
+
+
+ISSUE_FORM = """
+name: issue-form
+targets: {sh: {command: {}}}
+faults: [{target: sh, action: run, run: "true", revert: "true"}]
+observe:
+  interval: 500ms
+  watch:
+    - name: breaker
+      http: {url: "http://127.0.0.1:8000/health"}
+      record: breaker.state
+    - name: says-degraded
+      http: {url: "http://127.0.0.1:8000/health", body_json: {path: degraded, equals: true}}
+  expect:
+    sequence: {probe: breaker, values: [CLOSED, OPEN, HALF_OPEN, CLOSED], within: 60s}
+    detect: {probe: says-degraded, within: 30s}
+"""
+
+
+def test_the_issue_s_exact_form_record_beside_http_loads_as_http_record() -> None:
+    drill = parse_drill(ISSUE_FORM, "w.yaml")
+    breaker = drill.observe.watch[0]
+    assert breaker.http is not None and breaker.http.record == "breaker.state"
+    twice = ISSUE_FORM.replace('http: {url: "http://127.0.0.1:8000/health"}', 'http: {url: "http://x:1/", record: a}')
+    with pytest.raises(DrillFileError, match="record is given twice"):
+        parse_drill(twice, "w.yaml")
+    tcp = ISSUE_FORM.replace('http: {url: "http://127.0.0.1:8000/health"}', 'tcp: {host: "127.0.0.1", port: 1}')
+    with pytest.raises(DrillFileError, match="record keeps a JSON value of an http probe's answer"):
+        parse_drill(tcp, "w.yaml")
