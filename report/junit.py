@@ -61,7 +61,8 @@ def drill_cases(record: RunRecord) -> list[Case]:
     for line in expect_lines(record):
         name = f"expect: {line.name}"
         if not_steady or line.held is None:
-            why = skip_why if not_steady else f"nothing measured (threshold {line.threshold})"
+            said = line.measured if line.measured.startswith("not judged") else "nothing measured"
+            why = skip_why if not_steady else f"{said} (expected {line.threshold})"
             cases.append(Case(name, "expect", "skipped", why))
         else:
             message = f"measured {line.measured} under fault, threshold {line.threshold}"

@@ -19,6 +19,7 @@ from gameday.activities.store import Store
 from gameday.cli.main import app
 from gameday.model.gameday import GameDayEntry, GameDayRecord
 from gameday.model.records import (
+    ExpectationResult,
     Phase,
     ProbeResult,
     RunRecord,
@@ -308,3 +309,13 @@ def test_latency_percentile_expectations_p50_p95_p99_are_lines_judged_as_written
     assert cases["expect: latency p99"].outcome == "failed"
     assert "measured 2000.9 ms under fault, threshold ≤ 2000.0 ms" in cases["expect: latency p99"].message
     assert "| latency p50 | < 2000.0 ms | 24.0 ms | yes |" in render_markdown(record)
+
+
+def test_junit_says_why_a_watch_expectation_was_not_judged() -> None:
+    line = ExpectationResult(
+        name="detect", held=None, expected="detected within 30s", actual="not judged: the watch took no sample"
+    )
+    record = deviated_run().model_copy(update={"expectations": [line], "verdict": Verdict.INCONCLUSIVE})
+    [case] = [c for c in drill_cases(record) if c.name == "expect: detect"]
+    assert case.outcome == "skipped"
+    assert case.message == "not judged: the watch took no sample (expected detected within 30s)"
