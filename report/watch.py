@@ -77,8 +77,11 @@ def detect_words(record: RunRecord) -> str | None:
     """``4.5 s`` (time to detect), ``undetected`` for a declared detector that never fired, else ``None``."""
     if record.time_to_detect is not None:
         return words.duration(record.time_to_detect)
-    if any(e.name == "detect" and e.held is False for e in record.expectations):
-        return "undetected"
+    for line in record.expectations:
+        if line.name == "detect" and line.held is False:
+            if line.miss.startswith("not a detection"):
+                return "not a detection (it held before the first fault)"
+            return "undetected"
     return None
 
 

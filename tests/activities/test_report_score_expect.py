@@ -32,6 +32,7 @@ from gameday.report.gameday import anchor, render_gameday_html
 from gameday.report.html import render_html
 from gameday.report.junit import drill_cases
 from gameday.report.run import read_json, render_json, render_markdown
+from gameday.report.watch import detect_words
 from tests.activities.test_report import T0, at
 from tests.activities.test_report_html import Browser, browser, colour, isolate, parse, pixels  # noqa: F401
 from tests.activities.test_store_traffic import make_traffic
@@ -319,3 +320,10 @@ def test_junit_says_why_a_watch_expectation_was_not_judged() -> None:
     [case] = [c for c in drill_cases(record) if c.name == "expect: detect"]
     assert case.outcome == "skipped"
     assert case.message == "not judged: the watch took no sample (expected detected within 30s)"
+
+
+def test_a_detector_that_held_before_the_fault_is_not_reported_as_undetected() -> None:
+    miss = "not a detection: 'd' already held before the first fault (at the watch's first sample)"
+    line = ExpectationResult(name="detect", held=False, expected="detected within 30s", actual="held", miss=miss)
+    record = deviated_run().model_copy(update={"expectations": [line]})
+    assert detect_words(record) == "not a detection (it held before the first fault)"
