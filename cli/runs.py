@@ -226,6 +226,7 @@ def status(
                 fail(f"{run_id} is running but no worker answered its status query ({err.message}): is a worker up?")
             _print_status(live)
             await _print_live_observe(client, desc)
+            await _print_live_watch(client, desc)
             await _print_live_traffic(client, desc)
             return
         record = _stored(settings, run_id)
@@ -853,6 +854,7 @@ async def live_traffic(client: Client, pending: PendingActivityInfo) -> TrafficS
 
 
 OBSERVE_ACTIVITY = "observe"
+WATCH_ACTIVITY = "watch"
 """The drill's observation activity (``activities/probes/activities.py``); its first heartbeat detail is the
 window's :class:`~model.records.ObserveProgress` so far, which ``status`` shows while it observes."""
 
@@ -889,6 +891,40 @@ async def _print_live_observe(client: Client, desc: WorkflowExecutionDescription
         last = progress.problems.get(probe, [])
         why = f" (last problem: {last[-1]})" if failed and last else ""
         console.print(f"    {probe}: {failed} of {count} sample(s) failed{why}", markup=False)
+
+
+async def _print_live_watch(client: Client, desc: WorkflowExecutionDescription) -> None:
+    """``observe.watch`` so far (each watch probe's state now, alerts seen), from the watch activity's heartbeat."""
+    from gameday.model.watch import WatchProgress
+
+    pending = next((p for p in desc.raw_description.pending_activities if p.activity_type.name == WATCH_ACTIVITY), None)
+    if pending is None:
+        return
+    payloads = pending.heartbeat_details.payloads
+    if not payloads:
+        console.print("  watching: started, no sample reported yet", markup=False)
+        return
+    try:
+        [progress] = await client.data_converter.decode(payloads[:1], [WatchProgress])
+        if not isinstance(progress, WatchProgress):
+            progress = WatchProgress.model_validate(progress)
+    except Exception as err:  # a worker of another version: one line, not a failed command
+        console.print(f"  watching: progress unreadable by this gameday ({type(err).__name__})", markup=False)
+        return
+    console.print(f"  watching: {progress.ticks} tick(s) so far", markup=False)
+    for probe in progress.probes:
+        latest = probe.latest
+        if latest is None:
+            console.print(f"    {probe.name}: no sample yet", markup=False)
+            continue
+        value = f"{latest.value}, " if latest.value is not None else ""
+        state = f"{value}{'held' if latest.held else 'not held'} since {latest.at:%H:%M:%S}"
+        console.print(f"    {probe.name}: {state} ({probe.held} of {probe.samples} sample(s) held)", markup=False)
+    for alert in progress.alerts:
+        when = f"resolved at {alert.resolved_at:%H:%M:%S}" if alert.resolved_at else "firing"
+        console.print(f"    alert {alert.name}: fired at {alert.fired_at:%H:%M:%S}, {when}", markup=False)
+    if progress.alerts_problem:
+        console.print(f"    alerts not read: {progress.alerts_problem}", markup=False)
 
 
 async def _print_live_traffic(client: Client, desc: WorkflowExecutionDescription) -> None:

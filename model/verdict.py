@@ -28,6 +28,8 @@ class Outcome:
         deviated: a probe (or ``observe.expect``) broke under fault.
         expect_misses: the ``observe.expect`` lines the traffic missed, in words.
         coverage: the observation's coverage under fault, with the drill's ``min_coverage``.
+        unjudged: the ``observe.expect`` lines there was nothing to judge on (the watch lost, alerts unreadable,
+            no write acknowledged), in words: a declared expectation never judged cannot make a run RESILIENT.
     """
 
     faults: Sequence[FaultRecord] = ()
@@ -38,6 +40,7 @@ class Outcome:
     deviated: bool = False
     expect_misses: Sequence[str] = field(default_factory=tuple)
     coverage: Coverage | None = None
+    unjudged: Sequence[str] = field(default_factory=tuple)
 
 
 def judge(outcome: Outcome) -> tuple[Verdict, str]:
@@ -63,6 +66,12 @@ def judge(outcome: Outcome) -> tuple[Verdict, str]:
             f"evidence incomplete: the probes covered {coverage.covered * 100:.0f}% of the observation "
             f"under fault (observe.min_coverage {(coverage.min_coverage or 0) * 100:.0f}%); "
             "the system recovered and expectations held as far as observed",
+        )
+    if outcome.unjudged:
+        return (
+            Verdict.INCONCLUSIVE,
+            f"evidence incomplete: not judged: {'; '.join(outcome.unjudged)}; "
+            "the system recovered and the other expectations held",
         )
     if outcome.faults:
         return Verdict.RESILIENT, "expectations held under fault; the system recovered"

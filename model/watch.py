@@ -17,6 +17,7 @@ Recorded values are kept as text: a string as itself, any other JSON value as co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,10 +25,13 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from gameday.model.base import Record, Strict, http_url
+from gameday.model.budget import payload_bytes
 from gameday.model.units import Duration, format_duration
 
 MAX_VALUE_CHARS = 200
 """Characters of a recorded value kept (a longer JSON text is cut, ending with ``…``)."""
+MAX_VALUE_BYTES = 256
+"""And its bytes in a JSON payload: a control character takes six, so a bound in characters alone is not one."""
 MAX_CHANGES = 100
 """Changes kept per watched probe (the first ones; later ones are only counted): enough for any breaker's story."""
 CHANGES_BUDGET = 400
@@ -41,10 +45,22 @@ MAX_WATCH = 16
 JsonScalar = str | int | float | bool
 
 
-def value_text(value: Any) -> str:
-    """A recorded JSON value as text: a string as itself, anything else as compact JSON; clipped."""
+def value_text(value: Any, scrub: Callable[[str], str] | None = None) -> str:
+    """A recorded JSON value as text: a string as itself, anything else as compact JSON; ``scrub``-bed, then
+    clipped (in that order: a clip through a secret would leave its head unmasked)."""
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    return clipped(text if scrub is None else scrub(text))
+
+
+def clipped(text: str) -> str:
+    """``text`` cut to :data:`MAX_VALUE_CHARS` characters and :data:`MAX_VALUE_BYTES` payload bytes (ending ``…``):
+    values, problems and alert names the watch keeps come from the system under test, whatever they hold."""
+    if len(text) <= MAX_VALUE_CHARS and payload_bytes(text) <= MAX_VALUE_BYTES:
+        return text
+    cut = text[: MAX_VALUE_CHARS - 1]
+    while cut and payload_bytes(cut) > MAX_VALUE_BYTES - 3:
+        cut = cut[: max(0, min(len(cut) - 1, len(cut) * (MAX_VALUE_BYTES - 3) // payload_bytes(cut)))]
+    return cut + "…"
 
 
 # --- the drill file: observe.expect's sequence, detect and alerts ---------------------------------------------
@@ -144,7 +160,7 @@ class WatchedProbe(Record):
         self.samples += 1
         self.held += 1 if held else 0
         if problem:
-            self.problem = problem[:MAX_VALUE_CHARS]
+            self.problem = clipped(problem)
         last = self.latest
         if last is not None and last.value == value and last.held == held:
             return
@@ -165,6 +181,12 @@ class AlertSeen(Record):
     """First poll that saw it firing."""
     resolved_at: datetime | None = None
     """First poll after that which no longer saw it (``None``: still firing at the end)."""
+    at_first_poll: bool = False
+    """Firing at the watch's first read of the alerts: if that was before the first fault, it was already firing."""
+
+    def before(self, origin: datetime | None) -> bool:
+        """Whether it was already firing before the first fault (``origin``): it proves nothing about the fault."""
+        return self.at_first_poll and origin is not None and self.fired_at < origin
 
 
 class WatchProgress(Record):
@@ -194,6 +216,7 @@ class WatchProgress(Record):
         return watched
 
     def note_alerts(self, at: datetime, firing: set[str]) -> None:
+        first = self.alerts_polled == 0
         self.alerts_polled += 1
         self.alerts_problem = ""
         for seen in self.alerts:
@@ -206,7 +229,7 @@ class WatchProgress(Record):
             if len(self.alerts) >= MAX_ALERTS:
                 self.alerts_more += 1
             else:
-                self.alerts.append(AlertSeen(name=name[:MAX_VALUE_CHARS], fired_at=at))
+                self.alerts.append(AlertSeen(name=clipped(name), fired_at=at, at_first_poll=first))
 
     def resolved(self, names: list[str]) -> bool:
         """Whether every one of ``names`` that fired has resolved (the watch may end)."""
@@ -239,14 +262,14 @@ def _find(progress: WatchProgress | None, name: str) -> WatchedProbe | None:
 
 
 def seen_values(watched: WatchedProbe, origin: datetime, until: datetime | None) -> list[str]:
-    """The recorded values from the first fault (``origin``) to ``until``, repeats collapsed: the value in effect
-    at ``origin`` (the last change before it) first, then every change up to ``until``."""
+    """The recorded values from the watch's first sample to ``until``, repeats collapsed.
+
+    The watch starts just before the first fault: the values before ``origin`` (when that fault's apply ended)
+    are the state it found and what changed while the apply ran (a breaker may open before the apply returns).
+    """
     values: list[str] = []
     for change in watched.changes:
         if change.value is None:
-            continue
-        if change.at <= origin:
-            values = [change.value]
             continue
         if until is not None and change.at > until:
             break
@@ -279,12 +302,26 @@ def judge_sequence(expect: SequenceExpect, progress: WatchProgress | None, origi
     return Judged("sequence", False, expected, actual, miss)
 
 
+def held_before(watched: WatchedProbe, origin: datetime) -> bool:
+    """Whether the probe held at the watch's first sample, taken before the first fault: a detector that holds
+    before anything was injected tells nothing about the fault."""
+    first = watched.changes[0] if watched.changes else None
+    return first is not None and first.held and first.at < origin
+
+
 def detected_at(watched: WatchedProbe, origin: datetime) -> datetime | None:
-    """When the probe's assertion first held at or after ``origin`` (``origin`` itself if it held already)."""
-    before = [change for change in watched.changes if change.at <= origin]
+    """When the probe's assertion first held at or after ``origin`` (``origin`` itself if it held already).
+
+    A hold that began at the watch's first sample, before the fault, is not a detection: only a hold after the
+    probe stopped holding is.
+    """
+    changes = watched.changes
+    if held_before(watched, origin):
+        changes = changes[next((i for i, c in enumerate(changes) if not c.held), len(changes)) :]
+    before = [change for change in changes if change.at <= origin]
     if before and before[-1].held:
         return origin
-    return next((change.at for change in watched.changes if change.at > origin and change.held), None)
+    return next((change.at for change in changes if change.at > origin and change.held), None)
 
 
 def judge_detect(
@@ -297,6 +334,10 @@ def judge_detect(
         why = "no fault applied" if origin is None else "the watch took no sample"
         return Judged("detect", None, expected, f"not judged: {why}"), None
     at = detected_at(watched, origin)
+    if at is None and held_before(watched, origin):
+        actual = f"held before the first fault ({watched.samples} sample(s))"
+        miss = f"not a detection: '{expect.probe}' already held before the first fault (at the watch's first sample)"
+        return Judged("detect", False, expected, actual, miss), None
     if at is None:
         watched_for = max(0.0, ((ended or origin) - origin).total_seconds())
         actual = f"undetected (watched {watched_for:.0f}s, {watched.samples} sample(s))"
@@ -324,6 +365,7 @@ def judge_alerts(
         why = "no fault applied" if origin is None else (progress.alerts_problem if progress else "") or "not polled"
         return Judged("alerts", None, expected, f"not judged: {why}")
     seen = {s.name: s for s in progress.alerts}
+    before = {s.name for s in progress.alerts if s.before(origin)}
     misses: list[str] = []
     said: list[str] = []
     for name in expect.fire:
@@ -331,6 +373,11 @@ def judge_alerts(
         if alert is None:
             said.append(f"{name} never fired")
             misses.append(f"alert {name} never fired")
+            continue
+        if name in before:
+            # Firing when the watch began, before anything was injected: it proves nothing about this fault.
+            said.append(f"{name} already firing before the first fault")
+            misses.append(f"alert {name} was already firing before the first fault")
             continue
         after = max(0.0, (alert.fired_at - origin).total_seconds())
         text = f"{name} fired after {after:.1f}s"
@@ -347,7 +394,9 @@ def judge_alerts(
             elif healthy_at is not None and alert.resolved_at - healthy_at > expect.resolve_within:
                 misses.append(f"alert {name} resolved later than {_seconds(expect.resolve_within)} after recovery")
         said.append(text)
-    unexpected = sorted(set(seen) - set(expect.fire))
+    unexpected = sorted(set(seen) - set(expect.fire) - before)
+    if before - set(expect.fire):
+        said.append("firing before the first fault: " + ", ".join(sorted(before - set(expect.fire))))
     if unexpected:
         said.append("unexpected: " + ", ".join(unexpected))
     if progress.alerts_more:

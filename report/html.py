@@ -56,8 +56,8 @@ VERDICT_MEANINGS: dict[Verdict | None, str] = {
     Verdict.NOT_STEADY: "Unhealthy before any fault: nothing was injected.",
     Verdict.ABORTED: "Stopped (by a person, a guardrail, a cancellation or max_duration) before the end.",
     Verdict.ERROR: "The orchestration failed (a fault could not be applied or reverted).",
-    Verdict.INCONCLUSIVE: "Evidence incomplete: the probes covered too little of the time under fault; the system "
-    "recovered and the expectations held as far as observed.",
+    Verdict.INCONCLUSIVE: "Evidence incomplete: the probes covered too little of the time under fault, or an "
+    "expectation had nothing to be judged on; the system recovered and the expectations held as far as observed.",
     None: "The drill is still running: this is what was recorded so far.",
 }
 

@@ -56,6 +56,7 @@ def alert_rows(record: RunRecord) -> list[AlertRow]:
     expect = record.expect.alerts if record.expect is not None else None
     wanted = list(expect.fire) if expect is not None else []
     seen = {alert.name: alert for alert in record.alerts}
+    origin = min((f.applied_at for f in record.faults if f.applied_at is not None), default=None)
     rows: list[AlertRow] = []
     for name in [*wanted, *sorted(set(seen) - set(wanted))]:
         alert = seen.get(name)
@@ -63,7 +64,12 @@ def alert_rows(record: RunRecord) -> list[AlertRow]:
         resolved = "-" if alert is None else words.relative(alert.resolved_at, record.started_at)
         if alert is not None and alert.resolved_at is None:
             resolved = "still firing"
-        rows.append(AlertRow(name, "yes" if name in wanted else "no (unexpected)", fired, resolved))
+        if alert is not None and alert.before(origin):
+            fired += " (before the first fault)"
+        expected = "yes" if name in wanted else "no (unexpected)"
+        if name not in wanted and alert is not None and alert.before(origin):
+            expected = "no (already firing)"
+        rows.append(AlertRow(name, expected, fired, resolved))
     return rows
 
 
@@ -71,8 +77,11 @@ def detect_words(record: RunRecord) -> str | None:
     """``4.5 s`` (time to detect), ``undetected`` for a declared detector that never fired, else ``None``."""
     if record.time_to_detect is not None:
         return words.duration(record.time_to_detect)
-    if any(e.name == "detect" and e.held is False for e in record.expectations):
-        return "undetected"
+    for line in record.expectations:
+        if line.name == "detect" and line.held is False:
+            if line.miss.startswith("not a detection"):
+                return "not a detection (it held before the first fault)"
+            return "undetected"
     return None
 
 

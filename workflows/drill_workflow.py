@@ -1213,6 +1213,7 @@ class DrillWorkflow:
                 deviated=self._deviated,
                 expect_misses=self._expect_misses,
                 coverage=self._coverage,
+                unjudged=[f"{e.name} ({e.actual})" for e in self._record.expectations if e.held is None],
             )
         )
         self._record = self._record.model_copy(

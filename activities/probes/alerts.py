@@ -12,7 +12,7 @@ import httpx
 
 from gameday.activities import policy
 from gameday.model.drill import HttpProbe, Probe
-from gameday.model.watch import MAX_VALUE_CHARS, AlertSource
+from gameday.model.watch import AlertSource, clipped
 
 TIMEOUT = 5.0
 """Seconds one read of the alerts may take."""
@@ -51,7 +51,7 @@ async def firing(source: AlertSource, client: httpx.AsyncClient) -> set[str]:
 
 def _name(labels: Any) -> str:
     name = labels.get("alertname") if isinstance(labels, dict) else None
-    return name[:MAX_VALUE_CHARS] if isinstance(name, str) else ""
+    return clipped(name) if isinstance(name, str) else ""
 
 
 async def _get(client: httpx.AsyncClient, url: str, params: dict[str, str]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -45,16 +46,20 @@ async def take_sample(spec: HttpProbe, client: httpx.AsyncClient) -> Sample:
         resolved = secrets.resolve(spec.headers)
     except secrets.SecretMissing as exc:
         return Sample(ok=False, latency=0.0, problem=str(exc))
-    sample = await _send(spec, client, resolved.headers, seconds, started)
-    # A problem may quote what the server or the transport said: the secrets sent never leave the probe.
-    # So may a recorded value.
-    if sample.value:
-        sample = replace(sample, value=resolved.scrub(sample.value))
+    # A problem or a recorded value may quote what the server or the transport said: the secrets sent never leave
+    # the probe. Values quoted from the body are scrubbed before they are clipped (a cut through a secret would
+    # leave its head unmasked); the whole problem once more after.
+    sample = await _send(spec, client, resolved.headers, seconds, started, resolved.scrub)
     return replace(sample, problem=resolved.scrub(sample.problem)) if sample.problem else sample
 
 
 async def _send(
-    spec: HttpProbe, client: httpx.AsyncClient, headers: dict[str, str], seconds: float, started: float
+    spec: HttpProbe,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    seconds: float,
+    started: float,
+    scrub: Callable[[str], str],
 ) -> Sample:
     try:
         # httpx applies its timeout to each phase (connect, read…); the outer one bounds the whole request.
@@ -67,31 +72,33 @@ async def _send(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Sample(ok=False, latency=time.perf_counter() - started, problem=f"request failed: {exc}")
     latency = time.perf_counter() - started
-    sample = _judged(spec, response, latency)
-    return sample if spec.record is None else replace(sample, value=recorded(spec.record, response.content))
+    sample = _judged(spec, response, latency, scrub)
+    if spec.record is None:
+        return sample
+    return replace(sample, value=recorded(spec.record, response.content, scrub))
 
 
-def _judged(spec: HttpProbe, response: httpx.Response, latency: float) -> Sample:
+def _judged(spec: HttpProbe, response: httpx.Response, latency: float, scrub: Callable[[str], str]) -> Sample:
     if response.status_code not in spec.statuses:
         expected = " or ".join(str(s) for s in spec.statuses)
         return Sample(ok=False, latency=latency, problem=f"status {response.status_code} (expected {expected})")
     if spec.body_contains is not None and spec.body_contains not in response.text:
         return Sample(ok=False, latency=latency, problem=f"body does not contain {spec.body_contains!r}")
     if spec.body_json is not None:
-        problem = judge_json(spec.body_json, response.content)
+        problem = judge_json(spec.body_json, response.content, scrub)
         if problem is not None:
             return Sample(ok=False, latency=latency, problem=problem)
     return Sample(ok=True, latency=latency)
 
 
-def recorded(path: str, content: bytes) -> str | None:
+def recorded(path: str, content: bytes, scrub: Callable[[str], str] | None = None) -> str | None:
     """The JSON value at ``path`` in a response body, as text (``model.watch.value_text``); ``None`` when the body
     is not JSON (or too large) or has no value there. Kept with the sample whether it held or not."""
     try:
         value = compiled_path(path).search(parse_body(content))
     except (ValueError, jmespath.exceptions.JMESPathError):
         return None
-    return None if value is None else value_text(value)
+    return None if value is None else value_text(value, scrub)
 
 
 def parse_body(content: bytes) -> Any:
@@ -104,8 +111,9 @@ def parse_body(content: bytes) -> Any:
         raise ValueError("body is not JSON") from None
 
 
-def judge_json(test: BodyJson, content: bytes) -> str | None:
-    """``None`` when the JSON value at ``test.path`` passes ``test``, else the problem in words."""
+def judge_json(test: BodyJson, content: bytes, scrub: Callable[[str], str] | None = None) -> str | None:
+    """``None`` when the JSON value at ``test.path`` passes ``test``, else the problem in words (the value quoted
+    ``scrub``-bed before it is clipped)."""
     try:
         document = parse_body(content)
     except ValueError as error:
@@ -116,7 +124,7 @@ def judge_json(test: BodyJson, content: bytes) -> str | None:
         return f"{test.path}: {str(error).strip().splitlines()[0]}"
     if value is None:
         return f"{test.path}: no value"
-    shown = quote(value)
+    shown = quote(value, scrub)
     if test.equals is not None:
         return None if same(value, test.equals) else f"{test.path} is {shown}, expected {quote(test.equals)}"
     if test.in_ is not None:
@@ -141,9 +149,11 @@ def same(value: Any, wanted: Any) -> bool:
     return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
 
 
-def quote(value: Any) -> str:
-    """A JSON value in a problem text: strings quoted, the rest as JSON; clipped to ``VALUE_CLIP``."""
+def quote(value: Any, scrub: Callable[[str], str] | None = None) -> str:
+    """A JSON value in a problem text: strings quoted, the rest as JSON; ``scrub``-bed, then clipped to
+    ``VALUE_CLIP``."""
     text = repr(value) if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    text = text if scrub is None else scrub(text)
     return text if len(text) <= VALUE_CLIP else text[: VALUE_CLIP - 1] + "…"
 
 

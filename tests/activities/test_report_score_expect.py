@@ -19,6 +19,7 @@ from gameday.activities.store import Store
 from gameday.cli.main import app
 from gameday.model.gameday import GameDayEntry, GameDayRecord
 from gameday.model.records import (
+    ExpectationResult,
     Phase,
     ProbeResult,
     RunRecord,
@@ -31,6 +32,7 @@ from gameday.report.gameday import anchor, render_gameday_html
 from gameday.report.html import render_html
 from gameday.report.junit import drill_cases
 from gameday.report.run import read_json, render_json, render_markdown
+from gameday.report.watch import detect_words
 from tests.activities.test_report import T0, at
 from tests.activities.test_report_html import Browser, browser, colour, isolate, parse, pixels  # noqa: F401
 from tests.activities.test_store_traffic import make_traffic
@@ -308,3 +310,20 @@ def test_latency_percentile_expectations_p50_p95_p99_are_lines_judged_as_written
     assert cases["expect: latency p99"].outcome == "failed"
     assert "measured 2000.9 ms under fault, threshold ≤ 2000.0 ms" in cases["expect: latency p99"].message
     assert "| latency p50 | < 2000.0 ms | 24.0 ms | yes |" in render_markdown(record)
+
+
+def test_junit_says_why_a_watch_expectation_was_not_judged() -> None:
+    line = ExpectationResult(
+        name="detect", held=None, expected="detected within 30s", actual="not judged: the watch took no sample"
+    )
+    record = deviated_run().model_copy(update={"expectations": [line], "verdict": Verdict.INCONCLUSIVE})
+    [case] = [c for c in drill_cases(record) if c.name == "expect: detect"]
+    assert case.outcome == "skipped"
+    assert case.message == "not judged: the watch took no sample (expected detected within 30s)"
+
+
+def test_a_detector_that_held_before_the_fault_is_not_reported_as_undetected() -> None:
+    miss = "not a detection: 'd' already held before the first fault (at the watch's first sample)"
+    line = ExpectationResult(name="detect", held=False, expected="detected within 30s", actual="held", miss=miss)
+    record = deviated_run().model_copy(update={"expectations": [line]})
+    assert detect_words(record) == "not a detection (it held before the first fault)"

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 
 def test_approve_and_resume_of_an_observing_drill_are_refused_saying_what_it_is_doing(gameday: Gameday) -> None:
     marker = gameday.workdir / unique("gates-marker")
-    drill = gameday.drill(command_drill(unique("cli-gates"), marker, probe="true", observe="5m"))
+    text = command_drill(unique("cli-gates"), marker, probe="true", observe="5m")
+    watch = f'watch: [{{name: marker-there, command: {{run: "test -e {marker}"}}}}]}}'
+    drill = gameday.drill(text.replace("interval: 100ms}\nrecovery", "interval: 100ms, " + watch + "\nrecovery"))
     run_id = unique("gates-run")
     assert gameday("run", str(drill), "--id", run_id).exit_code == 0
     wait_until(lambda: "phase: observe" in gameday("status", run_id).stdout, what="the observation", timeout=60)
@@ -38,6 +40,10 @@ def test_approve_and_resume_of_an_observing_drill_are_refused_saying_what_it_is_
     live = gameday("status", run_id).stdout
     assert "tick(s) so far" in live and "window ends in " in live
     assert "    probe: 0 of " in live and " sample(s) failed" in live
+    # and so is its watch: each watch probe's state now (the fault's marker is there: held)
+    wait_until(lambda: "watching: " in gameday("status", run_id).stdout, what="the watch progress", timeout=60)
+    live = gameday("status", run_id).stdout
+    assert "    marker-there: held since " in live, live
     stopped = gameday("stop", run_id, "--reason", "test over", "--wait")
     assert stopped.exit_code == 0, stopped.output
     assert gameday.recorded(run_id).verdict == Verdict.ABORTED

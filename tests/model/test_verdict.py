@@ -98,3 +98,14 @@ def test_a_drill_without_faults_that_held_is_resilient_without_claiming_a_fault_
 
     assert verdict is Verdict.RESILIENT
     assert why == "expectations held; no fault declared: nothing was injected"
+
+
+def test_an_expectation_that_could_not_be_judged_makes_the_run_inconclusive_never_resilient() -> None:
+    unjudged = ["detect (not judged: the watch took no sample)"]
+    verdict, why = judge(Outcome(faults=[_fault()], unjudged=unjudged))
+    assert verdict is Verdict.INCONCLUSIVE
+    assert why == (
+        "evidence incomplete: not judged: detect (not judged: the watch took no sample); "
+        "the system recovered and the other expectations held"
+    )
+    assert judge(Outcome(faults=[_fault()], unjudged=unjudged, deviated=True))[0] is Verdict.DEVIATED

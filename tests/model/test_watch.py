@@ -242,3 +242,74 @@ def test_alerts_that_never_fire_or_never_resolve_miss() -> None:
     expect = AlertsExpect.model_validate({**ALERTS, "resolve_within": "2s"})
     line = judge_alerts(expect, stuck, T0, T0 + timedelta(seconds=5))
     assert line.held is False and "did not resolve within 2s" in line.miss
+
+
+def test_a_detector_that_held_from_the_watch_s_first_sample_before_the_fault_is_no_detection() -> None:
+    always = _progress("d", [(-1, None, True), (2, None, True)])
+    line, seconds = judge_detect(DetectExpect(probe="d", within=timedelta(seconds=30)), always, T0, T0)
+    assert seconds is None and line.held is False
+    assert line.miss == "not a detection: 'd' already held before the first fault (at the watch's first sample)"
+    # held before, stopped holding, held again after the fault: that later hold is the detection
+    again = _progress("d", [(-1, None, True), (0.5, None, False), (2, None, True)])
+    line, seconds = judge_detect(DetectExpect(probe="d", within=timedelta(seconds=30)), again, T0, T0)
+    assert line.held is True and seconds == pytest.approx(2)
+
+
+def test_sequence_values_seen_while_the_first_fault_was_being_applied_count() -> None:
+    # the breaker opened while the fault's apply ran (before applied_at): CLOSED is still the start of its story
+    progress = _progress("b", [(-1, "CLOSED", True), (-0.2, "OPEN", True), (3, "HALF_OPEN", True), (5, "CLOSED", True)])
+    wanted = ["CLOSED", "OPEN", "HALF_OPEN", "CLOSED"]
+    line = judge_sequence(SequenceExpect(probe="b", values=wanted, within=timedelta(seconds=10)), progress, T0)
+    assert line.held is True, line.actual
+
+
+def test_an_alert_already_firing_before_the_first_fault_is_pre_existing_not_fired_by_it() -> None:
+    progress = _alerts((-1, {"DBDown", "Old"}), (3, {"DBDown", "Old"}), (6, set()))
+    line = judge_alerts(AlertsExpect.model_validate(ALERTS), progress, T0, T0 + timedelta(seconds=5))
+    assert line.held is False
+    assert line.miss == "alert DBDown was already firing before the first fault"
+    assert "firing before the first fault: Old" in line.actual and "unexpected" not in line.actual
+
+
+def test_the_watch_stays_bounded_in_payload_bytes_whatever_characters_the_values_hold() -> None:
+    # control characters are six bytes each in JSON: a bound in characters alone let this reach ~1 MB
+    progress = WatchProgress()
+    keep = progress.keep(MAX_WATCH)
+    for n in range(MAX_WATCH):
+        watched = progress.probe(f"probe-{n}", "a.b")
+        for i in range(2 * keep + 2):
+            value = value_text(chr(1 + i % 2) * 5000 + str(i))
+            watched.note(T0 + timedelta(seconds=i), value, bool(i % 3), "\x02" * 5000, keep)
+    for i in range(60):
+        progress.note_alerts(T0 + timedelta(seconds=i), {"\x03" * 5000 + str(i)})
+    assert len(progress.model_dump_json().encode()) < 256 * 1024
+
+
+ISSUE_FORM = """
+name: issue-form
+targets: {sh: {command: {}}}
+faults: [{target: sh, action: run, run: "true", revert: "true"}]
+observe:
+  interval: 500ms
+  watch:
+    - name: breaker
+      http: {url: "http://127.0.0.1:8000/health"}
+      record: breaker.state
+    - name: says-degraded
+      http: {url: "http://127.0.0.1:8000/health", body_json: {path: degraded, equals: true}}
+  expect:
+    sequence: {probe: breaker, values: [CLOSED, OPEN, HALF_OPEN, CLOSED], within: 60s}
+    detect: {probe: says-degraded, within: 30s}
+"""
+
+
+def test_the_issue_s_exact_form_record_beside_http_loads_as_http_record() -> None:
+    drill = parse_drill(ISSUE_FORM, "w.yaml")
+    breaker = drill.observe.watch[0]
+    assert breaker.http is not None and breaker.http.record == "breaker.state"
+    twice = ISSUE_FORM.replace('http: {url: "http://127.0.0.1:8000/health"}', 'http: {url: "http://x:1/", record: a}')
+    with pytest.raises(DrillFileError, match="record given twice"):
+        parse_drill(twice, "w.yaml")
+    tcp = ISSUE_FORM.replace('http: {url: "http://127.0.0.1:8000/health"}', 'tcp: {host: "127.0.0.1", port: 1}')
+    with pytest.raises(DrillFileError, match="is for an http probe"):
+        parse_drill(tcp, "w.yaml")

@@ -31,7 +31,7 @@ def service(tmp_path: Path) -> Iterator[WatchedService]:
         yield running
 
 
-def _drill(name: str, service: WatchedService, detector: str) -> str:
+def _drill(name: str, service: WatchedService, detector: str, more: str = "") -> str:
     run, revert = service.fault_commands()
     url = service.health
     return f"""
@@ -56,7 +56,7 @@ observe:
   expect:
     sequence: {{probe: breaker, values: [CLOSED, OPEN, HALF_OPEN, CLOSED], within: 30s}}
     detect: {{probe: {detector}, within: 5s}}
-recovery: {{within: 10s, interval: 100ms}}
+{more}recovery: {{within: 10s, interval: 100ms}}
 """
 
 
@@ -70,6 +70,11 @@ async def test_watch_judges_sequence_and_detection_and_names_a_silent_failure(
         )
         fault_at = service.fault_at()
         silent = await finish(await start_drill(client, queue, _drill("watch-silent", service, "deaf")), "watch_silent")
+        # nothing listens on port 9: the alerts are never read, so that line cannot be judged
+        unread = '    alerts: {from: {alertmanager: "http://127.0.0.1:9"}, fire: [BreakerOpen]}\n'
+        unjudged = await finish(
+            await start_drill(client, queue, _drill("watch-unread", service, "says-degraded", unread)), "watch_unread"
+        )
 
     assert held.verdict == Verdict.RESILIENT, held.summary
     sequence, detect = held.expectations
@@ -90,6 +95,11 @@ async def test_watch_judges_sequence_and_detection_and_names_a_silent_failure(
     assert silent.verdict == Verdict.DEVIATED, silent.summary
     assert "silent failure: 'deaf' never detected the fault" in silent.summary
     assert silent.time_to_detect is None
+
+    # sequence and detect held, alerts could not be judged: evidence incomplete, never RESILIENT
+    assert unjudged.verdict == Verdict.INCONCLUSIVE, unjudged.summary
+    assert [e.held for e in unjudged.expectations] == [True, True, None]
+    assert "not judged: alerts (not judged: alerts not read from http://127.0.0.1:9" in unjudged.summary
 
     # What a script reads: plain keys in `report --format json`, from the results database.
     stored = store.get(held.run_id)

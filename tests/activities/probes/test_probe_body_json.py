@@ -117,3 +117,26 @@ async def test_a_function_given_the_wrong_type_is_a_failed_sample(server: str) -
     sample = await _sample(server, "typed-fn", {"path": "length(queue)", "compare": "< 5"})
     assert not sample.ok
     assert sample.problem is not None and sample.problem.startswith("length(queue): ")
+
+
+async def test_a_secret_cut_by_the_clip_never_leaves_the_probe_in_a_value_or_a_problem(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-t0k3n-abcdefghij"
+    monkeypatch.setenv("GAMEDAY_DRILL_SECRETS", "PROBE_TOKEN")
+    monkeypatch.setenv("PROBE_TOKEN", secret)
+    # the server echoes the token so that the clip of a value (200) and of a problem's value (80) cuts through it
+    _serve("echo", {"state": "y" * 190 + secret, "short": "y" * 70 + secret})
+    spec = HttpProbe.model_validate(
+        {
+            "url": f"{server}/json/echo",
+            "headers": {"Authorization": "Bearer ${env:PROBE_TOKEN}"},
+            "body_json": {"path": "short", "equals": "CLOSED"},
+            "record": "state",
+        }
+    )
+    async with httpx.AsyncClient() as client:
+        sample = await http.take_sample(spec, client)
+    assert sample.value is not None and sample.problem is not None
+    for text in (sample.value, sample.problem):
+        assert secret[:6] not in text, text
