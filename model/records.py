@@ -412,6 +412,20 @@ class ExpectationResult(Record):
     """When it did not hold: the verdict's words for it (``silent failure: 'says-degraded' never detected…``)."""
 
 
+def service_levels_unjudged(expect: Expect | None) -> ExpectationResult | None:
+    """``observe.expect``'s service levels when the traffic they judge was lost (no worker took it over): one line
+    not judged, so the run cannot be RESILIENT on levels nobody measured. ``None`` when none was declared."""
+    keys = [] if expect is None else expect.on_traffic
+    if expect is None or not keys:
+        return None
+    return ExpectationResult(
+        name="service_levels",
+        held=None,
+        expected=", ".join(f"{key.replace('_', ' ')} {expect.shown(key)}" for key in keys),
+        actual="not judged: the traffic was lost (its worker died, and no other took it over)",
+    )
+
+
 def data_loss_expectation(bound: LossBound, loss: DataLoss | None, why_not: str = "") -> ExpectationResult:
     """``observe.expect.data_loss`` judged: lost and duplicated must each be within ``bound`` (a count, or a share of
     the writes checked). Nothing to judge (no write acknowledged, no read-back: ``why_not``) holds ``None``."""

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         data_loss_expectation,
         partial_output,
+        service_levels_unjudged,
     )
     from gameday.model.sites import SitesCheck, host_local_targets, placed_probes, site_queue
     from gameday.model.traffic import TrafficSummary
@@ -1091,6 +1092,9 @@ class DrillWorkflow:
         outcome = await self._traffic.stop()
         expect = inp.drill.observe.expect
         if outcome is None:
+            if (unjudged := service_levels_unjudged(expect)) is not None:
+                assert self._record is not None
+                self._record = self._record.model_copy(update={"expectations": [*self._record.expectations, unjudged]})
             if expect is not None and expect.data_loss is not None:
                 await self._check_data_loss(expect.data_loss, None)
             return

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gameday.model.records import Coverage, FaultRecord, FaultState, StopRequest, Verdict
+from gameday.model.records import Coverage, FaultRecord, FaultState, StopRequest, Verdict, service_levels_unjudged
 from gameday.model.score import score_run
+from gameday.model.traffic import Expect
 from gameday.model.verdict import Outcome, judge, time_to_safe
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -109,3 +110,17 @@ def test_an_expectation_that_could_not_be_judged_makes_the_run_inconclusive_neve
         "the system recovered and the other expectations held"
     )
     assert judge(Outcome(faults=[_fault()], unjudged=unjudged, deviated=True))[0] is Verdict.DEVIATED
+
+
+def test_service_levels_of_a_lost_traffic_are_one_line_not_judged_and_the_run_inconclusive() -> None:
+    expect = Expect.model_validate({"availability": ">= 99%", "latency_p95": "< 800ms", "detect": None})
+    line = service_levels_unjudged(expect)
+
+    assert line is not None and line.held is None and line.name == "service_levels"
+    assert line.expected == "availability >= 99%, latency p95 < 800ms"
+    assert "traffic was lost" in line.actual
+    verdict, why = judge(Outcome(faults=[_fault()], unjudged=[f"{line.name} ({line.actual})"]))
+    assert verdict is Verdict.INCONCLUSIVE and "service_levels" in why
+    # Only the service levels need the traffic: expectations without them have nothing to add.
+    assert service_levels_unjudged(None) is None
+    assert service_levels_unjudged(Expect.model_validate({"data_loss": 0})) is None
