@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from gameday.cli import db, drills, experiments, freeze, gates, history, runs, schedules, servers, workers
+from gameday.cli import console, db, drills, experiments, freeze, gates, history, runs, schedules, servers, workers
 from gameday.cli.command import GamedayTyper
 from gameday.cli.context import Settings
 
@@ -36,6 +36,7 @@ gates.register(app)
 freeze.register(app)
 workers.register(app)
 experiments.register(app)
+console.register(app)
 
 
 def _print_version(value: bool) -> None:
