@@ -18,7 +18,7 @@ def console_command(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
     host: Annotated[
         str,
-        typer.Option(help="Address to bind: loopback by default; 0.0.0.0 only behind sign-in (GAMEDAY_CONSOLE_USERS)."),
+        typer.Option(help="Address to bind: loopback by default; another only with sign-in (GAMEDAY_CONSOLE_USERS)."),
     ] = "127.0.0.1",
 ) -> None:
     """Serve the web console: Now (running drills, Stop, Stop all, Freeze), Runs, Schedules, Approvals.
@@ -38,7 +38,11 @@ def console_command(
     except ValueError as err:
         fail(str(err))
     if host not in ("127.0.0.1", "::1", "localhost") and not auth.required:
-        fail(f"--host {host}: the console would be open to the network with no sign-in: set GAMEDAY_CONSOLE_USERS")
+        typer.echo(
+            f"warning: --host {host} with no sign-in: whoever reaches the port reads every run "
+            "(actions stay off without sign-in); set GAMEDAY_CONSOLE_USERS",
+            err=True,
+        )
     import uvicorn
 
     from gameday.console.app import build_app

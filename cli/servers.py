@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gameday.cli.context import console, fail, run_async, settings_of
+from gameday.cli.context import console, err_console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
+    from gameday.config.app import GamedayConfig
     from gameday.demo.system import DemoSystem
 
 
@@ -67,14 +68,20 @@ def dev(
         Path,
         typer.Option(help="With --demo: where the pidfiles and logs go (created private to you; never shared)."),
     ] = Path("/tmp/gameday-demo"),  # demo.system.SERVE_DIR, written out: importing it would slow every command
+    console_port: Annotated[
+        int,
+        typer.Option(
+            help="Also serve the web console (gameday console) on 127.0.0.1 at this port; 0: no console. A port "
+            "already taken is a warning, not a failure."
+        ),
+    ] = 8080,
 ) -> None:
-    """Embedded default: a Temporal dev server (database file in the data dir), its Web UI, and a worker.
+    """Embedded default: a Temporal dev server (database file in the data dir), its Web UI, a worker and the console.
 
     Ctrl-C (or SIGTERM: `kill %1` when started with `&`) stops the worker, the demo system, then the server.
     Workflows and schedules persist in <data dir>/temporal.db.
     """
     from gameday.worker.devserver import DevServer, DevServerError
-    from gameday.worker.main import run_worker
 
     settings = settings_of(ctx)
     config = settings.config
@@ -94,11 +101,38 @@ def dev(
             _print_demo(system)
         stop = "Ctrl-C" + (f" (in the background: kill %1, or kill {os.getpid()})" if demo else "")
         console.print(f"worker on task queue [bold]{config.task_queue}[/]; {stop} stops everything")
-        run_async(settings, run_worker(config, wait_ready=30))
+        run_async(settings, _worker_and_console(config, console_port))
     finally:
         if system is not None:
             system.stop()
         server.stop()
+
+
+async def _worker_and_console(config: GamedayConfig, console_port: int) -> None:
+    """The worker, and the console beside it in the same loop until the worker stops (Ctrl-C, SIGTERM)."""
+    from gameday.worker.main import run_worker
+
+    served = None
+    if console_port:
+        from gameday.console.auth import ConsoleAuth
+        from gameday.console.serve import beside, bound
+
+        try:
+            auth = ConsoleAuth.from_env()
+            sock = bound("127.0.0.1", console_port)
+        except (OSError, ValueError) as err:
+            err_console.print(f"warning: no console on 127.0.0.1:{console_port}: {err}", markup=False)
+        else:
+            server = beside(config, auth)
+            served = (server, asyncio.create_task(server.serve(sockets=[sock])))
+            mode = "actions: " + ", ".join(sorted(auth.actions)) if auth.may_act else "read-only"
+            console.print(f"console at [bold]http://127.0.0.1:{console_port}/[/] ({mode})")
+    try:
+        await run_worker(config, wait_ready=30)
+    finally:
+        if served is not None:
+            served[0].should_exit = True
+            await served[1]
 
 
 def _serve_demo(workdir: Path) -> DemoSystem:
