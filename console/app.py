@@ -69,6 +69,12 @@ class Console:
             self._store = Store(self.config.resolved_database_url)
         return self._store
 
+    async def trend(self, drill: str, team: str | None) -> str:
+        from gameday.activities.history import load_history
+
+        found = await asyncio.to_thread(load_history, self.store, drill, team=team, limit=50)
+        return trend_svg(found)
+
     # --- requests -----------------------------------------------------------------------------------------------
 
     def user(self, request: Request) -> str | None:
@@ -217,8 +223,7 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
             problem = str(err)
         trends: list[tuple[str, str]] = []
         if filters["drill"]:
-            history = await asyncio.to_thread(console.store.list_runs, drill=filters["drill"], limit=100)
-            trends.append((filters["drill"], trend_svg(history)))
+            trends.append((filters["drill"], await console.trend(filters["drill"], filters["team"] or None)))
         return console.page(
             request,
             "runs.html",
@@ -235,12 +240,11 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
         record = await asyncio.to_thread(console.store.get, run_id)
         if record is None:
             return console.page(request, "missing.html", run_id=run_id, tab="runs")
-        history = await asyncio.to_thread(console.store.list_runs, drill=record.drill_name, limit=100)
         return console.page(
             request,
             "run.html",
             record=record,
-            trend=trend_svg(history),
+            trend=await console.trend(record.drill_name, None),
             ui_link=config.workflow_url(run_id),
             tab="runs",
         )

@@ -1,12 +1,12 @@
-"""The resilience trend of one drill: an inline SVG, one dot per run (oldest left), its height the time to
-recovery, its colour the verdict's (the colours of ``report/html.py``). No script, nothing loaded."""
+"""The resilience trend of one drill (``gameday history``'s figures, ``activities/history.py``) as an inline SVG:
+one dot per run, oldest left, at its resilience score (0-100, docs/SCORE.md) and in its verdict's colour; the
+line is the drill's score as it stood after each run. No script, nothing loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from html import escape
 
-from gameday.model.records import RunRecord
+from gameday.activities.history import DrillHistory
 
 COLOURS = {
     "RESILIENT": "#1a7f37",
@@ -17,37 +17,43 @@ COLOURS = {
     "ERROR": "#cf222e",
     "INCONCLUSIVE": "#6e7781",
 }
-WIDTH, HEIGHT, PAD = 640, 160, 30
+WIDTH, HEIGHT, PAD = 640, 170, 30
 
 
-def trend_svg(runs: Sequence[RunRecord]) -> str:
-    """``runs`` newest first (as the store lists them); at most the last 100 are drawn."""
-    runs = list(reversed(runs[:100]))
-    if not runs:
+def trend_svg(found: DrillHistory) -> str:
+    from gameday.cli.history import summary_line
+
+    entries = found.entries
+    if not entries:
         return '<p class="muted">no runs of this drill recorded yet</p>'
-    top = max([r.time_to_recovery or 0.0 for r in runs] + [1.0])
-    step = (WIDTH - 2 * PAD) / max(len(runs) - 1, 1)
+    step = (WIDTH - 2 * PAD) / max(len(entries) - 1, 1)
+
+    def y(score: float) -> float:
+        return HEIGHT - PAD - score / 100 * (HEIGHT - 2 * PAD)
+
     parts = [
         f'<svg class="trend" role="img" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         'xmlns="http://www.w3.org/2000/svg">',
-        f"<title>resilience trend: time to recovery per run, coloured by verdict ({len(runs)} runs)</title>",
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#d0d7de"/>',
-        f'<text x="{PAD}" y="14" font-size="11" fill="#57606a">time to recovery (max {top:.1f}s)</text>',
+        f"<title>resilience trend of {escape(found.drill)}: score per run (0-100), coloured by verdict</title>",
+        f'<line x1="{PAD}" y1="{y(0)}" x2="{WIDTH - PAD}" y2="{y(0)}" stroke="#d0d7de"/>',
+        f'<line x1="{PAD}" y1="{y(100)}" x2="{WIDTH - PAD}" y2="{y(100)}" stroke="#eaeef2"/>',
+        f'<text x="2" y="{y(100) + 4}" font-size="10" fill="#57606a">100</text>',
+        f'<text x="12" y="{y(0) + 4}" font-size="10" fill="#57606a">0</text>',
     ]
-    line = []
-    for n, run in enumerate(runs):
-        x = PAD + n * step
-        ttr = run.time_to_recovery
-        y = HEIGHT - PAD - (ttr or 0.0) / top * (HEIGHT - 2 * PAD - 10)
-        verdict = run.verdict.value if run.verdict else "-"
-        if ttr is not None:
-            line.append(f"{x:.1f},{y:.1f}")
-        label = f"{run.run_id}: {verdict}" + (f", recovered in {ttr:.2f}s" if ttr is not None else "")
-        parts.append(
-            f'<circle class="run" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{COLOURS.get(verdict, "#6e7781")}">'
-            f"<title>{escape(label)}</title></circle>"
-        )
+    line = [f"{PAD + n * step:.1f},{y(e.drill_score):.1f}" for n, e in enumerate(entries) if e.drill_score is not None]
     if len(line) > 1:
-        parts.insert(4, f'<polyline points="{" ".join(line)}" fill="none" stroke="#8c959f" stroke-width="1"/>')
+        parts.append(f'<polyline class="drill-score" points="{" ".join(line)}" fill="none" stroke="#8c959f"/>')
+    for n, entry in enumerate(entries):
+        verdict = entry.verdict.value if entry.verdict else entry.phase.value
+        score = entry.score if entry.score is not None else 0.0
+        label = f"{entry.run_id}: {verdict}, score " + (f"{entry.score:.0f}" if entry.score is not None else "-")
+        if entry.time_to_recovery is not None:
+            label += f", recovered in {entry.time_to_recovery:.2f}s"
+        hollow = ' fill-opacity="0.2"' if entry.score is None else ""
+        parts.append(
+            f'<circle class="run" cx="{PAD + n * step:.1f}" cy="{y(score):.1f}" r="4" '
+            f'fill="{COLOURS.get(verdict, "#6e7781")}"{hollow}><title>{escape(label)}</title></circle>'
+        )
     parts.append("</svg>")
+    parts.append(f'<p class="muted trend-summary">{escape(summary_line(found))}</p>')
     return "".join(parts)
