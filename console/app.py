@@ -144,7 +144,9 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
             return _back(f"/runs/{quote(run_id)}/stop", "say why: the reason is stored with the run")
         client = await console.client()
         stop_request = {"reason": reason, "by": by, "sent_at": datetime.now(UTC).isoformat()}
-        await client.get_workflow_handle(run_id).signal("emergency_stop", stop_request)
+        refused = await _signal(client, run_id, "emergency_stop", stop_request)
+        if refused:
+            return _back("/", refused)
         console.record(request, by, f"stop {run_id}: {reason}")
         return _back("/", f"stop sent to {run_id}")
 
@@ -301,7 +303,9 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
         by = console.actor(request, "approve")
         run_id = request.path_params["run_id"]
         note = _reason(await console.form(request))
-        await (await console.client()).get_workflow_handle(run_id).signal("approve", {"by": by, "note": note})
+        refused = await _signal(await console.client(), run_id, "approve", {"by": by, "note": note})
+        if refused:
+            return _back("/approvals", refused)
         console.record(request, by, f"approve {run_id}: {note}")
         return _back("/approvals", f"approved {run_id}")
 
@@ -316,7 +320,9 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
             "by": by,
             "sent_at": datetime.now(UTC).isoformat(),
         }
-        await (await console.client()).get_workflow_handle(run_id).signal("emergency_stop", stop_request)
+        refused = await _signal(await console.client(), run_id, "emergency_stop", stop_request)
+        if refused:
+            return _back("/approvals", refused)
         console.record(request, by, f"reject {run_id}: {note}")
         return _back("/approvals", f"rejected {run_id}: it ends ABORTED with nothing injected")
 
@@ -368,6 +374,8 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
 
     async def gate(request: Request, call_next: RequestResponseEndpoint) -> Response:
         started = time.perf_counter()
+        if request.method == "POST" and _foreign(request):
+            return PlainTextResponse("403: a request from another site's page is refused", status_code=403)
         open_paths = request.url.path in ("/login", "/logout") or request.url.path.startswith("/static/")
         if auth.required and not open_paths and console.user(request) is None:
             if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
@@ -389,6 +397,28 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
     )
     app.state.console = console
     return app
+
+
+async def _signal(client: Client, run_id: str, name: str, arg: dict[str, str]) -> str:
+    """Send ``name`` to the run; empty when sent, else why not (a run that ended or never was: nothing sent)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle(run_id).signal(name, arg)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return f"{run_id} is not running (finished, or no such run): nothing was sent"
+        raise
+    return ""
+
+
+def _foreign(request: Request) -> bool:
+    """A POST sent by a page of another site (its Origin is not this console's): a browser holding basic-auth
+    credentials would send them along, so such a request is refused whoever it claims to be."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin == "null"
+    return origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}"
 
 
 async def _frozen(client: Client, task_queue: str) -> list[str]:

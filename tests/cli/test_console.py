@@ -232,3 +232,26 @@ def test_a_read_only_console_refuses_every_action(gameday: Gameday, serve) -> No
     finally:
         assert gameday("stop", run_id, "--reason", "test over", "--wait").exit_code == 0
     assert not marker.exists()
+
+
+def test_an_action_from_another_site_s_page_or_for_a_run_that_is_not_running_sends_nothing(
+    gameday: Gameday, acting: Served
+) -> None:
+    marker = gameday.workdir / unique("console-origin")
+    run_id = start(gameday, command_drill(unique("console-origin"), marker, probe="true", observe="30s"))
+    wait_until(marker.exists, what="the drill's fault", timeout=60)
+    alice = ("alice", "alice-secret")
+    try:
+        with httpx.Client(base_url=acting.url, timeout=10) as http:
+            # Basic-auth credentials a browser would send along with another site's form: refused.
+            forged = http.post(
+                f"/runs/{run_id}/stop", data={"reason": "x"}, auth=alice, headers={"Origin": "http://evil.test"}
+            )
+            assert forged.status_code == 403
+            gone = http.post("/runs/no-such-run/stop", data={"reason": "x"}, auth=alice)
+            assert gone.status_code == 303 and "not%20running" in gone.headers["location"]
+            # The bearer token acts as its user, when one is configured (here: none, so it is refused).
+            assert http.get("/", headers={"Authorization": "Bearer nothing"}).status_code == 401
+        assert marker.exists()
+    finally:
+        assert gameday("stop", run_id, "--reason", "test over", "--wait").exit_code == 0
