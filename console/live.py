@@ -123,27 +123,34 @@ async def schedules(client: Client) -> list[ScheduleRow]:
     from gameday.activities import schedule_times
     from gameday.cli.schedules import DRILL_WORKFLOW
 
-    rows = []
+    ids = []
     async for entry in await client.list_schedules():
         sched = entry.schedule
         if sched is None or not isinstance(sched.action, ScheduleListActionStartWorkflow):
             continue
-        if sched.action.workflow != DRILL_WORKFLOW:
+        if sched.action.workflow == DRILL_WORKFLOW:
+            ids.append(entry.id)
+    # Each described: the listing is visibility, which lags a pause or resume by up to a second or so, and the
+    # page shown right after pressing Pause must say paused.
+    found = await asyncio.gather(*(client.get_schedule_handle(i).describe() for i in ids), return_exceptions=True)
+    rows = []
+    for schedule_id, desc in zip(ids, found, strict=True):
+        if isinstance(desc, BaseException):  # deleted between the listing and now
             continue
-        memo: Mapping[str, Any] = await entry.memo()
+        memo: Mapping[str, Any] = await desc.memo()
+        spec, state = desc.schedule.spec, desc.schedule.state
         blackouts = [str(b) for b in memo.get("blackouts", [])]
-        upcoming = schedule_times.upcoming(sched.spec, blackouts, datetime.now(UTC), 6)
-        marked = [(u.at, bool(u.blackout)) for u in upcoming]
+        upcoming = schedule_times.upcoming(spec, blackouts, datetime.now(UTC), 6)
         rows.append(
             ScheduleRow(
-                schedule_id=entry.id,
+                schedule_id=schedule_id,
                 drill=str(memo.get("drill", "?")),
                 cron=str(memo.get("cron", "calendar")),
-                zone=sched.spec.time_zone_name or "UTC",
-                paused=sched.state.paused,
-                note=sched.state.note or "",
+                zone=spec.time_zone_name or "UTC",
+                paused=state.paused,
+                note=state.note or "",
                 blackouts=blackouts,
-                next_runs=marked,
+                next_runs=[(u.at, bool(u.blackout)) for u in upcoming],
             )
         )
     rows.sort(key=lambda r: r.schedule_id)

@@ -22,7 +22,7 @@ import pytest
 from gameday.model.records import FaultState, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import command_drill
-from tests.cli.test_freeze import pause_drill, start, state_of, unique
+from tests.cli.test_freeze import marker_drill, pause_drill, start, state_of, unique
 from tests.conftest import installed_binary
 from tests.harness import wait_until
 
@@ -94,7 +94,7 @@ def serve(gameday: Gameday) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def acting(serve) -> Served:  # type: ignore[no-untyped-def]
-    served: Served = serve(GAMEDAY_CONSOLE_USERS=USERS, GAMEDAY_CONSOLE_ACTIONS="stop,approve")
+    served: Served = serve(GAMEDAY_CONSOLE_USERS=USERS, GAMEDAY_CONSOLE_ACTIONS="all")
     return served
 
 
@@ -255,3 +255,40 @@ def test_an_action_from_another_site_s_page_or_for_a_run_that_is_not_running_sen
         assert marker.exists()
     finally:
         assert gameday("stop", run_id, "--reason", "test over", "--wait").exit_code == 0
+
+
+def test_the_freeze_lever_stops_its_team_s_drills_and_schedules_pause_and_resume_by_name(
+    gameday: Gameday, acting: Served
+) -> None:
+    team = unique("console-freeze")
+    marker = gameday.workdir / unique("console-freeze")
+    run_id = start(gameday, marker_drill(unique("console-freeze"), team, marker))
+    wait_until(marker.exists, what="the drill's fault", timeout=60)
+    alice = ("alice", "alice-secret")
+    with httpx.Client(base_url=acting.url, timeout=30, auth=alice) as http:
+        frozen = http.post("/freeze", data={"reason": "INC-7", "team": team})
+        assert frozen.status_code == 303, frozen.text
+        try:
+            record = gameday.recorded(run_id)
+            assert not marker.exists()
+            assert record.stop is not None and record.stop.by == "freeze" and record.stop.reason == "frozen: INC-7"
+            now = http.get("/").text
+            assert f"FROZEN: team {team} frozen by alice via console" in now, now
+        finally:
+            assert http.post("/unfreeze", data={"team": team}).status_code == 303
+        wait_until(lambda: "FROZEN" not in http.get("/").text, what="the freeze lifted", timeout=30)
+
+        sid = unique("console-sched")
+        drill = gameday.drill(marker_drill(unique("console-sched"), team, marker, "200ms"))
+        added = gameday("schedule", "add", str(drill), "--id", sid, "--cron", "0 3 1 1 *", "--blackout", "2028-01-01")
+        assert added.exit_code == 0, added.output
+        try:
+            wait_until(lambda: sid in http.get("/schedules").text, what="the schedule listed", timeout=30)
+            row = http.get("/schedules").text.split(f"/schedules/{sid}/", 1)[0].rsplit("<tr", 1)[1].split("</tr>", 1)[0]
+            assert '<span class="blackout">2028-01-01 03:00</span>' in row, row
+            assert http.post(f"/schedules/{sid}/pause").status_code == 303
+            assert "paused by alice via console" in http.get("/schedules").text
+            assert http.post(f"/schedules/{sid}/resume").status_code == 303
+            assert "paused by" not in http.get("/schedules").text.split(sid, 1)[1].split("</tr>", 1)[0]
+        finally:
+            gameday("schedule", "delete", sid)
