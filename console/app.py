@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,11 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
         team = form.get("team", "").strip() or None
         if not reason:
             return _back("/", "say why: the reason is stored with the freeze and every run it stops")
-        from gameday.cli.freeze import _record_freeze, _running, _stop
+        from gameday.model.freeze_names import ALL_TEAMS
+
+        if team == ALL_TEAMS:  # as `gameday freeze --team '*'`: name one team, or leave it empty for all
+            return _back("/", f"team {ALL_TEAMS!r}: name one team, or leave it empty for every team")
+        from gameday.cli.freeze import LATE_LOOK, _record_freeze, _running, _stop
         from gameday.model.freeze_names import FROZEN_BY, freeze_workflow_id
 
         client = await console.client()
@@ -183,6 +188,11 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
         await _record_freeze(client, queue, freeze_workflow_id(queue), {"reason": reason, "by": by, "team": team})
         stop_request = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at}
         stopped: dict[str, Any] = {}
+        game_days, drills = await asyncio.gather(
+            _running(client, queue, "GameDayWorkflow", team), _running(client, queue, "DrillWorkflow", team)
+        )
+        await _stop(game_days, drills, stop_request, stopped, {}, [])
+        await asyncio.sleep(LATE_LOOK)  # as `gameday freeze`: a run started just before may not be listed yet
         game_days, drills = await asyncio.gather(
             _running(client, queue, "GameDayWorkflow", team), _running(client, queue, "DrillWorkflow", team)
         )
@@ -196,10 +206,11 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
         team = form.get("team", "").strip() or None
         from gameday.model.freeze_names import freeze_workflow_id
 
-        client = await console.client()
-        await client.get_workflow_handle(freeze_workflow_id(config.task_queue)).signal(
-            "unfreeze", {"by": by, "team": team}
+        refused = await _signal(
+            await console.client(), freeze_workflow_id(config.task_queue), "unfreeze", {"by": by, "team": team}
         )
+        if refused:
+            return _back("/", "nothing is frozen on this task queue")
         console.record(request, by, f"unfreeze {team or 'every team'}")
         return _back("/", "freeze lifted")
 
@@ -399,7 +410,7 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
     return app
 
 
-async def _signal(client: Client, run_id: str, name: str, arg: dict[str, str]) -> str:
+async def _signal(client: Client, run_id: str, name: str, arg: Mapping[str, str | None]) -> str:
     """Send ``name`` to the run; empty when sent, else why not (a run that ended or never was: nothing sent)."""
     from temporalio.service import RPCError, RPCStatusCode
 
