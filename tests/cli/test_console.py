@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 
 from gameday.model.records import FaultState, Verdict
 from tests.cli.conftest import Gameday
@@ -29,6 +30,8 @@ from tests.harness import wait_until
 pytestmark = pytest.mark.integration
 
 USERS = "alice:alice-secret,bob:bob-secret"
+STOP_RED = (0xCF, 0x22, 0x2E)
+"""``button.danger`` in console/static/console.css."""
 
 
 CHROMIUM_ARGS = [
@@ -168,7 +171,10 @@ def test_in_chromium_pages_render_stop_stops_a_real_drill_and_approve_continues_
         wait_until(lambda: "inject" in row.inner_text() or "observe" in row.inner_text(), what="the phase", timeout=30)
         assert "proc" in row.inner_text()
         page.screenshot(path=str(tmp_path / "now.png"), full_page=True)
-        assert (tmp_path / "now.png").stat().st_size > 10_000
+        with Image.open(tmp_path / "now.png") as shot:
+            colours = {rgb: n for n, rgb in shot.convert("RGB").getcolors(maxcolors=1 << 24) or []}
+        assert colours.get(STOP_RED, 0) > 300  # the red Stop, Stop all and Freeze buttons are drawn
+        assert len(colours) > 50  # text and table, not a blank or an error page
 
         # Stop asks a reason, then stops: the process runs again.
         row.locator("button.stop").click()
