@@ -298,3 +298,32 @@ def test_the_freeze_lever_stops_its_team_s_drills_and_schedules_pause_and_resume
             assert "paused by" not in http.get("/schedules").text.split(sid, 1)[1].split("</tr>", 1)[0]
         finally:
             gameday("schedule", "delete", sid)
+
+
+def test_reject_ends_a_gated_drill_with_nothing_injected_and_stop_all_stops_what_runs(
+    gameday: Gameday, acting: Served
+) -> None:
+    alice = ("alice", "alice-secret")
+    gate_marker = gameday.workdir / unique("console-reject")
+    gated = unique("console-reject")
+    gate_file = gameday.drill(
+        command_drill(unique("console-rejected"), gate_marker, probe="true", observe="200ms")
+        + "approval: {timeout: 5m}\n"
+    )
+    assert gameday("run", str(gate_file), "--id", gated).exit_code == 0
+    with httpx.Client(base_url=acting.url, timeout=30, auth=alice) as http:
+        wait_until(lambda: f'data-run="{gated}"' in http.get("/approvals").text, what="the gate", timeout=60)
+        assert http.post(f"/runs/{gated}/reject", data={"reason": "not during the sale"}).status_code == 303
+        record = gameday.recorded(gated)
+        assert record.verdict == Verdict.ABORTED and not gate_marker.exists()
+        assert record.stop is not None and record.stop.by == "alice via console"
+        assert record.stop.reason == "rejected by alice: not during the sale"
+        assert all(f.state != FaultState.REVERTED for f in record.faults)  # nothing was ever applied
+
+        marker = gameday.workdir / unique("console-all")
+        run_id = start(gameday, marker_drill(unique("console-all"), unique("team"), marker))
+        wait_until(marker.exists, what="the drill's fault", timeout=60)
+        wait_until(lambda: f'data-run="{run_id}"' in http.get("/").text, what="the drill listed", timeout=30)
+        assert http.post("/stop-all", data={"reason": "everyone out"}).status_code == 303
+        stopped = gameday.recorded(run_id)
+        assert stopped.stop is not None and stopped.stop.by == "alice via console" and not marker.exists()
