@@ -12,6 +12,7 @@ COPY cli cli
 COPY demo demo
 COPY model model
 COPY report report
+COPY console console
 COPY config config
 # psycopg[binary] (PostgreSQL results) is a dependency of the package itself.
 RUN pip install --no-cache-dir . \

@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 # mypy over the installed namespace: gameday.<folder> are links to the repository's folders (setup.py maps them
 # the same way), so every `from gameday.x import y` is checked, none silently missing.
-FOLDERS := workflows activities worker cli demo model report config
+FOLDERS := workflows activities worker cli demo model report config console
 typecheck: $(STAMP)
 	rm -rf build/typecheck && mkdir -p build/typecheck/gameday
 	for folder in $(FOLDERS); do [ ! -d $$folder ] || ln -s ../../../$$folder build/typecheck/gameday/$$folder; done

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-FOLDERS = ("workflows", "activities", "worker", "cli", "demo", "model", "report", "config")
+FOLDERS = ("workflows", "activities", "worker", "cli", "demo", "model", "report", "config", "console")
 """Each folder is installed as ``gameday.<folder>``; scripts/namespace_imports.py knows the same list."""
 
 packages = []
@@ -28,5 +28,6 @@ setup(
     package_data={
         "gameday.demo": ["*.yaml"],
         "gameday.activities.migrations": ["alembic.ini", "script.py.mako"],
+        "gameday.console": ["templates/*.html", "static/*"],
     },
 )

@@ -15,7 +15,20 @@ from typing import Annotated
 
 import typer
 
-from gameday.cli import db, drills, experiments, freeze, gates, history, runs, schedules, servers, slack, workers
+from gameday.cli import (
+    console,
+    db,
+    drills,
+    experiments,
+    freeze,
+    gates,
+    history,
+    runs,
+    schedules,
+    servers,
+    slack,
+    workers,
+)
 from gameday.cli.command import GamedayTyper
 from gameday.cli.context import Settings
 
@@ -37,6 +50,7 @@ freeze.register(app)
 workers.register(app)
 experiments.register(app)
 slack.register(app)
+console.register(app)
 
 
 def _print_version(value: bool) -> None:

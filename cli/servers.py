@@ -7,8 +7,9 @@ import contextlib
 import dataclasses
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -68,8 +69,15 @@ def dev(
         Path,
         typer.Option(help="With --demo: where the pidfiles and logs go (created private to you; never shared)."),
     ] = Path("/tmp/gameday-demo"),  # demo.system.SERVE_DIR, written out: importing it would slow every command
+    console_port: Annotated[
+        int,
+        typer.Option(
+            help="Also serve the web console (gameday console) on 127.0.0.1 at this port; 0: no console. A port "
+            "already taken is a warning, not a failure."
+        ),
+    ] = 8080,
 ) -> None:
-    """Embedded default: a Temporal dev server (database file in the data dir), its Web UI, and a worker.
+    """Embedded default: a Temporal dev server (database file in the data dir), its Web UI, a worker and the console.
 
     Ctrl-C (or SIGTERM: `kill %1` when started with `&`) stops the worker, the demo system, then the server.
     Workflows and schedules persist in <data dir>/temporal.db.
@@ -94,30 +102,58 @@ def dev(
             _print_demo(system)
         stop = "Ctrl-C" + (f" (in the background: kill %1, or kill {os.getpid()})" if demo else "")
         console.print(f"worker on task queue [bold]{config.task_queue}[/]; {stop} stops everything")
-        run_async(settings, _dev_services(config))
+        run_async(settings, _dev_services(config, console_port))
     finally:
         if system is not None:
             system.stop()
         server.stop()
 
 
-async def _dev_services(config: GamedayConfig) -> None:
-    """The worker, and the Slack listener beside it when ``GAMEDAY_SLACK_APP_TOKEN`` is set (and usable)."""
-    from gameday.config.slack_app import SlackAppConfig
+async def _dev_services(config: GamedayConfig, console_port: int) -> None:
+    """The worker; beside it in the same loop until it stops (Ctrl-C, SIGTERM): the console (unless
+    ``console_port`` is 0) and the Slack listener when ``GAMEDAY_SLACK_APP_TOKEN`` is set (and usable)."""
     from gameday.worker.main import run_worker
+
+    served = _console_beside(config, console_port) if console_port else None
+    try:
+        await asyncio.gather(run_worker(config, wait_ready=30), *_slack_beside(config))
+    finally:
+        if served is not None:
+            served[0].should_exit = True
+            await served[1]
+
+
+def _console_beside(config: GamedayConfig, console_port: int) -> tuple[Any, asyncio.Task[None]] | None:
+    """The console served on 127.0.0.1:``console_port`` in this loop; ``None`` (with a warning) if it cannot be."""
+    from gameday.console.auth import ConsoleAuth
+    from gameday.console.serve import beside, bound
+
+    try:
+        auth = ConsoleAuth.from_env()
+        sock = bound("127.0.0.1", console_port)
+    except (OSError, ValueError) as err:
+        err_console.print(f"warning: no console on 127.0.0.1:{console_port}: {err}", markup=False)
+        return None
+    server = beside(config, auth)
+    mode = "actions: " + ", ".join(sorted(auth.actions)) if auth.may_act else "read-only"
+    console.print(f"console at [bold]http://127.0.0.1:{console_port}/[/] ({mode})")
+    return server, asyncio.create_task(server.serve(sockets=[sock]))
+
+
+def _slack_beside(config: GamedayConfig) -> list[Coroutine[Any, Any, None]]:
+    """The Slack listener, when ``GAMEDAY_SLACK_APP_TOKEN`` is set and usable; none otherwise (with a warning)."""
+    from gameday.config.slack_app import SlackAppConfig
 
     slack = SlackAppConfig.from_env()
     if not slack.enabled:
-        await run_worker(config, wait_ready=30)
-        return
+        return []
     if problem := slack.problem():
         err_console.print(f"[yellow]warning:[/] Slack listener not started: {problem}")
-        await run_worker(config, wait_ready=30)
-        return
+        return []
     from gameday.worker.slack_app import run_slack_listener
 
     console.print("Slack listener (Socket Mode): Stop drill / Approve buttons and /gameday")
-    await asyncio.gather(run_worker(config, wait_ready=30), run_slack_listener(config, slack, wait_ready=30))
+    return [run_slack_listener(config, slack, wait_ready=30)]
 
 
 def _serve_demo(workdir: Path) -> DemoSystem:

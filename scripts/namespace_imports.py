@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "gameday"
-ROOTS = ("workflows", "activities", "worker", "cli", "demo", "model", "report", "config")
+ROOTS = ("workflows", "activities", "worker", "cli", "demo", "model", "report", "config", "console")
 """The repository's top-level folders installed as ``gameday.<folder>`` (setup.py maps them)."""
 
 _MODEL = (

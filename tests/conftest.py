@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from gameday.workflows import search
 
-BARE_NAMES = frozenset(("workflows", "activities", "worker", "cli", "demo", "model", "report", "config"))
+BARE_NAMES = frozenset(("workflows", "activities", "worker", "cli", "demo", "model", "report", "config", "console"))
 """gameday's folders: installed only as ``gameday.<folder>``, never importable under their bare names."""
 
 

@@ -74,6 +74,7 @@ def test_the_team_setup_has_temporal_on_postgresql_its_ui_results_database_upgra
         "temporal-ui",
         "results-postgresql",
         "db-upgrade",
+        "console",
         *WORKERS,
     }
     assert services["demo"]["profiles"] == ["demo"]
@@ -88,7 +89,7 @@ def test_the_team_setup_has_temporal_on_postgresql_its_ui_results_database_upgra
     assert services["results-postgresql"]["environment"]["POSTGRES_DB"] == "gameday"
     # Ports are published on loopback only: nothing of a chaos tool should face the network by default.
     published = [(name, port) for name, s in services.items() for port in s.get("ports", [])]
-    assert {name for name, _ in published} == {"temporal", "temporal-ui", "results-postgresql"}
+    assert {name for name, _ in published} == {"temporal", "temporal-ui", "results-postgresql", "console"}
     assert all(host_ip(port) == "127.0.0.1" for _, port in published), published
 
 
@@ -254,3 +255,20 @@ def test_a_site_agent_is_the_worker_image_on_the_hosts_pids_and_only_its_docker_
     # Without a site, nothing starts: a container's host name (its id) would be a new site at every restart.
     missing = agent_config({k: v for k, v in AGENT_ENV.items() if k != "GAMEDAY_SITE"})
     assert missing.returncode != 0 and "set GAMEDAY_SITE" in missing.stderr, missing.stderr
+
+
+def test_the_console_is_published_on_loopback_and_takes_its_users_and_actions_from_the_environment(
+    passwords: dict[str, str],
+) -> None:
+    users = f"alice:{secrets.token_hex(8)}"
+    done = compose("config", env={**passwords, "GAMEDAY_CONSOLE_USERS": users, "GAMEDAY_CONSOLE_ACTIONS": "stop"})
+    assert done.returncode == 0, done.stderr
+    console = yaml.safe_load(done.stdout)["services"]["console"]
+    assert console["command"][0] == "console"
+    assert [host_ip(p) for p in console["ports"]] == ["127.0.0.1"]
+    assert console["environment"]["GAMEDAY_CONSOLE_USERS"] == users
+    assert console["environment"]["GAMEDAY_CONSOLE_ACTIONS"] == "stop"
+    assert users not in COMPOSE_FILE.read_text()
+    # Without them it is read-only: empty, not a default.
+    plain = resolved(passwords)["services"]["console"]["environment"]
+    assert plain["GAMEDAY_CONSOLE_USERS"] == "" and plain["GAMEDAY_CONSOLE_ACTIONS"] == ""

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGED = ("pyproject.toml", "setup.py", "README.md")
-FOLDERS = ("workflows", "activities", "worker", "cli", "demo", "model", "report", "config")
+FOLDERS = ("workflows", "activities", "worker", "cli", "demo", "model", "report", "config", "console")
 SHADOW = "raise SystemExit(\"the user's own {name}.py was imported instead of gameday's\")\n"
 
 
