@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -118,40 +119,19 @@ async def _freeze(
 ) -> None:
     from gameday.cli.launch import current_user
     from gameday.cli.runs import client_for
-    from gameday.model.freeze_names import FROZEN_BY, freeze_workflow_id
 
     launched = time.perf_counter()
-    sent_at = datetime.now(UTC)
     client = await client_for(settings)
-    queue = settings.config.task_queue
     # Plain JSON, the shapes of FreezeRequest and FreezeState: importing the drill model would cost ~150 ms
     # before the first RPC, and every one of them is faults held longer (as `gameday stop` does).
-    request = {"reason": reason, "by": by or current_user(), "team": team}
-    # A signal (durable with no worker running); signal-with-start when the workflow is not running.
-    # The listing of what runs goes alongside; the stops are sent once the freeze is recorded.
-    _, game_days, drills_now = await asyncio.gather(
-        _record_freeze(client, queue, freeze_workflow_id(queue), request),
-        _running(client, queue, "GameDayWorkflow", team),
-        _running(client, queue, "DrillWorkflow", team),
-    )
+    done = await freeze_runs(client, settings.config.task_queue, reason, by or current_user(), team)
+    stopped, drills, undelivered = done.stopped, done.drills, done.undelivered
     scope = f"team {team}" if team else "every team"
-    stop = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at.isoformat()}
-    stopped: dict[str, WorkflowHandle[Any, Any]] = {}
-    drills: dict[str, WorkflowHandle[Any, Any]] = {}
-    undelivered: list[str] = []
-    await _stop(game_days, drills_now, stop, stopped, drills, undelivered)
     console.print(
         f"[bold red]frozen[/] ({escape(scope)}): {escape(reason)}; new drills, scheduled runs and game-day steps "
         "are refused until 'gameday unfreeze" + (f" --team {escape(team)}" if team else "") + "'"
     )
     _say_stopped(stopped, drills)
-    await asyncio.sleep(LATE_LOOK)  # a run that started just before the freeze may not be listed yet
-    late = dict(stopped)
-    game_days, drills_now = await asyncio.gather(
-        _running(client, queue, "GameDayWorkflow", team), _running(client, queue, "DrillWorkflow", team)
-    )
-    await _stop(game_days, drills_now, stop, stopped, drills, undelivered)
-    _say_stopped({k: h for k, h in stopped.items() if k not in late}, drills)
     for line in undelivered:
         err_console.print(f"[bold red]error:[/] {escape(line)}")
     if not stopped and not undelivered:
@@ -165,25 +145,42 @@ async def _freeze(
         raise typer.Exit(code=FAULTS_LEFT)
 
 
+@dataclass
+class Frozen:
+    """What :func:`freeze_runs` did: the runs stopped (in the order they were), the drills among them, and one
+    line per stop that could not be delivered."""
+
+    stopped: dict[str, WorkflowHandle[Any, Any]] = field(default_factory=dict)
+    drills: dict[str, WorkflowHandle[Any, Any]] = field(default_factory=dict)
+    undelivered: list[str] = field(default_factory=list)
+
+
 async def freeze_runs(
-    client: Client, queue: str, reason: str, by: str, team: str | None = None
-) -> tuple[list[str], list[str]]:
-    """Record a freeze and stop what runs in its scope, without printing: for ``gameday slack``'s
-    ``/gameday freeze``. Returns the run ids stopped and one line per stop not delivered."""
+    client: Client, queue: str, reason: str, by: str, team: str | None = None, *, late_look: float = LATE_LOOK
+) -> Frozen:
+    """Record a freeze, then stop what runs in its scope, twice: now and ``late_look`` seconds later (a run that
+    started just before the freeze may not be listed yet). Prints nothing: ``gameday freeze``, the console's
+    Freeze lever and Slack's ``/gameday freeze`` all carry a freeze out through here."""
     from gameday.model.freeze_names import FROZEN_BY, freeze_workflow_id
 
     sent_at = datetime.now(UTC)
     request = {"reason": reason, "by": by, "team": team}
+    # A signal (durable with no worker running); signal-with-start when the workflow is not running.
+    # The listing of what runs goes alongside; the stops are sent once the freeze is recorded.
     _, game_days, drills_now = await asyncio.gather(
         _record_freeze(client, queue, freeze_workflow_id(queue), request),
-        _running(client, queue, "GameDayWorkflow", team),
-        _running(client, queue, "DrillWorkflow", team),
+        running_runs(client, queue, "GameDayWorkflow", team),
+        running_runs(client, queue, "DrillWorkflow", team),
     )
     stop = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at.isoformat()}
-    stopped: dict[str, WorkflowHandle[Any, Any]] = {}
-    undelivered: list[str] = []
-    await _stop(game_days, drills_now, stop, stopped, {}, undelivered)
-    return list(stopped), undelivered
+    done = Frozen()
+    await _stop(game_days, drills_now, stop, done)
+    await asyncio.sleep(late_look)
+    game_days, drills_now = await asyncio.gather(
+        running_runs(client, queue, "GameDayWorkflow", team), running_runs(client, queue, "DrillWorkflow", team)
+    )
+    await _stop(game_days, drills_now, stop, done)
+    return done
 
 
 async def _record_freeze(client: Client, queue: str, workflow_id: str, request: dict[str, Any]) -> None:
@@ -199,7 +196,7 @@ async def _record_freeze(client: Client, queue: str, workflow_id: str, request: 
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
     try:
-        last = (await _freshest(client, queue)).model_dump(mode="json")
+        last = (await freshest_state(client, queue)).model_dump(mode="json")
     except RPCError:
         last = {"freezes": []}
     await client.start_workflow(
@@ -217,9 +214,7 @@ async def _stop(
     game_days: list[WorkflowHandle[Any, Any]],
     drills_now: list[WorkflowHandle[Any, Any]],
     stop: dict[str, str],
-    stopped: dict[str, WorkflowHandle[Any, Any]],
-    drills: dict[str, WorkflowHandle[Any, Any]],
-    undelivered: list[str],
+    done: Frozen,
 ) -> None:
     """Game days first (so none starts its next step), then drills; each run once, however often it is seen.
 
@@ -229,17 +224,17 @@ async def _stop(
     from temporalio.service import RPCError, RPCStatusCode
 
     for wave, are_drills in ((game_days, False), (drills_now, True)):
-        fresh = [h for h in wave if h.id not in stopped]
+        fresh = [h for h in wave if h.id not in done.stopped]
         sent = await asyncio.gather(*(h.signal("emergency_stop", stop) for h in fresh), return_exceptions=True)
         for handle, outcome in zip(fresh, sent, strict=True):
             if isinstance(outcome, RPCError) and outcome.status == RPCStatusCode.NOT_FOUND:
                 continue  # already completed: its own rollback has run
             if isinstance(outcome, BaseException):
-                undelivered.append(f"{handle.id}: stop not delivered ({outcome}): stop it with gameday stop")
+                done.undelivered.append(f"{handle.id}: stop not delivered ({outcome}): stop it with gameday stop")
                 continue
-            stopped[handle.id] = handle
+            done.stopped[handle.id] = handle
             if are_drills:
-                drills[handle.id] = handle
+                done.drills[handle.id] = handle
 
 
 def _say_stopped(stopped: dict[str, WorkflowHandle[Any, Any]], drills: dict[str, WorkflowHandle[Any, Any]]) -> None:
@@ -247,7 +242,7 @@ def _say_stopped(stopped: dict[str, WorkflowHandle[Any, Any]], drills: dict[str,
         console.print(f"stopped {'drill' if run_id in drills else 'game day'} [bold]{escape(run_id)}[/]")
 
 
-async def _running(client: Client, queue: str, kind: str, team: str | None) -> list[WorkflowHandle[Any, Any]]:
+async def running_runs(client: Client, queue: str, kind: str, team: str | None) -> list[WorkflowHandle[Any, Any]]:
     """Running workflows of one type on this task queue, by visibility; the team comes from the start memo."""
     found = []
     query = f'WorkflowType = "{kind}" AND ExecutionStatus = "Running" AND TaskQueue = "{queue}"'
@@ -417,7 +412,7 @@ async def schedule_frozen(settings: Settings, description: ScheduleDescription) 
     team = ""
     if raw is not None:
         team = raw if isinstance(raw, str) else str(client.data_converter.payload_converter.from_payload(raw))
-    freeze = (await _freshest(client, settings.config.task_queue)).blocking(team)
+    freeze = (await freshest_state(client, settings.config.task_queue)).blocking(team)
     return f"frozen: {freeze.reason} ({freeze.describe()})" if freeze is not None else ""
 
 
@@ -439,7 +434,7 @@ async def warn_if_frozen(client: Client, task_queue: str, team: str, out: Consol
         )
 
 
-async def _freshest(client: Client, task_queue: str) -> FreezeState:
+async def freshest_state(client: Client, task_queue: str) -> FreezeState:
     """The freeze workflow's own answer (it has handled every signal sent before), else its memo."""
     from temporalio.service import RPCError
 

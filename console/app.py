@@ -156,13 +156,13 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
         reason = _reason(await console.form(request))
         if not reason:
             return _back("/", "say why: the reason is stored with every run")
-        from gameday.cli.freeze import _running
+        from gameday.cli.freeze import running_runs
 
         client = await console.client()
         stop_request = {"reason": reason, "by": by, "sent_at": datetime.now(UTC).isoformat()}
         count = 0
         for kind in ("GameDayWorkflow", "DrillWorkflow"):  # game days first: none starts its next step
-            handles = await _running(client, config.task_queue, kind, None)
+            handles = await running_runs(client, config.task_queue, kind, None)
             await asyncio.gather(*(h.signal("emergency_stop", stop_request) for h in handles), return_exceptions=True)
             count += len(handles)
         console.record(request, by, f"stop all ({count}): {reason}")
@@ -179,24 +179,10 @@ def build_app(config: GamedayConfig, auth: ConsoleAuth) -> Starlette:
 
         if team == ALL_TEAMS:  # as `gameday freeze --team '*'`: name one team, or leave it empty for all
             return _back("/", f"team {ALL_TEAMS!r}: name one team, or leave it empty for every team")
-        from gameday.cli.freeze import LATE_LOOK, _record_freeze, _running, _stop
-        from gameday.model.freeze_names import FROZEN_BY, freeze_workflow_id
+        from gameday.cli.freeze import freeze_runs
 
-        client = await console.client()
-        queue = config.task_queue
-        sent_at = datetime.now(UTC).isoformat()
-        await _record_freeze(client, queue, freeze_workflow_id(queue), {"reason": reason, "by": by, "team": team})
-        stop_request = {"reason": f"frozen: {reason}", "by": FROZEN_BY, "sent_at": sent_at}
-        stopped: dict[str, Any] = {}
-        game_days, drills = await asyncio.gather(
-            _running(client, queue, "GameDayWorkflow", team), _running(client, queue, "DrillWorkflow", team)
-        )
-        await _stop(game_days, drills, stop_request, stopped, {}, [])
-        await asyncio.sleep(LATE_LOOK)  # as `gameday freeze`: a run started just before may not be listed yet
-        game_days, drills = await asyncio.gather(
-            _running(client, queue, "GameDayWorkflow", team), _running(client, queue, "DrillWorkflow", team)
-        )
-        await _stop(game_days, drills, stop_request, stopped, {}, [])
+        # As `gameday freeze`: recorded first, then every run in scope stopped, looked for twice.
+        stopped = (await freeze_runs(await console.client(), config.task_queue, reason, by, team)).stopped
         console.record(request, by, f"freeze {team or 'every team'}: {reason}; stopped {len(stopped)}")
         return _back("/", f"frozen ({team or 'every team'}): {len(stopped)} run(s) stopping")
 
@@ -433,9 +419,9 @@ def _foreign(request: Request) -> bool:
 
 
 async def _frozen(client: Client, task_queue: str) -> list[str]:
-    from gameday.cli.freeze import _freshest, frozen_lines
+    from gameday.cli.freeze import freshest_state, frozen_lines
 
     try:
-        return frozen_lines(await _freshest(client, task_queue))
+        return frozen_lines(await freshest_state(client, task_queue))
     except Exception:
         return []

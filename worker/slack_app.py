@@ -161,9 +161,9 @@ class SlackListener:
             from gameday.cli.freeze import freeze_runs
 
             reason = " ".join(rest) or "/gameday freeze in Slack"
-            stopped, undelivered = await freeze_runs(self._client, self._queue, reason, by)
+            done = await freeze_runs(self._client, self._queue, reason, by)
             lines = [f"frozen by {by}: {reason}; new drills are refused until /gameday unfreeze"]
-            lines += [f"stopped {run_id}" for run_id in stopped] + undelivered
+            lines += [f"stopped {run_id}" for run_id in done.stopped] + done.undelivered
             return "\n".join(lines)
         return await self._unfreeze(by)
 
