@@ -1,6 +1,6 @@
 """The probe activities: check the hypothesis once, observe it over a window, wait for it to hold again.
 
-Each takes one record from ``model.records`` and heartbeats at least every :data:`HEARTBEAT_EVERY`
+Each takes one record from ``model.records`` and heartbeats at least every ``probes.heartbeat.HEARTBEAT_EVERY``
 seconds, even while a slow sample is in flight, because a cancel reaches a running activity only through
 its heartbeat. A probe that fails is data in the result, never an exception.
 """
@@ -8,11 +8,10 @@ its heartbeat. A probe that fails is data in the result, never an exception.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
@@ -23,6 +22,7 @@ from temporalio import activity
 from gameday.activities import policy
 from gameday.activities.probes import coverage
 from gameday.activities.probes.guardrails import GuardrailWatch
+from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeating
 from gameday.activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
 from gameday.activities.probes.ticks import FixedRate
 from gameday.model.drill import Guardrail, Probe
@@ -39,8 +39,6 @@ from gameday.model.records import (
     VerifyResult,
 )
 
-HEARTBEAT_EVERY = 0.5
-"""Seconds between background heartbeats: well inside the few-second heartbeat timeout the worker sets."""
 MAX_LATENCIES = 20_000
 """Latencies kept per probe in the observation's heartbeat details, so the details stay bounded."""
 LATENCY_BUDGET = 40_000
@@ -79,7 +77,7 @@ async def check_hypothesis(request: ProbeInput) -> list[ProbeResult]:
 
     Probes run concurrently with each other; a probe's own samples run one after another.
     """
-    async with _http_client() as client, _heartbeating(lambda: ()):
+    async with _http_client() as client, heartbeating(lambda: ()):
         return await _check(request.probes, request.phase, client)
 
 
@@ -176,12 +174,12 @@ async def observe(request: ObserveInput) -> ObserveResult:
             schedule.stop.set()  # the window ends now: ticks still running are cancelled
 
     previous_missed = progress.missed  # a resumed attempt adds to what earlier attempts missed
-    async with _http_client() as client, _heartbeating(lambda: (progress.model_copy(deep=True),)):
+    async with _http_client() as client, heartbeating(lambda: (progress.model_copy(deep=True),)):
         try:
             # A tick every interval, whatever the probes take: slow ones overlap the next (activities.probes.ticks).
             await schedule.run(tick, start=start, deadline=deadline, on_due=due)
         except asyncio.CancelledError:
-            if not _cancelled_by_workflow():
+            if not cancelled_by_workflow():
                 raise
             # The cancel is answered by returning what was observed; tell asyncio it was handled.
             current = asyncio.current_task()
@@ -237,7 +235,7 @@ async def verify_recovery(request: VerifyInput) -> VerifyResult:
     attempts, streak = 0, 0
     streak_started: datetime | None = None
     healthy_at: datetime | None = None
-    async with _http_client() as client, _heartbeating(lambda: (f"attempt {attempts}",)):
+    async with _http_client() as client, heartbeating(lambda: (f"attempt {attempts}",)):
         tick = 0
         while True:
             began = datetime.now(UTC)
@@ -299,33 +297,6 @@ def _stop_probe(guard: Guardrail) -> Probe:
 def _http_client() -> httpx.AsyncClient:
     # One client per activity run pools connections across its samples and leaves no state between runs.
     return httpx.AsyncClient(follow_redirects=False)
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating(details: Callable[[], tuple[object, ...]]) -> AsyncIterator[None]:
-    """Heartbeat in the background every :data:`HEARTBEAT_EVERY` seconds while the block runs."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            activity.heartbeat(*details())
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        # wait(), not await: it does not raise the heartbeat task's CancelledError into the activity.
-        await asyncio.wait([task])
-
-
-def _cancelled_by_workflow() -> bool:
-    details = activity.cancellation_details()
-    return bool(
-        details is not None
-        and details.cancel_requested
-        and not (details.worker_shutdown or details.paused or details.reset)
-    )
 
 
 def _resumed_progress() -> ObserveProgress:

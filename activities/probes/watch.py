@@ -10,8 +10,6 @@ seen; any other cancel (worker shutdown) propagates so that Temporal retries the
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -20,12 +18,11 @@ from temporalio import activity
 
 from gameday.activities.probes import alerts
 from gameday.activities.probes.activities import take_sample
+from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeating
 from gameday.activities.probes.judge import Sample
 from gameday.model.records import WatchInput
 from gameday.model.watch import WatchProgress
 
-HEARTBEAT_EVERY = 0.5
-"""Seconds between heartbeats while a tick is in flight: a cancel reaches the activity this fast."""
 MIN_INTERVAL = 0.01
 
 
@@ -46,7 +43,8 @@ async def watch(request: WatchInput) -> WatchProgress:
     loop = asyncio.get_running_loop()
     start = loop.time()
     polled_here = False
-    async with httpx.AsyncClient(follow_redirects=False) as client, _heartbeating(progress):
+    beat = heartbeating(lambda: (progress.model_copy(deep=True),))
+    async with httpx.AsyncClient(follow_redirects=False) as client, beat:
         try:
             n = 0
             while datetime.now(UTC) < until:
@@ -58,7 +56,7 @@ async def watch(request: WatchInput) -> WatchProgress:
                 left = (until - datetime.now(UTC)).total_seconds()
                 await asyncio.sleep(max(0.0, min(start + n * interval - loop.time(), left)))
         except asyncio.CancelledError:
-            if not _cancelled_by_workflow():
+            if not cancelled_by_workflow():
                 raise
             current = asyncio.current_task()
             if current is not None:
@@ -108,29 +106,3 @@ def _resumed(request: WatchInput) -> WatchProgress:
         except ValidationError:
             activity.logger.warning("Ignoring heartbeat details that are not a WatchProgress", exc_info=True)
     return request.resume.model_copy(deep=True) if request.resume is not None else WatchProgress()
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating(progress: WatchProgress) -> AsyncIterator[None]:
-    """Heartbeat in the background while a slow tick is in flight, so a cancel is still delivered."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            activity.heartbeat(progress.model_copy(deep=True))
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.wait([task])
-
-
-def _cancelled_by_workflow() -> bool:
-    details = activity.cancellation_details()
-    return bool(
-        details is not None
-        and details.cancel_requested
-        and not (details.worker_shutdown or details.paused or details.reset)
-    )
