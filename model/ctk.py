@@ -30,7 +30,7 @@ from gameday.model.errors import DrillFileError, Problem
 from gameday.model.kinds.chaostoolkit import MethodFault
 from gameday.model.loader_limits import drill_problems
 from gameday.model.loader_messages import problems_from_validation
-from gameday.model.loader_yaml import YamlDocument, read_yaml
+from gameday.model.loader_yaml import YamlDocument, has_top_level_key, read_yaml
 
 ACTED_ON = (
     "title",
@@ -154,31 +154,7 @@ def is_experiment_text(text: str, keys: tuple[str, ...] = RECOGNISED_BY) -> bool
     """Whether a file's text is a Chaos Toolkit experiment (its top level has ``method`` or
     ``steady-state-hypothesis``; with ``keys``, one of those), read from YAML parser events only, like
     ``is_gameday_text``."""
-    import yaml
-
-    depth = 0
-    expect_key = False
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                if depth == 0 and not isinstance(event, yaml.MappingStartEvent):
-                    return False
-                depth += 1
-                expect_key = depth == 1
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-                if depth == 0:
-                    return False
-                expect_key = depth == 1
-                continue
-            if depth == 1 and isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
-                if expect_key and isinstance(event, yaml.ScalarEvent) and event.value in keys:
-                    return True
-                expect_key = not expect_key
-    except yaml.YAMLError:
-        return False
-    return False
+    return has_top_level_key(text, keys)
 
 
 def parse_experiment(text: str, file: str = "<experiment>", overrides: Overrides | None = None) -> Translation:

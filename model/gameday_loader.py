@@ -18,7 +18,7 @@ from gameday.model.gameday import DrillStep, GameDaySpec, ParallelStep, PlannedD
 from gameday.model.loader import load_drill_file
 from gameday.model.loader_limits import data_problems, too_big
 from gameday.model.loader_messages import problems_from_validation
-from gameday.model.loader_yaml import read_yaml
+from gameday.model.loader_yaml import has_top_level_key, read_yaml
 
 
 def is_gameday_text(text: str) -> bool:
@@ -27,31 +27,7 @@ def is_gameday_text(text: str) -> bool:
     Reads parser events only, never builds a value: a malformed, deep or alias-laden file is not a game day
     here, and the drill loader then reports what is wrong with it, located.
     """
-    import yaml
-
-    depth = 0
-    expect_key = False
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                if depth == 0 and not isinstance(event, yaml.MappingStartEvent):
-                    return False
-                depth += 1
-                expect_key = depth == 1
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-                if depth == 0:
-                    return False  # the top-level mapping ended without a gameday key
-                expect_key = depth == 1  # a value ended: a key comes next
-                continue
-            if depth == 1 and isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
-                if expect_key and isinstance(event, yaml.ScalarEvent) and event.value == "gameday":
-                    return True
-                expect_key = not expect_key
-    except yaml.YAMLError:
-        return False
-    return False
+    return has_top_level_key(text, ("gameday",))
 
 
 def load_gameday_file(path: str | Path) -> tuple[GameDaySpec, list[list[PlannedDrill]]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 
 import yaml
@@ -106,6 +106,37 @@ class YamlDocument:
         """A problem about ``path``, placed at the nearest line of the file that holds it."""
         place = self.nearest(path).place(at_key=at_key or path not in self.places)
         return Problem(self.file, place.line, place.column, self.render(path), message)
+
+
+def has_top_level_key(text: str, keys: Collection[str]) -> bool:
+    """Whether YAML text is a mapping whose top level has one of ``keys``.
+
+    Reads parser events only, never builds a value: a malformed, deep or alias-laden file answers ``False``
+    here, and the loader then reports what is wrong with it, located.
+    """
+    depth = 0
+    expect_key = False
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                if depth == 0 and not isinstance(event, yaml.MappingStartEvent):
+                    return False
+                depth += 1
+                expect_key = depth == 1
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                if depth == 0:
+                    return False  # the top-level mapping ended without one of the keys
+                expect_key = depth == 1  # a value ended: a key comes next
+                continue
+            if depth == 1 and isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                if expect_key and isinstance(event, yaml.ScalarEvent) and event.value in keys:
+                    return True
+                expect_key = not expect_key
+    except yaml.YAMLError:
+        return False
+    return False
 
 
 def read_yaml(text: str, file: str) -> YamlDocument:
