@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -15,12 +15,15 @@ from rich.table import Table
 from gameday.cli.context import Settings, console, err_console, fail, run_async, settings_of
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from temporalio.api.workflow.v1 import PendingActivityInfo
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 
     from gameday.model.gameday import GameDayRecord
     from gameday.model.records import DrillStatus, FaultRecord, RunRecord, StopRequest
     from gameday.model.traffic import TrafficSummary
+
+_Progress = TypeVar("_Progress", bound="BaseModel")
 
 TRAFFIC_ACTIVITY = "hold_traffic"
 """The activity sending a drill's traffic (``activities/traffic/activities.py``); its first heartbeat detail is
@@ -859,26 +862,42 @@ WATCH_ACTIVITY = "watch"
 window's :class:`~model.records.ObserveProgress` so far, which ``status`` shows while it observes."""
 
 
+async def _live_progress(
+    client: Client,
+    desc: WorkflowExecutionDescription,
+    activity_name: str,
+    model: type[_Progress],
+    doing: str,
+    no_beat_yet: str,
+) -> _Progress | None:
+    """The first heartbeat detail of the pending ``activity_name`` activity as ``model``; ``None`` (after one
+    line saying why, where there is one) when it is not running, has not heartbeated or cannot be read."""
+    pending = next((p for p in desc.raw_description.pending_activities if p.activity_type.name == activity_name), None)
+    if pending is None:
+        return None
+    payloads = pending.heartbeat_details.payloads
+    if not payloads:
+        console.print(f"  {doing}: {no_beat_yet}", markup=False)
+        return None
+    try:
+        [progress] = await client.data_converter.decode(payloads[:1], [model])
+        if not isinstance(progress, model):
+            progress = model.model_validate(progress)
+    except Exception as err:  # a worker of another version: one line, not a failed command
+        console.print(f"  {doing}: progress unreadable by this gameday ({type(err).__name__})", markup=False)
+        return None
+    return progress
+
+
 async def _print_live_observe(client: Client, desc: WorkflowExecutionDescription) -> None:
     """The observation so far (ticks, each probe's failures), from the observe activity's last heartbeat: a
     long window is not silent in ``status`` until it ends."""
     from gameday.model.records import ObserveProgress
 
-    pending = next(
-        (p for p in desc.raw_description.pending_activities if p.activity_type.name == OBSERVE_ACTIVITY), None
+    progress = await _live_progress(
+        client, desc, OBSERVE_ACTIVITY, ObserveProgress, "observing", "started, no tick reported yet"
     )
-    if pending is None:
-        return
-    payloads = pending.heartbeat_details.payloads
-    if not payloads:
-        console.print("  observing: started, no tick reported yet", markup=False)
-        return
-    try:
-        [progress] = await client.data_converter.decode(payloads[:1], [ObserveProgress])
-        if not isinstance(progress, ObserveProgress):
-            progress = ObserveProgress.model_validate(progress)
-    except Exception as err:  # a worker of another version: one line, not a failed command
-        console.print(f"  observing: progress unreadable by this gameday ({type(err).__name__})", markup=False)
+    if progress is None:
         return
     left = ""
     if progress.ends_at is not None:
@@ -897,19 +916,10 @@ async def _print_live_watch(client: Client, desc: WorkflowExecutionDescription) 
     """``observe.watch`` so far (each watch probe's state now, alerts seen), from the watch activity's heartbeat."""
     from gameday.model.watch import WatchProgress
 
-    pending = next((p for p in desc.raw_description.pending_activities if p.activity_type.name == WATCH_ACTIVITY), None)
-    if pending is None:
-        return
-    payloads = pending.heartbeat_details.payloads
-    if not payloads:
-        console.print("  watching: started, no sample reported yet", markup=False)
-        return
-    try:
-        [progress] = await client.data_converter.decode(payloads[:1], [WatchProgress])
-        if not isinstance(progress, WatchProgress):
-            progress = WatchProgress.model_validate(progress)
-    except Exception as err:  # a worker of another version: one line, not a failed command
-        console.print(f"  watching: progress unreadable by this gameday ({type(err).__name__})", markup=False)
+    progress = await _live_progress(
+        client, desc, WATCH_ACTIVITY, WatchProgress, "watching", "started, no sample reported yet"
+    )
+    if progress is None:
         return
     console.print(f"  watching: {progress.ticks} tick(s) so far", markup=False)
     for probe in progress.probes:
