@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from gameday.activities.store import Store
 from gameday.model.ctk import Overrides, guardrail_of, parse_experiment, read_experiment_data
-from gameday.model.records import DrillInput, FaultState, StopRequest, Verdict
+from gameday.model.records import DrillInput, FaultState, RunRecord, StopRequest, Verdict
 from gameday.report.journal import journal, render_journal
 from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.harness import WorkerProcesses, eventually, finish, running_worker, wait_until_async
@@ -30,17 +30,24 @@ pytestmark = pytest.mark.integration
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 
 
+async def start_experiment(
+    client: Client, queue: str, path: Path, prefix: str, overrides: Overrides | None = None
+) -> WorkflowHandle[DrillWorkflow, RunRecord]:
+    """The experiment at ``path``, translated into a drill, started on ``queue`` as run ``PREFIX-<random>``."""
+    drill = parse_experiment(path.read_text(), str(path), overrides).drill
+    run_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return await client.start_workflow(
+        DrillWorkflow.run,
+        DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
+        id=run_id,
+        task_queue=queue,
+    )
+
+
 async def run_experiment(client: Client, store: Store, name: str) -> dict:
     path = EXPERIMENTS / name
-    drill = parse_experiment(path.read_text(), str(path)).drill
     async with running_worker(client, store) as queue:
-        run_id = f"ctk-{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow(
-            DrillWorkflow.run,
-            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
-            id=run_id,
-            task_queue=queue,
-        )
+        handle = await start_experiment(client, queue, path, "ctk")
         record = await finish(handle, f"ctk-{name}", within=60)
         history = (await handle.fetch_history()).to_json()
     return {"record": record, "journal": journal(record), "history": history}
@@ -106,16 +113,8 @@ async def test_stop_mid_method_runs_the_rollbacks_once(
     client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
-    path = EXPERIMENTS / "exp_long_method.json"
-    drill = parse_experiment(path.read_text(), str(path)).drill
     async with running_worker(client, store) as queue:
-        run_id = f"ctk-stop-{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow(
-            DrillWorkflow.run,
-            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
-            id=run_id,
-            task_queue=queue,
-        )
+        handle = await start_experiment(client, queue, EXPERIMENTS / "exp_long_method.json", "ctk-stop")
         await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
         await handle.signal("emergency_stop", StopRequest(reason="test stop", by="pytest"))
         record = await finish(handle, "ctk-stop", within=60)
@@ -130,17 +129,10 @@ async def test_a_wrapper_guardrail_stops_the_method_while_it_plays_and_the_rollb
     client: Client, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
-    path = EXPERIMENTS / "exp_long_method.json"
     guard = guardrail_of(f"command:test -e {tmp_path / 'stop'}")
-    drill = parse_experiment(path.read_text(), str(path), Overrides(guardrails=(guard,))).drill
+    overrides = Overrides(guardrails=(guard,))
     async with running_worker(client, store) as queue:
-        run_id = f"ctk-guard-{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow(
-            DrillWorkflow.run,
-            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
-            id=run_id,
-            task_queue=queue,
-        )
+        handle = await start_experiment(client, queue, EXPERIMENTS / "exp_long_method.json", "ctk-guard", overrides)
         await wait_until_async(lambda: (tmp_path / "fault").exists(), what="the method's fault", within=30)
         (tmp_path / "stop").touch()  # the method holds for 20 s: only the guardrail ends it now
         record = await finish(handle, "ctk-guard", within=30)
@@ -166,8 +158,6 @@ async def test_worker_killed_mid_method_then_mid_rollbacks_each_rollback_done_on
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
-    path = EXPERIMENTS / "exp_crash_rollbacks.json"
-    drill = parse_experiment(path.read_text(), str(path)).drill
     queue = f"ctk-crash-{uuid.uuid4()}"
     workers = WorkerProcesses(
         client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
@@ -175,13 +165,7 @@ async def test_worker_killed_mid_method_then_mid_rollbacks_each_rollback_done_on
     log = tmp_path / "rollbacks.log"
     first = workers.start()
     try:
-        run_id = f"ctk-crash-{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow(
-            DrillWorkflow.run,
-            DrillInput(run_id=run_id, drill=drill, source=str(path), started_by="pytest"),
-            id=run_id,
-            task_queue=queue,
-        )
+        handle = await start_experiment(client, queue, EXPERIMENTS / "exp_crash_rollbacks.json", "ctk-crash")
         # Killed mid-method once its first entry is heartbeated: the journal keeps that entry.
         await eventually(lambda: heartbeated(handle, "apply_fault", "inject-fault"), what="method heartbeat", within=30)
         workers.kill(first)
