@@ -226,6 +226,38 @@ async def wait_observing(handle: WorkflowHandle[DrillWorkflow, RunRecord], pid: 
 # --- Chaos Toolkit ------------------------------------------------------------------------------------------
 
 
+PAUSE_DRILL = """\
+version: 1
+name: {name}
+max_duration: 5m
+targets:
+  svc: {{process: {{pidfile: "{pidfile}"}}}}
+hypothesis:
+  - name: service answers
+    http: {{url: "{url}", timeout: 500ms}}
+faults:
+  - {{target: svc, action: pause}}
+observe: {{duration: 2m, interval: 1s}}
+recovery: {{within: 30s, interval: 100ms}}
+"""
+"""The stop benchmarks' drill: SIGSTOP the :class:`Service` (``process`` target, ``pause``) and observe it for up to
+2 minutes (an http probe every second), so that a stop always comes mid-observation."""
+
+
+def pause_drill(name: str, service: Service) -> str:
+    """:data:`PAUSE_DRILL` named ``name``, pointed at ``service``."""
+    return PAUSE_DRILL.format(name=name, pidfile=service.pidfile, url=service.url)
+
+
+async def wait_running_again(run_id: str, pid: int, within: float = 30) -> float:
+    """The ``time.monotonic()`` at which the stopped ``pid`` is seen running again (polled in a thread, so the
+    event loop keeps serving), else :class:`RuntimeError` after ``within`` seconds."""
+    running = await asyncio.to_thread(wait_state, pid, False, within)
+    if running is None:
+        raise RuntimeError(f"{run_id}: the target was still stopped {within:.0f} s after the stop")
+    return running
+
+
 def chaos_experiment(pid: int, hold: float) -> dict[str, object]:
     """A Chaos Toolkit experiment: SIGSTOP ``pid`` then pause ``hold`` s (the method); rollback: SIGCONT it."""
     return {
@@ -312,3 +344,25 @@ def machine() -> list[str]:
         f"{server}; {chaos_version() or 'chaostoolkit not installed'}",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}",
     ]
+
+
+def print_stop_report(
+    title: str,
+    setup: str,
+    a: tuple[str, list[float]],
+    b: tuple[str, list[float]],
+    verdicts: dict[str, int],
+    target: float,
+) -> None:
+    """The stop benchmarks' report: the machine, (a) and (b)'s latencies, the verdicts, (a)'s p95 against ``target``."""
+    print()
+    print(f"== {title} → SIGSTOPped target running again (/proc polled every 1 ms) ==")
+    for line in machine():
+        print("  " + line)
+    print(stats_header(setup))
+    print(stats_line(*a))
+    print(stats_line(*b))
+    print(f"  verdicts: {verdicts}")
+    if a[1]:
+        p95 = percentile(a[1], 95)
+        print(f"  target (a) p95 < {target * 1000:.0f} ms: {'met' if p95 < target else 'NOT met'}")

@@ -32,8 +32,8 @@ import traceback
 from pathlib import Path
 
 import httpx
-from _drills import Lab, Service, machine, percentile, stats_header, stats_line, wait_observing, wait_state
-from stop_latency import DRILL, launch_stop
+from _drills import Lab, Service, pause_drill, print_stop_report, wait_observing, wait_running_again
+from stop_latency import launch_stop
 
 from gameday.model.records import Verdict
 from gameday.worker.devserver import free_port
@@ -82,7 +82,7 @@ async def measure(workdir: Path, runs: int) -> tuple[list[float], list[float], d
         await lab.wait_polling(log, worker)
         env = {**lab.env(queue, database), "GAMEDAY_CONSOLE_USERS": "bench:bench", "GAMEDAY_CONSOLE_ACTIONS": "stop"}
         console, base = await asyncio.to_thread(serve_console, env)
-        drill = DRILL.format(pidfile=service.pidfile, url=service.url)
+        drill = pause_drill("bench-stop", service)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = await browser.new_page()
@@ -103,9 +103,7 @@ async def measure(workdir: Path, runs: int) -> tuple[list[float], list[float], d
                     await page.click("#confirm-stop", no_wait_after=True)
                 else:
                     cli = launch_stop(handle.id, lab.env(queue, database))
-                running = await asyncio.to_thread(wait_state, service.pid, False, 30)
-                if running is None:
-                    raise RuntimeError(f"{handle.id}: the target was still stopped 30 s after the stop")
+                running = await wait_running_again(handle.id, service.pid)
                 if not by_console:
                     _, err = await asyncio.to_thread(cli.communicate, timeout=60)
                     if cli.returncode != 0:
@@ -143,17 +141,14 @@ def main() -> int:
         traceback.print_exc()
         print("console_stop: could not run (see above)", file=sys.stderr)
         return 1
-    print()
-    print("== stop from the console: click → SIGSTOPped target running again (/proc polled every 1 ms) ==")
-    for line in machine():
-        print("  " + line)
-    print(stats_header("gameday, embedded dev server, one worker, console"))
-    print(stats_line("(a) console Stop button clicked (Chromium)", button))
-    print(stats_line("(b) `gameday stop RUN_ID --reason` launched", command))
-    print(f"  verdicts: {verdicts}")
-    if button:
-        p95 = percentile(button, 95)
-        print(f"  target (a) p95 < {TARGET * 1000:.0f} ms: {'met' if p95 < TARGET else 'NOT met'}")
+    print_stop_report(
+        "stop from the console: click",
+        "gameday, embedded dev server, one worker, console",
+        ("(a) console Stop button clicked (Chromium)", button),
+        ("(b) `gameday stop RUN_ID --reason` launched", command),
+        verdicts,
+        TARGET,
+    )
     return 0
 
 

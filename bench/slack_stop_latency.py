@@ -30,7 +30,7 @@ import time
 import traceback
 from pathlib import Path
 
-from _drills import SCRIPTS, Lab, Service, machine, percentile, stats_header, stats_line, wait_observing, wait_state
+from _drills import SCRIPTS, Lab, Service, pause_drill, print_stop_report, wait_observing, wait_running_again
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,21 +42,6 @@ from tests.fakes.slack import FakeSlack, Posted  # noqa: E402
 TARGET = 0.250
 TOKEN = "xoxb-bench-bot-token"
 USER = "U0BENCH"
-
-DRILL = """\
-version: 1
-name: bench-slack-stop
-max_duration: 5m
-targets:
-  svc: {{process: {{pidfile: "{pidfile}"}}}}
-hypothesis:
-  - name: service answers
-    http: {{url: "{url}", timeout: 500ms}}
-faults:
-  - {{target: svc, action: pause}}
-observe: {{duration: 2m, interval: 1s}}
-recovery: {{within: 30s, interval: 100ms}}
-"""
 
 
 def launch(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -87,7 +72,7 @@ async def measure(workdir: Path, runs: int) -> tuple[list[float], list[float], d
         }
         listener = launch(["slack"], env, workdir / "slack.log")
         await fake.connected(within=60)
-        drill = DRILL.format(pidfile=service.pidfile, url=service.url)
+        drill = pause_drill("bench-slack-stop", service)
         for n in range(2 * runs + 1):  # drill 0 warms the worker and the listener up and is not counted
             handle = await lab.start_drill(queue, drill, "bench-slack-stop")
             await wait_observing(handle, service.pid)
@@ -100,9 +85,7 @@ async def measure(workdir: Path, runs: int) -> tuple[list[float], list[float], d
             else:
                 stop = ["stop", handle.id, "--reason", "bench: stop latency"]
                 cli = launch(stop, lab.env(queue, database), workdir / "stop.log")
-            running = await asyncio.to_thread(wait_state, service.pid, False, 30)
-            if running is None:
-                raise RuntimeError(f"{handle.id}: the target was still stopped 30 s after the stop")
+            running = await wait_running_again(handle.id, service.pid)
             if by_click:
                 await fake.ack(envelope)
             else:
@@ -137,17 +120,14 @@ def main() -> int:
         traceback.print_exc()
         print("slack_stop_latency: could not run (see above)", file=sys.stderr)
         return 1
-    print()
-    print("== stop from Slack: stop → SIGSTOPped target running again (/proc polled every 1 ms) ==")
-    for line in machine():
-        print("  " + line)
-    print(stats_header("gameday, embedded dev server, worker and `gameday slack` subprocesses, fake Slack"))
-    print(stats_line("(a) Stop drill click (block_actions envelope sent)", clicks))
-    print(stats_line("(b) `gameday stop RUN_ID --reason` launched", commands))
-    print(f"  verdicts: {verdicts}")
-    if clicks:
-        p95 = percentile(clicks, 95)
-        print(f"  target (a) p95 < {TARGET * 1000:.0f} ms: {'met' if p95 < TARGET else 'NOT met'}")
+    print_stop_report(
+        "stop from Slack: stop",
+        "gameday, embedded dev server, worker and `gameday slack` subprocesses, fake Slack",
+        ("(a) Stop drill click (block_actions envelope sent)", clicks),
+        ("(b) `gameday stop RUN_ID --reason` launched", commands),
+        verdicts,
+        TARGET,
+    )
     return 0
 
 

@@ -42,6 +42,7 @@ from _drills import (
     chaos_run,
     chaos_version,
     machine,
+    pause_drill,
     percentile,
     stats_header,
     stats_line,
@@ -54,21 +55,6 @@ from gameday.workflows.drill_workflow import DrillWorkflow
 
 TARGET_SIGNAL = 0.250
 TARGET_COMMAND = 0.600
-
-DRILL = """\
-version: 1
-name: bench-stop
-max_duration: 5m
-targets:
-  svc: {{process: {{pidfile: "{pidfile}"}}}}
-hypothesis:
-  - name: service answers
-    http: {{url: "{url}", timeout: 500ms}}
-faults:
-  - {{target: svc, action: pause}}
-observe: {{duration: 2m, interval: 1s}}
-recovery: {{within: 30s, interval: 100ms}}
-"""
 
 
 @dataclass
@@ -102,7 +88,7 @@ async def measure_gameday(workdir: Path, runs: int, results: Results) -> None:
         queue, database, log = "bench-stop", workdir / "results.db", workdir / "worker.log"
         worker = lab.start_worker(queue, database, log)
         await lab.wait_polling(log, worker)
-        drill = DRILL.format(pidfile=service.pidfile, url=service.url)
+        drill = pause_drill("bench-stop", service)
         for n in range(2 * runs + 1):  # drill 0 warms the worker up and is not counted
             handle = await lab.start_drill(queue, drill, "bench-stop")
             await wait_observing(handle, service.pid)
