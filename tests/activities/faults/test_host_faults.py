@@ -147,19 +147,27 @@ asyncio.run(main())
 """
 
 
-def test_disk_fill_leave_free_leaves_that_much_on_a_small_tmpfs(tmp_path: Path) -> None:
+def on_small_tmpfs(tmp_path: Path, script: str, *, fill_root: bool = False) -> dict:
+    """``script`` (formatted with ``root`` and ``mnt``) run by this Python in a mount namespace of its own, with a
+    64 MiB tmpfs mounted at ``mnt`` (``tmp_path/fill/small``; with ``fill_root``, the worker's only fill root);
+    the JSON of its last line."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs root and unshare(1) for a tmpfs in a mount namespace of its own")
     mnt = tmp_path / "fill" / "small"
     mnt.mkdir()
-    script = LEAVE_FREE.format(root=str(Path(__file__).parents[3]), mnt=str(mnt))
+    env = {**os.environ, "GAMEDAY_HOST_FILL_ROOTS": str(mnt)} if fill_root else {**os.environ}
     done = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         f'mount -t tmpfs -o size=64m gameday-test "{mnt}" && exec "{sys.executable}" -c "$0"', script],
-        capture_output=True, text=True, timeout=60, check=False, env={**os.environ},
+         f'mount -t tmpfs -o size=64m gameday-test "{mnt}" && exec "{sys.executable}" -c "$0"',
+         script.format(root=str(Path(__file__).parents[3]), mnt=str(mnt))],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_disk_fill_leave_free_leaves_that_much_on_a_small_tmpfs(tmp_path: Path) -> None:
+    seen = on_small_tmpfs(tmp_path, LEAVE_FREE)
     assert 16 * MiB <= seen["during"] <= 17 * MiB, seen
     assert seen["after"] >= 63 * MiB and seen["left"] == [], seen
 
@@ -408,19 +416,7 @@ asyncio.run(main())
 
 
 def test_a_disk_fill_never_leaves_gamedays_own_file_system_without_room(tmp_path: Path) -> None:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
-        pytest.skip("needs root and unshare(1) for a tmpfs in a mount namespace of its own")
-    mnt = tmp_path / "fill" / "small"
-    mnt.mkdir()
-    script = OWN_FS.format(root=str(Path(__file__).parents[3]), mnt=str(mnt))
-    done = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         f'mount -t tmpfs -o size=64m gameday-test "{mnt}" && exec "{sys.executable}" -c "$0"', script],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "GAMEDAY_HOST_FILL_ROOTS": str(mnt)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = on_small_tmpfs(tmp_path, OWN_FS, fill_root=True)
     # Its data directory on the same file system: a fill to nothing would starve gameday's ledger, locks and the
     # load's own status. Refused before anything is written.
     assert "gameday's data directory" in seen["said"] and seen["left"] == [], seen
