@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.loopback import serve_loopback
 
 OPENS_AFTER = 0.3
 DEGRADES_AFTER = 0.5
@@ -61,30 +61,14 @@ def state(directory: Path, now: float) -> dict[str, object]:
 def watched_service(directory: Path) -> Iterator[WatchedService]:
     """Serve on a free loopback port until the block ends."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            now = time.time()
-            health = state(directory, now)
-            if self.path.startswith("/metrics"):
-                body = f"# TYPE service_degraded gauge\nservice_degraded {int(bool(health['degraded']))}\n".encode()
-                kind = "text/plain; version=0.0.4"
-            else:
-                body, kind = json.dumps(health).encode(), "application/json"
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> tuple[bytes, str]:
+        health = state(directory, time.time())
+        if path.startswith("/metrics"):
+            return (
+                f"# TYPE service_degraded gauge\nservice_degraded {int(bool(health['degraded']))}\n".encode(),
+                "text/plain; version=0.0.4",
+            )
+        return json.dumps(health).encode(), "application/json"
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="watched-service", daemon=True)
-    thread.start()
-    try:
-        yield WatchedService(f"http://127.0.0.1:{httpd.server_address[1]}", directory)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_loopback(answer, "watched-service") as url:
+        yield WatchedService(url, directory)

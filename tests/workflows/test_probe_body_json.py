@@ -7,9 +7,7 @@ Real parts: a dev Temporal server, a worker, a loopback HTTP server answering th
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from temporalio.client import Client
 from gameday.activities.store import Store
 from gameday.model.records import Phase, Verdict
 from tests.harness import finish, running_worker, start_drill
+from tests.loopback import serve_loopback
 
 pytestmark = pytest.mark.integration
 
@@ -28,24 +27,8 @@ def health(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     state = tmp_path / "health.json"
     state.write_text(json.dumps({"breaker": {"state": "CLOSED"}}))
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = state.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="body-json-health", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/health", state
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_loopback(lambda path: (state.read_bytes(), None), "body-json-health") as url:
+        yield f"{url}/health", state
 
 
 def _drill(name: str, url: str, state: Path, mode: str) -> str:
