@@ -25,7 +25,7 @@ from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import command_drill
 from tests.cli.test_freeze import marker_drill, pause_drill, start, state_of, unique
 from tests.conftest import installed_binary
-from tests.harness import wait_until
+from tests.harness import sleeping_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -103,12 +103,8 @@ def acting(serve) -> Served:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    proc = subprocess.Popen(["sleep", "600"])
-    pidfile = tmp_path / "sleeper.pid"
-    pidfile.write_text(str(proc.pid))
-    yield proc, pidfile
-    proc.kill()
-    proc.wait(timeout=5)
+    with sleeping_process(tmp_path) as sleeping:
+        yield sleeping
 
 
 def _pages_requests(netlog: Path, origin: str) -> list[str]:

@@ -20,7 +20,7 @@ from gameday.model.records import FaultState, RunRecord, Verdict
 from tests.cli.conftest import Gameday
 from tests.cli.test_cli_commands import last_json_line
 from tests.cli.test_stop_gamedays import two_step_gameday
-from tests.harness import WorkerProcesses, wait_until
+from tests.harness import WorkerProcesses, sleeping_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +41,8 @@ def unfrozen(gameday: Gameday) -> Iterator[None]:
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """A real sleeping process and its pidfile: the target of a process pause."""
-    proc = subprocess.Popen(["sleep", "600"])
-    pidfile = tmp_path / "sleeper.pid"
-    pidfile.write_text(str(proc.pid))
-    yield proc, pidfile
-    proc.kill()
-    proc.wait(timeout=5)
+    with sleeping_process(tmp_path) as sleeping:
+        yield sleeping
 
 
 def state_of(pid: int) -> str:
