@@ -21,11 +21,14 @@ from tests.harness import finish, running_worker, start_drill, wait_phase
 pytestmark = pytest.mark.integration
 
 
-def _drill(name: str, marker: Path, observe: str) -> str:
+def notify_drill(name: str, marker: Path, observe: str = "5m", *, extra: str = "") -> str:
+    """A drill that notifies ``#gameday`` and holds one ``command`` fault (``marker`` there) for ``observe``;
+    ``extra`` is YAML added at its top level."""
     return f"""
 name: {name}
 team: payments
 notify: {{slack: {{channel: "#gameday"}}, give_up_after: 3s}}
+{extra}
 targets:
   sh: {{command: {{}}}}
 hypothesis:
@@ -45,7 +48,7 @@ async def test_a_drill_posts_its_start_then_each_phase_in_a_thread_and_updates_t
     try:
         notify = NotifyActivities(slack_token=TOKEN, slack_api_url=slack.api_url)
         async with running_worker(client, store, notify=notify) as queue:
-            handle = await start_drill(client, queue, _drill("notify-full", tmp_path / "m", "300ms"))
+            handle = await start_drill(client, queue, notify_drill("notify-full", tmp_path / "m", "300ms"))
             record = await finish(handle, "notify_full")
             history = _decoded((await handle.fetch_history()).to_json())
     finally:
@@ -70,7 +73,7 @@ async def test_a_stopped_drill_says_who_and_why_in_its_thread(client: Client, tm
     try:
         notify = NotifyActivities(slack_token=TOKEN, slack_api_url=slack.api_url)
         async with running_worker(client, store, notify=notify) as queue:
-            handle = await start_drill(client, queue, _drill("notify-stop", tmp_path / "m", "5m"))
+            handle = await start_drill(client, queue, notify_drill("notify-stop", tmp_path / "m", "5m"))
             await wait_phase(handle, Phase.OBSERVE)
             await handle.signal("emergency_stop", StopRequest(reason="[inc-7] checkout errors", by="alice"))
             record = await finish(handle, "notify_stop")
@@ -91,7 +94,9 @@ async def test_slack_down_the_drill_still_reverts_and_completes_and_the_failure_
     await slack.stop()  # the address answers nothing: Slack is down for the whole drill
     notify = NotifyActivities(slack_token=TOKEN, slack_api_url=slack.api_url)
     async with running_worker(client, store, notify=notify) as queue:
-        record = await finish(await start_drill(client, queue, _drill("notify-down", marker, "300ms")), "notify_down")
+        record = await finish(
+            await start_drill(client, queue, notify_drill("notify-down", marker, "300ms")), "notify_down"
+        )
     assert record.verdict == Verdict.RESILIENT
     assert not marker.exists() and record.faults[0].state == FaultState.REVERTED
     step = next(s for s in record.steps if s.phase == Phase.NOTIFY)

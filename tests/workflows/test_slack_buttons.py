@@ -25,6 +25,7 @@ from gameday.workflows.drill_workflow import DrillWorkflow
 from tests.activities.notify.drill_events import TOKEN
 from tests.fakes.slack import FakeSlack, Posted
 from tests.harness import eventually, finish, running_worker, start_drill, wait_phase
+from tests.workflows.test_drill_notify import notify_drill
 
 pytestmark = pytest.mark.integration
 
@@ -67,23 +68,6 @@ async def slack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         await fake.stop()
 
 
-def _drill(name: str, marker: Path, *, observe: str = "5m", extra: str = "") -> str:
-    return f"""
-name: {name}
-team: payments
-notify: {{slack: {{channel: "#gameday"}}, give_up_after: 3s}}
-{extra}
-targets:
-  sh: {{command: {{}}}}
-hypothesis:
-  - name: always
-    command: {{run: "true"}}
-faults:
-  - {{name: flag on, target: sh, action: run, run: "touch {marker}", revert: "rm -f {marker}"}}
-observe: {{duration: {observe}, interval: 100ms}}
-"""
-
-
 async def _parent(fake: FakeSlack, run_id: str) -> Posted:
     """The run's thread parent, once posted."""
 
@@ -110,7 +94,7 @@ def _buttons(message: Posted) -> dict[str, str]:
 
 
 async def _observing(slack: Slack, name: str, marker: Path) -> tuple[WorkflowHandle[DrillWorkflow, RunRecord], Posted]:
-    handle = await start_drill(slack.client, slack.queue, _drill(name, marker))
+    handle = await start_drill(slack.client, slack.queue, notify_drill(name, marker))
     await wait_phase(handle, Phase.OBSERVE)
     return handle, await _parent(slack.fake, handle.id)
 
@@ -167,7 +151,9 @@ async def test_a_click_by_someone_not_allowed_is_refused_and_the_drill_goes_on_u
 async def test_approve_pressed_at_the_gate_lets_the_drill_go_on(slack: Slack, tmp_path: Path) -> None:
     marker = tmp_path / "flag"
     extra = "approval: {before: inject, timeout: 1m}"
-    handle = await start_drill(slack.client, slack.queue, _drill("slack-gate", marker, observe="300ms", extra=extra))
+    handle = await start_drill(
+        slack.client, slack.queue, notify_drill("slack-gate", marker, observe="300ms", extra=extra)
+    )
     await wait_phase(handle, Phase.APPROVAL)
     parent = await _parent(slack.fake, handle.id)
     assert _buttons(parent) == {STOP_ACTION: handle.id, APPROVE_ACTION: handle.id}
