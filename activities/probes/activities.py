@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 import httpx
-from pydantic import ValidationError
 from temporalio import activity
 
 from gameday.activities import policy
 from gameday.activities.probes import coverage
 from gameday.activities.probes.guardrails import GuardrailWatch
-from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeating
+from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeated, heartbeating
 from gameday.activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
 from gameday.activities.probes.ticks import FixedRate
 from gameday.model.drill import Guardrail, Probe
@@ -300,23 +299,9 @@ def _http_client() -> httpx.AsyncClient:
 
 
 def _resumed_progress() -> ObserveProgress:
-    """The progress a previous attempt heartbeated, or a fresh one.
-
-    Untyped heartbeat details arrive from the pydantic data converter as plain JSON (a dict), so they are
-    validated here; a test environment may hand over the model itself.
-    """
-    details = activity.info().heartbeat_details
-    if not details:
-        return ObserveProgress()
-    last = details[0]
-    if isinstance(last, ObserveProgress):
-        return last.model_copy(deep=True)
-    try:
-        return ObserveProgress.model_validate(last)
-    except ValidationError:
-        # Starting over loses the earlier samples but keeps the drill going; failing would fail every retry.
-        activity.logger.warning("Ignoring heartbeat details that are not an ObserveProgress", exc_info=True)
-        return ObserveProgress()
+    """The progress a previous attempt heartbeated, or a fresh one."""
+    progress = heartbeated(ObserveProgress)
+    return progress if progress is not None else ObserveProgress()
 
 
 def _record(progress: ObserveProgress, name: str, sample: Sample, keep: int = MAX_LATENCIES) -> None:

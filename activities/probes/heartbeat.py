@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
 
 HEARTBEAT_EVERY = 0.5
 """Seconds between heartbeats while a block is in flight: a cancel reaches the activity this fast."""
+
+_Progress = TypeVar("_Progress", bound=BaseModel)
 
 
 @contextlib.asynccontextmanager
@@ -43,3 +47,25 @@ def cancelled_by_workflow() -> bool:
         and details.cancel_requested
         and not (details.worker_shutdown or details.paused or details.reset)
     )
+
+
+def heartbeated(model: type[_Progress]) -> _Progress | None:
+    """The progress a previous attempt of the running activity heartbeated (its first detail) as ``model``, else
+    ``None``.
+
+    Untyped heartbeat details arrive from the pydantic data converter as plain JSON (a dict), so they are
+    validated here; a test environment may hand over the model itself. Details that are not a ``model`` are
+    logged and ignored: starting over loses the earlier samples but keeps the drill going, where failing would
+    fail every retry.
+    """
+    details = activity.info().heartbeat_details
+    if not details:
+        return None
+    last = details[0]
+    if isinstance(last, model):
+        return last.model_copy(deep=True)
+    try:
+        return model.model_validate(last)
+    except ValidationError:
+        activity.logger.warning(f"Ignoring heartbeat details that are not a {model.__name__}", exc_info=True)
+        return None

@@ -13,12 +13,11 @@ import asyncio
 from datetime import UTC, datetime
 
 import httpx
-from pydantic import ValidationError
 from temporalio import activity
 
 from gameday.activities.probes import alerts
 from gameday.activities.probes.activities import take_sample
-from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeating
+from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeated, heartbeating
 from gameday.activities.probes.judge import Sample
 from gameday.model.records import WatchInput
 from gameday.model.watch import WatchProgress
@@ -96,13 +95,7 @@ async def _tick(request: WatchInput, progress: WatchProgress, client: httpx.Asyn
 
 def _resumed(request: WatchInput) -> WatchProgress:
     """The progress a lost attempt heartbeated, else the one the workflow handed over, else a fresh one."""
-    details = activity.info().heartbeat_details
-    if details:
-        last = details[0]
-        if isinstance(last, WatchProgress):
-            return last.model_copy(deep=True)
-        try:
-            return WatchProgress.model_validate(last)
-        except ValidationError:
-            activity.logger.warning("Ignoring heartbeat details that are not a WatchProgress", exc_info=True)
+    progress = heartbeated(WatchProgress)
+    if progress is not None:
+        return progress
     return request.resume.model_copy(deep=True) if request.resume is not None else WatchProgress()
