@@ -23,16 +23,18 @@ import json
 import random
 import sys
 import tempfile
-import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 from _drills import Lab, machine, stats_header, stats_line
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from gameday.model.records import Verdict
 from gameday.model.units import parse_duration
+from tests.loopback import serve_loopback
 
 DRILL = """\
 version: 1
@@ -53,70 +55,58 @@ recovery: {{within: 30s, interval: 100ms}}
 """
 
 
-def serve(workdir: Path) -> ThreadingHTTPServer:
+def health(workdir: Path) -> Callable[[str], tuple[bytes, None]]:
     """``/health``: degraded once ``delay`` seconds have passed since the fault command wrote ``fault_at``."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            degraded = False
-            if (workdir / "fault").exists():
-                since = float((workdir / "fault_at").read_text())
-                degraded = time.time() >= since + float((workdir / "delay").read_text())
-            body = json.dumps({"degraded": degraded}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> tuple[bytes, None]:
+        degraded = False
+        if (workdir / "fault").exists():
+            since = float((workdir / "fault_at").read_text())
+            degraded = time.time() >= since + float((workdir / "delay").read_text())
+        return json.dumps({"degraded": degraded}).encode(), None
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+    return answer
 
 
 async def measure(workdir: Path, runs: int, interval: str) -> tuple[list[float], list[float], dict[str, int]]:
     errors: list[float] = []
     detected: list[float] = []
     verdicts: dict[str, int] = {}
-    httpd = serve(workdir)
     lab = Lab(workdir)
-    try:
-        await lab.start()
-        queue, database, log = "bench-detect", workdir / "results.db", workdir / "worker.log"
-        worker = lab.start_worker(queue, database, log)
-        await lab.wait_polling(log, worker)
-        run = f"date +%s.%N > {workdir}/fault_at && touch {workdir}/fault"
-        drill = DRILL.format(
-            run=json.dumps(run),
-            revert=json.dumps(f"rm -f {workdir}/fault"),
-            interval=interval,
-            url=f"http://127.0.0.1:{httpd.server_address[1]}/health",
-        )
-        for n in range(runs + 1):  # drill 0 warms the worker up and is not counted
-            delay = random.uniform(0.5, 2.5)
-            (workdir / "delay").write_text(f"{delay:.6f}")
-            record = await asyncio.wait_for((await lab.start_drill(queue, drill, "bench-detect")).result(), 120)
-            verdict = record.verdict.value if record.verdict else "none"
-            applied = record.faults[0].applied_at if record.faults else None
-            if n == 0:
-                continue
-            verdicts[verdict] = verdicts.get(verdict, 0) + 1
-            if record.verdict != Verdict.RESILIENT or applied is None or record.time_to_detect is None:
-                print(f"  drill {n:>2}: {verdict}: {record.summary}", file=sys.stderr)
-                continue
-            truth = float((workdir / "fault_at").read_text()) + delay - applied.timestamp()
-            errors.append(record.time_to_detect - truth)
-            detected.append(record.time_to_detect)
-            print(
-                f"  drill {n:>2}: delay {delay:5.3f}s  truth {truth:6.3f}s  time_to_detect "
-                f"{record.time_to_detect:6.3f}s  error {(record.time_to_detect - truth) * 1000:+7.1f} ms"
+    with serve_loopback(health(workdir), "bench-detect-health") as base:
+        try:
+            await lab.start()
+            queue, database, log = "bench-detect", workdir / "results.db", workdir / "worker.log"
+            worker = lab.start_worker(queue, database, log)
+            await lab.wait_polling(log, worker)
+            run = f"date +%s.%N > {workdir}/fault_at && touch {workdir}/fault"
+            drill = DRILL.format(
+                run=json.dumps(run),
+                revert=json.dumps(f"rm -f {workdir}/fault"),
+                interval=interval,
+                url=f"{base}/health",
             )
-    finally:
-        lab.close()
-        httpd.shutdown()
+            for n in range(runs + 1):  # drill 0 warms the worker up and is not counted
+                delay = random.uniform(0.5, 2.5)
+                (workdir / "delay").write_text(f"{delay:.6f}")
+                record = await asyncio.wait_for((await lab.start_drill(queue, drill, "bench-detect")).result(), 120)
+                verdict = record.verdict.value if record.verdict else "none"
+                applied = record.faults[0].applied_at if record.faults else None
+                if n == 0:
+                    continue
+                verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                if record.verdict != Verdict.RESILIENT or applied is None or record.time_to_detect is None:
+                    print(f"  drill {n:>2}: {verdict}: {record.summary}", file=sys.stderr)
+                    continue
+                truth = float((workdir / "fault_at").read_text()) + delay - applied.timestamp()
+                errors.append(record.time_to_detect - truth)
+                detected.append(record.time_to_detect)
+                print(
+                    f"  drill {n:>2}: delay {delay:5.3f}s  truth {truth:6.3f}s  time_to_detect "
+                    f"{record.time_to_detect:6.3f}s  error {(record.time_to_detect - truth) * 1000:+7.1f} ms"
+                )
+        finally:
+            lab.close()
     return errors, detected, verdicts
 
 
