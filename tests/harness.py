@@ -174,6 +174,13 @@ class WorkerProcesses:
     logs: Path
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
+    @classmethod
+    def on_new_queue(cls, client: Client, prefix: str, directory: Path) -> WorkerProcesses:
+        """Workers for ``client``'s server on a fresh queue ``PREFIX-<uuid>``, their SQLite results and logs in
+        ``directory`` (``results.db``, ``worker-<n>.log``)."""
+        queue = f"{prefix}-{uuid.uuid4()}"
+        return cls(client.service_client.config.target_host, queue, f"sqlite:///{directory / 'results.db'}", directory)
+
     def start(self) -> subprocess.Popen[bytes]:
         """One more worker, its output in ``worker-<n>.log``."""
         log = self.logs / f"worker-{len(self.started) + 1}.log"

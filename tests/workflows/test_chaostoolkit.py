@@ -158,10 +158,8 @@ async def test_worker_killed_mid_method_then_mid_rollbacks_each_rollback_done_on
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CTK_TEST_WORKDIR", str(tmp_path))
-    queue = f"ctk-crash-{uuid.uuid4()}"
-    workers = WorkerProcesses(
-        client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
-    )
+    workers = WorkerProcesses.on_new_queue(client, "ctk-crash", tmp_path)
+    queue = workers.queue
     log = tmp_path / "rollbacks.log"
     first = workers.start()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -44,10 +43,8 @@ faults:
 observe: {{duration: 4s, interval: 250ms}}
 recovery: {{within: 20s, interval: 100ms}}
 """
-    queue = f"file-crash-{uuid.uuid4()}"
-    workers = WorkerProcesses(
-        client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
-    )
+    workers = WorkerProcesses.on_new_queue(client, "file-crash", tmp_path)
+    queue = workers.queue
     first = workers.start()
     try:
         handle = await start_drill(client, queue, drill)

@@ -5,7 +5,6 @@ that file and records what was held."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,10 +76,8 @@ faults:
 observe: {{duration: 4s, interval: 250ms}}
 recovery: {{within: 20s, interval: 100ms}}
 """
-    queue = f"host-crash-{uuid.uuid4()}"
-    workers = WorkerProcesses(
-        client.service_client.config.target_host, queue, f"sqlite:///{tmp_path / 'results.db'}", tmp_path
-    )
+    workers = WorkerProcesses.on_new_queue(client, "host-crash", tmp_path)
+    queue = workers.queue
     first = workers.start()
     try:
         handle = await start_drill(client, queue, drill)
