@@ -30,6 +30,8 @@ from tests.harness import sleeping_process, wait_until
 pytestmark = pytest.mark.integration
 
 USERS = "alice:alice-secret,bob:bob-secret"
+ALICE = ("alice", "alice-secret")
+"""Basic-auth credentials of a user of :data:`USERS`."""
 STOP_RED = (0xCF, 0x22, 0x2E)
 """``button.danger`` in console/static/console.css."""
 
@@ -105,6 +107,14 @@ def acting(serve) -> Served:  # type: ignore[no-untyped-def]
 def sleeper(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     with sleeping_process(tmp_path) as sleeping:
         yield sleeping
+
+
+def holding_drill(gameday: Gameday, name: str) -> tuple[str, Path]:
+    """A command drill observing for 30 s, started and holding its fault: ``(run_id, marker)``."""
+    marker = gameday.workdir / unique(name)
+    run_id = start(gameday, command_drill(unique(name), marker, probe="true", observe="30s"))
+    wait_until(marker.exists, what="the drill's fault", timeout=60)
+    return run_id, marker
 
 
 def _pages_requests(netlog: Path, origin: str) -> list[str]:
@@ -216,17 +226,14 @@ def test_in_chromium_pages_render_stop_stops_a_real_drill_and_approve_continues_
 
 def test_a_read_only_console_refuses_every_action(gameday: Gameday, serve) -> None:  # type: ignore[no-untyped-def]
     read_only: Served = serve(GAMEDAY_CONSOLE_USERS=USERS)  # no GAMEDAY_CONSOLE_ACTIONS
-    marker = gameday.workdir / unique("console-ro")
-    run_id = start(gameday, command_drill(unique("console-ro"), marker, probe="true", observe="30s"))
-    wait_until(marker.exists, what="the drill's fault", timeout=60)
-    alice = ("alice", "alice-secret")
+    run_id, marker = holding_drill(gameday, "console-ro")
     try:
         with httpx.Client(base_url=read_only.url, timeout=10) as http:
             assert http.get("/").status_code == 401  # nothing without signing in
-            page = http.get("/", auth=alice)
+            page = http.get("/", auth=ALICE)
             assert page.status_code == 200 and "Stop all" not in page.text
             for path in (f"/runs/{run_id}/stop", "/stop-all", "/freeze", f"/runs/{run_id}/approve", "/unfreeze"):
-                refused = http.post(path, data={"reason": "should not"}, auth=alice)
+                refused = http.post(path, data={"reason": "should not"}, auth=ALICE)
                 assert refused.status_code == 403, (path, refused.text)
             wrong = http.post(f"/runs/{run_id}/stop", data={"reason": "x"}, auth=("alice", "guess"))
             assert wrong.status_code == 401
@@ -239,18 +246,15 @@ def test_a_read_only_console_refuses_every_action(gameday: Gameday, serve) -> No
 def test_an_action_from_another_site_s_page_or_for_a_run_that_is_not_running_sends_nothing(
     gameday: Gameday, acting: Served
 ) -> None:
-    marker = gameday.workdir / unique("console-origin")
-    run_id = start(gameday, command_drill(unique("console-origin"), marker, probe="true", observe="30s"))
-    wait_until(marker.exists, what="the drill's fault", timeout=60)
-    alice = ("alice", "alice-secret")
+    run_id, marker = holding_drill(gameday, "console-origin")
     try:
         with httpx.Client(base_url=acting.url, timeout=10) as http:
             # Basic-auth credentials a browser would send along with another site's form: refused.
             forged = http.post(
-                f"/runs/{run_id}/stop", data={"reason": "x"}, auth=alice, headers={"Origin": "http://evil.test"}
+                f"/runs/{run_id}/stop", data={"reason": "x"}, auth=ALICE, headers={"Origin": "http://evil.test"}
             )
             assert forged.status_code == 403
-            gone = http.post("/runs/no-such-run/stop", data={"reason": "x"}, auth=alice)
+            gone = http.post("/runs/no-such-run/stop", data={"reason": "x"}, auth=ALICE)
             assert gone.status_code == 303 and "not%20running" in gone.headers["location"]
             # The bearer token acts as its user, when one is configured (here: none, so it is refused).
             assert http.get("/", headers={"Authorization": "Bearer nothing"}).status_code == 401
@@ -266,8 +270,7 @@ def test_the_freeze_lever_stops_its_team_s_drills_and_schedules_pause_and_resume
     marker = gameday.workdir / unique("console-freeze")
     run_id = start(gameday, marker_drill(unique("console-freeze"), team, marker))
     wait_until(marker.exists, what="the drill's fault", timeout=60)
-    alice = ("alice", "alice-secret")
-    with httpx.Client(base_url=acting.url, timeout=30, auth=alice) as http:
+    with httpx.Client(base_url=acting.url, timeout=30, auth=ALICE) as http:
         frozen = http.post("/freeze", data={"reason": "INC-7", "team": team})
         assert frozen.status_code == 303, frozen.text
         try:
@@ -299,7 +302,6 @@ def test_the_freeze_lever_stops_its_team_s_drills_and_schedules_pause_and_resume
 def test_reject_ends_a_gated_drill_with_nothing_injected_and_stop_all_stops_what_runs(
     gameday: Gameday, acting: Served
 ) -> None:
-    alice = ("alice", "alice-secret")
     gate_marker = gameday.workdir / unique("console-reject")
     gated = unique("console-reject")
     gate_file = gameday.drill(
@@ -307,7 +309,7 @@ def test_reject_ends_a_gated_drill_with_nothing_injected_and_stop_all_stops_what
         + "approval: {timeout: 5m}\n"
     )
     assert gameday("run", str(gate_file), "--id", gated).exit_code == 0
-    with httpx.Client(base_url=acting.url, timeout=30, auth=alice) as http:
+    with httpx.Client(base_url=acting.url, timeout=30, auth=ALICE) as http:
         wait_until(lambda: f'data-run="{gated}"' in http.get("/approvals").text, what="the gate", timeout=60)
         assert http.post(f"/runs/{gated}/reject", data={"reason": "not during the sale"}).status_code == 303
         record = gameday.recorded(gated)
