@@ -21,7 +21,7 @@ from temporalio import activity
 from gameday.activities import policy
 from gameday.activities.probes import coverage
 from gameday.activities.probes.guardrails import GuardrailWatch
-from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeated, heartbeating
+from gameday.activities.probes.heartbeat import handled_workflow_cancel, heartbeated, heartbeating
 from gameday.activities.probes.judge import Sample, Tally, distinct, judge, judge_tally
 from gameday.activities.probes.ticks import FixedRate
 from gameday.model.drill import Guardrail, Probe
@@ -178,13 +178,9 @@ async def observe(request: ObserveInput) -> ObserveResult:
             # A tick every interval, whatever the probes take: slow ones overlap the next (activities.probes.ticks).
             await schedule.run(tick, start=start, deadline=deadline, on_due=due)
         except asyncio.CancelledError:
-            if not cancelled_by_workflow():
+            if not handled_workflow_cancel():
                 raise
-            # The cancel is answered by returning what was observed; tell asyncio it was handled.
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            interrupted = True
+            interrupted = True  # answered by returning what was observed
     progress.missed = previous_missed + schedule.missed
     at = datetime.now(UTC)
     results = [judge_tally(probe, Phase.OBSERVE, _tally(progress, probe.name), at) for probe in request.probes]

@@ -1,8 +1,9 @@
-"""Heartbeating shared by the probe activities (``observe``, ``wait_until``, ``watch``) and their cancel test.
+"""Heartbeats of the probe activities (``observe``, ``wait_until``, ``watch``): sent, resumed from, cancelled by.
 
 A probe activity heartbeats in the background while a slow sample is in flight, so a cancel from the workflow is
 delivered within :data:`HEARTBEAT_EVERY` seconds; on a cancel it tells the workflow's own (return what was seen)
-from a worker shutdown, pause or reset (propagate, so Temporal retries the attempt).
+from a worker shutdown, pause or reset (propagate, so Temporal retries the attempt); a retried attempt resumes
+from the progress its predecessor heartbeated.
 """
 
 from __future__ import annotations
@@ -39,14 +40,21 @@ async def heartbeating(details: Callable[[], tuple[object, ...]]) -> AsyncIterat
         await asyncio.wait([task])
 
 
-def cancelled_by_workflow() -> bool:
-    """Whether the running activity's cancel came from its workflow (not a worker shutdown, pause or reset)."""
+def handled_workflow_cancel() -> bool:
+    """Called in ``except asyncio.CancelledError``: whether the cancel came from the activity's workflow (not a
+    worker shutdown, pause or reset). If so it is marked handled (``uncancel``), for the activity answers it by
+    returning what it saw; if not, the caller re-raises so that Temporal retries the attempt."""
     details = activity.cancellation_details()
-    return bool(
+    if not (
         details is not None
         and details.cancel_requested
         and not (details.worker_shutdown or details.paused or details.reset)
-    )
+    ):
+        return False
+    current = asyncio.current_task()
+    if current is not None:
+        current.uncancel()
+    return True
 
 
 def heartbeated(model: type[_Progress]) -> _Progress | None:

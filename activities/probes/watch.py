@@ -17,7 +17,7 @@ from temporalio import activity
 
 from gameday.activities.probes import alerts
 from gameday.activities.probes.activities import take_sample
-from gameday.activities.probes.heartbeat import cancelled_by_workflow, heartbeated, heartbeating
+from gameday.activities.probes.heartbeat import handled_workflow_cancel, heartbeated, heartbeating
 from gameday.activities.probes.judge import Sample
 from gameday.model.records import WatchInput
 from gameday.model.watch import WatchProgress
@@ -55,11 +55,8 @@ async def watch(request: WatchInput) -> WatchProgress:
                 left = (until - datetime.now(UTC)).total_seconds()
                 await asyncio.sleep(max(0.0, min(start + n * interval - loop.time(), left)))
         except asyncio.CancelledError:
-            if not cancelled_by_workflow():
+            if not handled_workflow_cancel():
                 raise
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
     return progress
 
 
