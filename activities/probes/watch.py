@@ -4,12 +4,14 @@ Started by the workflow as the first fault is applied, cancelled after verify (`
 keeps is a :class:`~model.watch.WatchProgress`: per probe the collapsed changes of its recorded value and of
 whether its assertion held, per alert when it fired and resolved; bounded whatever the drill says, heartbeated
 every tick, so an attempt retried on another worker resumes from it. A cancel from the workflow returns what was
-seen; any other cancel (worker shutdown) propagates so that Temporal retries the attempt.
+seen, after one last sample (the state verify ended on); any other cancel (worker shutdown) propagates so that
+Temporal retries the attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import httpx
@@ -23,6 +25,8 @@ from gameday.model.records import WatchInput
 from gameday.model.watch import WatchProgress
 
 MIN_INTERVAL = 0.01
+LAST_SAMPLE_WITHIN = 2.0
+"""Seconds the last sample, taken when the workflow stops the watch, may take before it is given up."""
 
 
 @activity.defn(name="watch")
@@ -57,6 +61,10 @@ async def watch(request: WatchInput) -> WatchProgress:
         except asyncio.CancelledError:
             if not handled_workflow_cancel():
                 raise
+            # Stopped after verify: one last sample, so the watch ends on the state verify ended on (a breaker's
+            # final CLOSED seen by verify would otherwise fall between two ticks). Bounded: the stop must not wait.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_tick(request, progress, client, refused), LAST_SAMPLE_WITHIN)
     return progress
 
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,3 +42,26 @@ async def test_a_retried_watch_resumes_from_its_heartbeat(tmp_path: Path) -> Non
     assert breaker.values == ["OPEN", "CLOSED"]  # the lost attempt's OPEN, then what this one saw
     assert breaker.samples == progress.ticks - earlier.ticks + 1
     assert heartbeats and all(isinstance(h, WatchProgress) for h in heartbeats)
+
+
+async def test_a_watch_stopped_by_its_workflow_takes_one_last_sample_so_it_ends_on_the_state_verify_saw(
+    tmp_path: Path,
+) -> None:
+    env = ActivityEnvironment()
+    with watched_service(tmp_path) as service:
+        probe = Probe.model_validate({"name": "breaker", "http": {"url": service.health, "record": "breaker.state"}})
+        request = WatchInput(
+            run_id="r",
+            probes=[probe],
+            interval=timedelta(seconds=30),  # no second tick of its own before the stop
+            until=datetime.now(UTC) + timedelta(minutes=1),
+        )
+        running = asyncio.create_task(env.run(watch, request))
+        await asyncio.sleep(0.5)  # the first tick (CLOSED) is taken
+        (tmp_path / "fault_at").write_text(str(time.time() - 60))
+        (tmp_path / "fault").touch()  # the breaker is OPEN from now on
+        env.cancel()  # the workflow stops the watch after verify
+        progress = await running
+
+    [breaker] = progress.probes
+    assert progress.ticks == 2 and breaker.values == ["CLOSED", "OPEN"]
