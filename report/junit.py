@@ -61,14 +61,10 @@ def drill_cases(record: RunRecord) -> list[Case]:
     for line in expect_lines(record):
         name = f"expect: {line.name}"
         if not_steady or line.held is None:
-            said = line.measured not in ("", "-")  # a judged expectation's line says why it was not judged
-            why = (
-                skip_why
-                if not_steady
-                else f"not judged: {line.measured} (threshold {line.threshold})"
-                if said
-                else f"nothing measured (threshold {line.threshold})"
-            )
+            # A judged expectation's line says why it was not judged; a traffic level without traffic says nothing.
+            said = line.measured if line.measured.startswith("not judged") else f"not judged: {line.measured}"
+            said = said if line.measured not in ("", "-") else "nothing measured"
+            why = skip_why if not_steady else f"{said} (expected {line.threshold})"
             cases.append(Case(name, "expect", "skipped", why))
         else:
             message = f"measured {line.measured} under fault, threshold {line.threshold}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,20 +46,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WatchedSer
         watched_service(workdir / "svc") as service,
         alerting(workdir, scrape=[service.url.removeprefix("http://")], rules=RULES) as running,
     ):
+        # AlwaysOn fires from Prometheus's first evaluation: listed before any drill starts, it is "already firing"
+        _wait_alert(running, "AlwaysOn", listed=True)
         yield service, running
 
 
-async def _until_not_firing(alerts: Alerting, name: str, within: float = 30.0) -> None:
-    """Wait until Alertmanager no longer lists ``name`` (bounded: a stuck alert fails the test here, saying so)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    async with httpx.AsyncClient(timeout=2.0) as http:
+def _wait_alert(alerts: Alerting, name: str, *, listed: bool, within: float = 30.0) -> None:
+    """Wait until Alertmanager lists ``name`` (``listed``) or no longer does; bounded: a stuck alert fails here."""
+    deadline = time.monotonic() + within
+    with httpx.Client(timeout=2.0) as http:
         while True:
-            listed = (await http.get(f"{alerts.alertmanager}/api/v2/alerts")).json()
-            if not any(a.get("labels", {}).get("alertname") == name for a in listed):
+            shown = http.get(f"{alerts.alertmanager}/api/v2/alerts").json()
+            if any(a.get("labels", {}).get("alertname") == name for a in shown) == listed:
                 return
-            assert loop.time() < deadline, f"{name} still listed by Alertmanager after {within:g}s"
-            await asyncio.sleep(0.2)
+            assert time.monotonic() < deadline, f"{name} {'not yet' if listed else 'still'} listed after {within:g}s"
+            time.sleep(0.2)
 
 
 def _drill(name: str, service: WatchedService, source: str, fire: str) -> str:
@@ -123,7 +125,7 @@ async def test_an_alert_still_firing_when_verify_ends_is_watched_until_it_resolv
     service, alerts = stack
     # The module's earlier drill degraded the same service: its ServiceLingering must be over before this drill
     # starts, or it is (rightly) an alert already firing before the first fault.
-    await _until_not_firing(alerts, "ServiceLingering")
+    await asyncio.to_thread(_wait_alert, alerts, "ServiceLingering", listed=False)
     store = Store(f"sqlite:///{tmp_path / 'results.db'}")
     source = f'{{alertmanager: "{alerts.alertmanager}"}}'
     async with running_worker(client, store) as queue:
