@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -20,9 +21,12 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
+import traceback
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -366,3 +370,27 @@ def print_stop_report(
     if a[1]:
         p95 = percentile(a[1], 95)
         print(f"  target (a) p95 < {target * 1000:.0f} ms: {'met' if p95 < target else 'NOT met'}")
+
+
+def stop_bench_main(
+    name: str,
+    doc: str,
+    measure: Callable[[Path, int], Awaitable[tuple[list[float], list[float], dict[str, int]]]],
+    title: str,
+    setup: str,
+    labels: tuple[str, str],
+    target: float,
+) -> int:
+    """The stop benchmarks' ``main``: ``--runs``, ``measure(tmp, runs)`` in a scratch directory, the report."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=30, help="measured drills of each of (a) and (b), alternating")
+    args = parser.parse_args()
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"gameday-bench-{name}-") as tmp:
+            a, b, verdicts = asyncio.run(measure(Path(tmp), args.runs))
+    except Exception:
+        traceback.print_exc()
+        print(f"{name}: could not run (see above)", file=sys.stderr)
+        return 1
+    print_stop_report(title, setup, (labels[0], a), (labels[1], b), verdicts, target)
+    return 0

@@ -19,20 +19,17 @@ end ``ABORTED`` and its record say "bench via console" for (a).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import httpx
-from _drills import Lab, Service, pause_drill, print_stop_report, wait_observing, wait_running_again
+from _drills import Lab, Service, pause_drill, stop_bench_main, wait_observing, wait_running_again
 from stop_latency import launch_stop
 
 from gameday.model.records import Verdict
@@ -131,25 +128,15 @@ async def measure(workdir: Path, runs: int) -> tuple[list[float], list[float], d
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=30, help="measured drills of each of (a) and (b), alternating")
-    args = parser.parse_args()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gameday-bench-console-stop-") as tmp:
-            button, command, verdicts = asyncio.run(measure(Path(tmp), args.runs))
-    except Exception:
-        traceback.print_exc()
-        print("console_stop: could not run (see above)", file=sys.stderr)
-        return 1
-    print_stop_report(
+    return stop_bench_main(
+        "console_stop",
+        __doc__,
+        measure,
         "stop from the console: click",
         "gameday, embedded dev server, one worker, console",
-        ("(a) console Stop button clicked (Chromium)", button),
-        ("(b) `gameday stop RUN_ID --reason` launched", command),
-        verdicts,
+        ("(a) console Stop button clicked (Chromium)", "(b) `gameday stop RUN_ID --reason` launched"),
         TARGET,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,17 +20,22 @@ fake Slack keeps answering). Target (issue 18): p95 < 250 ms for (a). Each drill
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
 
-from _drills import SCRIPTS, Lab, Service, pause_drill, print_stop_report, wait_observing, wait_running_again
+from _drills import (
+    SCRIPTS,
+    Lab,
+    Service,
+    pause_drill,
+    stop_bench_main,
+    wait_observing,
+    wait_running_again,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,25 +115,15 @@ async def measure(workdir: Path, runs: int) -> tuple[list[float], list[float], d
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=30, help="measured drills of each of (a) and (b), alternating")
-    args = parser.parse_args()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gameday-bench-slack-") as tmp:
-            clicks, commands, verdicts = asyncio.run(measure(Path(tmp), args.runs))
-    except Exception:
-        traceback.print_exc()
-        print("slack_stop_latency: could not run (see above)", file=sys.stderr)
-        return 1
-    print_stop_report(
+    return stop_bench_main(
+        "slack_stop_latency",
+        __doc__,
+        measure,
         "stop from Slack: stop",
         "gameday, embedded dev server, worker and `gameday slack` subprocesses, fake Slack",
-        ("(a) Stop drill click (block_actions envelope sent)", clicks),
-        ("(b) `gameday stop RUN_ID --reason` launched", commands),
-        verdicts,
+        ("(a) Stop drill click (block_actions envelope sent)", "(b) `gameday stop RUN_ID --reason` launched"),
         TARGET,
     )
-    return 0
 
 
 if __name__ == "__main__":

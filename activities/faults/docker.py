@@ -178,10 +178,19 @@ def _status(c: Container) -> str:
     return str(c.status)
 
 
-def _apply_one(client: docker.DockerClient, fault: Fault, c: Container) -> tuple[Facts, str]:
-    """Apply ``fault`` to one container; return the facts its revert needs and a line for the report."""
-    was = _status(c)
-    facts: Facts = {"name": c.name or "", "status_before": was}
+_STATE_ACTIONS = frozenset({"pause", "stop", "kill", "restart"})
+"""Actions whose revert needs only the container's status before: safe to revert on a call whose answer was lost."""
+
+
+def _status_facts(c: Container) -> Facts:
+    """What every action's revert needs, read before the engine call: the name and the status."""
+    return {"name": c.name or "", "status_before": _status(c)}
+
+
+def _apply_one(client: docker.DockerClient, fault: Fault, c: Container, facts: Facts) -> tuple[Facts, str]:
+    """Apply ``fault`` to one container (``facts``: :func:`_status_facts`); return the facts its revert needs and a
+    line for the report."""
+    was = facts["status_before"]
     if fault.action == "pause":
         c.pause()
         return facts, "paused"
@@ -551,6 +560,7 @@ def _apply_all(job: _Job) -> tuple[Facts, list[str]]:
     fault = job.inp.fault
     client = _connect(ApplyError)
     done: list[tuple[Container, Facts]] = []
+    in_flight: tuple[Container, Facts] | None = None
     try:
         selection = _chosen(client, job)
         changed: Facts = dict(selection.facts)
@@ -558,7 +568,13 @@ def _apply_all(job: _Job) -> tuple[Facts, list[str]]:
         for c in selection.containers:
             if job.given_up():
                 raise _Stopped()
-            facts, line = _apply_one(client, fault, c)
+            before = _status_facts(c)
+            if fault.action in _STATE_ACTIONS:
+                # An engine call can fail on our side (a read timeout) after the engine did it: this container is
+                # undone with the others if the apply goes no further (its revert is a no-op if nothing changed).
+                in_flight = (c, before)
+            facts, line = _apply_one(client, fault, c, before)
+            in_flight = None
             done.append((c, facts))
             lines.append(f"{_label(c)}: {line}")
         if job.given_up():
@@ -569,7 +585,7 @@ def _apply_all(job: _Job) -> tuple[Facts, list[str]]:
             changed.update(_prefixed(c, facts))
         return changed, lines
     except (_Stopped, Exception) as err:
-        undone = _undo(client, fault, done)
+        undone = _undo(client, fault, [*done, in_flight] if in_flight is not None else done)
         if isinstance(err, _Stopped | FaultError):
             if isinstance(err, FaultError) and undone:
                 raise type(err)(f"{err}; {undone}") from err

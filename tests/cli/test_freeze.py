@@ -254,10 +254,6 @@ def test_a_freeze_workflow_terminated_by_someone_still_refuses_and_unfreeze_lift
     was never frozen)' while every run stayed refused)."""
     import asyncio
 
-    from temporalio.client import Client
-
-    from gameday.model.freeze_names import freeze_workflow_id
-
     queue = f"test-freeze-terminated-{uuid.uuid4()}"
     env = {**gameday.env, "GAMEDAY_TASK_QUEUE": queue}
 
@@ -265,8 +261,7 @@ def test_a_freeze_workflow_terminated_by_someone_still_refuses_and_unfreeze_lift
         return gameday(*args, GAMEDAY_TASK_QUEUE=queue)
 
     async def terminate() -> None:
-        client = await Client.connect(env["GAMEDAY_TEMPORAL_ADDRESS"])
-        await client.get_workflow_handle(freeze_workflow_id(queue)).terminate(reason="by hand")
+        await _terminate_freeze_workflow(env["GAMEDAY_TEMPORAL_ADDRESS"], queue)
 
     workers = WorkerProcesses(env["GAMEDAY_TEMPORAL_ADDRESS"], queue, env["GAMEDAY_DATABASE_URL"], tmp_path)
     try:
@@ -300,10 +295,6 @@ def test_a_freeze_after_the_workflow_was_terminated_keeps_the_freezes_it_held(ga
     signal-with-start of an empty state dropped it)."""
     import asyncio
 
-    from temporalio.client import Client
-
-    from gameday.model.freeze_names import freeze_workflow_id
-
     queue = f"test-freeze-refreeze-{uuid.uuid4()}"
     env = {**gameday.env, "GAMEDAY_TASK_QUEUE": queue}
     team_a, team_b = unique("a"), unique("b")
@@ -312,8 +303,7 @@ def test_a_freeze_after_the_workflow_was_terminated_keeps_the_freezes_it_held(ga
         return gameday(*args, GAMEDAY_TASK_QUEUE=queue)
 
     async def terminate() -> None:
-        client = await Client.connect(env["GAMEDAY_TEMPORAL_ADDRESS"])
-        await client.get_workflow_handle(freeze_workflow_id(queue)).terminate(reason="by hand")
+        await _terminate_freeze_workflow(env["GAMEDAY_TEMPORAL_ADDRESS"], queue)
 
     workers = WorkerProcesses(env["GAMEDAY_TEMPORAL_ADDRESS"], queue, env["GAMEDAY_DATABASE_URL"], tmp_path)
     try:
@@ -345,3 +335,13 @@ def test_an_empty_or_wildcard_team_is_a_usage_error_before_anything_is_sent(comm
     result = CliRunner().invoke(app, args, env={"GAMEDAY_TEMPORAL_ADDRESS": "127.0.0.1:1"})
     assert result.exit_code == 1, result.output
     assert "name one team" in result.output and "cannot reach" not in result.output
+
+
+async def _terminate_freeze_workflow(address: str, queue: str) -> None:
+    """Terminate the task queue's freeze workflow by hand, as an operator might (reason "by hand")."""
+    from temporalio.client import Client
+
+    from gameday.model.freeze_names import freeze_workflow_id
+
+    client = await Client.connect(address)
+    await client.get_workflow_handle(freeze_workflow_id(queue)).terminate(reason="by hand")

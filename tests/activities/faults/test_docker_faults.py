@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
+from docker.models.containers import Container
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -399,6 +401,35 @@ async def test_a_cancelled_apply_leaves_nothing_behind_that_its_record_does_not_
 
     paused = {c.id for c in fleet if status(containers, c.id) == "paused"}
     assert paused == (set(record.changed["containers"].split()) if record else set())
+
+
+async def test_a_pause_the_engine_did_but_whose_answer_was_lost_is_undone_with_the_failed_apply(
+    activity_env: ActivityEnvironment,
+    fault_input: FaultInputFactory,
+    containers: Containers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The engine pauses the second container, then its answer never arrives (a client-side read timeout on a loaded
+    # machine): the apply fails, and must not leave that container paused while its record names none.
+    app = uuid.uuid4().hex[:8]
+    fleet = [containers.sleeper(labels={"app": app}) for _ in range(3)]
+    real_pause = Container.pause
+    calls: list[str] = []
+
+    def pause_then_lose_the_answer(self: Container) -> None:
+        real_pause(self)
+        calls.append(self.id or "")
+        if len(calls) == 2:
+            raise requests.exceptions.ReadTimeout("read timed out (injected after the engine paused)")
+
+    monkeypatch.setattr(Container, "pause", pause_then_lose_the_answer)
+    inp = fault_input(labelled({"app": app}), PauseFault(action="pause", target="fleet"))
+
+    with pytest.raises(ApplicationError, match="ReadTimeout"):
+        await activity_env.run(apply_fault, inp)
+
+    assert len(calls) == 2  # the engine really paused two containers before the apply gave up
+    assert {c.id for c in fleet if status(containers, c.id) == "paused"} == set()
 
 
 async def test_a_selection_matching_more_containers_than_the_limit_is_refused_and_changes_nothing(
